@@ -1,0 +1,148 @@
+//! Composition of the long-running parts: `serve` = HTTP API, `worker` = stream consumers and
+//! partition maintenance, `run` = both under one shutdown signal. Each takes the resources it needs
+//! and the shutdown token, so tests start exactly the part they exercise.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use redis::aio::ConnectionManager;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use tokio::{net::TcpListener, task::JoinSet};
+
+use crate::{
+    settings::Settings,
+    shutdown::Shutdown,
+    store::{self, Partitions},
+    stream::{self, Consumer, Producer, StreamKeys},
+    web::{self, AppState},
+};
+
+/// How often partitions are created ahead and expired ones dropped.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Connections and settings shared by every part of one process.
+#[derive(Clone)]
+pub struct Resources {
+    pub settings: Arc<Settings>,
+    pub pool: PgPool,
+    pub redis: ConnectionManager,
+    pub keys: StreamKeys,
+    pub partitions: Arc<Partitions>,
+    /// The admin token in force (configured, or generated at start).
+    pub admin_token: SecretString,
+}
+
+impl Resources {
+    /// Connects to Redis and PostgreSQL (lazily: a part that starts while one is down reports it
+    /// and recovers when it returns) and resolves the admin token.
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
+        let pool = store::connect_lazy(settings.database_url.expose_secret(), settings.storage.max_connections)
+            .context("EVENTMILL_DATABASE_URL is not a valid PostgreSQL URL")?;
+        let redis = stream::connect(settings.redis_url.expose_secret(), settings.ingest.redis_timeout)
+            .context("EVENTMILL_REDIS_URL is not a valid Redis URL")?;
+        let keys = StreamKeys::new(&settings.redis_prefix);
+        let partitions = Arc::new(Partitions::new(pool.clone(), &settings.storage));
+        let admin_token = settings.admin_token.clone().unwrap_or_else(|| {
+            let token = format!("{:032x}", rand::random::<u128>());
+            eprintln!("EVENTMILL_ADMIN_TOKEN is unset; generated admin token for this run: {token}");
+            SecretString::from(token)
+        });
+        Ok(Self { settings: Arc::new(settings), pool, redis, keys, partitions, admin_token })
+    }
+
+    /// The HTTP handlers' state.
+    pub fn app_state(&self) -> AppState {
+        AppState {
+            settings: self.settings.clone(),
+            producer: Producer::new(self.redis.clone(), self.keys.clone(), self.settings.ingest.clone()),
+            redis: self.redis.clone(),
+            pool: self.pool.clone(),
+            keys: self.keys.clone(),
+        }
+    }
+
+    /// Applies migrations and creates the coming days' partitions.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        store::migrate(&self.pool).await.context(
+            "could not migrate the database: is PostgreSQL running and EVENTMILL_DATABASE_URL right? \
+             (scripts/services.sh up starts a local one)",
+        )?;
+        self.partitions.maintain().await.context("could not create partitions")?;
+        Ok(())
+    }
+}
+
+/// `eventmill serve`: the HTTP API until shutdown.
+pub async fn serve(resources: &Resources, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+    web::serve(listener, resources.app_state(), shutdown).await
+}
+
+/// `eventmill worker`: the stream consumers and partition maintenance until shutdown.
+pub async fn worker(resources: &Resources, shutdown: Shutdown) -> anyhow::Result<()> {
+    let mut parts = JoinSet::new();
+    for index in 0..resources.settings.consumer.consumers.max(1) {
+        let consumer = Consumer::new(
+            stream::connect(
+                resources.settings.redis_url.expose_secret(),
+                resources.settings.consumer.flush_interval + Duration::from_secs(5),
+            )?,
+            resources.pool.clone(),
+            resources.partitions.clone(),
+            resources.keys.clone(),
+            stream::unique_consumer_name(index),
+            resources.settings.consumer.clone(),
+        )
+        .await
+        .context("could not join the stream's consumer group: is Redis running at EVENTMILL_REDIS_URL?")?;
+        parts.spawn(consumer.run(shutdown.clone()));
+    }
+    parts.spawn(maintain_partitions(resources.partitions.clone(), shutdown.clone()));
+    join_all(parts).await
+}
+
+/// `eventmill run`: API and worker in one process.
+pub async fn run(resources: &Resources, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+    let api = serve(resources, listener, shutdown.clone());
+    let worker = worker(resources, shutdown.clone());
+    tokio::pin!(api, worker);
+    // Whichever part ends first (an error, or shutdown) stops the other.
+    tokio::select! {
+        result = &mut api => {
+            shutdown.cancel();
+            result.and(worker.await)
+        }
+        result = &mut worker => {
+            shutdown.cancel();
+            result.and(api.await)
+        }
+    }
+}
+
+async fn maintain_partitions(partitions: Arc<Partitions>, shutdown: Shutdown) -> anyhow::Result<()> {
+    loop {
+        if let Err(error) = partitions.maintain().await {
+            tracing::warn!(%error, "partition maintenance failed; retrying in a minute");
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(60)) => continue,
+                () = shutdown.cancelled() => return Ok(()),
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(MAINTENANCE_INTERVAL) => {},
+            () = shutdown.cancelled() => return Ok(()),
+        }
+    }
+}
+
+async fn join_all(mut parts: JoinSet<anyhow::Result<()>>) -> anyhow::Result<()> {
+    let mut first_error = None;
+    while let Some(done) = parts.join_next().await {
+        let result = done.map_err(anyhow::Error::from).and_then(|r| r);
+        if let Err(error) = result {
+            tracing::error!(?error, "a worker part failed");
+            first_error.get_or_insert(error);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}

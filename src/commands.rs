@@ -1,0 +1,105 @@
+//! What each subcommand does, as a composition of the library's parts.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::{
+    app::{self, Resources},
+    cli::{Command, DeadLettersCommand, ListArgs, ReplayArgs},
+    loadgen,
+    settings::Settings,
+    shutdown,
+    stream::dead_letter,
+};
+
+/// Runs one subcommand; the exit code follows SPEC section 12 (0 ok, 1 failure, 2 usage).
+pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Config => {
+            for (name, value) in settings.describe() {
+                println!("{name}={value}");
+            }
+        }
+        Command::Loadgen(args) => loadgen::run(args, &settings, shutdown::on_signal()).await?,
+        Command::Migrate => {
+            let resources = Resources::new(settings)?;
+            resources.migrate().await?;
+            println!("database migrated; partitions ready");
+        }
+        Command::Run => {
+            let resources = Resources::new(settings)?;
+            resources.migrate().await?;
+            let listener = bind(&resources).await?;
+            app::run(&resources, listener, shutdown::on_signal()).await?;
+        }
+        Command::Serve => {
+            let resources = Resources::new(settings)?;
+            let listener = bind(&resources).await?;
+            app::serve(&resources, listener, shutdown::on_signal()).await?;
+        }
+        Command::Worker => {
+            let resources = Resources::new(settings)?;
+            resources.migrate().await?;
+            app::worker(&resources, shutdown::on_signal()).await?;
+        }
+        Command::DeadLetters(DeadLettersCommand::List(args)) => list_dead_letters(settings, args).await?,
+        Command::DeadLetters(DeadLettersCommand::Replay(args)) => replay_dead_letters(settings, args).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bind(resources: &Resources) -> anyhow::Result<TcpListener> {
+    let addr = resources.settings.http_addr;
+    TcpListener::bind(addr).await.with_context(|| format!("could not listen on {addr} (EVENTMILL_HTTP_ADDR)"))
+}
+
+async fn list_dead_letters(settings: Settings, args: ListArgs) -> anyhow::Result<()> {
+    let resources = Resources::new(settings)?;
+    let mut conn = resources.redis.clone();
+    let letters = dead_letter::list(&mut conn, &resources.keys, args.limit).await.context("could not read Redis")?;
+    let total = dead_letter::count(&mut conn, &resources.keys).await?;
+    if args.json {
+        for letter in &letters {
+            println!("{}", serde_json::to_string(letter)?);
+        }
+        return Ok(());
+    }
+    println!(
+        "{total} dead letter(s){}",
+        if total as usize > letters.len() { format!(", showing {}", letters.len()) } else { String::new() }
+    );
+    for letter in letters {
+        println!(
+            "{}  deliveries={}  failed_at={}  request_id={}",
+            letter.id, letter.deliveries, letter.failed_at, letter.request_id
+        );
+        println!("    reason: {}", letter.reason);
+        println!("    event:  {}", truncate(&letter.payload, 200));
+    }
+    Ok(())
+}
+
+async fn replay_dead_letters(settings: Settings, args: ReplayArgs) -> anyhow::Result<()> {
+    let resources = Resources::new(settings)?;
+    let mut conn = resources.redis.clone();
+    let done = if args.all {
+        dead_letter::replay_all(&mut conn, &resources.keys).await
+    } else {
+        dead_letter::replay(&mut conn, &resources.keys, &args.ids).await
+    }
+    .context("could not replay: is Redis running at EVENTMILL_REDIS_URL?")?;
+    println!("replayed {} dead letter(s)", done.replayed);
+    if !done.not_found.is_empty() {
+        anyhow::bail!("no dead letter with id {}", done.not_found.join(", "));
+    }
+    Ok(())
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}

@@ -1,0 +1,307 @@
+//! `Event`: one analytics event as the ingestion API accepts it (SPEC section 4), validated.
+//!
+//! Parsing collects every problem of an event instead of stopping at the first, so a 422 can list
+//! them all. Field values are read from borrowed `RawValue`s: `properties` is never parsed into a
+//! map, only checked and carried as text to PostgreSQL's `jsonb`.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use super::Name;
+
+/// Largest serialized `properties` object accepted.
+pub const MAX_PROPERTIES_BYTES: usize = 16 * 1024;
+/// Longest `user_id` / `session_id` accepted.
+pub const MAX_ID_CHARS: usize = 256;
+
+/// A validated event, ready for the stream.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub event_id: Uuid,
+    pub event_type: Name,
+    pub ts: DateTime<Utc>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub source: Name,
+    /// A JSON object, at most [`MAX_PROPERTIES_BYTES`] long.
+    pub properties: Box<RawValue>,
+    /// The client chose the id: a re-send of it must be stored once.
+    pub event_id_given: bool,
+    /// The client gave no timestamp: `ts` is the arrival time.
+    pub timestamp_defaulted: bool,
+}
+
+/// One problem with one event of a request, as listed in a 422 answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EventError {
+    pub index: usize,
+    pub field: String,
+    pub reason: String,
+}
+
+/// The canonical fields; aliases map onto them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    EventId,
+    EventType,
+    Timestamp,
+    UserId,
+    SessionId,
+    Source,
+    Properties,
+}
+
+impl Field {
+    const COUNT: usize = 7;
+
+    /// The canonical field for a key, accepting the names older clients send.
+    fn from_key(key: &str) -> Option<Self> {
+        Some(match key {
+            "event_id" => Self::EventId,
+            "event_type" | "type" => Self::EventType,
+            "timestamp" => Self::Timestamp,
+            "user_id" | "actor_id" | "userId" => Self::UserId,
+            "session_id" | "sessionId" => Self::SessionId,
+            "source" => Self::Source,
+            "properties" | "attributes" => Self::Properties,
+            _ => return None,
+        })
+    }
+}
+
+/// An event object's keys and raw values, in order, before validation.
+struct RawFields<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for RawFields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = RawFields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an event object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::with_capacity(8);
+                while let Some(key) = map.next_key::<String>()? {
+                    fields.push((key, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(RawFields(fields))
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+/// Validates the event at `index` of a request; `now` is the arrival time used when no timestamp is given.
+pub fn parse_event(raw: &RawValue, index: usize, now: DateTime<Utc>) -> Result<Event, Vec<EventError>> {
+    let mut errors = Vec::new();
+    let mut fail = |field: &str, reason: String| {
+        errors.push(EventError { index, field: field.to_owned(), reason });
+    };
+    let fields = match serde_json::from_str::<RawFields>(raw.get()) {
+        Ok(fields) => fields.0,
+        Err(_) => {
+            fail("", "an event must be a JSON object".to_owned());
+            return Err(errors);
+        }
+    };
+
+    let mut slots: [Option<(&str, &RawValue)>; Field::COUNT] = [None; Field::COUNT];
+    for (key, value) in &fields {
+        let Some(field) = Field::from_key(key) else {
+            fail(key, "unknown field".to_owned());
+            continue;
+        };
+        match slots[field as usize] {
+            Some((first, _)) if first == key => fail(key, "given twice".to_owned()),
+            Some((first, _)) => fail(key, format!("both `{first}` and its alias `{key}` given; send only one")),
+            None => slots[field as usize] = Some((key.as_str(), *value)),
+        }
+    }
+    // `null` counts as absent for every field.
+    let slot = |field: Field| slots[field as usize].filter(|(_, v)| v.get() != "null");
+
+    let event_id = slot(Field::EventId).and_then(|(key, v)| {
+        string(v).and_then(|s| Uuid::parse_str(&s).ok()).or_else(|| {
+            fail(key, "must be a UUID string".to_owned());
+            None
+        })
+    });
+    let event_type = match slot(Field::EventType) {
+        None => {
+            fail("event_type", "is required".to_owned());
+            None
+        }
+        Some((key, v)) => name(v).map_err(|reason| fail(key, reason)).ok(),
+    };
+    let source = match slot(Field::Source) {
+        None => Name::parse("unknown").ok(),
+        Some((key, v)) => name(v).map_err(|reason| fail(key, reason)).ok(),
+    };
+    let ts = slot(Field::Timestamp).map(|(key, v)| timestamp(v).map_err(|reason| fail(key, reason)).ok());
+    let user_id = slot(Field::UserId).and_then(|(key, v)| identifier(v).map_err(|r| fail(key, r)).ok()?);
+    let session_id = slot(Field::SessionId).and_then(|(key, v)| identifier(v).map_err(|r| fail(key, r)).ok()?);
+    let properties = match slot(Field::Properties) {
+        None => Some(RawValue::from_string("{}".to_owned()).expect("valid JSON")),
+        Some((key, v)) => properties(v).map_err(|reason| fail(key, reason)).ok(),
+    };
+
+    match (event_type, source, ts, properties) {
+        (Some(event_type), Some(source), Some(Some(ts)), Some(properties)) if errors.is_empty() => {
+            Ok(build(event_id, event_type, ts, false, user_id, session_id, source, properties))
+        }
+        (Some(event_type), Some(source), None, Some(properties)) if errors.is_empty() => {
+            Ok(build(event_id, event_type, now, true, user_id, session_id, source, properties))
+        }
+        _ => Err(errors),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    event_id: Option<Uuid>,
+    event_type: Name,
+    ts: DateTime<Utc>,
+    timestamp_defaulted: bool,
+    user_id: Option<String>,
+    session_id: Option<String>,
+    source: Name,
+    properties: Box<RawValue>,
+) -> Event {
+    Event {
+        event_id: event_id.unwrap_or_else(Uuid::now_v7),
+        event_id_given: event_id.is_some(),
+        event_type,
+        ts,
+        timestamp_defaulted,
+        user_id,
+        session_id,
+        source,
+        properties,
+    }
+}
+
+fn string(raw: &RawValue) -> Option<String> {
+    serde_json::from_str::<String>(raw.get()).ok()
+}
+
+fn name(raw: &RawValue) -> Result<Name, String> {
+    let value = string(raw).ok_or_else(|| "must be a string".to_owned())?;
+    Name::parse(value)
+}
+
+/// A user or session id: a string (or a number, which older clients send), empty meaning absent.
+fn identifier(raw: &RawValue) -> Result<Option<String>, String> {
+    let text = raw.get();
+    let value = if text.starts_with('"') {
+        string(raw).ok_or_else(|| "must be a string".to_owned())?
+    } else if serde_json::from_str::<i64>(text).is_ok() {
+        text.to_owned()
+    } else {
+        return Err("must be a string".to_owned());
+    };
+    if value.chars().count() > MAX_ID_CHARS {
+        return Err(format!("must be at most {MAX_ID_CHARS} characters"));
+    }
+    if value.contains('\0') {
+        return Err("must not contain NUL characters".to_owned());
+    }
+    Ok((!value.is_empty()).then_some(value))
+}
+
+/// RFC 3339 text or integer unix milliseconds, between 1970 and 9999.
+fn timestamp(raw: &RawValue) -> Result<DateTime<Utc>, String> {
+    let text = raw.get();
+    let parsed = if text.starts_with('"') {
+        string(raw)
+            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| "must be an RFC 3339 date-time such as 2026-03-07T12:00:00Z".to_owned())?
+    } else {
+        serde_json::from_str::<i64>(text)
+            .ok()
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+            .ok_or_else(|| "must be an RFC 3339 string or integer unix milliseconds".to_owned())?
+    };
+    let year = chrono::Datelike::year(&parsed);
+    if !(1970..=9999).contains(&year) {
+        return Err(format!("year {year} is outside 1970..9999"));
+    }
+    Ok(parsed)
+}
+
+fn properties(raw: &RawValue) -> Result<Box<RawValue>, String> {
+    let text = raw.get();
+    if !text.starts_with('{') {
+        return Err("must be a JSON object".to_owned());
+    }
+    if text.len() > MAX_PROPERTIES_BYTES {
+        return Err(format!("is {} bytes; at most {MAX_PROPERTIES_BYTES} are accepted", text.len()));
+    }
+    if text.contains("\\u0000") {
+        return Err("must not contain \\u0000 (PostgreSQL cannot store it)".to_owned());
+    }
+    Ok(raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Event, Vec<EventError>> {
+        let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
+        parse_event(&raw, 3, Utc::now())
+    }
+
+    fn fields(json: &str) -> Vec<String> {
+        parse(json).unwrap_err().into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_minimal_event_gets_defaults() {
+        let e = parse(r#"{"event_type":"page_view"}"#).unwrap();
+        assert_eq!(e.source.as_str(), "unknown");
+        assert!(e.timestamp_defaulted && !e.event_id_given);
+        assert_eq!(e.properties.get(), "{}");
+    }
+
+    #[test]
+    fn aliases_of_older_clients_are_accepted() {
+        let e = parse(
+            r#"{"type":"purchase","userId":"u1","sessionId":"s1","attributes":{"amount":3},"timestamp":1772841600000}"#,
+        )
+        .unwrap();
+        assert_eq!(e.event_type.as_str(), "purchase");
+        assert_eq!(e.user_id.as_deref(), Some("u1"));
+        assert_eq!(e.session_id.as_deref(), Some("s1"));
+        assert_eq!(e.ts.to_rfc3339(), "2026-03-07T00:00:00+00:00");
+    }
+
+    #[test]
+    fn a_name_and_its_alias_together_is_an_error() {
+        assert_eq!(fields(r#"{"event_type":"a","type":"b"}"#), ["type"]);
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let got =
+            fields(r#"{"event_type":"Bad Type","timestamp":"yesterday","event_id":"x","extra":1,"properties":[]}"#);
+        assert_eq!(got, ["extra", "event_id", "event_type", "timestamp", "properties"]);
+    }
+
+    #[test]
+    fn oversized_properties_and_nul_are_rejected() {
+        let big = format!(r#"{{"event_type":"a","properties":{{"k":"{}"}}}}"#, "x".repeat(MAX_PROPERTIES_BYTES));
+        assert_eq!(fields(&big), ["properties"]);
+        assert_eq!(fields(r#"{"event_type":"a","properties":{"k":"\u0000"}}"#), ["properties"]);
+    }
+
+    #[test]
+    fn missing_event_type_is_required() {
+        let errors = parse(r#"{"source":"web"}"#).unwrap_err();
+        assert_eq!(errors[0].reason, "is required");
+        assert_eq!(errors[0].index, 3);
+    }
+}

@@ -1,0 +1,30 @@
+//! eventmill: self-hosted product analytics.
+//!
+//! ```text
+//!  HTTP POST /v1/events[/bulk]          (ingest: validate every event, 202 once in the stream)
+//!        │  XADD, pipelined, MULTI/EXEC
+//!        ▼
+//!  Redis Stream  <prefix>:events        (stream: consumer group, reclaim, dead letters)
+//!        │  XREADGROUP → sort → binary COPY → commit → XACK
+//!        ▼
+//!  PostgreSQL  events, partitioned by day (store: partitions, exactly-once writes)
+//!        │
+//!        ▼
+//!  rollups → reports / exports → file, e-mail        (job queues and scheduler: later issues)
+//! ```
+//!
+//! Modules in the order an event meets them; `app` composes the long-running parts and `commands`
+//! maps each CLI subcommand onto them.
+
+pub mod settings;
+pub mod telemetry;
+pub mod shutdown;
+pub mod domain;
+pub mod ingest;
+pub mod stream;
+pub mod store;
+pub mod web;
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod loadgen;

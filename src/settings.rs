@@ -1,0 +1,234 @@
+//! Typed settings, read once from the environment (and `.env`) and passed down to every part.
+//!
+//! Every value has an `EVENTMILL_*` override and a documented default; `eventmill config` prints the
+//! effective values with secrets masked. Nothing else in the crate reads the environment.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Everything eventmill can be configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub redis_url: SecretString,
+    pub database_url: SecretString,
+    pub http_addr: SocketAddr,
+    /// Admin token; generated at start (and printed) when unset.
+    pub admin_token: Option<SecretString>,
+    pub readonly_token: Option<SecretString>,
+    /// Keys accepted on the ingestion API; empty = open on loopback only.
+    pub ingest_keys: Vec<SecretString>,
+    pub reports_dir: PathBuf,
+    pub smtp_url: Option<SecretString>,
+    pub scheduler_file: PathBuf,
+    /// Prefix of every Redis key eventmill owns (lets several installs, or tests, share one Redis).
+    pub redis_prefix: String,
+    pub ingest: IngestSettings,
+    pub consumer: ConsumerSettings,
+    pub storage: StorageSettings,
+}
+
+/// Limits of the HTTP ingestion API.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    pub max_batch_events: usize,
+    pub body_limit_bytes: usize,
+    /// Stream length above which ingestion answers 429 instead of trimming unsaved events.
+    pub stream_high_water: u64,
+    /// Longest wait on Redis before answering 503.
+    pub redis_timeout: Duration,
+}
+
+/// How the stream consumer batches, retries and gives up.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Consumer tasks in one process (each with its own name and database connection).
+    pub consumers: usize,
+    pub batch_size: usize,
+    pub flush_interval: Duration,
+    /// Deliveries after which a failing entry moves to the dead-letter stream.
+    pub max_deliveries: u64,
+    /// How long an entry must sit unacknowledged before another consumer reclaims it.
+    pub reclaim_idle: Duration,
+    pub reclaim_interval: Duration,
+}
+
+/// Partition and retention policy of the `events` table.
+#[derive(Debug, Clone)]
+pub struct StorageSettings {
+    pub retention_days: u32,
+    pub partitions_ahead_days: u32,
+    pub max_connections: u32,
+}
+
+/// A setting that could not be parsed; names the variable and what was expected.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}={value:?} is not valid: expected {expected}")]
+pub struct SettingsError {
+    pub var: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl Settings {
+    /// Reads `.env` (when present) and then the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Builds settings from any key lookup; tests pass a map here instead of touching the environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let env = Env(&get);
+        Ok(Self {
+            redis_url: env.string("EVENTMILL_REDIS_URL", "redis://127.0.0.1:6379").into(),
+            database_url: env.string("EVENTMILL_DATABASE_URL", "postgres://eventmill@127.0.0.1:5432/eventmill").into(),
+            http_addr: env.parse("EVENTMILL_HTTP_ADDR", "127.0.0.1:8080", "host:port")?,
+            admin_token: env.optional("EVENTMILL_ADMIN_TOKEN").map(Into::into),
+            readonly_token: env.optional("EVENTMILL_READONLY_TOKEN").map(Into::into),
+            ingest_keys: env
+                .string("EVENTMILL_INGEST_KEYS", "")
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|k| SecretString::from(k.to_owned()))
+                .collect(),
+            reports_dir: env.string("EVENTMILL_REPORTS_DIR", "reports").into(),
+            smtp_url: env.optional("EVENTMILL_SMTP_URL").map(Into::into),
+            scheduler_file: env.string("EVENTMILL_SCHEDULER_FILE", "scheduler.toml").into(),
+            redis_prefix: env.string("EVENTMILL_REDIS_PREFIX", "eventmill"),
+            ingest: IngestSettings {
+                max_batch_events: env.parse("EVENTMILL_MAX_BATCH_EVENTS", "5000", "a count")?,
+                body_limit_bytes: env.parse("EVENTMILL_BODY_LIMIT_BYTES", "16777216", "bytes")?,
+                stream_high_water: env.parse("EVENTMILL_STREAM_MAX_LEN", "2000000", "a count")?,
+                redis_timeout: env.millis("EVENTMILL_REDIS_TIMEOUT_MS", "2000")?,
+            },
+            consumer: ConsumerSettings {
+                consumers: env.parse("EVENTMILL_CONSUMERS", "2", "a count")?,
+                batch_size: env.parse("EVENTMILL_BATCH_SIZE", "4000", "a count")?,
+                flush_interval: env.millis("EVENTMILL_FLUSH_INTERVAL_MS", "200")?,
+                max_deliveries: env.parse("EVENTMILL_MAX_DELIVERIES", "5", "a count")?,
+                reclaim_idle: env.millis("EVENTMILL_RECLAIM_IDLE_MS", "30000")?,
+                reclaim_interval: env.millis("EVENTMILL_RECLAIM_INTERVAL_MS", "5000")?,
+            },
+            storage: StorageSettings {
+                retention_days: env.parse("EVENTMILL_RETENTION_DAYS", "400", "days")?,
+                partitions_ahead_days: env.parse("EVENTMILL_PARTITIONS_AHEAD_DAYS", "7", "days")?,
+                max_connections: env.parse("EVENTMILL_DB_MAX_CONNECTIONS", "10", "a count")?,
+            },
+        })
+    }
+
+    /// The effective configuration as `NAME=value` lines, secrets masked, for `eventmill config`.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let secret = |s: &Option<SecretString>| match s {
+            Some(_) => "******".to_owned(),
+            None => "(unset)".to_owned(),
+        };
+        vec![
+            ("EVENTMILL_REDIS_URL", mask_url(self.redis_url.expose_secret())),
+            ("EVENTMILL_DATABASE_URL", mask_url(self.database_url.expose_secret())),
+            ("EVENTMILL_HTTP_ADDR", self.http_addr.to_string()),
+            (
+                "EVENTMILL_ADMIN_TOKEN",
+                match &self.admin_token {
+                    Some(_) => "******".to_owned(),
+                    None => "(unset: generated and printed at start)".to_owned(),
+                },
+            ),
+            ("EVENTMILL_READONLY_TOKEN", secret(&self.readonly_token)),
+            (
+                "EVENTMILL_INGEST_KEYS",
+                match self.ingest_keys.len() {
+                    0 => "(none: ingestion open on loopback only)".to_owned(),
+                    n => format!("{n} key(s) ******"),
+                },
+            ),
+            ("EVENTMILL_REPORTS_DIR", self.reports_dir.display().to_string()),
+            (
+                "EVENTMILL_SMTP_URL",
+                match &self.smtp_url {
+                    Some(url) => mask_url(url.expose_secret()),
+                    None => "(unset: e-mail disabled)".to_owned(),
+                },
+            ),
+            ("EVENTMILL_SCHEDULER_FILE", self.scheduler_file.display().to_string()),
+            ("EVENTMILL_REDIS_PREFIX", self.redis_prefix.clone()),
+            ("EVENTMILL_MAX_BATCH_EVENTS", self.ingest.max_batch_events.to_string()),
+            ("EVENTMILL_BODY_LIMIT_BYTES", self.ingest.body_limit_bytes.to_string()),
+            ("EVENTMILL_STREAM_MAX_LEN", self.ingest.stream_high_water.to_string()),
+            ("EVENTMILL_REDIS_TIMEOUT_MS", self.ingest.redis_timeout.as_millis().to_string()),
+            ("EVENTMILL_CONSUMERS", self.consumer.consumers.to_string()),
+            ("EVENTMILL_BATCH_SIZE", self.consumer.batch_size.to_string()),
+            ("EVENTMILL_FLUSH_INTERVAL_MS", self.consumer.flush_interval.as_millis().to_string()),
+            ("EVENTMILL_MAX_DELIVERIES", self.consumer.max_deliveries.to_string()),
+            ("EVENTMILL_RECLAIM_IDLE_MS", self.consumer.reclaim_idle.as_millis().to_string()),
+            ("EVENTMILL_RECLAIM_INTERVAL_MS", self.consumer.reclaim_interval.as_millis().to_string()),
+            ("EVENTMILL_RETENTION_DAYS", self.storage.retention_days.to_string()),
+            ("EVENTMILL_PARTITIONS_AHEAD_DAYS", self.storage.partitions_ahead_days.to_string()),
+            ("EVENTMILL_DB_MAX_CONNECTIONS", self.storage.max_connections.to_string()),
+        ]
+    }
+}
+
+/// Hides the password of a `scheme://user:password@host` URL.
+pub fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:******@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    fn optional(&self, var: &str) -> Option<String> {
+        (self.0)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    fn string(&self, var: &str, default: &str) -> String {
+        self.optional(var).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        var: &'static str,
+        default: &str,
+        expected: &'static str,
+    ) -> Result<T, SettingsError> {
+        let value = self.string(var, default);
+        value.trim().parse().map_err(|_| SettingsError { var, value, expected })
+    }
+
+    fn millis(&self, var: &'static str, default: &str) -> Result<Duration, SettingsError> {
+        self.parse(var, default, "milliseconds").map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let s = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.ingest.max_batch_events, 5000);
+        assert_eq!(s.storage.retention_days, 400);
+        assert!(s.ingest_keys.is_empty());
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable() {
+        let err = Settings::from_lookup(|k| (k == "EVENTMILL_BATCH_SIZE").then(|| "lots".into())).unwrap_err();
+        assert!(err.to_string().contains("EVENTMILL_BATCH_SIZE"), "{err}");
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(mask_url("postgres://u:secret@h:5432/db"), "postgres://u:******@h:5432/db");
+        assert_eq!(mask_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}

@@ -1,0 +1,408 @@
+//! Reads the event stream in a consumer group and stores events in PostgreSQL.
+//!
+//! One step (`consume_once`): reclaim entries left pending by dead consumers (XAUTOCLAIM) when it
+//! is time, read new entries until a batch is full or the flush interval ends, store them sorted by
+//! time (one COPY, one commit), then XACK. An entry is acknowledged only after its row is
+//! committed, so a crash at any point re-delivers it, and the primary key skips what was already
+//! stored. An entry that fails `max_deliveries` times moves to the dead-letter stream with the reason.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use redis::{
+    aio::ConnectionManager,
+    streams::{
+        StreamAutoClaimReply, StreamId, StreamInfoGroupsReply, StreamPendingCountReply, StreamPendingReply,
+        StreamReadReply,
+    },
+};
+use sqlx::PgPool;
+
+use super::{
+    StreamKeys, dead_letter,
+    dead_letter::DeadLetter,
+    entry::{self, EVENT_FIELD, REQUEST_FIELD},
+};
+use crate::{
+    settings::ConsumerSettings,
+    shutdown::Shutdown,
+    store::{self, EventRow, Partitions},
+};
+
+/// How often acknowledged entries are trimmed from the stream.
+const TRIM_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One stream entry in the consumer's hands.
+#[derive(Debug)]
+pub struct Entry {
+    pub id: String,
+    /// How many times the group delivered it (this delivery included).
+    pub deliveries: u64,
+    pub request_id: String,
+    pub payload: String,
+    pub row: Result<EventRow, String>,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing to store within the flush interval.
+    Idle,
+    /// A batch was handled: rows stored, entries left pending for a retry, entries dead-lettered.
+    Stored { rows: usize, retry_later: usize, dead_lettered: usize },
+    /// PostgreSQL could not take the batch; it is kept and retried on the next step.
+    StoreUnavailable,
+}
+
+/// A member of the storage consumer group.
+pub struct Consumer {
+    redis: ConnectionManager,
+    pool: PgPool,
+    partitions: Arc<Partitions>,
+    keys: StreamKeys,
+    name: String,
+    settings: ConsumerSettings,
+    buffer: Vec<Entry>,
+    last_errors: HashMap<String, String>,
+    next_reclaim: Instant,
+    next_trim: Instant,
+}
+
+impl Consumer {
+    /// Joins the group (creating it when missing). `redis` should be a connection of its own:
+    /// XREADGROUP blocks it for up to the flush interval.
+    pub async fn new(
+        mut redis: ConnectionManager,
+        pool: PgPool,
+        partitions: Arc<Partitions>,
+        keys: StreamKeys,
+        name: String,
+        settings: ConsumerSettings,
+    ) -> redis::RedisResult<Self> {
+        super::ensure_group(&mut redis, &keys).await?;
+        let now = Instant::now();
+        Ok(Self {
+            redis,
+            pool,
+            partitions,
+            keys,
+            name,
+            settings,
+            buffer: Vec::new(),
+            last_errors: HashMap::new(),
+            next_reclaim: now,
+            next_trim: now,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs steps until shutdown; on shutdown the batch in hand is stored and acknowledged first.
+    pub async fn run(mut self, shutdown: Shutdown) -> anyhow::Result<()> {
+        tracing::info!(consumer = %self.name, "stream consumer started");
+        let mut backoff = Backoff::default();
+        while !shutdown.is_cancelled() {
+            match self.consume_once().await {
+                Ok(Outcome::StoreUnavailable) => backoff.wait(&shutdown).await,
+                Ok(_) => backoff.reset(),
+                Err(error) => {
+                    tracing::warn!(consumer = %self.name, %error, "stream unavailable; retrying");
+                    if error.code() == Some("NOGROUP") {
+                        let _ = super::ensure_group(&mut self.redis, &self.keys).await;
+                    }
+                    backoff.wait(&shutdown).await;
+                }
+            }
+        }
+        tracing::info!(consumer = %self.name, unstored = self.buffer.len(), "stream consumer stopped");
+        Ok(())
+    }
+
+    /// One step: reclaim or read a batch, store it, acknowledge it.
+    #[tracing::instrument(skip_all, fields(consumer = %self.name))]
+    pub async fn consume_once(&mut self) -> redis::RedisResult<Outcome> {
+        if self.buffer.is_empty() {
+            if Instant::now() >= self.next_reclaim {
+                self.reclaim().await?;
+                self.next_reclaim = Instant::now() + self.settings.reclaim_interval;
+            }
+            self.read_new().await?;
+        }
+        let outcome = if self.buffer.is_empty() { Outcome::Idle } else { self.store_buffer().await? };
+        if Instant::now() >= self.next_trim {
+            self.trim_stored().await?;
+            self.next_trim = Instant::now() + TRIM_INTERVAL;
+        }
+        Ok(outcome)
+    }
+
+    /// Reads new entries until the batch is full or the flush interval has passed.
+    async fn read_new(&mut self) -> redis::RedisResult<()> {
+        let deadline = Instant::now() + self.settings.flush_interval;
+        loop {
+            let wanted = self.settings.batch_size.saturating_sub(self.buffer.len());
+            let left = deadline.saturating_duration_since(Instant::now());
+            if wanted == 0 || left.is_zero() {
+                return Ok(());
+            }
+            let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(&self.keys.group)
+                .arg(&self.name)
+                .arg("COUNT")
+                .arg(wanted)
+                .arg("BLOCK")
+                .arg(left.as_millis().max(1) as u64)
+                .arg("STREAMS")
+                .arg(&self.keys.events)
+                .arg(">")
+                .query_async(&mut self.redis)
+                .await?;
+            let before = self.buffer.len();
+            for stream_id in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
+                self.buffer.push(entry_of(stream_id, 1));
+            }
+            if self.buffer.len() == before {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Takes over entries other (dead or stuck) consumers left unacknowledged for longer than
+    /// `reclaim_idle`, and this consumer's own failed entries once they are due for a retry.
+    async fn reclaim(&mut self) -> redis::RedisResult<usize> {
+        let mut claimed: Vec<StreamId> = Vec::new();
+        let mut cursor = "0-0".to_owned();
+        loop {
+            let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+                .arg(&self.keys.events)
+                .arg(&self.keys.group)
+                .arg(&self.name)
+                .arg(self.settings.reclaim_idle.as_millis() as u64)
+                .arg(&cursor)
+                .arg("COUNT")
+                .arg(self.settings.batch_size)
+                .query_async(&mut self.redis)
+                .await?;
+            claimed.extend(reply.claimed);
+            cursor = reply.next_stream_id;
+            if cursor == "0-0" || claimed.len() >= self.settings.batch_size {
+                break;
+            }
+        }
+        let (Some(first), Some(last)) = (claimed.first(), claimed.last()) else { return Ok(0) };
+        let counts: StreamPendingCountReply = redis::cmd("XPENDING")
+            .arg(&self.keys.events)
+            .arg(&self.keys.group)
+            .arg(&first.id)
+            .arg(&last.id)
+            .arg(claimed.len() + 10_000)
+            .arg(&self.name)
+            .query_async(&mut self.redis)
+            .await?;
+        let deliveries: HashMap<String, u64> =
+            counts.ids.into_iter().map(|p| (p.id, p.times_delivered as u64)).collect();
+        let mut exhausted = Vec::new();
+        let total = claimed.len();
+        for stream_id in claimed {
+            let entry = entry_of(stream_id.clone(), deliveries.get(&stream_id.id).copied().unwrap_or(2));
+            // More deliveries than allowed without a recorded failure: its consumers kept dying.
+            if entry.deliveries > self.settings.max_deliveries {
+                exhausted.push(entry);
+            } else {
+                self.buffer.push(entry);
+            }
+        }
+        tracing::info!(claimed = total, exhausted = exhausted.len(), "reclaimed pending entries");
+        if !exhausted.is_empty() {
+            let letters: Vec<DeadLetter> = exhausted
+                .iter()
+                .map(|e| {
+                    let reason = self.last_errors.get(&e.id).cloned().unwrap_or_else(|| {
+                        format!(
+                            "delivered {} times without being stored (its consumers stopped or timed out)",
+                            e.deliveries
+                        )
+                    });
+                    letter(e, reason)
+                })
+                .collect();
+            self.acknowledge(&[], &letters).await?;
+        }
+        Ok(total)
+    }
+
+    /// Stores the buffer and acknowledges what was stored or dead-lettered.
+    async fn store_buffer(&mut self) -> redis::RedisResult<Outcome> {
+        let mut order: Vec<usize> = (0..self.buffer.len()).filter(|&i| self.buffer[i].row.is_ok()).collect();
+        order.sort_by_key(|&i| self.buffer[i].row.as_ref().map(|r| r.ts_micros).unwrap_or_default());
+        let rows: Vec<&EventRow> = order.iter().filter_map(|&i| self.buffer[i].row.as_ref().ok()).collect();
+
+        let stored = match self.partitions.ensure_for(rows.iter().map(|r| r.ts_micros)).await {
+            Ok(()) => store::write_rows(&self.pool, &rows).await.map_err(|e| e.0),
+            Err(error) => Err(error),
+        };
+        let refused = match stored {
+            Ok(refused) => refused,
+            Err(error) => {
+                tracing::warn!(%error, entries = self.buffer.len(), "PostgreSQL unavailable; batch kept for retry");
+                return Ok(Outcome::StoreUnavailable);
+            }
+        };
+
+        let mut failed: HashMap<usize, String> = (0..self.buffer.len())
+            .filter_map(|i| self.buffer[i].row.as_ref().err().map(|reason| (i, reason.clone())))
+            .collect();
+        failed.extend(refused.into_iter().map(|f| (order[f.index], f.reason)));
+
+        let entries = std::mem::take(&mut self.buffer);
+        let mut ack = Vec::with_capacity(entries.len());
+        let mut letters = Vec::new();
+        let mut retry_later = 0;
+        for (i, entry) in entries.iter().enumerate() {
+            match failed.remove(&i) {
+                None => ack.push(entry.id.as_str()),
+                Some(reason) if entry.deliveries >= self.settings.max_deliveries => letters.push(letter(entry, reason)),
+                Some(reason) => {
+                    tracing::warn!(entry = %entry.id, request_id = %entry.request_id, deliveries = entry.deliveries, %reason,
+                        "entry not stored; it stays pending and is retried");
+                    self.last_errors.insert(entry.id.clone(), reason);
+                    retry_later += 1;
+                }
+            }
+        }
+        self.acknowledge(&ack, &letters).await?;
+        log_batch(&entries, ack.len());
+        Ok(Outcome::Stored { rows: ack.len(), retry_later, dead_lettered: letters.len() })
+    }
+
+    /// XACKs stored entries and moves dead letters, in one MULTI/EXEC.
+    async fn acknowledge(&mut self, stored: &[&str], letters: &[DeadLetter]) -> redis::RedisResult<()> {
+        if stored.is_empty() && letters.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for letter in letters {
+            tracing::error!(entry = %letter.entry_id, request_id = %letter.request_id, reason = %letter.reason,
+                deliveries = letter.deliveries, "entry moved to the dead-letter stream");
+            dead_letter::queue_move(&mut pipe, &self.keys, letter);
+            self.last_errors.remove(&letter.entry_id);
+        }
+        let ids = stored.iter().copied().chain(letters.iter().map(|l| l.entry_id.as_str()));
+        pipe.cmd("XACK").arg(&self.keys.events).arg(&self.keys.group).arg(ids.collect::<Vec<_>>()).ignore();
+        pipe.query_async(&mut self.redis).await
+    }
+
+    /// Trims entries every consumer has acknowledged, so the stream's length is the unsaved backlog
+    /// that ingestion's backpressure watches. Never trims an unread or pending entry.
+    async fn trim_stored(&mut self) -> redis::RedisResult<()> {
+        let groups: StreamInfoGroupsReply =
+            redis::cmd("XINFO").arg("GROUPS").arg(&self.keys.events).query_async(&mut self.redis).await?;
+        let Some(group) = groups.groups.into_iter().find(|g| g.name == self.keys.group) else { return Ok(()) };
+        let mut threshold = next_id(&group.last_delivered_id);
+        if group.pending > 0 {
+            let summary: StreamPendingReply = redis::cmd("XPENDING")
+                .arg(&self.keys.events)
+                .arg(&self.keys.group)
+                .query_async(&mut self.redis)
+                .await?;
+            if let StreamPendingReply::Data(data) = summary {
+                threshold = min_id(threshold, data.start_id);
+            }
+        }
+        redis::cmd("XTRIM")
+            .arg(&self.keys.events)
+            .arg("MINID")
+            .arg("~")
+            .arg(threshold)
+            .query_async(&mut self.redis)
+            .await
+    }
+}
+
+fn entry_of(mut stream_id: StreamId, deliveries: u64) -> Entry {
+    let mut text = |field: &str| stream_id.map.remove(field).and_then(|v| redis::from_redis_value::<String>(v).ok());
+    let payload = text(EVENT_FIELD);
+    let request_id = text(REQUEST_FIELD).unwrap_or_default();
+    let row = match &payload {
+        Some(payload) => entry::decode(payload),
+        None => Err(format!("stream entry has no `{EVENT_FIELD}` field")),
+    };
+    Entry { id: stream_id.id, deliveries, request_id, payload: payload.unwrap_or_default(), row }
+}
+
+fn letter(entry: &Entry, reason: String) -> DeadLetter {
+    DeadLetter {
+        id: String::new(),
+        entry_id: entry.id.clone(),
+        reason,
+        deliveries: entry.deliveries,
+        failed_at: String::new(),
+        request_id: entry.request_id.clone(),
+        payload: entry.payload.clone(),
+    }
+}
+
+fn log_batch(entries: &[Entry], stored: usize) {
+    let mut request_ids: Vec<&str> = entries.iter().map(|e| e.request_id.as_str()).collect();
+    request_ids.dedup();
+    request_ids.truncate(20);
+    tracing::debug!(stored, first = %entries[0].id, last = %entries[entries.len() - 1].id, ?request_ids, "batch stored");
+}
+
+/// Parses `ms-seq` stream ids.
+fn parse_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+/// The smallest id greater than `id`.
+fn next_id(id: &str) -> String {
+    let (ms, seq) = parse_id(id);
+    match seq.checked_add(1) {
+        Some(seq) => format!("{ms}-{seq}"),
+        None => format!("{}-0", ms + 1),
+    }
+}
+
+fn min_id(a: String, b: String) -> String {
+    if parse_id(&a) <= parse_id(&b) { a } else { b }
+}
+
+/// Exponential wait between failed steps: 100 ms doubling to 5 s, cut short by shutdown.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    async fn wait(&mut self, shutdown: &Shutdown) {
+        let delay = Duration::from_millis(100 * 2u64.pow(self.failures.min(6))).min(Duration::from_secs(5));
+        self.failures += 1;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {},
+            () = shutdown.cancelled() => {},
+        }
+    }
+
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_order_numerically() {
+        assert_eq!(next_id("5-9"), "5-10");
+        assert_eq!(min_id("10-0".into(), "9-5".into()), "9-5");
+    }
+}

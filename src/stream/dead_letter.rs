@@ -1,0 +1,128 @@
+//! The dead-letter stream: entries that failed to store `max_deliveries` times, kept with the reason
+//! until an operator replays them (CLI `dead-letters`, and the admin view).
+
+use chrono::Utc;
+use redis::{aio::ConnectionManager, streams::StreamRangeReply};
+
+use super::{
+    StreamKeys,
+    entry::{EVENT_FIELD, REQUEST_FIELD},
+};
+
+/// One dead letter, as listed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadLetter {
+    /// Id in the dead-letter stream (what `replay` takes).
+    pub id: String,
+    /// Id the entry had in the event stream.
+    pub entry_id: String,
+    pub reason: String,
+    pub deliveries: u64,
+    pub failed_at: String,
+    pub request_id: String,
+    /// The original entry payload, unchanged.
+    pub payload: String,
+}
+
+/// What a replay did.
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Replayed {
+    pub replayed: usize,
+    pub not_found: Vec<String>,
+}
+
+/// Queues the move of a failed entry into the dead-letter stream on `pipe` (the caller acknowledges
+/// the original in the same MULTI, so the entry is never in neither place).
+pub fn queue_move(pipe: &mut redis::Pipeline, keys: &StreamKeys, letter: &DeadLetter) {
+    pipe.cmd("XADD")
+        .arg(&keys.dead)
+        .arg("*")
+        .arg(EVENT_FIELD)
+        .arg(&letter.payload)
+        .arg(REQUEST_FIELD)
+        .arg(&letter.request_id)
+        .arg("reason")
+        .arg(&letter.reason)
+        .arg("entry_id")
+        .arg(&letter.entry_id)
+        .arg("deliveries")
+        .arg(letter.deliveries)
+        .arg("failed_at")
+        .arg(Utc::now().to_rfc3339())
+        .ignore();
+}
+
+/// The oldest `limit` dead letters.
+pub async fn list(
+    conn: &mut ConnectionManager,
+    keys: &StreamKeys,
+    limit: usize,
+) -> redis::RedisResult<Vec<DeadLetter>> {
+    let reply: StreamRangeReply =
+        redis::cmd("XRANGE").arg(&keys.dead).arg("-").arg("+").arg("COUNT").arg(limit).query_async(conn).await?;
+    Ok(reply.ids.into_iter().map(from_stream_id).collect())
+}
+
+/// How many dead letters wait.
+pub async fn count(conn: &mut ConnectionManager, keys: &StreamKeys) -> redis::RedisResult<u64> {
+    redis::cmd("XLEN").arg(&keys.dead).query_async(conn).await
+}
+
+/// Puts dead letters back on the event stream (unchanged, with their request id) and removes them
+/// from the dead-letter stream, each atomically.
+pub async fn replay(conn: &mut ConnectionManager, keys: &StreamKeys, ids: &[String]) -> redis::RedisResult<Replayed> {
+    let mut done = Replayed::default();
+    for id in ids {
+        let reply: StreamRangeReply = redis::cmd("XRANGE").arg(&keys.dead).arg(id).arg(id).query_async(conn).await?;
+        let Some(letter) = reply.ids.into_iter().next().map(from_stream_id) else {
+            done.not_found.push(id.clone());
+            continue;
+        };
+        redis::pipe()
+            .atomic()
+            .cmd("XADD")
+            .arg(&keys.events)
+            .arg("*")
+            .arg(EVENT_FIELD)
+            .arg(&letter.payload)
+            .arg(REQUEST_FIELD)
+            .arg(&letter.request_id)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&keys.dead)
+            .arg(id)
+            .ignore()
+            .query_async::<()>(conn)
+            .await?;
+        tracing::info!(dead_letter = %id, entry_id = %letter.entry_id, request_id = %letter.request_id, "dead letter replayed");
+        done.replayed += 1;
+    }
+    Ok(done)
+}
+
+/// Replays every dead letter.
+pub async fn replay_all(conn: &mut ConnectionManager, keys: &StreamKeys) -> redis::RedisResult<Replayed> {
+    let mut total = Replayed::default();
+    loop {
+        let batch: Vec<String> = list(conn, keys, 500).await?.into_iter().map(|l| l.id).collect();
+        if batch.is_empty() {
+            return Ok(total);
+        }
+        let done = replay(conn, keys, &batch).await?;
+        total.replayed += done.replayed;
+        total.not_found.extend(done.not_found);
+    }
+}
+
+fn from_stream_id(mut entry: redis::streams::StreamId) -> DeadLetter {
+    let mut text = |field: &str| {
+        entry.map.remove(field).and_then(|v| redis::from_redis_value::<String>(v).ok()).unwrap_or_default()
+    };
+    let payload = text(EVENT_FIELD);
+    let request_id = text(REQUEST_FIELD);
+    let reason = text("reason");
+    let entry_id = text("entry_id");
+    let deliveries = text("deliveries").parse().unwrap_or(0);
+    let failed_at = text("failed_at");
+    DeadLetter { id: entry.id, entry_id, reason, deliveries, failed_at, request_id, payload }
+}

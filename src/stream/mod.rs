@@ -1,0 +1,82 @@
+//! The Redis Stream between the HTTP API and PostgreSQL (SPEC section 5).
+//!
+//! `producer` appends accepted events (pipelined XADD inside MULTI/EXEC, so a request is all in or
+//! all out); `consumer` reads them in a consumer group, stores them and acknowledges only after the
+//! commit; `dead_letter` keeps entries that failed too often, with the reason, until replayed.
+
+pub mod consumer;
+pub mod dead_letter;
+pub mod entry;
+pub mod producer;
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+pub use consumer::Consumer;
+pub use producer::{Producer, PublishError};
+
+/// Names of the Redis keys the ingestion path uses, all under one prefix.
+#[derive(Debug, Clone)]
+pub struct StreamKeys {
+    /// The stream of accepted, not yet stored events.
+    pub events: String,
+    /// Entries that failed to store `max_deliveries` times.
+    pub dead: String,
+    /// The consumer group that stores events in PostgreSQL.
+    pub group: String,
+    /// Prefix of the keys pinning the arrival time of client-identified events without a timestamp.
+    pub pinned_ts: String,
+}
+
+impl StreamKeys {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            events: format!("{prefix}:events"),
+            dead: format!("{prefix}:events:dead"),
+            group: "storage".to_owned(),
+            pinned_ts: format!("{prefix}:event-ts:"),
+        }
+    }
+}
+
+/// A Redis connection that reconnects by itself; `response_timeout` bounds every command.
+pub fn connect(url: &str, response_timeout: Duration) -> redis::RedisResult<ConnectionManager> {
+    let client = redis::Client::open(url)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(1000)))
+        .set_response_timeout(Some(response_timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    // Lazy: eventmill starts (and answers 503) while Redis is down, and connects once it is up.
+    ConnectionManager::new_lazy_with_config(client, config)
+}
+
+/// A consumer name unique to this process and start, so a restarted consumer never inherits a
+/// dead one's identity (its pending entries are reclaimed instead).
+pub fn unique_consumer_name(index: usize) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    let nonce: u32 = rand::random();
+    format!("{host}-{}-{index}-{nonce:08x}", std::process::id())
+}
+
+/// Creates the consumer group (and the stream) when missing; reading starts at the stream's beginning
+/// so events added before the first consumer ever ran are stored too.
+pub async fn ensure_group(conn: &mut ConnectionManager, keys: &StreamKeys) -> redis::RedisResult<()> {
+    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&keys.events)
+        .arg(&keys.group)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await;
+    match created {
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        other => other,
+    }
+}

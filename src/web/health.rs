@@ -1,0 +1,93 @@
+//! `/healthz` (liveness) and `/healthz/detailed` (dependencies, stream backlog, default-partition
+//! rows; 503 when Redis or PostgreSQL is down).
+
+use std::time::Duration;
+
+use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::stream::dead_letter;
+
+/// Longest a dependency check may take before it counts as down.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(live)).route("/healthz/detailed", get(detailed))
+}
+
+async fn live() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// One dependency's state.
+#[derive(Serialize)]
+struct Check {
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let (redis, stream) = redis_report(&state).await;
+    let (postgres, storage) = postgres_report(&state).await;
+    let healthy = redis.ok && postgres.ok;
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if healthy { "ok" } else { "unavailable" },
+        "redis": redis,
+        "postgres": postgres,
+        "stream": stream,
+        "storage": storage,
+    });
+    (status, Json(body))
+}
+
+async fn redis_report(state: &AppState) -> (Check, Value) {
+    let mut conn = state.redis.clone();
+    let keys = &state.keys;
+    let work = async {
+        let length: u64 = redis::cmd("XLEN").arg(&keys.events).query_async(&mut conn).await?;
+        let groups: redis::RedisResult<redis::streams::StreamInfoGroupsReply> =
+            redis::cmd("XINFO").arg("GROUPS").arg(&keys.events).query_async(&mut conn).await;
+        let group = groups.ok().and_then(|g| g.groups.into_iter().find(|g| g.name == keys.group));
+        let dead_letters = dead_letter::count(&mut conn, keys).await?;
+        redis::RedisResult::Ok(json!({
+            "length": length,
+            "lag": group.as_ref().and_then(|g| g.lag),
+            "pending": group.as_ref().map(|g| g.pending),
+            "consumers": group.as_ref().map(|g| g.consumers),
+            "dead_letters": dead_letters,
+        }))
+    };
+    match tokio::time::timeout(CHECK_TIMEOUT, work).await {
+        Ok(Ok(stream)) => (Check { ok: true, error: None }, stream),
+        Ok(Err(e)) => (Check { ok: false, error: Some(e.to_string()) }, Value::Null),
+        Err(_) => (Check { ok: false, error: Some("no answer within 2 s".to_owned()) }, Value::Null),
+    }
+}
+
+async fn postgres_report(state: &AppState) -> (Check, Value) {
+    let work = async {
+        // Counting stops at a million: a default partition that large is the alarm in itself.
+        let default_rows: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM (SELECT 1 FROM events_default LIMIT 1000000) d")
+                .fetch_one(&state.pool)
+                .await?;
+        let partitions: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'events'",
+        )
+        .fetch_one(&state.pool)
+        .await?;
+        Ok::<_, sqlx::Error>(json!({
+            "default_partition_rows": default_rows,
+            "partitions": partitions - 1,
+        }))
+    };
+    match tokio::time::timeout(CHECK_TIMEOUT, work).await {
+        Ok(Ok(storage)) => (Check { ok: true, error: None }, storage),
+        Ok(Err(e)) => (Check { ok: false, error: Some(e.to_string()) }, Value::Null),
+        Err(_) => (Check { ok: false, error: Some("no answer within 2 s".to_owned()) }, Value::Null),
+    }
+}

@@ -1,0 +1,72 @@
+//! The HTTP server: one `AppState`, every area's `router()` merged in one place, request ids and
+//! tracing on every request, graceful shutdown.
+
+pub mod health;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, FromRequestParts},
+    http::{Request, request::Parts},
+};
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::{
+    settings::Settings,
+    shutdown::Shutdown,
+    stream::{Producer, StreamKeys},
+};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub producer: Producer,
+    pub redis: ConnectionManager,
+    pub pool: PgPool,
+    pub keys: StreamKeys,
+}
+
+/// The request id (from `X-Request-ID`, or generated) of the request being handled.
+pub struct RequestId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        Ok(Self(id.to_owned()))
+    }
+}
+
+/// Every route of the service.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.ingest.body_limit_bytes;
+    Router::new()
+        .merge(crate::ingest::router())
+        .merge(health::router())
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves until shutdown; in-flight requests finish first.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: Shutdown) -> anyhow::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "HTTP server listening");
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+    tracing::info!("HTTP server stopped");
+    Ok(())
+}
