@@ -1,0 +1,245 @@
+//! The stream consumer: exactly-once storage across crashes, reclaiming a dead consumer's entries,
+//! dead letters and their replay.
+
+use std::{process::Stdio, time::Duration};
+
+use eventmill::{
+    store::{self, EventRow},
+    stream::{dead_letter, entry},
+};
+use redis::streams::StreamReadReply;
+
+use crate::helpers::{TestApp, TestEnv, bulk_events, eventually};
+
+/// Reads entries as a consumer that will then "die" holding them.
+async fn read_as(env: &TestEnv, consumer: &str, count: usize) -> Vec<(String, String)> {
+    let mut redis = env.redis();
+    let keys = &env.resources.keys;
+    eventmill::stream::ensure_group(&mut redis, keys).await.unwrap();
+    let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(&keys.group)
+        .arg(consumer)
+        .arg("COUNT")
+        .arg(count)
+        .arg("STREAMS")
+        .arg(&keys.events)
+        .arg(">")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    reply
+        .into_iter()
+        .flat_map(|r| r.keys)
+        .flat_map(|k| k.ids)
+        .map(|mut id| {
+            let payload: String = redis::from_redis_value(id.map.remove(entry::EVENT_FIELD).unwrap()).unwrap();
+            (id.id, payload)
+        })
+        .collect()
+}
+
+async fn pending(env: &TestEnv) -> usize {
+    let mut redis = env.redis();
+    let keys = &env.resources.keys;
+    let groups: redis::streams::StreamInfoGroupsReply =
+        redis::cmd("XINFO").arg("GROUPS").arg(&keys.events).query_async(&mut redis).await.unwrap();
+    groups.groups.iter().find(|g| g.name == keys.group).map(|g| g.pending).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_consumer_killed_after_commit_before_xack_stores_nothing_twice() {
+    let app = TestApp::api(TestEnv::new().await).await;
+    let (body, _) = bulk_events(400, "2026-11-23T10:00:00Z");
+    assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
+    let env = &app.env;
+
+    // A consumer reads 250 entries and commits them, then dies before XACK.
+    let taken = read_as(env, "dead-consumer", 250).await;
+    let rows: Vec<EventRow> = taken.iter().map(|(_, payload)| entry::decode(payload).unwrap()).collect();
+    let mut refs: Vec<&EventRow> = rows.iter().collect();
+    refs.sort_by_key(|r| r.ts_micros);
+    env.resources.partitions.ensure_for(refs.iter().map(|r| r.ts_micros)).await.unwrap();
+    assert!(store::write_rows(env.pool(), &refs).await.unwrap().is_empty());
+    assert_eq!(env.count_events().await, 250);
+    assert_eq!(pending(env).await, 250);
+
+    // A new consumer reclaims the dead one's entries once idle, and reads the rest.
+    let mut consumer = env.consumer().await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for _ in 0..10 {
+        consumer.consume_once().await.unwrap();
+    }
+    assert_eq!(env.count_events().await, 400);
+    let distinct: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT event_id) FROM events").fetch_one(env.pool()).await.unwrap();
+    assert_eq!(distinct, 400);
+    assert_eq!(pending(env).await, 0, "reclaimed entries are acknowledged");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pending_entries_of_a_dead_consumer_are_reclaimed_and_stored() {
+    let app = TestApp::api(TestEnv::new().await).await;
+    let (body, _) = bulk_events(100, "2026-11-23T10:00:00Z");
+    assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
+    assert_eq!(read_as(&app.env, "crashed-before-commit", 100).await.len(), 100);
+    assert_eq!(pending(&app.env).await, 100);
+
+    let mut consumer = app.env.consumer().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while app.env.count_events().await < 100 && tokio::time::Instant::now() < deadline {
+        consumer.consume_once().await.unwrap();
+    }
+    assert_eq!(app.env.count_events().await, 100);
+    assert_eq!(pending(&app.env).await, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_worker_process_killed_mid_stream_loses_and_duplicates_nothing() {
+    let env = TestEnv::with(&[("EVENTMILL_BATCH_SIZE", "100")]).await;
+    let app = TestApp::api(env).await;
+    for day in 0..10 {
+        let (body, _) = bulk_events(500, &format!("2026-11-{:02}T10:00:00Z", 10 + day));
+        assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
+    }
+    let spawn_worker = || {
+        let env = &app.env;
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_eventmill"))
+            .arg("worker")
+            .env("EVENTMILL_REDIS_URL", secrecy::ExposeSecret::expose_secret(&env.settings.redis_url))
+            .env("EVENTMILL_DATABASE_URL", &env.db_url)
+            .env("EVENTMILL_REDIS_PREFIX", &env.prefix)
+            .env("EVENTMILL_BATCH_SIZE", "100")
+            .env("EVENTMILL_CONSUMERS", "2")
+            .env("EVENTMILL_RECLAIM_IDLE_MS", "500")
+            .env("EVENTMILL_RECLAIM_INTERVAL_MS", "200")
+            .env("EVENTMILL_ADMIN_TOKEN", "x")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let mut first = spawn_worker();
+    assert!(eventually(Duration::from_secs(20), || async { app.env.count_events().await >= 1000 }).await);
+    first.start_kill().unwrap(); // SIGKILL
+    first.wait().await.unwrap();
+    let after_kill = app.env.count_events().await;
+    assert!(after_kill < 5000, "killed mid-stream ({after_kill} stored)");
+
+    let mut second = spawn_worker();
+    assert!(eventually(Duration::from_secs(30), || async { app.env.count_events().await >= 5000 }).await);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (rows, distinct): (i64, i64) = sqlx::query_as("SELECT count(*), count(DISTINCT event_id) FROM events")
+        .fetch_one(app.env.pool())
+        .await
+        .unwrap();
+    assert_eq!((rows, distinct), (5000, 5000));
+    second.start_kill().unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_poison_entry_ends_in_the_dead_letter_stream_with_its_reason() {
+    let env = TestEnv::new().await;
+    let mut redis = env.redis();
+    let keys = env.resources.keys.clone();
+    let _: String = redis::cmd("XADD")
+        .arg(&keys.events)
+        .arg("*")
+        .arg("e")
+        .arg("{not json")
+        .arg("r")
+        .arg("req-poison")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let (body, _) = bulk_events(5, "2026-11-23T10:00:00Z");
+    let app = TestApp::full(env).await;
+    assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
+
+    let mut conn = app.env.redis();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            dead_letter::count(&mut conn.clone(), &keys).await.unwrap() == 1
+        })
+        .await
+    );
+    let letters = dead_letter::list(&mut conn, &keys, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0].reason.contains("not a valid event"), "{}", letters[0].reason);
+    assert_eq!(letters[0].deliveries, 3);
+    assert_eq!(letters[0].request_id, "req-poison");
+    assert_eq!(letters[0].payload, "{not json");
+    assert_eq!(app.env.count_events().await, 5, "the good events of the stream are stored");
+    assert!(eventually(Duration::from_secs(5), || async { pending(&app.env).await == 0 }).await);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_letter_refused_by_postgres_is_replayed_with_the_cli_once_fixed() {
+    let env = TestEnv::new().await;
+    // A rule PostgreSQL enforces on one kind of event: every delivery of it fails.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_blocked() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.event_type = 'blocked' THEN RAISE EXCEPTION 'blocked events are refused'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER refuse_blocked BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_blocked();",
+    )
+    .execute(env.pool())
+    .await
+    .unwrap();
+    let app = TestApp::full(env).await;
+    let body = r#"{"events":[{"event_type":"ok_1"},{"event_type":"blocked","user_id":"u9"},{"event_type":"ok_2"}]}"#;
+    assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
+    let keys = app.env.resources.keys.clone();
+    let conn = app.env.redis();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            dead_letter::count(&mut conn.clone(), &keys).await.unwrap() == 1
+        })
+        .await
+    );
+    assert_eq!(app.env.count_events().await, 2);
+    let letter = &dead_letter::list(&mut conn.clone(), &keys, 10).await.unwrap()[0];
+    assert!(letter.reason.contains("blocked events are refused"), "{}", letter.reason);
+
+    sqlx::query("DROP TRIGGER refuse_blocked ON events").execute(app.env.pool()).await.unwrap();
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_eventmill"))
+            .args(args)
+            .env("EVENTMILL_REDIS_URL", secrecy::ExposeSecret::expose_secret(&app.env.settings.redis_url))
+            .env("EVENTMILL_DATABASE_URL", &app.env.db_url)
+            .env("EVENTMILL_REDIS_PREFIX", &app.env.prefix)
+            .env("EVENTMILL_ADMIN_TOKEN", "x")
+            .output()
+            .unwrap()
+    };
+    let listed = cli(&["dead-letters", "list"]);
+    let listed_text = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success() && listed_text.contains("blocked events are refused"), "{listed_text}");
+    let replayed = cli(&["dead-letters", "replay", &letter.id]);
+    assert!(replayed.status.success(), "{}", String::from_utf8_lossy(&replayed.stderr));
+    assert!(String::from_utf8_lossy(&replayed.stdout).contains("replayed 1"));
+
+    assert!(eventually(Duration::from_secs(10), || async { app.env.count_events().await == 3 }).await);
+    let user: String = sqlx::query_scalar("SELECT user_id FROM events WHERE event_type = 'blocked'")
+        .fetch_one(app.env.pool())
+        .await
+        .unwrap();
+    assert_eq!(user, "u9");
+    assert_eq!(dead_letter::count(&mut conn.clone(), &keys).await.unwrap(), 0);
+    let unknown = cli(&["dead-letters", "replay", "1-1"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_stores_what_was_accepted() {
+    let app = TestApp::full(TestEnv::with(&[("EVENTMILL_FLUSH_INTERVAL_MS", "1000")]).await).await;
+    let (body, _) = bulk_events(200, "2026-11-23T10:00:00Z");
+    assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
+    let env = app.stop().await;
+    assert_eq!(env.count_events().await, 200);
+}

@@ -1,0 +1,197 @@
+//! Test harness: each test gets a fresh PostgreSQL database and its own Redis key prefix, so tests
+//! run in parallel against the same two servers without seeing each other.
+
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+
+use eventmill::{
+    app::{self, Resources},
+    settings::Settings,
+    shutdown::Shutdown,
+    store::Partitions,
+    stream::{self, Consumer},
+};
+use secrecy::ExposeSecret;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::{net::TcpListener, task::JoinHandle};
+
+/// The servers' URLs, from the environment `scripts/test.sh` sets up.
+pub fn base_urls() -> (String, String) {
+    let redis = std::env::var("EVENTMILL_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let db = std::env::var("EVENTMILL_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://eventmill@127.0.0.1:5432/eventmill".into());
+    (redis, db)
+}
+
+/// A fresh database and Redis prefix, migrated, with settings tuned for fast tests.
+pub struct TestEnv {
+    pub settings: Settings,
+    pub resources: Resources,
+    pub db_url: String,
+    pub prefix: String,
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        Self::with(&[]).await
+    }
+
+    /// `overrides` are `EVENTMILL_*` settings for this test.
+    pub async fn with(overrides: &[(&str, &str)]) -> Self {
+        let (redis_url, admin_db_url) = base_urls();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let db_name = format!("em_test_{}", &id[..16]);
+        let mut admin = PgConnection::connect(&admin_db_url).await.expect("PostgreSQL reachable (run scripts/test.sh)");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}"))).execute(&mut admin).await.unwrap();
+        let db_url = replace_db_name(&admin_db_url, &db_name);
+        let prefix = format!("emtest:{}", &id[..12]);
+        let mut values: HashMap<String, String> = [
+            ("EVENTMILL_REDIS_URL", redis_url.as_str()),
+            ("EVENTMILL_DATABASE_URL", db_url.as_str()),
+            ("EVENTMILL_REDIS_PREFIX", prefix.as_str()),
+            ("EVENTMILL_ADMIN_TOKEN", "test-admin-token"),
+            ("EVENTMILL_FLUSH_INTERVAL_MS", "50"),
+            ("EVENTMILL_RECLAIM_IDLE_MS", "300"),
+            ("EVENTMILL_RECLAIM_INTERVAL_MS", "100"),
+            ("EVENTMILL_MAX_DELIVERIES", "3"),
+            ("EVENTMILL_CONSUMERS", "1"),
+            ("EVENTMILL_DB_MAX_CONNECTIONS", "4"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in overrides {
+            values.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let settings = Settings::from_lookup(|k| values.get(k).cloned()).unwrap();
+        let resources = Resources::new(settings.clone()).unwrap();
+        resources.migrate().await.unwrap();
+        Self { settings, resources, db_url, prefix }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.resources.pool
+    }
+
+    pub fn redis(&self) -> redis::aio::ConnectionManager {
+        self.resources.redis.clone()
+    }
+
+    /// A consumer with its own connection and a unique name, as `worker` builds them.
+    pub async fn consumer(&self) -> Consumer {
+        let redis = stream::connect(self.settings.redis_url.expose_secret(), Duration::from_secs(10)).unwrap();
+        let partitions = Arc::new(Partitions::new(self.pool().clone(), &self.settings.storage));
+        Consumer::new(
+            redis,
+            self.pool().clone(),
+            partitions,
+            self.resources.keys.clone(),
+            stream::unique_consumer_name(0),
+            self.settings.consumer.clone(),
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn count_events(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(self.pool()).await.unwrap()
+    }
+}
+
+fn replace_db_name(url: &str, db: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("database URL with a database name");
+    format!("{base}/{db}")
+}
+
+/// A running HTTP API (and optionally the stream consumers) on an ephemeral port.
+pub struct TestApp {
+    pub env: TestEnv,
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub shutdown: Shutdown,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// API only: events stay in the stream until a consumer is run.
+    pub async fn api(env: TestEnv) -> Self {
+        Self::start(env, false).await
+    }
+
+    /// API and worker, as `eventmill run`.
+    pub async fn full(env: TestEnv) -> Self {
+        Self::start(env, true).await
+    }
+
+    async fn start(env: TestEnv, with_worker: bool) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = Shutdown::new();
+        let resources = env.resources.clone();
+        let token = shutdown.clone();
+        let handle = tokio::spawn(async move {
+            if with_worker {
+                app::run(&resources, listener, token).await
+            } else {
+                app::serve(&resources, listener, token).await
+            }
+        });
+        Self { env, addr, client: reqwest::Client::new(), shutdown, handle: Some(handle) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POSTs JSON text to `path`.
+    pub async fn post_json(&self, path: &str, body: impl Into<String>) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.into())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Stops the app and waits for it (graceful shutdown).
+    pub async fn stop(mut self) -> TestEnv {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(10), handle).await.expect("stops within 10 s").unwrap().unwrap();
+        }
+        self.env
+    }
+}
+
+/// Polls `check` every 25 ms until it holds or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A bulk body of `n` valid events with explicit ids.
+pub fn bulk_events(n: usize, ts: &str) -> (String, Vec<uuid::Uuid>) {
+    let ids: Vec<uuid::Uuid> = (0..n).map(|_| uuid::Uuid::new_v4()).collect();
+    let events: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            format!(
+                r#"{{"event_id":"{id}","event_type":"page_view","timestamp":"{ts}","user_id":"u{i}","properties":{{"i":{i}}}}}"#
+            )
+        })
+        .collect();
+    (format!(r#"{{"events":[{}]}}"#, events.join(",")), ids)
+}
