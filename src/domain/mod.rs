@@ -1,6 +1,7 @@
 //! Types every stage shares, parsed once at the boundary so nothing downstream re-validates.
 
 pub mod event;
+pub mod job;
 pub mod name;
 
 pub use event::{Event, EventError, parse_event};
