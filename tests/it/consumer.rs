@@ -243,3 +243,23 @@ async fn graceful_shutdown_stores_what_was_accepted() {
     let env = app.stop().await;
     assert_eq!(env.count_events().await, 200);
 }
+
+#[tokio::test]
+async fn stored_entries_are_trimmed_from_the_stream_even_in_large_numbers() {
+    let app = TestApp::api(TestEnv::with(&[("EVENTMILL_BATCH_SIZE", "5000")]).await).await;
+    for _ in 0..5 {
+        let (body, _) = bulk_events(5000, "2026-11-23T10:00:00Z");
+        assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
+    }
+    let mut consumer = app.env.consumer().await;
+    while app.env.count_events().await < 25_000 {
+        consumer.consume_once().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the trim interval
+    consumer.consume_once().await.unwrap();
+    let mut redis = app.env.redis();
+    let len: u64 = redis::cmd("XLEN").arg(&app.env.resources.keys.events).query_async(&mut redis).await.unwrap();
+    // Approximate trimming keeps at most the last partly used node (100 entries by default).
+    assert!(len <= 100, "{len} stored entries left in the stream");
+    app.stop().await;
+}
