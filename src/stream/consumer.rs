@@ -14,7 +14,10 @@ use std::{
 
 use redis::{
     aio::ConnectionManager,
-    streams::{StreamAutoClaimReply, StreamId, StreamInfoGroupsReply, StreamPendingCountReply, StreamPendingReply},
+    streams::{
+        StreamAutoClaimReply, StreamId, StreamInfoConsumersReply, StreamInfoGroupsReply, StreamPendingCountReply,
+        StreamPendingReply,
+    },
 };
 use sqlx::PgPool;
 
@@ -126,6 +129,7 @@ impl Consumer {
         if self.buffer.is_empty() {
             if Instant::now() >= self.next_reclaim {
                 self.reclaim().await?;
+                self.forget_dead_consumers().await?;
                 self.next_reclaim = Instant::now() + self.settings.reclaim_interval;
             }
             self.read_new().await?;
@@ -232,6 +236,31 @@ impl Consumer {
             self.acknowledge(&[], &letters).await?;
         }
         Ok(total)
+    }
+
+    /// Removes group members that hold nothing and have been silent for ten reclaim periods: names
+    /// are unique per start, so without this every restart would leave a name behind for good.
+    async fn forget_dead_consumers(&mut self) -> redis::RedisResult<()> {
+        let silent_ms = 10 * self.settings.reclaim_idle.as_millis() as usize;
+        let members: StreamInfoConsumersReply = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(&self.keys.events)
+            .arg(&self.keys.group)
+            .query_async(&mut self.redis)
+            .await?;
+        for member in members.consumers {
+            if member.pending == 0 && member.idle > silent_ms && member.name != self.name {
+                redis::cmd("XGROUP")
+                    .arg("DELCONSUMER")
+                    .arg(&self.keys.events)
+                    .arg(&self.keys.group)
+                    .arg(&member.name)
+                    .query_async::<()>(&mut self.redis)
+                    .await?;
+                tracing::info!(consumer = %member.name, "forgot a stopped consumer");
+            }
+        }
+        Ok(())
     }
 
     /// Stores the buffer and acknowledges what was stored or dead-lettered.

@@ -263,3 +263,26 @@ async fn stored_entries_are_trimmed_from_the_stream_even_in_large_numbers() {
     assert!(len <= 100, "{len} stored entries left in the stream");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn consumers_that_stopped_holding_nothing_are_forgotten() {
+    let env = TestEnv::new().await;
+    let mut redis = env.redis();
+    let keys = env.resources.keys.clone();
+    eventmill::stream::ensure_group(&mut redis, &keys).await.unwrap();
+    let _: i64 = redis::cmd("XGROUP")
+        .arg("CREATECONSUMER")
+        .arg(&keys.events)
+        .arg(&keys.group)
+        .arg("ghost")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let mut consumer = env.consumer().await;
+    tokio::time::sleep(Duration::from_millis(3200)).await; // ten reclaim periods of the test settings
+    consumer.consume_once().await.unwrap();
+    let members: redis::streams::StreamInfoConsumersReply =
+        redis::cmd("XINFO").arg("CONSUMERS").arg(&keys.events).arg(&keys.group).query_async(&mut redis).await.unwrap();
+    let names: Vec<&str> = members.consumers.iter().map(|c| c.name.as_str()).collect();
+    assert!(!names.contains(&"ghost"), "{names:?}");
+}
