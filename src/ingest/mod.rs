@@ -6,7 +6,7 @@
 
 mod auth;
 pub mod error;
-mod handlers;
+pub(crate) mod handlers;
 
 use axum::{Router, routing::post};
 

@@ -17,7 +17,9 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(live)).route("/healthz/detailed", get(detailed))
 }
 
-async fn live() -> Json<Value> {
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
+pub(crate) async fn live() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
@@ -29,7 +31,12 @@ struct Check {
     error: Option<String>,
 }
 
-async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// Dependencies and backlog: Redis, PostgreSQL, stream length/lag/pending/dead letters, default-partition rows.
+#[utoipa::path(get, path = "/healthz/detailed", tag = "operations", responses(
+    (status = 200, description = "Redis and PostgreSQL reachable"),
+    (status = 503, description = "Redis or PostgreSQL down"),
+))]
+pub(crate) async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let (redis, stream) = redis_report(&state).await;
     let (postgres, storage) = postgres_report(&state).await;
     let healthy = redis.ok && postgres.ok;

@@ -2,6 +2,7 @@
 //! tracing on every request, graceful shutdown.
 
 pub mod health;
+pub mod openapi;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -52,6 +53,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::ingest::router())
         .merge(health::router())
+        .merge(openapi::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

@@ -253,3 +253,16 @@ async fn health_reports_postgres_down_as_503() {
     shutdown.cancel();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_ingestion_endpoints() {
+    let app = TestApp::api(TestEnv::new().await).await;
+    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let bulk = &doc["paths"]["/v1/events/bulk"]["post"];
+    for status in ["202", "400", "401", "413", "415", "422", "429", "503"] {
+        assert!(bulk["responses"][status].is_object(), "bulk lacks {status}");
+    }
+    assert!(doc["components"]["schemas"]["EventInput"]["properties"]["event_type"].is_object());
+    app.stop().await;
+}
