@@ -286,3 +286,38 @@ async fn consumers_that_stopped_holding_nothing_are_forgotten() {
     let names: Vec<&str> = members.consumers.iter().map(|c| c.name.as_str()).collect();
     assert!(!names.contains(&"ghost"), "{names:?}");
 }
+
+#[tokio::test]
+async fn sigterm_stops_eventmill_run_within_ten_seconds_with_every_accepted_event_stored() {
+    let env = TestEnv::with(&[("EVENTMILL_FLUSH_INTERVAL_MS", "2000")]).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventmill"))
+        .arg("run")
+        .env("EVENTMILL_REDIS_URL", secrecy::ExposeSecret::expose_secret(&env.settings.redis_url))
+        .env("EVENTMILL_DATABASE_URL", &env.db_url)
+        .env("EVENTMILL_REDIS_PREFIX", &env.prefix)
+        .env("EVENTMILL_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("EVENTMILL_FLUSH_INTERVAL_MS", "2000")
+        .env("EVENTMILL_ADMIN_TOKEN", "x")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/v1/events/bulk");
+    let up = eventually(Duration::from_secs(10), || async {
+        client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok()
+    })
+    .await;
+    assert!(up, "eventmill run did not start");
+    let (body, _) = bulk_events(300, "2026-11-23T10:00:00Z");
+    let response = client.post(&url).header("content-type", "application/json").body(body).send().await.unwrap();
+    assert_eq!(response.status(), 202);
+
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("exits within 10 s").unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(env.count_events().await, 300);
+}
