@@ -6,3 +6,7 @@ mod helpers;
 mod consumer;
 mod ingest;
 mod partitions;
+mod golden;
+mod reports;
+mod exports;
+mod email;
