@@ -56,9 +56,12 @@ pub struct Mail {
 /// Checks every address; the job fails at once on a bad one.
 pub fn parse_recipients(list: &[String]) -> Result<Vec<Mailbox>, EmailError> {
     list.iter()
-        .map(|address| address.trim().parse().map_err(|e: lettre::address::AddressError| {
-            EmailError::BadAddress(address.clone(), e.to_string())
-        }))
+        .map(|address| {
+            address
+                .trim()
+                .parse()
+                .map_err(|e: lettre::address::AddressError| EmailError::BadAddress(address.clone(), e.to_string()))
+        })
         .collect()
 }
 
@@ -76,10 +79,9 @@ impl Mailer {
             .map_err(|e| EmailError::BadUrl(e.to_string()))?
             .timeout(Some(Duration::from_secs(20)))
             .build();
-        let from = settings
-            .smtp_from
-            .parse()
-            .map_err(|e: lettre::address::AddressError| EmailError::BadAddress(settings.smtp_from.clone(), e.to_string()))?;
+        let from = settings.smtp_from.parse().map_err(|e: lettre::address::AddressError| {
+            EmailError::BadAddress(settings.smtp_from.clone(), e.to_string())
+        })?;
         Ok(Self { transport, from })
     }
 

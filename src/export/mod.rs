@@ -199,14 +199,8 @@ fn cells(data_type: ExportDataType, r: &EventRecord) -> Vec<Cell> {
             text(&r.profile_id),
             Cell::Json(r.properties.clone()),
         ],
-        ExportDataType::Costs => vec![
-            ts,
-            id,
-            source,
-            text(&r.category),
-            text(&r.feature),
-            Cell::Number(r.amount.clone()),
-            text(&r.user_id),
-        ],
+        ExportDataType::Costs => {
+            vec![ts, id, source, text(&r.category), text(&r.feature), Cell::Number(r.amount.clone()), text(&r.user_id)]
+        }
     }
 }

@@ -37,9 +37,9 @@ impl Cell {
         match self {
             Self::Text(None) | Self::Number(None) => J::Null,
             Self::Text(Some(t)) => J::String(t.clone()),
-            Self::Number(Some(n)) => serde_json::from_str::<serde_json::Number>(n)
-                .map(J::Number)
-                .unwrap_or_else(|_| J::String(n.clone())),
+            Self::Number(Some(n)) => {
+                serde_json::from_str::<serde_json::Number>(n).map(J::Number).unwrap_or_else(|_| J::String(n.clone()))
+            }
             Self::Json(j) => serde_json::from_str(j).unwrap_or_else(|_| J::String(j.clone())),
         }
     }
@@ -47,7 +47,7 @@ impl Cell {
 
 /// The writer of one export file.
 pub enum Sink {
-    Csv { writer: csv::Writer<AtomicFile>, rows: u64 },
+    Csv { writer: Box<csv::Writer<AtomicFile>>, rows: u64 },
     Json { file: AtomicFile, names: &'static [&'static str], rows: u64 },
     Pdf { file: AtomicFile, kept: Vec<Vec<String>>, max: usize, rows: u64 },
 }
@@ -60,7 +60,7 @@ impl Sink {
             Format::Csv => {
                 let mut writer = csv::WriterBuilder::new().buffer_capacity(64 * 1024).from_writer(file);
                 writer.write_record(names).map_err(csv_error)?;
-                Self::Csv { writer, rows: 0 }
+                Self::Csv { writer: Box::new(writer), rows: 0 }
             }
             Format::Json => {
                 file.write_all(b"[")?;
@@ -110,7 +110,7 @@ impl Sink {
     pub fn finish(self, query: &ExportQuery) -> Result<ExportOutcome, ExportError> {
         match self {
             Self::Csv { writer, rows } => {
-                let file = writer.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
+                let file = (*writer).into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
                 Ok(ExportOutcome { rows, rows_written: rows, bytes: file.commit()? })
             }
             Self::Json { mut file, rows, .. } => {

@@ -16,8 +16,13 @@ use crate::{
 #[tracing::instrument(skip_all, fields(job_id = %ctx.job_id, attempt = ctx.attempt, data_type = ?job.data_type))]
 pub async fn export_data(ctx: &ProcessorContext, job: &ExportData) -> Result<JobOutput, JobError> {
     let query = ExportQuery::from_job(job).map_err(|e| JobError::Permanent(e.to_string()))?;
-    let default_name =
-        default_file_name(export::slug(job.data_type), job.start_date, job.end_date, Utc::now(), job.format.extension());
+    let default_name = default_file_name(
+        export::slug(job.data_type),
+        job.start_date,
+        job.end_date,
+        Utc::now(),
+        job.format.extension(),
+    );
     let output = OutputPath::resolve(&ctx.settings.reports_dir, job.output_path.as_deref(), &default_name)
         .map_err(|e| JobError::Permanent(e.to_string()))?;
     let file = AtomicFile::create(&output)

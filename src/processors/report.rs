@@ -21,8 +21,13 @@ use crate::{
 pub async fn generate_report(ctx: &ProcessorContext, job: &GenerateReport) -> Result<JobOutput, JobError> {
     let query = ReportQuery::from_job(job).map_err(|e| JobError::Permanent(e.to_string()))?;
     let mailer = mailer_for(ctx, &job.recipient_email)?;
-    let default_name =
-        default_file_name(report::slug(job.report_type), job.start_date, job.end_date, Utc::now(), job.format.extension());
+    let default_name = default_file_name(
+        report::slug(job.report_type),
+        job.start_date,
+        job.end_date,
+        Utc::now(),
+        job.format.extension(),
+    );
     let output = OutputPath::resolve(&ctx.settings.reports_dir, job.output_path.as_deref(), &default_name)
         .map_err(|e| JobError::Permanent(e.to_string()))?;
     let pending = PendingDelivery::for_job(&ctx.settings.reports_dir, &ctx.job_id);
@@ -80,7 +85,9 @@ async fn deliver(mailer: &Mailer, mail: &Mail, pending: &PendingDelivery) -> Res
             pending.clear();
             Ok(())
         }
-        Err(e) if e.is_retryable() => Err(JobError::Retryable(format!("{e} (the report is written; a retry only re-sends it)"))),
+        Err(e) if e.is_retryable() => {
+            Err(JobError::Retryable(format!("{e} (the report is written; a retry only re-sends it)")))
+        }
         Err(e) => {
             pending.clear();
             Err(JobError::Permanent(e.to_string()))

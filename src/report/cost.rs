@@ -25,7 +25,9 @@ pub async fn build(pool: &PgPool, query: &ReportQuery) -> Result<Report, ReportE
     report.kpi("total_cost", "Total cost", Value::Money(total));
     report.kpi("cost_events", "Cost events", Value::Int(cost_events));
     report.kpi("daily_average", "Daily average", Value::Money(total / days.max(1)));
-    if let Some((category, amount)) = by_category.iter().max_by_key(|(name, amount)| (*amount, std::cmp::Reverse(*name))) {
+    if let Some((category, amount)) =
+        by_category.iter().max_by_key(|(name, amount)| (*amount, std::cmp::Reverse(*name)))
+    {
         report.kpi("largest_category", "Largest category", Value::Text(category.to_string()));
         report.notes.push(format!(
             "Largest category: {category} ({}, {} of the total).",
@@ -35,7 +37,13 @@ pub async fn build(pool: &PgPool, query: &ReportQuery) -> Result<Report, ReportE
     }
     report.charts.push(chart(&rows, &by_category));
     report.tables.push(detail_table(&rows, total));
-    report.tables.push(share_table("cost_by_category", "Cost by category", ("category", "Category"), &by_category, total));
+    report.tables.push(share_table(
+        "cost_by_category",
+        "Cost by category",
+        ("category", "Category"),
+        &by_category,
+        total,
+    ));
     report.tables.push(share_table("cost_by_feature", "Cost by feature", ("feature", "Feature"), &by_feature, total));
     Ok(report)
 }

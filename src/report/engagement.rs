@@ -25,11 +25,8 @@ pub async fn build(pool: &PgPool, query: &ReportQuery) -> Result<Report, ReportE
     let days: Vec<DayRow> = sqlx::query_as(BY_DAY).bind(query.start).bind(query.end).fetch_all(pool).await?;
     let by_type: Vec<(NaiveDate, String, i64, i64)> =
         sqlx::query_as(BY_TYPE).bind(query.start).bind(query.end).fetch_all(pool).await?;
-    let (users, sessions): (i64, i64) = sqlx::query_as(PERIOD_DISTINCT)
-        .bind(query.start)
-        .bind(query.end + Days::new(1))
-        .fetch_one(pool)
-        .await?;
+    let (users, sessions): (i64, i64) =
+        sqlx::query_as(PERIOD_DISTINCT).bind(query.start).bind(query.end + Days::new(1)).fetch_one(pool).await?;
 
     let mut report = Report::new(query);
     let events: i64 = days.iter().map(|d| d.1).sum();

@@ -110,7 +110,7 @@ fn day_table(days: &[DayRow]) -> Table {
             ("revenue", "Revenue"),
             ("orders", "Orders"),
             ("aov", "Avg order value"),
-            ("change", "Change vs previous day"),
+            ("change", "Day-over-day"),
         ]),
         rows,
     }

@@ -27,7 +27,9 @@ async fn a_filtered_transactions_export_holds_exactly_the_matching_purchases_in_
     golden::load_events(&env).await;
     let want: Vec<Value> = golden::golden_events()
         .into_iter()
-        .filter(|e| e["event_type"] == "purchase" && e["source"] == "web" && e["properties"]["profile_id"] == "profile_03")
+        .filter(|e| {
+            e["event_type"] == "purchase" && e["source"] == "web" && e["properties"]["profile_id"] == "profile_03"
+        })
         .collect();
     assert!(!want.is_empty());
     let mut job = export(ExportDataType::Transactions, Format::Csv);

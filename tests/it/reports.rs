@@ -111,9 +111,14 @@ async fn revenue_summary_matches_the_golden_figures_in_csv_json_and_pdf() {
     let env = golden_env().await;
     let (csv, json, pdf) = generate_all(&env, ReportType::RevenueSummary).await;
     let golden = expected();
-    check_table(&csv, &json["tables"]["revenue_by_day"], &golden["revenue_by_day"], &["day", "revenue", "orders", "aov"], &pdf, |r| {
-        vec![text(&r["day"]), money(r["revenue"].as_f64().unwrap()), int(&r["orders"])]
-    });
+    check_table(
+        &csv,
+        &json["tables"]["revenue_by_day"],
+        &golden["revenue_by_day"],
+        &["day", "revenue", "orders", "aov"],
+        &pdf,
+        |r| vec![text(&r["day"]), money(r["revenue"].as_f64().unwrap()), int(&r["orders"])],
+    );
     let totals = &golden["totals"];
     assert!(close(json["kpis"]["revenue"].as_f64().unwrap(), totals["revenue"].as_f64().unwrap(), 1e-9));
     assert_eq!(json["kpis"]["orders"], totals["orders"]);
@@ -177,9 +182,14 @@ async fn cost_analysis_matches_the_golden_figures_in_csv_json_and_pdf() {
     let env = golden_env().await;
     let (csv, json, pdf) = generate_all(&env, ReportType::CostAnalysis).await;
     let golden = expected();
-    check_table(&csv, &json["tables"]["cost_by_day"], &golden["cost_by_day"], &["day", "category", "feature", "amount"], &pdf, |r| {
-        vec![text(&r["day"]), text(&r["category"]), text(&r["feature"]), money(r["amount"].as_f64().unwrap())]
-    });
+    check_table(
+        &csv,
+        &json["tables"]["cost_by_day"],
+        &golden["cost_by_day"],
+        &["day", "category", "feature", "amount"],
+        &pdf,
+        |r| vec![text(&r["day"]), text(&r["category"]), text(&r["feature"]), money(r["amount"].as_f64().unwrap())],
+    );
     let total: f64 = golden["cost_by_day"].as_array().unwrap().iter().map(|r| r["amount"].as_f64().unwrap()).sum();
     assert!(close(json["kpis"]["total_cost"].as_f64().unwrap(), total, 1e-6));
     assert!(pdf.contains(&money(total)), "{pdf}");

@@ -15,24 +15,14 @@ pub struct Axis {
 impl Axis {
     /// A range with round gridlines covering `lo..=hi`.
     pub fn nice(lo: f64, hi: f64) -> Self {
-        let (lo, hi) = if hi - lo > f64::EPSILON * hi.abs().max(1.0) {
-            (lo, hi)
-        } else {
-            (lo - 1.0, hi + 1.0)
-        };
+        let (lo, hi) = if hi - lo > f64::EPSILON * hi.abs().max(1.0) { (lo, hi) } else { (lo - 1.0, hi + 1.0) };
         let step = nice_step((hi - lo) / TARGET_TICKS as f64);
-        Self {
-            min: (lo / step).floor() * step,
-            max: (hi / step).ceil() * step,
-            step,
-        }
+        Self { min: (lo / step).floor() * step, max: (hi / step).ceil() * step, step }
     }
 
     pub fn ticks(&self) -> Vec<f64> {
         let count = ((self.max - self.min) / self.step).round() as usize;
-        (0..=count)
-            .map(|i| self.min + i as f64 * self.step)
-            .collect()
+        (0..=count).map(|i| self.min + i as f64 * self.step).collect()
     }
 
     /// Position of `value` on the axis: 0.0 at `min`, 1.0 at `max`.
@@ -45,10 +35,7 @@ impl Axis {
 fn nice_step(raw: f64) -> f64 {
     let magnitude = 10f64.powf(raw.log10().floor());
     let normalized = raw / magnitude;
-    let factor = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .into_iter()
-        .find(|&f| normalized <= f + 1e-9)
-        .unwrap_or(10.0);
+    let factor = [1.0, 2.0, 2.5, 5.0, 10.0].into_iter().find(|&f| normalized <= f + 1e-9).unwrap_or(10.0);
     factor * magnitude
 }
 
@@ -56,10 +43,8 @@ fn nice_step(raw: f64) -> f64 {
 /// chosen from `magnitude` (the largest absolute value on the axis) so all
 /// labels of one axis share it, and the decimals from `step`.
 pub fn format_tick(value: f64, step: f64, magnitude: f64) -> String {
-    let (unit, suffix) = [(1e9, "B"), (1e6, "M"), (1e3, "k")]
-        .into_iter()
-        .find(|&(unit, _)| magnitude >= unit)
-        .unwrap_or((1.0, ""));
+    let (unit, suffix) =
+        [(1e9, "B"), (1e6, "M"), (1e3, "k")].into_iter().find(|&(unit, _)| magnitude >= unit).unwrap_or((1.0, ""));
     let scaled_step = step / unit;
     if value.abs() < scaled_step * unit * 1e-6 {
         return "0".to_string();

@@ -5,8 +5,8 @@
 //! PDF's bottom-left origin happens here only.
 
 use printpdf::{
-    Color, FontId, Line, LinePoint, Op, PaintMode, PdfFontHandle, Point, Polygon, PolygonRing, Pt,
-    Rgb, TextItem, WindingOrder,
+    Color, FontId, Line, LinePoint, Op, PaintMode, PdfFontHandle, Point, Polygon, PolygonRing, Pt, Rgb, TextItem,
+    WindingOrder,
 };
 
 use super::text::{Face, Fonts, Weight};
@@ -45,11 +45,7 @@ pub struct TextStyle {
 
 impl TextStyle {
     pub const fn new(weight: Weight, size: f32, color: Rgb8) -> Self {
-        Self {
-            weight,
-            size,
-            color,
-        }
+        Self { weight, size, color }
     }
 }
 
@@ -83,10 +79,7 @@ pub struct Canvas<'a> {
 
 impl<'a> Canvas<'a> {
     pub fn new(book: FontBook<'a>) -> Self {
-        Self {
-            book,
-            ops: Vec::new(),
-        }
+        Self { book, ops: Vec::new() }
     }
 
     pub fn book(&self) -> FontBook<'a> {
@@ -112,20 +105,11 @@ impl<'a> Canvas<'a> {
         };
         let font = PdfFontHandle::External(self.book.id(style.weight).clone());
         self.ops.extend([
-            Op::SetFillColor {
-                col: style.color.to_pdf(),
-            },
+            Op::SetFillColor { col: style.color.to_pdf() },
             Op::StartTextSection,
-            Op::SetFont {
-                font,
-                size: Pt(style.size),
-            },
-            Op::SetTextCursor {
-                pos: point(left, y),
-            },
-            Op::ShowText {
-                items: vec![TextItem::Text(text)],
-            },
+            Op::SetFont { font, size: Pt(style.size) },
+            Op::SetTextCursor { pos: point(left, y) },
+            Op::ShowText { items: vec![TextItem::Text(text)] },
             Op::EndTextSection,
         ]);
     }
@@ -137,19 +121,11 @@ impl<'a> Canvas<'a> {
 
     /// Fills a closed polygon.
     pub fn polygon(&mut self, points: &[(f32, f32)], color: Rgb8) {
-        let ring = PolygonRing {
-            points: line_points(points),
-        };
+        let ring = PolygonRing { points: line_points(points) };
         self.ops.extend([
-            Op::SetFillColor {
-                col: color.to_pdf(),
-            },
+            Op::SetFillColor { col: color.to_pdf() },
             Op::DrawPolygon {
-                polygon: Polygon {
-                    rings: vec![ring],
-                    mode: PaintMode::Fill,
-                    winding_order: WindingOrder::NonZero,
-                },
+                polygon: Polygon { rings: vec![ring], mode: PaintMode::Fill, winding_order: WindingOrder::NonZero },
             },
         ]);
     }
@@ -165,33 +141,17 @@ impl<'a> Canvas<'a> {
             return;
         }
         self.ops.extend([
-            Op::SetOutlineColor {
-                col: color.to_pdf(),
-            },
+            Op::SetOutlineColor { col: color.to_pdf() },
             Op::SetOutlineThickness { pt: Pt(width) },
-            Op::DrawLine {
-                line: Line {
-                    points: line_points(points),
-                    is_closed: false,
-                },
-            },
+            Op::DrawLine { line: Line { points: line_points(points), is_closed: false } },
         ]);
     }
 }
 
 fn point(x: f32, y: f32) -> Point {
-    Point {
-        x: Pt(x),
-        y: Pt(PAGE_HEIGHT - y),
-    }
+    Point { x: Pt(x), y: Pt(PAGE_HEIGHT - y) }
 }
 
 fn line_points(points: &[(f32, f32)]) -> Vec<LinePoint> {
-    points
-        .iter()
-        .map(|&(x, y)| LinePoint {
-            p: point(x, y),
-            bezier: false,
-        })
-        .collect()
+    points.iter().map(|&(x, y)| LinePoint { p: point(x, y), bezier: false }).collect()
 }

@@ -28,12 +28,7 @@ pub struct Frame {
 /// Draws `chart` as the next block of `flow`.
 pub fn draw(flow: &mut Flow<'_>, chart: &Chart) {
     flow.ensure(CHART_HEIGHT);
-    let frame = Frame {
-        x: MARGIN_X,
-        y: flow.y(),
-        w: CONTENT_WIDTH,
-        h: CHART_HEIGHT - 16.0,
-    };
+    let frame = Frame { x: MARGIN_X, y: flow.y(), w: CONTENT_WIDTH, h: CHART_HEIGHT - 16.0 };
     draw_in(flow.canvas(), chart, frame);
     flow.advance(CHART_HEIGHT);
 }
@@ -43,34 +38,17 @@ pub fn draw_in(canvas: &mut Canvas<'_>, chart: &Chart, frame: Frame) {
     let title_face = canvas.book().face(Weight::Bold);
     let title = title_face.fit(&chart.title, TITLE_SIZE, frame.w);
     let title_style = TextStyle::new(Weight::Bold, TITLE_SIZE, theme::TEXT);
-    canvas.text(
-        frame.x,
-        frame.y + TITLE_SIZE,
-        &title,
-        title_style,
-        Align::Left,
-    );
+    canvas.text(frame.x, frame.y + TITLE_SIZE, &title, title_style, Align::Left);
     let mut top = frame.y + TITLE_SIZE + 8.0;
     if chart.series.len() > 1 {
         top += draw_legend(canvas, chart, frame, top + LEGEND_SIZE) + 2.0;
     }
-    let body = Frame {
-        x: frame.x,
-        y: top,
-        w: frame.w,
-        h: frame.y + frame.h - top,
-    };
+    let body = Frame { x: frame.x, y: top, w: frame.w, h: frame.y + frame.h - top };
     match value_range(chart) {
         Some((lo, hi)) => draw_plot(canvas, chart, body, lo, hi),
         None => {
             let style = TextStyle::new(Weight::Regular, 9.0, theme::MUTED);
-            canvas.text(
-                body.x + body.w / 2.0,
-                body.y + body.h / 2.0,
-                "No data",
-                style,
-                Align::Center,
-            );
+            canvas.text(body.x + body.w / 2.0, body.y + body.h / 2.0, "No data", style, Align::Center);
         }
     }
 }
@@ -82,15 +60,9 @@ fn value_range(chart: &Chart) -> Option<(f64, f64)> {
     let values = chart.series.iter().flat_map(|s| s.values.iter().take(n));
     let (lo, hi) = values
         .filter(|v| v.is_finite())
-        .fold(None, |acc: Option<(f64, f64)>, &v| {
-            Some(acc.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
-        })?;
+        .fold(None, |acc: Option<(f64, f64)>, &v| Some(acc.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v)))))?;
     let include_zero = chart.kind == ChartKind::Bar || lo >= 0.0;
-    Some(if include_zero {
-        (lo.min(0.0), hi.max(0.0))
-    } else {
-        (lo, hi)
-    })
+    Some(if include_zero { (lo.min(0.0), hi.max(0.0)) } else { (lo, hi) })
 }
 
 /// Draws the legend from `baseline` down, wrapping onto more rows when
@@ -122,16 +94,8 @@ fn draw_plot(canvas: &mut Canvas<'_>, chart: &Chart, body: Frame, lo: f64, hi: f
     let axis = Axis::nice(lo, hi);
     let face = canvas.book().face(Weight::Regular);
     let magnitude = axis.min.abs().max(axis.max.abs());
-    let tick_labels: Vec<String> = axis
-        .ticks()
-        .iter()
-        .map(|&t| format_tick(t, axis.step, magnitude))
-        .collect();
-    let gutter = tick_labels
-        .iter()
-        .map(|l| face.width(l, LABEL_SIZE))
-        .fold(0.0, f32::max)
-        + 6.0;
+    let tick_labels: Vec<String> = axis.ticks().iter().map(|&t| format_tick(t, axis.step, magnitude)).collect();
+    let gutter = tick_labels.iter().map(|l| face.width(l, LABEL_SIZE)).fold(0.0, f32::max) + 6.0;
     let plot = Frame {
         x: body.x + gutter,
         y: body.y + LABEL_SIZE / 2.0,
@@ -144,12 +108,7 @@ fn draw_plot(canvas: &mut Canvas<'_>, chart: &Chart, body: Frame, lo: f64, hi: f
         ChartKind::Line => draw_lines(canvas, chart, &axis, plot),
     }
     let baseline = value_y(&axis, 0f64.clamp(axis.min, axis.max), plot);
-    canvas.line(
-        (plot.x, baseline),
-        (plot.x + plot.w, baseline),
-        0.8,
-        theme::MUTED,
-    );
+    canvas.line((plot.x, baseline), (plot.x + plot.w, baseline), 0.8, theme::MUTED);
     draw_category_labels(canvas, face, &chart.labels, plot);
 }
 
@@ -158,13 +117,7 @@ fn draw_grid(canvas: &mut Canvas<'_>, axis: &Axis, labels: &[String], plot: Fram
     for (tick, label) in axis.ticks().into_iter().zip(labels) {
         let y = value_y(axis, tick, plot);
         canvas.line((plot.x, y), (plot.x + plot.w, y), 0.5, theme::GRID);
-        canvas.text(
-            plot.x - 4.0,
-            y + LABEL_SIZE * 0.35,
-            label,
-            style,
-            Align::Right,
-        );
+        canvas.text(plot.x - 4.0, y + LABEL_SIZE * 0.35, label, style, Align::Right);
     }
 }
 
@@ -192,11 +145,7 @@ fn draw_bars(canvas: &mut Canvas<'_>, chart: &Chart, axis: &Axis, plot: Frame) {
             }
             let x = slot_center(plot, i, count) - group / 2.0 + s as f32 * bar + inset;
             let y = value_y(axis, value, plot);
-            let (top, height) = if y < zero {
-                (y, zero - y)
-            } else {
-                (zero, y - zero)
-            };
+            let (top, height) = if y < zero { (y, zero - y) } else { (zero, y - zero) };
             canvas.fill_rect(x, top, bar - 2.0 * inset, height, series_color(s));
         }
     }
@@ -212,10 +161,7 @@ fn draw_lines(canvas: &mut Canvas<'_>, chart: &Chart, axis: &Axis, plot: Frame) 
             .iter()
             .take(count)
             .enumerate()
-            .map(|(i, &v)| {
-                v.is_finite()
-                    .then(|| (slot_center(plot, i, count), value_y(axis, v, plot)))
-            })
+            .map(|(i, &v)| v.is_finite().then(|| (slot_center(plot, i, count), value_y(axis, v, plot))))
             .collect();
         // Missing values break the line into segments.
         for segment in points.split(Option::is_none) {
@@ -237,10 +183,7 @@ fn draw_category_labels(canvas: &mut Canvas<'_>, face: &Face, labels: &[String],
     const MAX_LABEL: f32 = 90.0;
     let count = labels.len();
     let slot = plot.w / count as f32;
-    let widest = labels
-        .iter()
-        .map(|l| face.width(l, LABEL_SIZE).min(MAX_LABEL))
-        .fold(0.0, f32::max);
+    let widest = labels.iter().map(|l| face.width(l, LABEL_SIZE).min(MAX_LABEL)).fold(0.0, f32::max);
     let step = label_step(widest + GAP, slot);
     let room = (step as f32 * slot - GAP).min(MAX_LABEL);
     let style = TextStyle::new(Weight::Regular, LABEL_SIZE, theme::MUTED);
@@ -248,12 +191,7 @@ fn draw_category_labels(canvas: &mut Canvas<'_>, face: &Face, labels: &[String],
     for (i, label) in labels.iter().enumerate().step_by(step) {
         let x = slot_center(plot, i, count);
         let text = face.fit(label, LABEL_SIZE, room);
-        canvas.line(
-            (x, plot.y + plot.h),
-            (x, plot.y + plot.h + 3.0),
-            0.5,
-            theme::MUTED,
-        );
+        canvas.line((x, plot.y + plot.h), (x, plot.y + plot.h + 3.0), 0.5, theme::MUTED);
         canvas.text(x, baseline, &text, style, Align::Center);
     }
 }

@@ -22,7 +22,11 @@ pub fn report_document(report: &Report) -> ReportDocument {
                 title: c.title.clone(),
                 kind: if c.bars { ChartKind::Bar } else { ChartKind::Line },
                 labels: c.labels.clone(),
-                series: c.series.iter().map(|(name, values)| Series { name: name.clone(), values: values.clone() }).collect(),
+                series: c
+                    .series
+                    .iter()
+                    .map(|(name, values)| Series { name: name.clone(), values: values.clone() })
+                    .collect(),
             })
             .collect(),
         tables: report
@@ -36,7 +40,11 @@ pub fn report_document(report: &Report) -> ReportDocument {
                         .columns
                         .iter()
                         .enumerate()
-                        .map(|(i, c)| Column { header: c.header.to_owned(), align_right: numeric(i), width_weight: 1.0 })
+                        .map(|(i, c)| Column {
+                            header: c.header.to_owned(),
+                            align_right: numeric(i),
+                            width_weight: 1.0,
+                        })
                         .collect(),
                     rows: t.rows.iter().map(|r| r.iter().map(Value::display).collect()).collect(),
                 }

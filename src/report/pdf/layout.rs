@@ -47,11 +47,7 @@ pub struct Flow<'a> {
 
 impl<'a> Flow<'a> {
     pub fn new(book: FontBook<'a>) -> Self {
-        Self {
-            pages: Vec::new(),
-            canvas: Canvas::new(book),
-            y: MARGIN_TOP,
-        }
+        Self { pages: Vec::new(), canvas: Canvas::new(book), y: MARGIN_TOP }
     }
 
     pub fn canvas(&mut self) -> &mut Canvas<'a> {
@@ -103,8 +99,7 @@ impl<'a> Flow<'a> {
         let text = self.face(Weight::Bold).fit(text, SIZE, CONTENT_WIDTH);
         let style = TextStyle::new(Weight::Bold, SIZE, theme::TEXT);
         let baseline = self.y + SIZE;
-        self.canvas
-            .text(MARGIN_X, baseline, &text, style, Align::Left);
+        self.canvas.text(MARGIN_X, baseline, &text, style, Align::Left);
         self.y += SIZE + 8.0;
     }
 

@@ -3,8 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use printpdf::{
-    FontId, Mm, Op, PdfDocument, PdfFont, PdfFontHandle, PdfPage, PdfParseErrorSeverity,
-    PdfSaveOptions, TextItem,
+    FontId, Mm, Op, PdfDocument, PdfFont, PdfFontHandle, PdfPage, PdfParseErrorSeverity, PdfSaveOptions, TextItem,
 };
 
 use super::canvas::{Align, Canvas, FontBook, PAGE_HEIGHT, PAGE_WIDTH, TextStyle};
@@ -20,11 +19,7 @@ pub fn render_pdf(doc: &ReportDocument) -> Result<Vec<u8>, PdfError> {
     // output byte-for-byte reproducible.
     let regular_id = FontId("F1".into());
     let bold_id = FontId("F2".into());
-    let book = FontBook {
-        fonts,
-        regular_id: &regular_id,
-        bold_id: &bold_id,
-    };
+    let book = FontBook { fonts, regular_id: &regular_id, bold_id: &bold_id };
 
     let mut pages = layout_pages(book, doc);
     add_footers(book, &mut pages, &doc.title);
@@ -33,29 +28,14 @@ pub fn render_pdf(doc: &ReportDocument) -> Result<Vec<u8>, PdfError> {
     let used = used_chars(&pages);
     for (id, face) in [(regular_id, &fonts.regular), (bold_id, &fonts.bold)] {
         let chars = used.get(&id).cloned().unwrap_or_default();
-        pdf.resources
-            .fonts
-            .map
-            .insert(id, subset_font(face, &chars)?);
+        pdf.resources.fonts.map.insert(id, subset_font(face, &chars)?);
     }
-    let pages = pages
-        .into_iter()
-        .map(|ops| PdfPage::new(Mm(210.0), Mm(297.0), ops))
-        .collect();
+    let pages = pages.into_iter().map(|ops| PdfPage::new(Mm(210.0), Mm(297.0), ops)).collect();
     let mut warnings = Vec::new();
-    let bytes = pdf
-        .with_pages(pages)
-        .save(&PdfSaveOptions::default(), &mut warnings);
-    let errors: Vec<_> = warnings
-        .iter()
-        .filter(|w| w.severity == PdfParseErrorSeverity::Error)
-        .map(|w| w.msg.as_str())
-        .collect();
-    if errors.is_empty() {
-        Ok(bytes)
-    } else {
-        Err(PdfError::Serialize(errors.join("; ")))
-    }
+    let bytes = pdf.with_pages(pages).save(&PdfSaveOptions::default(), &mut warnings);
+    let errors: Vec<_> =
+        warnings.iter().filter(|w| w.severity == PdfParseErrorSeverity::Error).map(|w| w.msg.as_str()).collect();
+    if errors.is_empty() { Ok(bytes) } else { Err(PdfError::Serialize(errors.join("; "))) }
 }
 
 fn layout_pages<'a>(book: FontBook<'a>, doc: &ReportDocument) -> Vec<Vec<Op>> {
@@ -84,9 +64,7 @@ fn add_footers(book: FontBook<'_>, pages: &mut [Vec<Op>], title: &str) {
         let mut canvas = Canvas::new(book);
         let label = format!("Page {} of {total}", index + 1);
         let label_width = book.face(Weight::Regular).width(&label, SIZE);
-        let title = book
-            .face(Weight::Regular)
-            .fit(title, SIZE, CONTENT_WIDTH - label_width - 20.0);
+        let title = book.face(Weight::Regular).fit(title, SIZE, CONTENT_WIDTH - label_width - 20.0);
         canvas.line((MARGIN_X, rule_y), (right, rule_y), 0.5, theme::RULE);
         canvas.text(MARGIN_X, baseline, &title, style, Align::Left);
         canvas.text(right, baseline, &label, style, Align::Right);
@@ -130,10 +108,7 @@ fn used_chars(pages: &[Vec<Op>]) -> BTreeMap<FontId, BTreeSet<char>> {
         let mut current = None;
         for op in ops {
             match op {
-                Op::SetFont {
-                    font: PdfFontHandle::External(id),
-                    ..
-                } => current = Some(id),
+                Op::SetFont { font: PdfFontHandle::External(id), .. } => current = Some(id),
                 Op::ShowText { items } => {
                     let Some(id) = current else { continue };
                     let set = used.entry(id.clone()).or_default();
@@ -156,7 +131,5 @@ fn subset_tag(chars: &BTreeSet<char>, gids: &BTreeSet<u16>) -> String {
     for value in chars.iter().map(|&c| u32::from(c)).chain(gids.iter().map(|&g| u32::from(g))) {
         hash = (hash ^ value).wrapping_mul(16_777_619);
     }
-    (0..6)
-        .map(|i| char::from(b'A' + ((hash >> (i * 5)) % 26) as u8))
-        .collect()
+    (0..6).map(|i| char::from(b'A' + ((hash >> (i * 5)) % 26) as u8)).collect()
 }

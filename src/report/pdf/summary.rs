@@ -14,13 +14,7 @@ pub fn draw_title_block(flow: &mut Flow<'_>, doc: &ReportDocument) {
     let title = bold.fit(&doc.title, TITLE, CONTENT_WIDTH);
     let y = flow.y();
     let canvas = flow.canvas();
-    canvas.text(
-        MARGIN_X,
-        y + TITLE,
-        &title,
-        TextStyle::new(Weight::Bold, TITLE, theme::TEXT),
-        Align::Left,
-    );
+    canvas.text(MARGIN_X, y + TITLE, &title, TextStyle::new(Weight::Bold, TITLE, theme::TEXT), Align::Left);
 
     let meta = TextStyle::new(Weight::Regular, META, theme::MUTED);
     let generated = match doc.generated_at.trim() {
@@ -36,20 +30,9 @@ pub fn draw_title_block(flow: &mut Flow<'_>, doc: &ReportDocument) {
     };
     let meta_y = y + TITLE + 16.0;
     canvas.text(MARGIN_X, meta_y, &period, meta, Align::Left);
-    canvas.text(
-        PAGE_WIDTH - MARGIN_X,
-        meta_y,
-        &generated,
-        meta,
-        Align::Right,
-    );
+    canvas.text(PAGE_WIDTH - MARGIN_X, meta_y, &generated, meta, Align::Right);
     let rule_y = meta_y + 8.0;
-    canvas.line(
-        (MARGIN_X, rule_y),
-        (PAGE_WIDTH - MARGIN_X, rule_y),
-        1.5,
-        theme::ACCENT,
-    );
+    canvas.line((MARGIN_X, rule_y), (PAGE_WIDTH - MARGIN_X, rule_y), 1.5, theme::ACCENT);
     flow.advance(rule_y - y + 16.0);
 }
 
@@ -78,22 +61,14 @@ pub fn draw_kpis(flow: &mut Flow<'_>, kpis: &[(String, String)]) {
     flow.advance(6.0);
 }
 
-fn draw_kpi_card(
-    flow: &mut Flow<'_>,
-    (x, y, w, h): (f32, f32, f32, f32),
-    label: &str,
-    value: &str,
-) {
+fn draw_kpi_card(flow: &mut Flow<'_>, (x, y, w, h): (f32, f32, f32, f32), label: &str, value: &str) {
     const PAD: f32 = 10.0;
     const LABEL: f32 = 8.0;
     let inner = w - 2.0 * PAD;
     let label = flow.face(Weight::Regular).fit(label, LABEL, inner);
     let bold = flow.face(Weight::Bold);
     // Shrink long values before resorting to truncation.
-    let size = [16.0, 14.0, 12.0, 10.0]
-        .into_iter()
-        .find(|&s| bold.width(value, s) <= inner)
-        .unwrap_or(10.0);
+    let size = [16.0, 14.0, 12.0, 10.0].into_iter().find(|&s| bold.width(value, s) <= inner).unwrap_or(10.0);
     let value = bold.fit(value, size, inner);
     let canvas = flow.canvas();
     canvas.fill_rect(x, y, w, h, theme::CARD_BG);
@@ -117,11 +92,9 @@ pub fn draw_notes(flow: &mut Flow<'_>, notes: &[String]) {
             flow.ensure(LINE);
             let baseline = flow.y() + SIZE;
             if i == 0 {
-                flow.canvas()
-                    .text(MARGIN_X, baseline, "•", style, Align::Left);
+                flow.canvas().text(MARGIN_X, baseline, "•", style, Align::Left);
             }
-            flow.canvas()
-                .text(MARGIN_X + indent, baseline, line, style, Align::Left);
+            flow.canvas().text(MARGIN_X + indent, baseline, line, style, Align::Left);
             flow.advance(LINE);
         }
     }

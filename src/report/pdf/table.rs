@@ -32,11 +32,7 @@ impl ColumnBox {
 
     /// Anchor x and alignment for text in this column.
     fn anchor(&self) -> (f32, Align) {
-        if self.align_right {
-            (self.x + self.width - CELL_PAD, Align::Right)
-        } else {
-            (self.x + CELL_PAD, Align::Left)
-        }
+        if self.align_right { (self.x + self.width - CELL_PAD, Align::Right) } else { (self.x + CELL_PAD, Align::Left) }
     }
 }
 
@@ -44,11 +40,7 @@ impl ColumnBox {
 /// (non-positive or non-finite weights count as 1).
 pub fn column_boxes(columns: &[Column], left: f32, total: f32) -> Vec<ColumnBox> {
     let weight = |c: &Column| {
-        if c.width_weight.is_finite() && c.width_weight > 0.0 {
-            c.width_weight
-        } else {
-            1.0
-        }
+        if c.width_weight.is_finite() && c.width_weight > 0.0 { c.width_weight } else { 1.0 }
     };
     let sum: f32 = columns.iter().map(weight).sum();
     let mut x = left;
@@ -56,11 +48,7 @@ pub fn column_boxes(columns: &[Column], left: f32, total: f32) -> Vec<ColumnBox>
         .iter()
         .map(|c| {
             let width = total * weight(c) / sum;
-            let column = ColumnBox {
-                x,
-                width,
-                align_right: c.align_right,
-            };
+            let column = ColumnBox { x, width, align_right: c.align_right };
             x += width;
             column
         })
@@ -69,8 +57,7 @@ pub fn column_boxes(columns: &[Column], left: f32, total: f32) -> Vec<ColumnBox>
 
 /// Draws `table` as the next blocks of `flow`, starting new pages as needed.
 pub fn draw(flow: &mut Flow<'_>, table: &Table) {
-    let keep =
-        HEADER_HEIGHT + ROW_HEIGHT * MIN_ROWS_WITH_HEADER.min(table.rows.len().max(1) as f32);
+    let keep = HEADER_HEIGHT + ROW_HEIGHT * MIN_ROWS_WITH_HEADER.min(table.rows.len().max(1) as f32);
     flow.heading(&table.title, keep);
     if table.columns.is_empty() {
         empty_message(flow, "No columns");
@@ -89,20 +76,14 @@ pub fn draw(flow: &mut Flow<'_>, table: &Table) {
         draw_row(flow, row, &boxes, index % 2 == 1);
     }
     let y = flow.y();
-    flow.canvas().line(
-        (MARGIN_X, y),
-        (MARGIN_X + CONTENT_WIDTH, y),
-        0.6,
-        theme::RULE,
-    );
+    flow.canvas().line((MARGIN_X, y), (MARGIN_X + CONTENT_WIDTH, y), 0.6, theme::RULE);
     flow.advance(18.0);
 }
 
 fn empty_message(flow: &mut Flow<'_>, text: &str) {
     let style = TextStyle::new(Weight::Regular, FONT_SIZE, theme::MUTED);
     let baseline = flow.y() + ROW_HEIGHT / 2.0 + FONT_SIZE * 0.35;
-    flow.canvas()
-        .text(MARGIN_X + CELL_PAD, baseline, text, style, Align::Left);
+    flow.canvas().text(MARGIN_X + CELL_PAD, baseline, text, style, Align::Left);
     flow.advance(ROW_HEIGHT);
 }
 
@@ -115,12 +96,7 @@ fn draw_header(flow: &mut Flow<'_>, columns: &[Column], boxes: &[ColumnBox]) {
     let cells = columns.iter().map(|c| c.header.as_str());
     draw_cells(canvas, face, cells, boxes, y, HEADER_HEIGHT, style);
     let bottom = y + HEADER_HEIGHT;
-    canvas.line(
-        (MARGIN_X, bottom),
-        (MARGIN_X + CONTENT_WIDTH, bottom),
-        0.8,
-        theme::MUTED,
-    );
+    canvas.line((MARGIN_X, bottom), (MARGIN_X + CONTENT_WIDTH, bottom), 0.8, theme::MUTED);
     flow.advance(HEADER_HEIGHT);
 }
 
@@ -161,11 +137,7 @@ mod tests {
     use super::*;
 
     fn column(weight: f32) -> Column {
-        Column {
-            header: "h".into(),
-            align_right: false,
-            width_weight: weight,
-        }
+        Column { header: "h".into(), align_right: false, width_weight: weight }
     }
 
     #[test]

@@ -44,18 +44,12 @@ impl Face {
         let mut warnings = Vec::new();
         let parsed = ParsedFont::from_bytes(bytes, 0, &mut warnings)
             .ok_or_else(|| PdfError::Font(format!("{name}: {warnings:?}")))?;
-        Ok(Self {
-            name,
-            bytes,
-            parsed,
-        })
+        Ok(Self { name, bytes, parsed })
     }
 
     /// Whether the face has a glyph for `c`.
     pub fn has_char(&self, c: char) -> bool {
-        self.parsed
-            .lookup_glyph_index(u32::from(c))
-            .is_some_and(|gid| gid != 0)
+        self.parsed.lookup_glyph_index(u32::from(c)).is_some_and(|gid| gid != 0)
     }
 
     /// The character actually drawn for `c`: whitespace controls become spaces,
@@ -120,11 +114,7 @@ impl Face {
         let mut lines = Vec::new();
         let mut line = String::new();
         for word in text.split_whitespace() {
-            let candidate = if line.is_empty() {
-                word.to_string()
-            } else {
-                format!("{line} {word}")
-            };
+            let candidate = if line.is_empty() { word.to_string() } else { format!("{line} {word}") };
             if self.width(&candidate, size) <= max_width {
                 line = candidate;
                 continue;
