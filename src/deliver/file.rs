@@ -158,10 +158,10 @@ impl Write for AtomicFile {
 }
 
 impl Drop for AtomicFile {
+    /// Removes the temp file unless it was renamed (a failed or abandoned write leaves nothing).
     fn drop(&mut self) {
-        if self.writer.take().is_some() || self.temp.exists() {
-            let _ = fs::remove_file(&self.temp);
-        }
+        drop(self.writer.take());
+        let _ = fs::remove_file(&self.temp);
     }
 }
 

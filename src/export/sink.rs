@@ -49,7 +49,9 @@ impl Cell {
 pub enum Sink {
     Csv { writer: Box<csv::Writer<AtomicFile>>, rows: u64 },
     Json { file: AtomicFile, names: &'static [&'static str], rows: u64 },
-    Pdf { file: AtomicFile, kept: Vec<Vec<String>>, max: usize, rows: u64 },
+    /// `names` are the file's columns; the PDF leaves out `event_id` (36 characters nobody reads
+    /// on paper; CSV and JSON keep it) so the other columns fit an A4 page untruncated.
+    Pdf { file: AtomicFile, names: &'static [&'static str], kept: Vec<Vec<String>>, max: usize, rows: u64 },
 }
 
 impl Sink {
@@ -66,7 +68,7 @@ impl Sink {
                 file.write_all(b"[")?;
                 Self::Json { file, names, rows: 0 }
             }
-            Format::Pdf => Self::Pdf { file, kept: Vec::new(), max: pdf_max_rows, rows: 0 },
+            Format::Pdf => Self::Pdf { file, names, kept: Vec::new(), max: pdf_max_rows, rows: 0 },
         })
     }
 
@@ -96,10 +98,11 @@ impl Sink {
                 file.write_all(if *rows == 1 { b"\n" } else { b",\n" })?;
                 serde_json::to_writer(&mut *file, &object).map_err(std::io::Error::from)?;
             }
-            Self::Pdf { kept, max, rows, .. } => {
+            Self::Pdf { names, kept, max, rows, .. } => {
                 *rows += 1;
                 if kept.len() < *max {
-                    kept.push(cells.iter().map(|c| c.text().to_owned()).collect());
+                    let shown = names.iter().zip(cells).filter(|(n, _)| **n != "event_id");
+                    kept.push(shown.map(|(_, c)| c.text().to_owned()).collect());
                 }
             }
         }
@@ -145,12 +148,13 @@ fn pdf_document(query: &ExportQuery, kept: Vec<Vec<String>>, rows: u64) -> pdf::
     if !query.filters.is_empty() {
         notes.push(format!("Filters: {filters}"));
     }
-    let headers = columns(query.data_type);
+    let headers: Vec<&'static str> = columns(query.data_type).iter().copied().filter(|h| *h != "event_id").collect();
     let widths: Vec<f32> = headers
         .iter()
         .map(|h| match *h {
-            "timestamp" | "event_id" | "properties" => 2.2,
-            _ => 1.0,
+            "timestamp" | "properties" => 2.2,
+            "amount" | "source" => 0.8,
+            _ => 1.3,
         })
         .collect();
     pdf::export_document(pdf::ExportDocument {
@@ -158,7 +162,7 @@ fn pdf_document(query: &ExportQuery, kept: Vec<Vec<String>>, rows: u64) -> pdf::
         period: format!("{} to {} (UTC)", query.start, query.end),
         generated_at: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         kpis: vec![("Rows".into(), count(rows)), ("Rows shown".into(), count(kept.len() as u64))],
-        headers,
+        headers: &headers,
         widths: &widths,
         rows: kept,
         notes,

@@ -36,7 +36,13 @@ pub async fn generate_report(ctx: &ProcessorContext, job: &GenerateReport) -> Re
         ctx.progress(90, format!("report already written ({}); sending the e-mail again", mail.attachment.display()));
         deliver(mailer, &mail, &pending).await?;
         ctx.progress(100, "e-mail delivered");
-        let summary = json!({ "recomputed": false, "emailed_to": mail.recipients });
+        let summary = json!({
+            "report_type": job.report_type,
+            "format": job.format,
+            "path": mail.attachment,
+            "recomputed": false,
+            "emailed_to": mail.recipients,
+        });
         return Ok(JobOutput { path: Some(mail.attachment), summary });
     }
 

@@ -195,4 +195,26 @@ async fn an_export_of_a_million_rows_keeps_memory_under_100_mb() {
         assert_eq!(field("rows="), 1_000_000);
         assert!(mb < 100.0, "peak memory {mb:.1} MB");
     }
+    std::fs::remove_dir_all(&reports).unwrap();
+}
+
+#[tokio::test]
+async fn a_pdf_export_shows_accented_and_euro_characters_as_extractable_text() {
+    let (env, _) = golden::env_with(&[]).await;
+    let ts = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap().and_hms_opt(9, 30, 0).unwrap().and_utc();
+    env.resources.partitions.ensure_for(std::iter::once(ts.timestamp_micros())).await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (event_id, event_type, ts, user_id, source, properties) VALUES (gen_random_uuid(), 'cost', $1, \
+         'Zoë Müller', 'web', '{\"category\": \"café €\", \"feature\": \"Ωmega–search\", \"amount\": 12.5}')",
+    )
+    .bind(ts)
+    .execute(env.pool())
+    .await
+    .unwrap();
+    let (ctx, _) = golden::context(&env, "accents", 1);
+    let out = export_data(&ctx, &export(ExportDataType::Costs, Format::Pdf)).await.unwrap();
+    let text = pdf_text(&out.path.unwrap());
+    for expected in ["Zoë Müller", "café €", "Ωmega–search", "12.5"] {
+        assert!(text.contains(expected), "{expected:?} missing from\n{text}");
+    }
 }

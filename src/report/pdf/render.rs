@@ -133,3 +133,47 @@ fn subset_tag(chars: &BTreeSet<char>, gids: &BTreeSet<u16>) -> String {
     }
     (0..6).map(|i| char::from(b'A' + ((hash >> (i * 5)) % 26) as u8)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::pdf::{Column, Table};
+
+    fn document(rows: usize) -> ReportDocument {
+        ReportDocument {
+            title: "Café Zoë – €".into(),
+            period: "2026-03-07 to 2026-03-09 (UTC)".into(),
+            generated_at: "2026-11-23 17:05 UTC".into(),
+            kpis: vec![("Revenue".into(), "€365,720.19".into())],
+            charts: Vec::new(),
+            tables: vec![Table {
+                title: "Rows".into(),
+                columns: vec![Column { header: "Name".into(), align_right: false, width_weight: 1.0 }],
+                rows: (0..rows).map(|i| vec![format!("Zürich {i}")]).collect(),
+            }],
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn fonts_are_embedded_as_small_subsets() {
+        let pdf = render_pdf(&document(200)).unwrap();
+        // The two DejaVu faces are ~1.5 MB whole; their subsets are a few kB each.
+        assert!(pdf.len() < 80_000, "{} bytes", pdf.len());
+        let text = String::from_utf8_lossy(&pdf);
+        assert!(text.contains("+DejaVuSans") && text.contains("+DejaVuSans-Bold"));
+    }
+
+    #[test]
+    fn the_subset_face_maps_every_used_character_to_a_renumbered_glyph() {
+        let fonts = Fonts::embedded().unwrap();
+        let chars: BTreeSet<char> = "Zürich €".chars().collect();
+        let font = subset_font(&fonts.regular, &chars).unwrap();
+        let parsed = &font.parsed_font;
+        assert_eq!(parsed.codepoint_to_glyph.len(), chars.len());
+        assert!(parsed.codepoint_to_glyph.values().all(|&gid| gid >= 1 && usize::from(gid) <= chars.len()));
+        let full = &fonts.regular.parsed;
+        let euro_full = full.get_glyph_width(full.lookup_glyph_index('€' as u32).unwrap());
+        assert_eq!(parsed.get_glyph_width(parsed.lookup_glyph_index('€' as u32).unwrap()), euro_full);
+    }
+}
