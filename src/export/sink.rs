@@ -47,11 +47,24 @@ impl Cell {
 
 /// The writer of one export file.
 pub enum Sink {
-    Csv { writer: Box<csv::Writer<AtomicFile>>, rows: u64 },
-    Json { file: AtomicFile, names: &'static [&'static str], rows: u64 },
+    Csv {
+        writer: Box<csv::Writer<AtomicFile>>,
+        rows: u64,
+    },
+    Json {
+        file: AtomicFile,
+        names: &'static [&'static str],
+        rows: u64,
+    },
     /// `names` are the file's columns; the PDF leaves out `event_id` (36 characters nobody reads
     /// on paper; CSV and JSON keep it) so the other columns fit an A4 page untruncated.
-    Pdf { file: AtomicFile, names: &'static [&'static str], kept: Vec<Vec<String>>, max: usize, rows: u64 },
+    Pdf {
+        file: AtomicFile,
+        names: &'static [&'static str],
+        kept: Vec<Vec<String>>,
+        max: usize,
+        rows: u64,
+    },
 }
 
 impl Sink {
