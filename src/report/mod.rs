@@ -199,3 +199,31 @@ impl Report {
 fn columns(list: &[(&'static str, &'static str)]) -> Vec<Column> {
     list.iter().map(|&(key, header)| Column { key, header }).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(start: u32, end: u32) -> GenerateReport {
+        GenerateReport {
+            report_type: ReportType::CostAnalysis,
+            format: Format::Csv,
+            start_date: NaiveDate::from_ymd_opt(2026, 3, start).unwrap(),
+            end_date: NaiveDate::from_ymd_opt(2026, 3, end).unwrap(),
+            profile_ids: Some(Vec::new()),
+            recipient_email: Vec::new(),
+            output_path: None,
+        }
+    }
+
+    #[test]
+    fn a_period_that_ends_before_it_starts_is_refused() {
+        let err = ReportQuery::from_job(&job(9, 7)).unwrap_err();
+        assert!(err.to_string().contains("after end_date"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_profile_list_means_every_profile() {
+        assert_eq!(ReportQuery::from_job(&job(7, 9)).unwrap().profile_ids, None);
+    }
+}
