@@ -10,7 +10,8 @@
 //!  PostgreSQL  events, partitioned by day (store: partitions, exactly-once writes)
 //!        │
 //!        ▼
-//!  rollups → reports / exports → file, e-mail        (job queues and scheduler: later issues)
+//!  rollups → report (CSV, JSON, PDF) / export (streamed) → deliver: file (atomic, confined), e-mail
+//!        (processors: the job handlers; job queues and scheduler: the jobs branch)
 //! ```
 //!
 //! Modules in the order an event meets them; `app` composes the long-running parts and `commands`
@@ -23,6 +24,10 @@ pub mod domain;
 pub mod ingest;
 pub mod stream;
 pub mod store;
+pub mod report;
+pub mod export;
+pub mod deliver;
+pub mod processors;
 pub mod web;
 pub mod app;
 pub mod cli;

@@ -20,6 +20,10 @@ pub struct Settings {
     pub ingest_keys: Vec<SecretString>,
     pub reports_dir: PathBuf,
     pub smtp_url: Option<SecretString>,
+    /// Sender address of report e-mails.
+    pub smtp_from: String,
+    /// Rows a PDF export shows at most (the PDF says so when capped; CSV and JSON are never capped).
+    pub export_pdf_max_rows: usize,
     pub scheduler_file: PathBuf,
     /// Prefix of every Redis key eventmill owns (lets several installs, or tests, share one Redis).
     pub redis_prefix: String,
@@ -95,6 +99,8 @@ impl Settings {
                 .collect(),
             reports_dir: env.string("EVENTMILL_REPORTS_DIR", "reports").into(),
             smtp_url: env.optional("EVENTMILL_SMTP_URL").map(Into::into),
+            smtp_from: env.string("EVENTMILL_SMTP_FROM", "eventmill@localhost"),
+            export_pdf_max_rows: env.parse("EVENTMILL_EXPORT_PDF_MAX_ROWS", "5000", "a count")?,
             scheduler_file: env.string("EVENTMILL_SCHEDULER_FILE", "scheduler.toml").into(),
             redis_prefix: env.string("EVENTMILL_REDIS_PREFIX", "eventmill"),
             ingest: IngestSettings {
@@ -152,6 +158,8 @@ impl Settings {
                     None => "(unset: e-mail disabled)".to_owned(),
                 },
             ),
+            ("EVENTMILL_SMTP_FROM", self.smtp_from.clone()),
+            ("EVENTMILL_EXPORT_PDF_MAX_ROWS", self.export_pdf_max_rows.to_string()),
             ("EVENTMILL_SCHEDULER_FILE", self.scheduler_file.display().to_string()),
             ("EVENTMILL_REDIS_PREFIX", self.redis_prefix.clone()),
             ("EVENTMILL_MAX_BATCH_EVENTS", self.ingest.max_batch_events.to_string()),
@@ -218,6 +226,8 @@ mod tests {
         assert_eq!(s.ingest.max_batch_events, 5000);
         assert_eq!(s.storage.retention_days, 400);
         assert!(s.ingest_keys.is_empty());
+        assert_eq!(s.smtp_from, "eventmill@localhost");
+        assert_eq!(s.export_pdf_max_rows, 5000);
     }
 
     #[test]

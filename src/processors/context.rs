@@ -1,0 +1,60 @@
+//! What every processor gets (pool, settings, the job's id and attempt, a progress callback) and
+//! what it returns: a [`JobOutput`] or a [`JobError`] that says whether a retry can help.
+
+use std::{fmt, path::PathBuf, sync::Arc};
+
+use sqlx::PgPool;
+
+use crate::settings::Settings;
+
+/// Reports progress: percent (0-100) and a short message.
+pub type Progress = Arc<dyn Fn(u8, String) + Send + Sync>;
+
+/// The resources and identity of one job attempt.
+#[derive(Clone)]
+pub struct ProcessorContext {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+    /// The queue's job id: stable across attempts, so a retry finds what an earlier attempt left.
+    pub job_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub progress: Progress,
+}
+
+impl ProcessorContext {
+    /// Reports progress, clamped to 100.
+    pub fn progress(&self, percent: u8, message: impl Into<String>) {
+        (self.progress)(percent.min(100), message.into());
+    }
+}
+
+impl fmt::Debug for ProcessorContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessorContext").field("job_id", &self.job_id).field("attempt", &self.attempt).finish()
+    }
+}
+
+/// What a finished job produced: the output file (for `--wait` to print) and a JSON summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobOutput {
+    pub path: Option<PathBuf>,
+    pub summary: serde_json::Value,
+}
+
+/// Why a job failed, and whether the queue should try it again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// Bad payload, refused output path, unknown recipient...: retrying cannot help.
+    #[error("{0}")]
+    Permanent(String),
+    /// Database or SMTP server unavailable...: a later attempt may succeed.
+    #[error("{0}")]
+    Retryable(String),
+}
+
+impl JobError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retryable(_))
+    }
+}
