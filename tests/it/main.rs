@@ -2,7 +2,9 @@
 //! One binary; each module covers one stage of the flow.
 
 mod helpers;
+mod jobs_support;
 
 mod consumer;
 mod ingest;
 mod partitions;
+mod queue;
