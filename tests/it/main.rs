@@ -1,6 +1,7 @@
 //! Integration tests against real Redis and PostgreSQL (started by `scripts/test.sh`).
 //! One binary; each module covers one stage of the flow.
 
+mod golden;
 mod helpers;
 mod jobs_support;
 
@@ -8,3 +9,4 @@ mod consumer;
 mod ingest;
 mod partitions;
 mod queue;
+mod rollup;
