@@ -90,20 +90,34 @@ impl Scheduler {
     pub async fn catch_up(&self, now: DateTime<Utc>) -> Result<Vec<(String, Enqueued)>, QueueError> {
         let mut enqueued = Vec::new();
         for schedule in &self.schedules {
-            let Some(last) = self.last_run(&schedule.name).await? else {
-                self.record_run(&schedule.name, now).await?;
-                continue;
-            };
-            let Some(missed) = schedule.cron.last_between(last, now) else { continue };
-            match schedule.misfire {
-                Misfire::RunOnce => {
-                    tracing::info!(schedule = %schedule.name, tick = %missed, "enqueuing a run missed while down");
-                    enqueued.push((schedule.name.clone(), self.fire(schedule, missed).await?));
-                }
-                Misfire::Skip => self.record_run(&schedule.name, missed).await?,
+            if let Some(job) = self.catch_up_schedule(schedule, now, schedule.misfire).await? {
+                enqueued.push((schedule.name.clone(), job));
             }
         }
         Ok(enqueued)
+    }
+
+    async fn catch_up_schedule(
+        &self,
+        schedule: &ScheduleEntry,
+        now: DateTime<Utc>,
+        misfire: Misfire,
+    ) -> Result<Option<Enqueued>, QueueError> {
+        let Some(last) = self.last_run(&schedule.name).await? else {
+            self.record_run(&schedule.name, now).await?;
+            return Ok(None);
+        };
+        let Some(missed) = schedule.cron.last_between(last, now) else { return Ok(None) };
+        match misfire {
+            Misfire::RunOnce => {
+                tracing::info!(schedule = %schedule.name, tick = %missed, "enqueuing a missed run");
+                Ok(Some(self.fire(schedule, missed).await?))
+            }
+            Misfire::Skip => {
+                self.record_run(&schedule.name, missed).await?;
+                Ok(None)
+            }
+        }
     }
 
     /// The last tick enqueued (or skipped, or the first start) of a schedule.
@@ -126,31 +140,47 @@ impl Scheduler {
 pub async fn run(scheduler: Arc<Scheduler>, shutdown: Shutdown) -> anyhow::Result<()> {
     scheduler.catch_up(Utc::now()).await.context("scheduler: could not catch up on missed runs")?;
     let mut workers = tokio::task::JoinSet::new();
-    for (index, schedule) in scheduler.schedules.iter().enumerate() {
+    for index in 0..scheduler.schedules.len() {
+        workers.spawn(run_schedule(scheduler.clone(), index, shutdown.clone()));
+    }
+    tracing::info!(schedules = scheduler.schedules.len(), "scheduler started");
+    while let Some(done) = workers.join_next().await {
+        done?;
+    }
+    Ok(())
+}
+
+/// One schedule's apalis-cron worker, restarted if it stops: apalis-cron 1.0 ends its worker with
+/// "Tick out of range" when a tick is already past as its timer is set (a busy runtime can take
+/// those few milliseconds). The restart enqueues that tick (idempotently), so none is lost.
+async fn run_schedule(scheduler: Arc<Scheduler>, index: usize, shutdown: Shutdown) {
+    let schedule = &scheduler.schedules[index];
+    loop {
         let backend = CronScheduler::new(schedule.cron.clone()).with_timezone(schedule.cron.timezone);
         let name = crate::queue::worker::unique_worker_name(&format!("schedule-{}", schedule.name));
         let worker = WorkerBuilder::new(name.as_str())
             .backend(backend)
             .data(TickContext { scheduler: scheduler.clone(), index })
             .build(on_tick);
-        let shutdown = shutdown.clone();
-        workers.spawn(async move {
-            worker
-                .run_with_ctx(move |ctx| {
-                    let shutdown = shutdown.clone();
-                    async move {
-                        shutdown.cancelled().await;
-                        ctx.stop()
-                    }
-                })
-                .await
-        });
+        let stop = shutdown.clone();
+        let result = worker
+            .run_with_ctx(move |ctx| {
+                let stop = stop.clone();
+                async move {
+                    stop.cancelled().await;
+                    ctx.stop()
+                }
+            })
+            .await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+        tracing::warn!(schedule = %schedule.name, ?result, "cron worker stopped; restarting it");
+        if let Err(error) = scheduler.catch_up_schedule(schedule, Utc::now(), Misfire::RunOnce).await {
+            tracing::error!(schedule = %schedule.name, %error, "could not enqueue a missed run");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
-    tracing::info!(schedules = scheduler.schedules.len(), "scheduler started");
-    while let Some(done) = workers.join_next().await {
-        done?.context("a schedule's cron worker failed")?;
-    }
-    Ok(())
 }
 
 #[derive(Clone)]

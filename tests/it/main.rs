@@ -10,3 +10,4 @@ mod ingest;
 mod partitions;
 mod queue;
 mod rollup;
+mod scheduler;
