@@ -68,9 +68,8 @@ pub enum EnqueueKind {
 }
 
 #[derive(Debug, Args)]
-#[group(id = "granularity", required = true, multiple = false, args = ["hourly", "daily"])]
 pub struct RollupArgs {
-    #[arg(long)]
+    #[arg(long, conflicts_with = "daily", required_unless_present = "daily")]
     pub hourly: bool,
     #[arg(long)]
     pub daily: bool,
@@ -158,8 +157,8 @@ pub struct JobsListArgs {
 }
 
 #[derive(Debug, Args)]
-#[group(id = "which", required = true, multiple = false, args = ["id", "all_failed"])]
 pub struct JobsRetryArgs {
+    #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
     pub id: Option<String>,
     /// Every failed job (of --queue, or both queues).
     #[arg(long)]

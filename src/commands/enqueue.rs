@@ -36,7 +36,8 @@ fn fields(kind: &EnqueueKind) -> Result<Value, UsageError> {
             "end_time": r.end.as_deref().ok_or_else(|| missing("--end"))?,
         }),
         EnqueueKind::Rollup(r) => {
-            let mut job = json!({ "job_type": "DAILY_ROLLUP", "date": r.date.as_deref().ok_or_else(|| missing("--date"))? });
+            let mut job =
+                json!({ "job_type": "DAILY_ROLLUP", "date": r.date.as_deref().ok_or_else(|| missing("--date"))? });
             if !r.profiles.is_empty() {
                 job["profile_ids"] = json!(r.profiles);
             }
@@ -60,8 +61,9 @@ fn fields(kind: &EnqueueKind) -> Result<Value, UsageError> {
             let mut filters = serde_json::Map::new();
             let mut properties = serde_json::Map::new();
             for filter in &e.filters {
-                let (key, value) =
-                    filter.split_once('=').ok_or_else(|| UsageError(format!("--filter {filter:?}: expected key=value")))?;
+                let (key, value) = filter
+                    .split_once('=')
+                    .ok_or_else(|| UsageError(format!("--filter {filter:?}: expected key=value")))?;
                 match key {
                     "event_type" | "source" | "user_id" => filters.insert(key.into(), json!(value)),
                     _ => properties.insert(key.into(), serde_json::from_str(value).unwrap_or_else(|_| json!(value))),
@@ -111,7 +113,8 @@ pub async fn follow(queues: &Queues, id: &str) -> anyhow::Result<JobRecord> {
         let job = queues.job(id).await?.with_context(|| format!("job {id} was removed"))?;
         let now = (job.state, job.progress, job.progress_message.clone(), job.attempts);
         if now != last {
-            let message = format!("{} (attempt {}/{}) {}", job.state, job.attempts, job.max_attempts, job.progress_message);
+            let message =
+                format!("{} (attempt {}/{}) {}", job.state, job.attempts, job.max_attempts, job.progress_message);
             match &bar {
                 Some(bar) => {
                     bar.set_position(job.progress.into());

@@ -80,9 +80,15 @@ async fn list(resources: &Resources, args: JobsListArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    println!("{:<8} {:<18} {:<16} {:<9} {:>8}  {:<20} ERROR / PROGRESS", "ID", "QUEUE", "KIND", "STATE", "ATTEMPTS", "CREATED");
+    println!(
+        "{:<8} {:<18} {:<16} {:<9} {:>8}  {:<20} ERROR / PROGRESS",
+        "ID", "QUEUE", "KIND", "STATE", "ATTEMPTS", "CREATED"
+    );
     for job in jobs {
-        let note = job.last_error().map(str::to_owned).unwrap_or_else(|| format!("{}% {}", job.progress, job.progress_message));
+        let note = match (job.state, job.last_error()) {
+            (JobState::Failed | JobState::Delayed, Some(error)) => error.to_owned(),
+            _ => format!("{}% {}", job.progress, job.progress_message),
+        };
         println!(
             "{:<8} {:<18} {:<16} {:<9} {:>8}  {:<20} {}",
             job.id,
@@ -113,7 +119,11 @@ pub async fn schedules(resources: &Resources, command: SchedulesCommand) -> anyh
                 let last = scheduler.last_run(&schedule.name).await?.map_or("never".into(), |t| t.to_rfc3339());
                 println!(
                     "{:<24} {:<16} {:<16} {:<27} {}",
-                    schedule.name, schedule.cron.expression, schedule.cron.timezone, next, last
+                    schedule.name,
+                    schedule.cron.expression,
+                    schedule.cron.timezone.name(),
+                    next,
+                    last
                 );
             }
         }

@@ -103,9 +103,20 @@ impl Scheduler {
         now: DateTime<Utc>,
         misfire: Misfire,
     ) -> Result<Option<Enqueued>, QueueError> {
-        let Some(last) = self.last_run(&schedule.name).await? else {
-            self.record_run(&schedule.name, now).await?;
-            return Ok(None);
+        let since_key = format!("{}{}:since", self.prefix, schedule.name);
+        let last = match self.last_run(&schedule.name).await? {
+            Some(last) => last,
+            None => {
+                // Never run: ticks count from the first start of any scheduler.
+                let since: Option<i64> = self.redis.clone().get(&since_key).await?;
+                match since.and_then(|ms| Utc.timestamp_millis_opt(ms).single()) {
+                    Some(since) => since,
+                    None => {
+                        let _: bool = self.redis.clone().set_nx(&since_key, now.timestamp_millis()).await?;
+                        return Ok(None);
+                    }
+                }
+            }
         };
         let Some(missed) = schedule.cron.last_between(last, now) else { return Ok(None) };
         match misfire {
@@ -120,7 +131,7 @@ impl Scheduler {
         }
     }
 
-    /// The last tick enqueued (or skipped, or the first start) of a schedule.
+    /// The last tick enqueued (or skipped) of a schedule.
     pub async fn last_run(&self, name: &str) -> Result<Option<DateTime<Utc>>, QueueError> {
         let ms: Option<i64> = self.redis.clone().get(format!("{}{name}:last", self.prefix)).await?;
         Ok(ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()))

@@ -31,6 +31,8 @@ fn daily(day: &str, profiles: Option<&[&str]>) -> JobSpec {
 }
 
 type DayRow = (String, String, String, i64, i64, i64, i64);
+/// day, events, users, sessions, errors, error rate (1/10,000), orders, revenue and AOV (cents).
+type SummaryRow = (String, i64, i64, i64, i64, i64, i64, i64, i64);
 
 async fn daily_rows(pool: &PgPool) -> Vec<DayRow> {
     sqlx::query_as(
@@ -90,7 +92,7 @@ async fn assert_daily_tables_match_the_fixture(pool: &PgPool) {
     let want = expected("cost_by_day", |r| (s(&r["day"]), s(&r["category"]), s(&r["feature"]), cents(&r["amount"])));
     assert_eq!(costs, want, "rollup_cost_daily");
 
-    let summary: Vec<(String, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+    let summary: Vec<SummaryRow> = sqlx::query_as(
         "SELECT day::text, events, unique_users, sessions, errors, (round(errors::numeric / events, 4) * 10000)::bigint,
                 orders, (revenue * 100)::bigint, (round(revenue / orders, 2) * 100)::bigint
          FROM rollup_daily_summary ORDER BY 1",
@@ -190,7 +192,9 @@ async fn rollups_run_twice_or_concurrently_never_double_count() {
         processors::dispatch(hourly("2026-03-08T06:00:00Z", "2026-03-09T00:00:00Z"), &ctx),
         processors::dispatch(hourly("2026-03-08T00:00:00Z", "2026-03-09T00:00:00Z"), &ctx),
     );
-    (a.unwrap(), b.unwrap(), c.unwrap());
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
     let total: i64 =
         sqlx::query_scalar("SELECT sum(events)::bigint FROM rollup_hourly").fetch_one(env.pool()).await.unwrap();
     assert_eq!(total, golden::EXPECTED["engagement_by_day"][1]["events"].as_i64().unwrap());
