@@ -1,5 +1,7 @@
 //! The command line (SPEC section 12): one binary, one subcommand per job.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 use crate::loadgen::LoadgenArgs;
@@ -32,6 +34,150 @@ pub enum Command {
     DeadLetters(DeadLettersCommand),
     /// Send realistic e-commerce traffic to a running eventmill.
     Loadgen(LoadgenArgs),
+    /// Put a job on its queue: `enqueue rollup|report|export ...` or `enqueue --file jobs/x.toml`.
+    Enqueue(EnqueueArgs),
+    /// Inspect, retry and remove jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// The cron schedules of scheduler.toml.
+    #[command(subcommand)]
+    Schedules(SchedulesCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EnqueueArgs {
+    #[command(subcommand)]
+    pub kind: Option<EnqueueKind>,
+    /// A job file (`jobs/*.toml` or `.json`); relative dates resolve now.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Wait for the job's end, showing its progress; exit 1 if it fails.
+    #[arg(long, global = true)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnqueueKind {
+    /// HOURLY_ROLLUP (--hourly --start --end) or DAILY_ROLLUP (--daily --date [--profile]).
+    Rollup(RollupArgs),
+    /// GENERATE_REPORT.
+    Report(ReportArgs),
+    /// EXPORT_DATA.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RollupArgs {
+    #[arg(long, conflicts_with = "daily", required_unless_present = "daily")]
+    pub hourly: bool,
+    #[arg(long)]
+    pub daily: bool,
+    /// Hourly: window start (RFC 3339, or relative: now, -1h).
+    #[arg(long, requires = "hourly")]
+    pub start: Option<String>,
+    /// Hourly: window end (exclusive).
+    #[arg(long, requires = "hourly")]
+    pub end: Option<String>,
+    /// Daily: the UTC day (YYYY-MM-DD, today, yesterday, -2d).
+    #[arg(long, requires = "daily")]
+    pub date: Option<String>,
+    /// Daily: only these profiles' rows (repeatable).
+    #[arg(long = "profile", requires = "daily")]
+    pub profiles: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// REVENUE_SUMMARY, ENGAGEMENT_METRICS, PROFILE_PERFORMANCE or COST_ANALYSIS.
+    #[arg(long = "type")]
+    pub report_type: String,
+    /// CSV, JSON or PDF.
+    #[arg(long)]
+    pub format: String,
+    #[arg(long)]
+    pub from: String,
+    #[arg(long)]
+    pub to: String,
+    /// Only these profiles (repeatable).
+    #[arg(long = "profile")]
+    pub profiles: Vec<String>,
+    /// E-mail the file to (repeatable).
+    #[arg(long = "email")]
+    pub emails: Vec<String>,
+    /// Output path under the reports folder.
+    #[arg(long)]
+    pub output: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// ENGAGEMENT, TRANSACTIONS or COSTS.
+    #[arg(long)]
+    pub data: String,
+    /// CSV or JSON.
+    #[arg(long)]
+    pub format: String,
+    #[arg(long)]
+    pub from: String,
+    #[arg(long)]
+    pub to: String,
+    /// key=value: event_type, source, user_id, or a property (repeatable).
+    #[arg(long = "filter")]
+    pub filters: Vec<String>,
+    #[arg(long)]
+    pub output: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List jobs of one state, newest first for finished ones.
+    List(JobsListArgs),
+    /// Everything about one job: payload, attempts and their errors, progress, timestamps, result.
+    Show { id: String },
+    /// Put failed jobs back in the queue with fresh attempts.
+    Retry(JobsRetryArgs),
+    /// Delete a job, whatever its state.
+    Remove { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct JobsListArgs {
+    /// analytics:rollup or analytics:reports (default: both).
+    #[arg(long)]
+    pub queue: Option<String>,
+    /// waiting, delayed, active, completed or failed.
+    #[arg(long, default_value = "failed")]
+    pub state: String,
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsRetryArgs {
+    #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
+    pub id: Option<String>,
+    /// Every failed job (of --queue, or both queues).
+    #[arg(long)]
+    pub all_failed: bool,
+    #[arg(long)]
+    pub queue: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchedulesCommand {
+    /// Every schedule with its next and last run.
+    List,
+    /// Enqueue a schedule's job now.
+    Run {
+        name: String,
+        /// Wait for the job's end.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

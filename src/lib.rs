@@ -10,8 +10,11 @@
 //!  PostgreSQL  events, partitioned by day (store: partitions, exactly-once writes)
 //!        │
 //!        ▼
-//!  rollups → report (CSV, JSON, PDF) / export (streamed) → deliver: file (atomic, confined), e-mail
-//!        (processors: the job handlers; job queues and scheduler: the jobs branch)
+//!  queue: analytics:rollup / analytics:reports on Redis (waiting, delayed, active, completed,
+//!        │  failed; retries with backoff)  ◀── scheduler (scheduler.toml, cron) / CLI enqueue
+//!        ▼
+//!  processors: rollups (hourly, daily, profile, cost tables) → report (CSV, JSON, PDF) /
+//!        export (streamed) → deliver: file (atomic, confined to reports/), e-mail
 //! ```
 //!
 //! Modules in the order an event meets them; `app` composes the long-running parts and `commands`
@@ -24,10 +27,12 @@ pub mod domain;
 pub mod ingest;
 pub mod stream;
 pub mod store;
+pub mod queue;
+pub mod processors;
 pub mod report;
 pub mod export;
 pub mod deliver;
-pub mod processors;
+pub mod scheduler;
 pub mod web;
 pub mod app;
 pub mod cli;

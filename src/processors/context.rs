@@ -5,6 +5,7 @@ use std::{fmt, path::PathBuf, sync::Arc};
 
 use sqlx::PgPool;
 
+pub use crate::queue::JobError;
 use crate::settings::Settings;
 
 /// Reports progress: percent (0-100) and a short message.
@@ -42,19 +43,17 @@ pub struct JobOutput {
     pub summary: serde_json::Value,
 }
 
-/// Why a job failed, and whether the queue should try it again.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum JobError {
-    /// Bad payload, refused output path, unknown recipient...: retrying cannot help.
-    #[error("{0}")]
-    Permanent(String),
-    /// Database or SMTP server unavailable...: a later attempt may succeed.
-    #[error("{0}")]
-    Retryable(String),
-}
-
-impl JobError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Retryable(_))
+impl JobOutput {
+    /// The value stored as the job's result: the summary with the file's `path` (which
+    /// `enqueue --wait` prints alone on its last line).
+    pub fn into_result(self) -> serde_json::Value {
+        let mut result = match self.summary {
+            serde_json::Value::Object(map) => map,
+            other => serde_json::Map::from_iter([("summary".to_owned(), other)]),
+        };
+        if let Some(path) = self.path {
+            result.insert("path".to_owned(), serde_json::Value::String(path.display().to_string()));
+        }
+        serde_json::Value::Object(result)
     }
 }

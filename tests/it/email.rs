@@ -15,8 +15,8 @@ use tokio::{
     process::{Child, Command},
 };
 
-use crate::golden::{self, money};
 use crate::helpers::eventually;
+use crate::report_support::{self, money};
 
 /// A running SMTP sink writing what it receives into `folder`.
 struct Sink {
@@ -74,7 +74,7 @@ fn assert_delivered(message: &Value, file: &Path, recipients: &[&str]) {
     assert_eq!(attachments[0]["content_type"], "application/pdf");
     let sent = std::fs::read(attachments[0]["path"].as_str().unwrap()).unwrap();
     assert!(sent == std::fs::read(file).unwrap(), "attachment bytes differ from the report file");
-    let revenue = money(golden::expected()["totals"]["revenue"].as_f64().unwrap());
+    let revenue = money(report_support::expected()["totals"]["revenue"].as_f64().unwrap());
     assert!(message["text"].as_str().unwrap().contains(&format!("Revenue: {revenue}")), "{message}");
     assert!(message["html"].as_str().unwrap().contains(&revenue), "{message}");
 }
@@ -83,13 +83,13 @@ fn assert_delivered(message: &Value, file: &Path, recipients: &[&str]) {
 async fn a_report_is_emailed_to_every_recipient_with_the_file_attached() {
     let port = free_port();
     let url = format!("smtp://127.0.0.1:{port}");
-    let (env, reports) = golden::env_with(&[("EVENTMILL_SMTP_URL", url.as_str())]).await;
-    golden::load_events(&env).await;
-    golden::fill_rollups(&env).await;
+    let (env, reports) = report_support::env_with(&[("EVENTMILL_SMTP_URL", url.as_str())]).await;
+    report_support::load_events(&env).await;
+    report_support::fill_rollups(&env).await;
     let mail = reports.with_file_name(format!("mail-{}", uuid::Uuid::new_v4().simple()));
     let _sink = Sink::start(port, &mail).await;
     let recipients = ["manager@example.com", "cfo@example.com"];
-    let (ctx, _) = golden::context(&env, "mail-1", 1);
+    let (ctx, _) = report_support::context(&env, "mail-1", 1);
     let out = generate_report(&ctx, &weekly_pdf(&recipients)).await.unwrap();
     let file = out.path.unwrap();
     assert!(file.ends_with("weekly/revenue.pdf"));
@@ -102,13 +102,13 @@ async fn a_report_is_emailed_to_every_recipient_with_the_file_attached() {
 async fn an_smtp_server_that_is_down_makes_the_job_retry_and_the_retry_only_resends() {
     let port = free_port();
     let url = format!("smtp://127.0.0.1:{port}");
-    let (env, reports) = golden::env_with(&[("EVENTMILL_SMTP_URL", url.as_str())]).await;
-    golden::load_events(&env).await;
-    golden::fill_rollups(&env).await;
+    let (env, reports) = report_support::env_with(&[("EVENTMILL_SMTP_URL", url.as_str())]).await;
+    report_support::load_events(&env).await;
+    report_support::fill_rollups(&env).await;
     let recipients = ["manager@example.com"];
     let job = weekly_pdf(&recipients);
 
-    let (ctx, _) = golden::context(&env, "mail-down", 1);
+    let (ctx, _) = report_support::context(&env, "mail-down", 1);
     let err = generate_report(&ctx, &job).await.unwrap_err();
     assert!(matches!(&err, JobError::Retryable(m) if m.contains("SMTP")), "{err:?}");
     let file = reports.canonicalize().unwrap().join("weekly/revenue.pdf");
@@ -120,7 +120,7 @@ async fn an_smtp_server_that_is_down_makes_the_job_retry_and_the_retry_only_rese
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mail = reports.with_file_name(format!("mail-{}", uuid::Uuid::new_v4().simple()));
     let _sink = Sink::start(port, &mail).await;
-    let (ctx, progress) = golden::context(&env, "mail-down", 2);
+    let (ctx, progress) = report_support::context(&env, "mail-down", 2);
     let out = generate_report(&ctx, &job).await.unwrap();
     assert_eq!(out.summary["recomputed"], false);
     assert_eq!(out.path.as_deref(), Some(file.as_path()));
@@ -133,8 +133,8 @@ async fn an_smtp_server_that_is_down_makes_the_job_retry_and_the_retry_only_rese
 
 #[tokio::test]
 async fn email_asked_for_without_smtp_settings_fails_the_job_with_a_clear_error() {
-    let (env, reports) = golden::env_with(&[]).await;
-    let (ctx, _) = golden::context(&env, "no-smtp", 1);
+    let (env, reports) = report_support::env_with(&[]).await;
+    let (ctx, _) = report_support::context(&env, "no-smtp", 1);
     let err = generate_report(&ctx, &weekly_pdf(&["manager@example.com"])).await.unwrap_err();
     assert!(matches!(&err, JobError::Permanent(m) if m.contains("EVENTMILL_SMTP_URL")), "{err:?}");
     assert!(!reports.join("weekly/revenue.pdf").exists(), "no work done");

@@ -8,7 +8,7 @@ use eventmill::{
 };
 use serde_json::{Value, json};
 
-use crate::golden::{self, pdf_text};
+use crate::report_support::{self, pdf_text};
 
 fn export(data_type: ExportDataType, format: Format) -> ExportData {
     ExportData {
@@ -23,9 +23,9 @@ fn export(data_type: ExportDataType, format: Format) -> ExportData {
 
 #[tokio::test]
 async fn a_filtered_transactions_export_holds_exactly_the_matching_purchases_in_csv_and_json() {
-    let (env, _) = golden::env_with(&[]).await;
-    golden::load_events(&env).await;
-    let want: Vec<Value> = golden::golden_events()
+    let (env, _) = report_support::env_with(&[]).await;
+    report_support::load_events(&env).await;
+    let want: Vec<Value> = report_support::golden_events()
         .into_iter()
         .filter(|e| {
             e["event_type"] == "purchase" && e["source"] == "web" && e["properties"]["profile_id"] == "profile_03"
@@ -35,7 +35,7 @@ async fn a_filtered_transactions_export_holds_exactly_the_matching_purchases_in_
     let mut job = export(ExportDataType::Transactions, Format::Csv);
     job.filters.source = Some("web".into());
     job.filters.properties.insert("profile_id".into(), json!("profile_03"));
-    let (ctx, _) = golden::context(&env, "export-csv", 1);
+    let (ctx, _) = report_support::context(&env, "export-csv", 1);
     let out = export_data(&ctx, &job).await.unwrap();
     assert_eq!(out.summary["rows"], want.len());
     let mut reader = csv::Reader::from_path(out.path.unwrap()).unwrap();
@@ -59,21 +59,21 @@ async fn a_filtered_transactions_export_holds_exactly_the_matching_purchases_in_
 
 #[tokio::test]
 async fn a_pdf_export_is_capped_with_a_note_saying_so() {
-    let (env, _) = golden::env_with(&[("EVENTMILL_EXPORT_PDF_MAX_ROWS", "120")]).await;
-    golden::load_events(&env).await;
-    let costs = golden::golden_events().iter().filter(|e| e["event_type"] == "cost").count();
-    let (ctx, _) = golden::context(&env, "export-pdf", 1);
+    let (env, _) = report_support::env_with(&[("EVENTMILL_EXPORT_PDF_MAX_ROWS", "120")]).await;
+    report_support::load_events(&env).await;
+    let costs = report_support::golden_events().iter().filter(|e| e["event_type"] == "cost").count();
+    let (ctx, _) = report_support::context(&env, "export-pdf", 1);
     let out = export_data(&ctx, &export(ExportDataType::Costs, Format::Pdf)).await.unwrap();
     assert_eq!(out.summary["capped"], true);
     let text = pdf_text(&out.path.unwrap());
-    let note = format!("shows the first 120 of {} rows", golden::thousands(costs as i64));
+    let note = format!("shows the first 120 of {} rows", report_support::thousands(costs as i64));
     assert!(text.contains(&note), "{text}");
     assert!(text.contains("Costs export") && text.contains("Page 2 of"));
 }
 
 #[tokio::test]
 async fn a_csv_cell_starting_with_a_formula_is_neutralised() {
-    let (env, _) = golden::env_with(&[]).await;
+    let (env, _) = report_support::env_with(&[]).await;
     let day = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap();
     let ts = day.and_hms_opt(12, 0, 0).unwrap().and_utc();
     env.resources.partitions.ensure_for(std::iter::once(ts.timestamp_micros())).await.unwrap();
@@ -85,7 +85,7 @@ async fn a_csv_cell_starting_with_a_formula_is_neutralised() {
     .execute(env.pool())
     .await
     .unwrap();
-    let (ctx, _) = golden::context(&env, "formula", 1);
+    let (ctx, _) = report_support::context(&env, "formula", 1);
     let out = export_data(&ctx, &export(ExportDataType::Engagement, Format::Csv)).await.unwrap();
     let mut reader = csv::Reader::from_path(out.path.unwrap()).unwrap();
     let row = reader.records().next().unwrap().unwrap();
@@ -96,12 +96,12 @@ async fn a_csv_cell_starting_with_a_formula_is_neutralised() {
 
 #[tokio::test]
 async fn an_output_path_outside_the_reports_folder_is_rejected_before_any_work() {
-    let (env, reports) = golden::env_with(&[]).await;
+    let (env, reports) = report_support::env_with(&[]).await;
     let outside = reports.with_file_name(format!("outside-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&outside).unwrap();
     std::fs::create_dir_all(&reports).unwrap();
     std::os::unix::fs::symlink(&outside, reports.join("link")).unwrap();
-    let (mut ctx, _) = golden::context(&env, "escape", 1);
+    let (mut ctx, _) = report_support::context(&env, "escape", 1);
     // A pool that cannot connect: touching the database would turn the error into a retryable one.
     ctx.pool = sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
     for path in ["../x.csv", "/etc/x", "a/../../x.csv", "link/x.csv"] {
@@ -116,8 +116,8 @@ async fn an_output_path_outside_the_reports_folder_is_rejected_before_any_work()
 
 #[tokio::test]
 async fn a_failed_export_leaves_no_file_behind() {
-    let (env, reports) = golden::env_with(&[]).await;
-    let (mut ctx, _) = golden::context(&env, "fails", 1);
+    let (env, reports) = report_support::env_with(&[]).await;
+    let (mut ctx, _) = report_support::context(&env, "fails", 1);
     ctx.pool = sqlx::postgres::PgPoolOptions::new()
         .acquire_timeout(std::time::Duration::from_secs(1))
         .connect_lazy("postgres://nobody@127.0.0.1:1/none")
@@ -162,7 +162,7 @@ async fn child_export_for_memory_measurement() {
 
 #[tokio::test]
 async fn an_export_of_a_million_rows_keeps_memory_under_100_mb() {
-    let (env, reports) = golden::env_with(&[]).await;
+    let (env, reports) = report_support::env_with(&[]).await;
     let day = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
     env.resources.partitions.ensure_for(std::iter::once(day.timestamp_micros())).await.unwrap();
     sqlx::query(
@@ -200,7 +200,7 @@ async fn an_export_of_a_million_rows_keeps_memory_under_100_mb() {
 
 #[tokio::test]
 async fn a_pdf_export_shows_accented_and_euro_characters_as_extractable_text() {
-    let (env, _) = golden::env_with(&[]).await;
+    let (env, _) = report_support::env_with(&[]).await;
     let ts = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap().and_hms_opt(9, 30, 0).unwrap().and_utc();
     env.resources.partitions.ensure_for(std::iter::once(ts.timestamp_micros())).await.unwrap();
     sqlx::query(
@@ -211,7 +211,7 @@ async fn a_pdf_export_shows_accented_and_euro_characters_as_extractable_text() {
     .execute(env.pool())
     .await
     .unwrap();
-    let (ctx, _) = golden::context(&env, "accents", 1);
+    let (ctx, _) = report_support::context(&env, "accents", 1);
     let out = export_data(&ctx, &export(ExportDataType::Costs, Format::Pdf)).await.unwrap();
     let text = pdf_text(&out.path.unwrap());
     for expected in ["Zoë Müller", "café €", "Ωmega–search", "12.5"] {

@@ -1,8 +1,10 @@
 //! Integration tests against real Redis and PostgreSQL (started by `scripts/test.sh`).
 //! One binary; each module covers one stage of the flow.
 
-mod helpers;
 mod golden;
+mod helpers;
+mod jobs_support;
+mod report_support;
 
 mod consumer;
 mod ingest;
@@ -10,3 +12,6 @@ mod partitions;
 mod reports;
 mod exports;
 mod email;
+mod queue;
+mod rollup;
+mod scheduler;

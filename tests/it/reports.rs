@@ -10,8 +10,8 @@ use eventmill::{
 };
 use serde_json::Value;
 
-use crate::golden::{self, expected, has_row, money, pdf_text, thousands};
 use crate::helpers::TestEnv;
+use crate::report_support::{self, expected, has_row, money, pdf_text, thousands};
 
 fn job(report_type: ReportType, format: Format) -> GenerateReport {
     GenerateReport {
@@ -27,9 +27,9 @@ fn job(report_type: ReportType, format: Format) -> GenerateReport {
 
 /// A database holding the golden events and their rollups.
 async fn golden_env() -> TestEnv {
-    let (env, _) = golden::env_with(&[]).await;
-    golden::load_events(&env).await;
-    golden::fill_rollups(&env).await;
+    let (env, _) = report_support::env_with(&[]).await;
+    report_support::load_events(&env).await;
+    report_support::fill_rollups(&env).await;
     env
 }
 
@@ -37,7 +37,7 @@ async fn golden_env() -> TestEnv {
 async fn generate_all(env: &TestEnv, report_type: ReportType) -> (Vec<csv::StringRecord>, Value, String) {
     let mut paths: Vec<PathBuf> = Vec::new();
     for format in [Format::Csv, Format::Json, Format::Pdf] {
-        let (ctx, progress) = golden::context(env, &format!("job-{format:?}"), 1);
+        let (ctx, progress) = report_support::context(env, &format!("job-{format:?}"), 1);
         let out = generate_report(&ctx, &job(report_type, format)).await.unwrap();
         let path = out.path.unwrap();
         assert!(path.starts_with(env.settings.reports_dir.canonicalize().unwrap()), "{path:?}");
@@ -144,7 +144,7 @@ async fn engagement_metrics_match_the_golden_figures_in_csv_json_and_pdf() {
     assert!(pdf.contains(&int(&golden["totals"]["events"])), "{pdf}");
     // Distinct users of the whole period, counted here from the events themselves.
     let users: std::collections::HashSet<String> =
-        golden::golden_events().iter().filter_map(|e| e["user_id"].as_str().map(str::to_owned)).collect();
+        report_support::golden_events().iter().filter_map(|e| e["user_id"].as_str().map(str::to_owned)).collect();
     assert_eq!(json["kpis"]["unique_users"], users.len());
 }
 
@@ -200,7 +200,7 @@ async fn a_profile_filter_narrows_profile_performance_to_those_profiles() {
     let env = golden_env().await;
     let mut job = job(ReportType::ProfilePerformance, Format::Json);
     job.profile_ids = Some(vec!["profile_01".into(), "profile_02".into()]);
-    let (ctx, _) = golden::context(&env, "filtered", 1);
+    let (ctx, _) = report_support::context(&env, "filtered", 1);
     let path = generate_report(&ctx, &job).await.unwrap().path.unwrap();
     let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let golden = expected();

@@ -1,5 +1,8 @@
 //! What each subcommand does, as a composition of the library's parts.
 
+pub mod enqueue;
+pub mod jobs;
+
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -44,6 +47,19 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             resources.migrate().await?;
             app::worker(&resources, shutdown::on_signal()).await?;
         }
+        Command::Enqueue(args) => {
+            let spec = match enqueue::job_from_args(&args) {
+                Ok(spec) => spec,
+                Err(usage) => {
+                    eprintln!("error: {usage}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let resources = Resources::new(settings)?;
+            return enqueue::enqueue(&resources.queues, &spec, args.wait, "cli").await;
+        }
+        Command::Jobs(command) => return jobs::jobs(&Resources::new(settings)?, command).await,
+        Command::Schedules(command) => return jobs::schedules(&Resources::new(settings)?, command).await,
         Command::DeadLetters(DeadLettersCommand::List(args)) => list_dead_letters(settings, args).await?,
         Command::DeadLetters(DeadLettersCommand::Replay(args)) => replay_dead_letters(settings, args).await?,
     }

@@ -1,0 +1,150 @@
+//! `eventmill enqueue`: builds a job from flags or a job file, puts it on its queue, and with
+//! `--wait` follows it to its end (a progress bar on a terminal, plain lines otherwise).
+
+use std::{io::IsTerminal, process::ExitCode, time::Duration};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use crate::{
+    cli::{EnqueueArgs, EnqueueKind},
+    domain::{job::JobSpec, job_file::JobTemplate},
+    queue::{EnqueueOptions, JobRecord, JobState, Queues},
+};
+
+/// A usage problem: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The job the arguments describe (relative dates resolved now).
+pub fn job_from_args(args: &EnqueueArgs) -> Result<JobSpec, UsageError> {
+    let template = match (&args.kind, &args.file) {
+        (None, Some(file)) => JobTemplate::from_file(file).map_err(UsageError)?,
+        (Some(kind), None) => JobTemplate::from_value(fields(kind)?).map_err(UsageError)?,
+        _ => return Err(UsageError("give a job kind (rollup, report, export) or --file".into())),
+    };
+    template.resolve(chrono::Utc::now()).map_err(UsageError)
+}
+
+fn fields(kind: &EnqueueKind) -> Result<Value, UsageError> {
+    let missing = |flag: &str| UsageError(format!("{flag} is required"));
+    Ok(match kind {
+        EnqueueKind::Rollup(r) if r.hourly => json!({
+            "job_type": "HOURLY_ROLLUP",
+            "start_time": r.start.as_deref().ok_or_else(|| missing("--start"))?,
+            "end_time": r.end.as_deref().ok_or_else(|| missing("--end"))?,
+        }),
+        EnqueueKind::Rollup(r) => {
+            let mut job =
+                json!({ "job_type": "DAILY_ROLLUP", "date": r.date.as_deref().ok_or_else(|| missing("--date"))? });
+            if !r.profiles.is_empty() {
+                job["profile_ids"] = json!(r.profiles);
+            }
+            job
+        }
+        EnqueueKind::Report(r) => {
+            let mut job = json!({ "job_type": "GENERATE_REPORT", "report_type": r.report_type.to_uppercase(),
+                "format": r.format.to_uppercase(), "start_date": r.from, "end_date": r.to });
+            if !r.profiles.is_empty() {
+                job["profile_ids"] = json!(r.profiles);
+            }
+            if !r.emails.is_empty() {
+                job["recipient_email"] = json!(r.emails);
+            }
+            if let Some(output) = &r.output {
+                job["output_path"] = json!(output);
+            }
+            job
+        }
+        EnqueueKind::Export(e) => {
+            let mut filters = serde_json::Map::new();
+            let mut properties = serde_json::Map::new();
+            for filter in &e.filters {
+                let (key, value) = filter
+                    .split_once('=')
+                    .ok_or_else(|| UsageError(format!("--filter {filter:?}: expected key=value")))?;
+                match key {
+                    "event_type" | "source" | "user_id" => filters.insert(key.into(), json!(value)),
+                    _ => properties.insert(key.into(), serde_json::from_str(value).unwrap_or_else(|_| json!(value))),
+                };
+            }
+            if !properties.is_empty() {
+                filters.insert("properties".into(), Value::Object(properties));
+            }
+            let mut job = json!({ "job_type": "EXPORT_DATA", "data_type": e.data.to_uppercase(),
+                "format": e.format.to_uppercase(), "start_date": e.from, "end_date": e.to, "filters": filters });
+            if let Some(output) = &e.output {
+                job["output_path"] = json!(output);
+            }
+            job
+        }
+    })
+}
+
+/// Enqueues `spec` and, with `wait`, follows it; returns the exit code.
+pub async fn enqueue(queues: &Queues, spec: &JobSpec, wait: bool, origin: &str) -> anyhow::Result<ExitCode> {
+    let options = EnqueueOptions { origin: origin.to_owned(), ..Default::default() };
+    let enqueued = queues.enqueue(spec, options).await.context("could not enqueue: is Redis running?")?;
+    let job = queues.job(&enqueued.id).await?.context("the job vanished right after enqueue")?;
+    eprintln!("enqueued job {} ({}) on {}", job.id, job.kind, job.queue);
+    if !wait {
+        println!("{}", job.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let done = follow(queues, &job.id).await?;
+    report_end(&done)
+}
+
+/// Polls the job until it completes or fails, showing progress on standard error.
+pub async fn follow(queues: &Queues, id: &str) -> anyhow::Result<JobRecord> {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(100);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{bar:40}] {pos:>3}% {msg}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let mut last = (JobState::Waiting, u8::MAX, String::new(), 0);
+    loop {
+        let job = queues.job(id).await?.with_context(|| format!("job {id} was removed"))?;
+        let now = (job.state, job.progress, job.progress_message.clone(), job.attempts);
+        if now != last {
+            let message =
+                format!("{} (attempt {}/{}) {}", job.state, job.attempts, job.max_attempts, job.progress_message);
+            match &bar {
+                Some(bar) => {
+                    bar.set_position(job.progress.into());
+                    bar.set_message(message);
+                }
+                None => eprintln!("{:>3}% {message}", job.progress),
+            }
+            last = now;
+        }
+        if job.state.is_final() {
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            return Ok(job);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Prints a finished job's outcome: the result (and a report's file path alone on the last
+/// stdout line), or its error on stderr with exit code 1.
+pub fn report_end(job: &JobRecord) -> anyhow::Result<ExitCode> {
+    if job.state == JobState::Failed {
+        eprintln!("job {} failed after {} attempt(s): {}", job.id, job.attempts, job.last_error().unwrap_or("?"));
+        return Ok(ExitCode::FAILURE);
+    }
+    let result = job.result.clone().unwrap_or(Value::Null);
+    println!("job {} completed: {}", job.id, result);
+    if let Some(path) = result.get("path").or_else(|| result.get("output_path")).and_then(Value::as_str) {
+        println!("{path}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
