@@ -59,6 +59,7 @@ impl Resources {
             redis: self.redis.clone(),
             pool: self.pool.clone(),
             keys: self.keys.clone(),
+            admin_token: self.admin_token.clone(),
         }
     }
 
