@@ -1,8 +1,10 @@
 //! Integration tests against real Redis and PostgreSQL (started by `scripts/test.sh`).
 //! One binary; each module covers one stage of the flow.
 
+mod browser;
 mod helpers;
 
+mod admin_stream;
 mod consumer;
 mod ingest;
 mod partitions;
