@@ -1,5 +1,5 @@
-//! Composition of the long-running parts: `serve` = HTTP API, `worker` = stream consumers and
-//! partition maintenance, `run` = both under one shutdown signal. Each takes the resources it needs
+//! Composition of the long-running parts: `serve` = HTTP API, `worker` = stream consumers,
+//! partition maintenance, job workers and the scheduler, `run` = both under one shutdown signal. Each takes the resources it needs
 //! and the shutdown token, so tests start exactly the part they exercise.
 
 use std::{sync::Arc, time::Duration};
@@ -11,6 +11,8 @@ use sqlx::PgPool;
 use tokio::{net::TcpListener, task::JoinSet};
 
 use crate::{
+    processors::Processors,
+    queue::{self, Queues, WorkerOptions},
     settings::Settings,
     shutdown::Shutdown,
     store::{self, Partitions},
@@ -21,6 +23,10 @@ use crate::{
 /// How often partitions are created ahead and expired ones dropped.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// Redis response timeout of queue operations: a slow reply (a big promotion, a busy server) must
+/// not be fatal to a worker (apalis-redis defect 8 was redis-rs's 500 ms default).
+const QUEUE_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Connections and settings shared by every part of one process.
 #[derive(Clone)]
 pub struct Resources {
@@ -29,6 +35,8 @@ pub struct Resources {
     pub redis: ConnectionManager,
     pub keys: StreamKeys,
     pub partitions: Arc<Partitions>,
+    /// The job queues (own connection, with a long response timeout: apalis-redis defect 8).
+    pub queues: Queues,
     /// The admin token in force (configured, or generated at start).
     pub admin_token: SecretString,
 }
@@ -43,12 +51,15 @@ impl Resources {
             .context("EVENTMILL_REDIS_URL is not a valid Redis URL")?;
         let keys = StreamKeys::new(&settings.redis_prefix);
         let partitions = Arc::new(Partitions::new(pool.clone(), &settings.storage));
+        let queue_redis = stream::connect(settings.redis_url.expose_secret(), QUEUE_RESPONSE_TIMEOUT)
+            .context("EVENTMILL_REDIS_URL is not a valid Redis URL")?;
+        let queues = Queues::new(queue_redis, &settings.redis_prefix, Arc::new(settings.jobs.clone()));
         let admin_token = settings.admin_token.clone().unwrap_or_else(|| {
             let token = format!("{:032x}", rand::random::<u128>());
             eprintln!("EVENTMILL_ADMIN_TOKEN is unset; generated admin token for this run: {token}");
             SecretString::from(token)
         });
-        Ok(Self { settings: Arc::new(settings), pool, redis, keys, partitions, admin_token })
+        Ok(Self { settings: Arc::new(settings), pool, redis, keys, partitions, queues, admin_token })
     }
 
     /// The HTTP handlers' state.
@@ -79,7 +90,8 @@ pub async fn serve(resources: &Resources, listener: TcpListener, shutdown: Shutd
     web::serve(listener, resources.app_state(), shutdown).await
 }
 
-/// `eventmill worker`: the stream consumers and partition maintenance until shutdown.
+/// `eventmill worker`: the stream consumers, partition maintenance, job workers and scheduler
+/// until shutdown.
 pub async fn worker(resources: &Resources, shutdown: Shutdown) -> anyhow::Result<()> {
     let mut parts = JoinSet::new();
     for index in 0..resources.settings.consumer.consumers.max(1) {
@@ -99,7 +111,25 @@ pub async fn worker(resources: &Resources, shutdown: Shutdown) -> anyhow::Result
         parts.spawn(consumer.run(shutdown.clone()));
     }
     parts.spawn(maintain_partitions(resources.partitions.clone(), shutdown.clone()));
+    spawn_jobs(resources, &mut parts, shutdown)?;
     join_all(parts).await
+}
+
+/// The job workers (one per queue, `EVENTMILL_JOB_CONCURRENCY` jobs at once each) and the scheduler.
+pub fn spawn_jobs(
+    resources: &Resources,
+    parts: &mut JoinSet<anyhow::Result<()>>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let handler = Arc::new(Processors { pool: resources.pool.clone(), settings: resources.settings.clone() });
+    for queue in resources.queues.all() {
+        let options = WorkerOptions {
+            name: queue::worker::unique_worker_name(queue.name),
+            concurrency: resources.settings.jobs.concurrency,
+        };
+        parts.spawn(queue::worker::run(queue.clone(), handler.clone(), options, shutdown.clone()));
+    }
+    Ok(())
 }
 
 /// `eventmill run`: API and worker in one process.

@@ -23,6 +23,8 @@ pub mod domain;
 pub mod ingest;
 pub mod stream;
 pub mod store;
+pub mod queue;
+pub mod processors;
 pub mod web;
 pub mod app;
 pub mod cli;

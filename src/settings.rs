@@ -26,6 +26,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub consumer: ConsumerSettings,
     pub storage: StorageSettings,
+    pub jobs: JobSettings,
 }
 
 /// Limits of the HTTP ingestion API.
@@ -61,11 +62,57 @@ pub struct StorageSettings {
     pub max_connections: u32,
 }
 
+/// Job queues (SPEC section 7): retries, timeouts, leases, polling and retention.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// Policy of job kinds without an override.
+    pub default_policy: RetryPolicy,
+    /// Per-kind overrides (`EVENTMILL_JOB_ATTEMPTS_DAILY_ROLLUP`...), by `job_type`.
+    pub policies: Vec<(&'static str, RetryPolicy)>,
+    /// Jobs one worker process runs at once, per queue.
+    pub concurrency: usize,
+    /// How often an idle worker looks for new or due jobs.
+    pub poll_interval: Duration,
+    /// How long a running job stays claimed without a heartbeat (a killed worker's job is retried after it).
+    pub lease: Duration,
+    /// How long a job may keep running after shutdown before it is handed back to the queue.
+    pub shutdown_grace: Duration,
+    /// Completed jobs kept: at most this many, and none older than `keep_completed_age`.
+    pub keep_completed: u64,
+    pub keep_completed_age: Duration,
+    /// Failed jobs kept: at most this many, and none older than `keep_failed_age`.
+    pub keep_failed: u64,
+    pub keep_failed_age: Duration,
+}
+
+/// Attempts, backoff and timeout of one job kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Runs in total, the first included.
+    pub attempts: u32,
+    /// Wait before the first retry; doubled before each next one (2 s, 4 s, 8 s...).
+    pub backoff: Duration,
+    /// Random spread of each wait, as a fraction (0.2 = up to 20 % shorter or longer).
+    pub jitter: f64,
+    /// Longest run of one attempt; a slower attempt fails (and is retried if attempts are left).
+    pub timeout: Duration,
+}
+
+/// Job kinds with their own `EVENTMILL_JOB_*_<KIND>` overrides.
+pub const JOB_KINDS: [&str; 4] = ["HOURLY_ROLLUP", "DAILY_ROLLUP", "GENERATE_REPORT", "EXPORT_DATA"];
+
+impl JobSettings {
+    /// The policy in force for a `job_type`.
+    pub fn policy(&self, kind: &str) -> RetryPolicy {
+        self.policies.iter().find(|(k, _)| *k == kind).map_or(self.default_policy, |(_, p)| *p)
+    }
+}
+
 /// A setting that could not be parsed; names the variable and what was expected.
 #[derive(Debug, thiserror::Error)]
 #[error("{var}={value:?} is not valid: expected {expected}")]
 pub struct SettingsError {
-    pub var: &'static str,
+    pub var: String,
     pub value: String,
     pub expected: &'static str,
 }
@@ -116,6 +163,7 @@ impl Settings {
                 partitions_ahead_days: env.parse("EVENTMILL_PARTITIONS_AHEAD_DAYS", "7", "days")?,
                 max_connections: env.parse("EVENTMILL_DB_MAX_CONNECTIONS", "10", "a count")?,
             },
+            jobs: job_settings(&env)?,
         })
     }
 
@@ -167,6 +215,18 @@ impl Settings {
             ("EVENTMILL_RETENTION_DAYS", self.storage.retention_days.to_string()),
             ("EVENTMILL_PARTITIONS_AHEAD_DAYS", self.storage.partitions_ahead_days.to_string()),
             ("EVENTMILL_DB_MAX_CONNECTIONS", self.storage.max_connections.to_string()),
+            ("EVENTMILL_JOB_ATTEMPTS", self.jobs.default_policy.attempts.to_string()),
+            ("EVENTMILL_JOB_BACKOFF_MS", self.jobs.default_policy.backoff.as_millis().to_string()),
+            ("EVENTMILL_JOB_BACKOFF_JITTER", self.jobs.default_policy.jitter.to_string()),
+            ("EVENTMILL_JOB_TIMEOUT_MS", self.jobs.default_policy.timeout.as_millis().to_string()),
+            ("EVENTMILL_JOB_CONCURRENCY", self.jobs.concurrency.to_string()),
+            ("EVENTMILL_JOB_POLL_MS", self.jobs.poll_interval.as_millis().to_string()),
+            ("EVENTMILL_JOB_LEASE_MS", self.jobs.lease.as_millis().to_string()),
+            ("EVENTMILL_JOB_SHUTDOWN_GRACE_MS", self.jobs.shutdown_grace.as_millis().to_string()),
+            ("EVENTMILL_JOB_KEEP_COMPLETED", self.jobs.keep_completed.to_string()),
+            ("EVENTMILL_JOB_KEEP_COMPLETED_SECS", self.jobs.keep_completed_age.as_secs().to_string()),
+            ("EVENTMILL_JOB_KEEP_FAILED", self.jobs.keep_failed.to_string()),
+            ("EVENTMILL_JOB_KEEP_FAILED_SECS", self.jobs.keep_failed_age.as_secs().to_string()),
         ]
     }
 }
@@ -179,6 +239,58 @@ pub fn mask_url(url: &str) -> String {
         Some((user, _password)) => format!("{scheme}://{user}:******@{host}"),
         None => url.to_owned(),
     }
+}
+
+fn job_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<JobSettings, SettingsError> {
+    let default_policy = RetryPolicy {
+        attempts: env.parse("EVENTMILL_JOB_ATTEMPTS", "3", "a count of at least 1")?,
+        backoff: env.millis("EVENTMILL_JOB_BACKOFF_MS", "2000")?,
+        jitter: env.parse("EVENTMILL_JOB_BACKOFF_JITTER", "0", "a fraction between 0 and 1")?,
+        timeout: env.millis("EVENTMILL_JOB_TIMEOUT_MS", "600000")?,
+    };
+    let mut policies = Vec::new();
+    for kind in JOB_KINDS {
+        let var = |name: &str| format!("EVENTMILL_JOB_{name}_{kind}");
+        let d = default_policy;
+        let policy = RetryPolicy {
+            attempts: env.parse(&var("ATTEMPTS"), &d.attempts.to_string(), "a count of at least 1")?,
+            backoff: env.millis(&var("BACKOFF_MS"), &d.backoff.as_millis().to_string())?,
+            jitter: env.parse(&var("BACKOFF_JITTER"), &d.jitter.to_string(), "a fraction between 0 and 1")?,
+            timeout: env.millis(&var("TIMEOUT_MS"), &d.timeout.as_millis().to_string())?,
+        };
+        if policy != d {
+            policies.push((kind, policy));
+        }
+    }
+    let check = |p: &RetryPolicy, var: &'static str| {
+        if p.attempts == 0 || !(0.0..=1.0).contains(&p.jitter) {
+            let value = format!("attempts={} jitter={}", p.attempts, p.jitter);
+            return Err(SettingsError {
+                var: var.to_owned(),
+                value,
+                expected: "at least 1 attempt and a jitter between 0 and 1",
+            });
+        }
+        Ok(())
+    };
+    check(&default_policy, "EVENTMILL_JOB_ATTEMPTS")?;
+    for (_, p) in &policies {
+        check(p, "EVENTMILL_JOB_ATTEMPTS_<KIND>")?;
+    }
+    Ok(JobSettings {
+        default_policy,
+        policies,
+        concurrency: env.parse("EVENTMILL_JOB_CONCURRENCY", "4", "a count")?,
+        poll_interval: env.millis("EVENTMILL_JOB_POLL_MS", "100")?,
+        lease: env.millis("EVENTMILL_JOB_LEASE_MS", "30000")?,
+        shutdown_grace: env.millis("EVENTMILL_JOB_SHUTDOWN_GRACE_MS", "8000")?,
+        keep_completed: env.parse("EVENTMILL_JOB_KEEP_COMPLETED", "1000", "a count")?,
+        keep_completed_age: env
+            .parse("EVENTMILL_JOB_KEEP_COMPLETED_SECS", "86400", "seconds")
+            .map(Duration::from_secs)?,
+        keep_failed: env.parse("EVENTMILL_JOB_KEEP_FAILED", "5000", "a count")?,
+        keep_failed_age: env.parse("EVENTMILL_JOB_KEEP_FAILED_SECS", "604800", "seconds").map(Duration::from_secs)?,
+    })
 }
 
 struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
@@ -194,15 +306,15 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
 
     fn parse<T: std::str::FromStr>(
         &self,
-        var: &'static str,
+        var: &str,
         default: &str,
         expected: &'static str,
     ) -> Result<T, SettingsError> {
         let value = self.string(var, default);
-        value.trim().parse().map_err(|_| SettingsError { var, value, expected })
+        value.trim().parse().map_err(|_| SettingsError { var: var.to_owned(), value, expected })
     }
 
-    fn millis(&self, var: &'static str, default: &str) -> Result<Duration, SettingsError> {
+    fn millis(&self, var: &str, default: &str) -> Result<Duration, SettingsError> {
         self.parse(var, default, "milliseconds").map(Duration::from_millis)
     }
 }
@@ -218,6 +330,15 @@ mod tests {
         assert_eq!(s.ingest.max_batch_events, 5000);
         assert_eq!(s.storage.retention_days, 400);
         assert!(s.ingest_keys.is_empty());
+        assert_eq!(s.jobs.policy("DAILY_ROLLUP").attempts, 3);
+        assert_eq!(s.jobs.policy("DAILY_ROLLUP").backoff, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_job_kind_can_have_its_own_retry_policy() {
+        let s = Settings::from_lookup(|k| (k == "EVENTMILL_JOB_ATTEMPTS_GENERATE_REPORT").then(|| "5".into())).unwrap();
+        assert_eq!(s.jobs.policy("GENERATE_REPORT").attempts, 5);
+        assert_eq!(s.jobs.policy("HOURLY_ROLLUP").attempts, 3);
     }
 
     #[test]

@@ -49,7 +49,12 @@ pub struct GenerateReport {
     #[serde(default, alias = "profileIds", skip_serializing_if = "Option::is_none")]
     pub profile_ids: Option<Vec<String>>,
     /// One address or a list; empty means no e-mail.
-    #[serde(default, alias = "recipientEmail", deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        alias = "recipientEmail",
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub recipient_email: Vec<String>,
     /// Relative to the reports folder; must stay inside it.
     #[serde(default, alias = "outputPath", skip_serializing_if = "Option::is_none")]

@@ -2,9 +2,13 @@
 //! One binary; each module covers one stage of the flow.
 
 mod browser;
+mod golden;
 mod helpers;
+mod jobs_support;
 
 mod admin_stream;
 mod consumer;
 mod ingest;
 mod partitions;
+mod queue;
+mod rollup;

@@ -1,0 +1,156 @@
+//! What the queue knows about a job (its Redis hash, read back for the CLI and admin) and the error
+//! contract between handlers and the queue: permanent errors fail at once, others are retried.
+
+use std::{collections::HashMap, fmt};
+
+use serde::{Deserialize, Serialize};
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Waiting,
+    Delayed,
+    Active,
+    Completed,
+    Failed,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 5] = [Self::Waiting, Self::Delayed, Self::Active, Self::Completed, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Delayed => "delayed",
+            Self::Active => "active",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Finished jobs (completed or failed) no longer change by themselves.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("unknown state {s:?}: expected waiting, delayed, active, completed or failed"))
+    }
+}
+
+/// One failed attempt, kept in the job's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptError {
+    pub attempt: u32,
+    /// Unix ms.
+    pub at: i64,
+    pub error: String,
+    #[serde(default)]
+    pub worker: String,
+}
+
+/// A job as stored: payload, state, attempts, progress, timestamps (unix ms), result and errors.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRecord {
+    pub id: String,
+    pub queue: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub state: JobState,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub progress: u8,
+    pub progress_message: String,
+    pub created_at: i64,
+    pub run_at: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub result: Option<serde_json::Value>,
+    pub errors: Vec<AttemptError>,
+    pub worker: Option<String>,
+    /// What enqueued it: `cli`, `schedule:<name>@<tick>`...
+    pub origin: String,
+}
+
+impl JobRecord {
+    /// Builds a record from the job hash; `None` for an empty (missing) hash.
+    pub fn from_hash(mut h: HashMap<String, String>) -> Option<Self> {
+        let id = h.remove("id")?;
+        let num = |h: &HashMap<String, String>, k: &str| h.get(k).and_then(|v| v.parse::<i64>().ok());
+        let json = |v: String| serde_json::from_str(&v).unwrap_or(serde_json::Value::String(v));
+        Some(Self {
+            queue: h.remove("queue").unwrap_or_default(),
+            kind: h.remove("kind").unwrap_or_default(),
+            payload: h.remove("payload").map(json).unwrap_or_default(),
+            state: h.get("state").and_then(|s| s.parse().ok()).unwrap_or(JobState::Waiting),
+            attempts: num(&h, "attempts").unwrap_or(0) as u32,
+            max_attempts: num(&h, "max_attempts").unwrap_or(1) as u32,
+            progress: num(&h, "progress").unwrap_or(0).clamp(0, 100) as u8,
+            progress_message: h.remove("progress_message").unwrap_or_default(),
+            created_at: num(&h, "created_at").unwrap_or(0),
+            run_at: num(&h, "run_at"),
+            started_at: num(&h, "started_at"),
+            finished_at: num(&h, "finished_at"),
+            result: h.remove("result").map(json),
+            errors: h.get("errors").and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default(),
+            worker: h.remove("worker"),
+            origin: h.remove("origin").unwrap_or_default(),
+            id,
+        })
+    }
+
+    /// The last attempt's error, if any.
+    pub fn last_error(&self) -> Option<&str> {
+        self.errors.last().map(|e| e.error.as_str())
+    }
+}
+
+/// Why a job attempt failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JobError {
+    /// Bad payload, unknown kind, a request that can never succeed: fail at once.
+    #[error("{0}")]
+    Permanent(String),
+    /// Database down, timeout, flaky delivery: retry with backoff while attempts are left.
+    #[error("{0}")]
+    Retryable(String),
+}
+
+impl JobError {
+    pub fn permanent(message: impl fmt::Display) -> Self {
+        Self::Permanent(message.to_string())
+    }
+
+    pub fn retryable(message: impl fmt::Display) -> Self {
+        Self::Retryable(message.to_string())
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retryable(_))
+    }
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Retryable(format!("database error: {error}"))
+    }
+}
+
+impl From<redis::RedisError> for JobError {
+    fn from(error: redis::RedisError) -> Self {
+        Self::Retryable(format!("Redis error: {error}"))
+    }
+}
