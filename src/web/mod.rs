@@ -34,6 +34,8 @@ pub struct AppState {
     pub redis: ConnectionManager,
     pub pool: PgPool,
     pub keys: StreamKeys,
+    /// The job queues (for the admin view).
+    pub queues: crate::queue::Queues,
     /// The admin token in force (configured, or generated at start); see `admin::auth`.
     pub admin_token: SecretString,
 }

@@ -3,14 +3,16 @@
 //!
 //! `auth` says who is asking (admin or read-only token, bearer or login cookie), `action` guards
 //! every state change (admin only, same origin, CSRF token, audit line), `pages` holds the shared
-//! frame and the login page, and each area (`overview`, `stream`) has its page and API beside it.
+//! frame and the login page, and each area (`overview`, `queues`, `jobs`, `stream`) has its page and API beside it.
 //! Templates are compiled in from `templates/admin/`, the CSS and JS from `assets/admin/`.
 
 pub mod action;
 pub mod auth;
 pub mod error;
+pub mod jobs;
 pub mod overview;
 pub mod pages;
+pub mod queues;
 pub mod stream;
 
 use axum::{
@@ -31,6 +33,19 @@ pub fn router() -> Router<AppState> {
         .route("/admin/login", get(pages::login_form).post(pages::login))
         .route("/admin/logout", post(pages::logout))
         .route("/admin/stream", get(stream::page))
+        .route("/admin/queues/{queue}", get(queues::page))
+        .route("/admin/jobs/{id}", get(jobs::page))
+        .route("/admin/enqueue", get(jobs::enqueue_page))
+        .route("/admin/api/queues", get(queues::api_queues))
+        .route("/admin/api/queues/{queue}/jobs", get(queues::api_jobs))
+        .route("/admin/api/queues/{queue}/retry-failed", post(queues::retry_all))
+        .route("/admin/api/queues/{queue}/pause", post(queues::pause))
+        .route("/admin/api/queues/{queue}/resume", post(queues::resume))
+        .route("/admin/api/jobs/{id}", get(jobs::api_job))
+        .route("/admin/api/jobs/{id}/retry", post(jobs::retry))
+        .route("/admin/api/jobs/{id}/remove", post(jobs::remove))
+        .route("/admin/api/jobs/{id}/promote", post(jobs::promote))
+        .route("/admin/api/enqueue", post(jobs::enqueue))
         .route("/admin/api/overview", get(overview::api))
         .route("/admin/api/stream", get(stream::api_stream))
         .route("/admin/api/dead-letters", get(stream::api_dead_letters))

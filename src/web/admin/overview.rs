@@ -10,6 +10,7 @@ use super::{
     auth::Principal,
     error::{AdminError, PageResult},
     pages::{Nav, render},
+    queues::{self, QueueSummary},
     stream::{self, StreamOverview},
 };
 use crate::web::AppState;
@@ -17,12 +18,13 @@ use crate::web::AppState;
 /// What the front page shows.
 #[derive(Serialize)]
 pub struct Overview {
+    pub queues: Vec<QueueSummary>,
     pub stream: StreamOverview,
 }
 
 async fn gather(state: &AppState) -> Result<Overview, AdminError> {
     let mut conn = state.redis.clone();
-    Ok(Overview { stream: stream::overview(&mut conn, &state.keys).await? })
+    Ok(Overview { queues: queues::summaries(state).await?, stream: stream::overview(&mut conn, &state.keys).await? })
 }
 
 /// `GET /admin/api/overview`
