@@ -6,6 +6,7 @@ mod golden;
 mod helpers;
 mod jobs_support;
 
+mod admin_queues;
 mod admin_stream;
 mod consumer;
 mod ingest;

@@ -89,7 +89,11 @@ async fn detail(state: &AppState, id: &str) -> Result<JobDetail, AdminError> {
 }
 
 /// `GET /admin/api/jobs/{id}`
-pub async fn api_job(_: Principal, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobDetail>, AdminError> {
+pub async fn api_job(
+    _: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobDetail>, AdminError> {
     Ok(Json(detail(&state, &id).await?))
 }
 
@@ -108,8 +112,10 @@ struct JobPage {
 pub async fn page(principal: Principal, State(state): State<AppState>, Path(id): Path<String>, uri: Uri) -> PageResult {
     let job = detail(&state, &id).await?;
     let payload = serde_json::to_string_pretty(&job.job.payload).unwrap_or_default();
-    let result = job.job.result.as_ref().map(|r| serde_json::to_string_pretty(r).unwrap_or_default()).unwrap_or_default();
-    let errors = job.job.errors.iter().map(|e| (e.attempt, time(Some(e.at)), e.error.clone(), e.worker.clone())).collect();
+    let result =
+        job.job.result.as_ref().map(|r| serde_json::to_string_pretty(r).unwrap_or_default()).unwrap_or_default();
+    let errors =
+        job.job.errors.iter().map(|e| (e.attempt, time(Some(e.at)), e.error.clone(), e.worker.clone())).collect();
     let times = vec![
         ("Created", time(Some(job.job.created_at))),
         ("Run at", time(job.job.run_at)),

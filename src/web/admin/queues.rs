@@ -116,8 +116,7 @@ pub struct JobList {
 
 async fn list(state: &AppState, name: &str, query: &ListQuery) -> Result<JobList, AdminError> {
     let queue = state.queues.named(name)?;
-    let job_state: JobState =
-        query.state.as_deref().unwrap_or("failed").parse().map_err(AdminError::BadRequest)?;
+    let job_state: JobState = query.state.as_deref().unwrap_or("failed").parse().map_err(AdminError::BadRequest)?;
     let limit = query.limit.unwrap_or(PAGE_SIZE).clamp(1, 200);
     let needle = query.q.as_deref().map(str::trim).unwrap_or_default().to_owned();
     let (ids, next_offset, scanned_to) = if needle.is_empty() {
@@ -221,7 +220,12 @@ pub async fn resume(state: State<AppState>, name: Path<String>, action: Action<N
     set_paused(state, name, action, false).await
 }
 
-async fn set_paused(State(state): State<AppState>, Path(name): Path<String>, action: Action<NoBody>, paused: bool) -> Response {
+async fn set_paused(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    action: Action<NoBody>,
+    paused: bool,
+) -> Response {
     let result = async {
         state.queues.named(&name)?.set_paused(paused).await?;
         let word = if paused { "paused" } else { "resumed" };
