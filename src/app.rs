@@ -13,6 +13,7 @@ use tokio::{net::TcpListener, task::JoinSet};
 use crate::{
     processors::Processors,
     queue::{self, Queues, WorkerOptions},
+    scheduler::{self, Scheduler},
     settings::Settings,
     shutdown::Shutdown,
     store::{self, Partitions},
@@ -75,6 +76,13 @@ impl Resources {
         }
     }
 
+    /// The scheduler of `EVENTMILL_SCHEDULER_FILE` (checked: a bad entry is an error naming it).
+    pub fn scheduler(&self) -> anyhow::Result<Scheduler> {
+        let file = &self.settings.scheduler_file;
+        let schedules = scheduler::config::load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Scheduler::new(schedules, self.queues.clone(), self.redis.clone(), &self.settings.redis_prefix))
+    }
+
     /// Applies migrations and creates the coming days' partitions.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         store::migrate(&self.pool).await.context(
@@ -130,6 +138,8 @@ pub fn spawn_jobs(
         };
         parts.spawn(queue::worker::run(queue.clone(), handler.clone(), options, shutdown.clone()));
     }
+    let scheduler = Arc::new(resources.scheduler()?);
+    parts.spawn(scheduler::run(scheduler, shutdown));
     Ok(())
 }
 

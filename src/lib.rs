@@ -10,7 +10,10 @@
 //!  PostgreSQL  events, partitioned by day (store: partitions, exactly-once writes)
 //!        │
 //!        ▼
-//!  rollups → reports / exports → file, e-mail        (job queues and scheduler: later issues)
+//!  queue: analytics:rollup / analytics:reports on Redis (waiting, delayed, active, completed,
+//!        │  failed; retries with backoff)  ◀── scheduler (scheduler.toml, cron) / CLI enqueue
+//!        ▼
+//!  processors: rollups (hourly, daily, profile, cost tables) → reports / exports → file, e-mail
 //! ```
 //!
 //! Modules in the order an event meets them; `app` composes the long-running parts and `commands`
@@ -25,6 +28,7 @@ pub mod stream;
 pub mod store;
 pub mod queue;
 pub mod processors;
+pub mod scheduler;
 pub mod web;
 pub mod app;
 pub mod cli;

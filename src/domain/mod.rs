@@ -2,6 +2,7 @@
 
 pub mod event;
 pub mod job;
+pub mod job_file;
 pub mod name;
 
 pub use event::{Event, EventError, parse_event};

@@ -13,3 +13,4 @@ mod ingest;
 mod partitions;
 mod queue;
 mod rollup;
+mod scheduler;

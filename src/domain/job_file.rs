@@ -1,0 +1,150 @@
+//! Job files (`jobs/*.toml` or `.json`, SPEC section 7): one object, `job_type` (or `jobType`) plus
+//! that kind's fields, snake_case or camelCase. Dates and times may be relative, resolved when the
+//! job is enqueued (by the CLI, or by the scheduler at its tick, in the schedule's timezone):
+//! - dates (`date`, `start_date`, `end_date`): `"today"`, `"yesterday"`, `"-7d"`, `"+1d"`;
+//! - times (`start_time`, `end_time`): `"now"` (the start of the current hour), `"-1h"`, `"-2d"`,
+//!   counted in whole hours from the start of the current hour, so `start_time = "-1h"`,
+//!   `end_time = "now"` is exactly the previous hour.
+
+use std::path::Path;
+
+use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
+use serde_json::{Map, Value};
+
+use super::job::JobSpec;
+
+/// A job as written in a file: relative values not yet resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobTemplate {
+    fields: Map<String, Value>,
+}
+
+const DATE_FIELDS: [&str; 5] = ["date", "start_date", "end_date", "startDate", "endDate"];
+const TIME_FIELDS: [&str; 4] = ["start_time", "end_time", "startTime", "endTime"];
+
+impl JobTemplate {
+    /// Reads a `.toml` or `.json` job file and checks it resolves to a valid job.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let value: Value = match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?,
+            _ => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?,
+        };
+        Self::from_value(value).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Builds a template from one object (an inline `[schedule.job]` table, a parsed file).
+    pub fn from_value(value: Value) -> Result<Self, String> {
+        let Value::Object(mut fields) = value else { return Err("a job must be one object".into()) };
+        if let Some(kind) = fields.remove("jobType") {
+            if fields.contains_key("job_type") {
+                return Err("give job_type or jobType, not both".into());
+            }
+            fields.insert("job_type".into(), kind);
+        }
+        let template = Self { fields };
+        template.resolve(Utc::now())?; // a bad file is an error now, not at 02:00
+        Ok(template)
+    }
+
+    /// The job this template means at `now` (in `now`'s timezone).
+    pub fn resolve<Tz: TimeZone>(&self, now: DateTime<Tz>) -> Result<JobSpec, String> {
+        let mut fields = self.fields.clone();
+        for (key, value) in fields.iter_mut() {
+            let Value::String(text) = value else { continue };
+            if DATE_FIELDS.contains(&key.as_str()) {
+                if let Some(date) = relative_date(text, &now)? {
+                    *value = Value::String(date);
+                }
+            } else if TIME_FIELDS.contains(&key.as_str())
+                && let Some(time) = relative_time(text, &now)?
+            {
+                *value = Value::String(time);
+            }
+        }
+        serde_json::from_value(Value::Object(fields)).map_err(|e| format!("not a valid job: {e}"))
+    }
+
+    /// The `job_type` written in the file.
+    pub fn kind(&self) -> &str {
+        self.fields.get("job_type").and_then(Value::as_str).unwrap_or("?")
+    }
+}
+
+/// `today`, `yesterday`, `tomorrow`, `-7d`, `+1d` -> `YYYY-MM-DD`; `None` for an absolute date.
+fn relative_date<Tz: TimeZone>(text: &str, now: &DateTime<Tz>) -> Result<Option<String>, String> {
+    let days = match text.trim() {
+        "today" => 0,
+        "yesterday" => -1,
+        "tomorrow" => 1,
+        other => match offset(other, 'd') {
+            Some(days) => days?,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some((now.date_naive() + Duration::days(days)).to_string()))
+}
+
+/// `now`, `-1h`, `-2d` -> RFC 3339, from the start of the current hour; `None` for an absolute time.
+fn relative_time<Tz: TimeZone>(text: &str, now: &DateTime<Tz>) -> Result<Option<String>, String> {
+    let hour = now.with_timezone(&Utc).duration_trunc(Duration::hours(1)).map_err(|e| e.to_string())?;
+    let shift = match text.trim() {
+        "now" => Duration::zero(),
+        other => match (offset(other, 'h'), offset(other, 'd')) {
+            (Some(hours), _) => Duration::hours(hours?),
+            (_, Some(days)) => Duration::days(days?),
+            _ => return Ok(None),
+        },
+    };
+    Ok(Some((hour + shift).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+}
+
+/// `-7d` / `+2h` -> Some(Ok(-7)) for unit `d` / `h`; `None` when it is not that form.
+fn offset(text: &str, unit: char) -> Option<Result<i64, String>> {
+    let body = text.strip_suffix(unit)?;
+    let (sign, digits) = match body.as_bytes().first()? {
+        b'-' => (-1, &body[1..]),
+        b'+' => (1, &body[1..]),
+        _ => return None,
+    };
+    Some(digits.parse::<i64>().map(|n| sign * n).map_err(|_| format!("bad relative value {text:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::job::JobSpec;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn relative_dates_resolve_at_enqueue_time() {
+        let t = JobTemplate::from_value(serde_json::json!({"jobType": "DAILY_ROLLUP", "date": "yesterday"})).unwrap();
+        let JobSpec::DailyRollup(job) = t.resolve(at("2026-03-09T02:00:00Z")).unwrap() else { panic!() };
+        assert_eq!(job.date.to_string(), "2026-03-08");
+        let t = JobTemplate::from_value(serde_json::json!({"job_type": "EXPORT_DATA", "data_type": "COSTS",
+            "format": "CSV", "start_date": "-7d", "end_date": "today"}))
+        .unwrap();
+        let JobSpec::ExportData(job) = t.resolve(at("2026-03-09T02:00:00Z")).unwrap() else { panic!() };
+        assert_eq!((job.start_date.to_string(), job.end_date.to_string()), ("2026-03-02".into(), "2026-03-09".into()));
+    }
+
+    #[test]
+    fn the_previous_hour_is_minus_one_hour_to_now() {
+        let t = JobTemplate::from_value(
+            serde_json::json!({"job_type": "HOURLY_ROLLUP", "start_time": "-1h", "end_time": "now"}),
+        )
+        .unwrap();
+        let JobSpec::HourlyRollup(job) = t.resolve(at("2026-03-09T14:05:00Z")).unwrap() else { panic!() };
+        assert_eq!((job.start_time, job.end_time), (at("2026-03-09T13:00:00Z"), at("2026-03-09T14:00:00Z")));
+    }
+
+    #[test]
+    fn a_bad_job_is_an_error_naming_the_problem() {
+        let err = JobTemplate::from_value(serde_json::json!({"job_type": "DAILY_ROLLUP", "date": "-xd"})).unwrap_err();
+        assert!(err.contains("-xd"), "{err}");
+        assert!(JobTemplate::from_value(serde_json::json!({"job_type": "NOPE"})).is_err());
+    }
+}

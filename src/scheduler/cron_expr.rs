@@ -1,0 +1,171 @@
+//! Cron expressions and their ticks. Accepts standard 5-field crontab (`m h dom mon dow`) and a
+//! 6-field form with seconds first; day-of-week numbers follow crontab in both (0 or 7 = Sunday,
+//! 1 = Monday; names work too), and are rewritten as names for the `cron` crate, which numbers
+//! 1 = Sunday (shared/notes/apalis-1.0.md item 9).
+//!
+//! Ticks are computed in the schedule's IANA timezone on wall-clock times, so DST runs each
+//! schedule once: a time that occurs twice (autumn) fires at its first occurrence only; a time
+//! skipped by the spring change fires right after the gap.
+
+use std::str::FromStr;
+
+use apalis_cron::Tick;
+use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+/// A checked cron expression in a timezone.
+#[derive(Debug, Clone)]
+pub struct CronSchedule {
+    /// As written in scheduler.toml.
+    pub expression: String,
+    pub timezone: Tz,
+    cron: cron::Schedule,
+}
+
+impl CronSchedule {
+    pub fn parse(expression: &str, timezone: Tz) -> Result<Self, String> {
+        let fields: Vec<&str> = expression.split_whitespace().collect();
+        let mut six: Vec<String> = match fields.len() {
+            5 => std::iter::once("0").chain(fields.iter().copied()).map(str::to_owned).collect(),
+            6 => fields.iter().map(|f| (*f).to_owned()).collect(),
+            n => {
+                return Err(format!(
+                    "cron {expression:?} has {n} fields: expected 5 (m h dom mon dow) or 6 (s m h dom mon dow)"
+                ));
+            }
+        };
+        six[5] = day_of_week(&six[5]).map_err(|e| format!("cron {expression:?}: {e}"))?;
+        let cron = cron::Schedule::from_str(&six.join(" ")).map_err(|e| format!("cron {expression:?}: {e}"))?;
+        Ok(Self { expression: expression.to_owned(), timezone, cron })
+    }
+
+    /// The first tick strictly after `after`.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = after.with_timezone(&self.timezone).naive_local();
+        // Start an hour back so a candidate in an autumn overlap is not missed, then skip to > after.
+        let start = (local - chrono::Duration::hours(2)).and_utc();
+        self.cron.after(&start).take(100_000).find_map(|candidate| {
+            let instant = self.instant(candidate.naive_utc())?;
+            (instant > after).then_some(instant)
+        })
+    }
+
+    /// The ticks in `(after, until]`, at most `limit`.
+    pub fn ticks_between(&self, after: DateTime<Utc>, until: DateTime<Utc>, limit: usize) -> Vec<DateTime<Utc>> {
+        let mut ticks = Vec::new();
+        let mut cursor = after;
+        while ticks.len() < limit {
+            match self.next_after(cursor) {
+                Some(tick) if tick <= until => {
+                    ticks.push(tick);
+                    cursor = tick;
+                }
+                _ => break,
+            }
+        }
+        ticks
+    }
+
+    /// The latest tick in `(after, until]`, if any (walks from `after`, bounded).
+    pub fn last_between(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let mut cursor = after;
+        let mut last = None;
+        for _ in 0..1_000_000 {
+            match self.next_after(cursor) {
+                Some(tick) if tick <= until => {
+                    last = Some(tick);
+                    cursor = tick;
+                }
+                _ => break,
+            }
+        }
+        last
+    }
+
+    /// A wall-clock time's instant: the first of two in an overlap; right after a gap.
+    fn instant(&self, wall: NaiveDateTime) -> Option<DateTime<Utc>> {
+        match self.timezone.from_local_datetime(&wall) {
+            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
+            LocalResult::None => (1..=24 * 60).find_map(|minutes| {
+                let later = wall + chrono::Duration::minutes(minutes);
+                self.timezone.from_local_datetime(&later).earliest().map(|t| t.with_timezone(&Utc))
+            }),
+        }
+    }
+}
+
+/// apalis-cron asks this for the next tick to sleep until.
+impl apalis_cron::Schedule<Tz> for CronSchedule {
+    fn next_tick(&mut self, _: &Tz) -> Option<Tick<Tz>> {
+        self.next_after(Utc::now()).map(|t| Tick::new(t.timestamp() as u64))
+    }
+}
+
+/// Rewrites a crontab day-of-week field (numbers 0-7, names, ranges, lists, steps) as a list of names.
+fn day_of_week(field: &str) -> Result<String, String> {
+    if field == "*" || field == "?" {
+        return Ok("*".into());
+    }
+    let mut days = [false; 7];
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (r, s.parse::<usize>().map_err(|_| format!("bad day-of-week step in {item:?}"))?),
+            None => (item, 1),
+        };
+        let (from, to) = match range {
+            "*" => (0, 6),
+            r => match r.split_once('-') {
+                Some((a, b)) => (day(a)?, day(b)?),
+                None if step > 1 => (day(r)?, 6),
+                None => (day(r)?, day(r)?),
+            },
+        };
+        let to = if to < from { to + 7 } else { to }; // FRI-SUN wraps (7 = Sunday)
+        for d in (from..=to).step_by(step.max(1)) {
+            days[d % 7] = true;
+        }
+    }
+    Ok(DAYS.iter().zip(days).filter(|(_, on)| *on).map(|(name, _)| *name).collect::<Vec<_>>().join(","))
+}
+
+fn day(text: &str) -> Result<usize, String> {
+    if let Ok(n) = text.parse::<usize>() {
+        return if n <= 7 { Ok(n % 7) } else { Err(format!("day of week {n} is not 0-7")) };
+    }
+    let upper = text.to_ascii_uppercase();
+    DAYS.iter().position(|d| upper.starts_with(d)).ok_or_else(|| format!("unknown day of week {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crontab_day_numbers_mean_what_they_mean_in_crontab() {
+        assert_eq!(day_of_week("1").unwrap(), "MON");
+        assert_eq!(day_of_week("0,7").unwrap(), "SUN");
+        assert_eq!(day_of_week("1-5").unwrap(), "MON,TUE,WED,THU,FRI");
+        assert_eq!(day_of_week("fri-sun").unwrap(), "SUN,FRI,SAT");
+        assert!(day_of_week("8").is_err());
+    }
+
+    #[test]
+    fn five_and_six_field_forms_are_accepted_and_others_rejected() {
+        assert!(CronSchedule::parse("5 * * * *", Tz::UTC).is_ok());
+        assert!(CronSchedule::parse("*/10 5 * * * *", Tz::UTC).is_ok());
+        assert!(CronSchedule::parse("5 * * *", Tz::UTC).unwrap_err().contains("4 fields"));
+        assert!(CronSchedule::parse("61 * * * *", Tz::UTC).is_err());
+    }
+
+    #[test]
+    fn an_autumn_overlap_fires_once_and_a_spring_gap_fires_right_after_it() {
+        let berlin = CronSchedule::parse("30 2 * * *", chrono_tz::Europe::Berlin).unwrap();
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let autumn = berlin.ticks_between(at("2026-10-24T12:00:00Z"), at("2026-10-26T12:00:00Z"), 10);
+        assert_eq!(autumn, [at("2026-10-25T00:30:00Z"), at("2026-10-26T01:30:00Z")]);
+        let spring = berlin.ticks_between(at("2026-03-28T12:00:00Z"), at("2026-03-30T12:00:00Z"), 10);
+        assert_eq!(spring, [at("2026-03-29T01:00:00Z"), at("2026-03-30T00:30:00Z")]);
+    }
+}

@@ -1,0 +1,200 @@
+//! The scheduler (SPEC section 8): `scheduler.toml` entries -> apalis-cron workers whose ticks
+//! enqueue each schedule's job on the queues.
+//!
+//! Several scheduler processes may run: each tick is enqueued with the idempotency key
+//! `schedule:{name}:{tick UTC}`, so exactly one job exists per tick. The last enqueued tick of each
+//! schedule is kept in Redis; at start, runs missed while no scheduler ran are enqueued once
+//! (`misfire = "run_once"`) or skipped. Ticks follow the schedule's timezone (`cron_expr`).
+
+pub mod config;
+pub mod cron_expr;
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use apalis::prelude::{BoxDynError, Data, WorkerBuilder};
+use apalis_cron::{CronScheduler, Tick};
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono_tz::Tz;
+use redis::{AsyncCommands, Script, aio::ConnectionManager};
+
+pub use config::{Misfire, ScheduleEntry};
+
+use crate::{
+    queue::{EnqueueOptions, Enqueued, QueueError, Queues},
+    shutdown::Shutdown,
+};
+
+/// How long a tick's idempotency key lives (longer than any scheduler's clock skew or restart).
+const TICK_KEY_TTL: Duration = Duration::from_secs(48 * 3600);
+
+/// Stores `ARGV[1]` in `KEYS[1]` unless the key already holds a larger number.
+static SET_MAX: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+    Script::new(
+        "local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')
+         if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
+         return 1",
+    )
+});
+
+/// The schedules and where they enqueue.
+pub struct Scheduler {
+    pub schedules: Vec<ScheduleEntry>,
+    queues: Queues,
+    redis: ConnectionManager,
+    prefix: String,
+}
+
+impl Scheduler {
+    pub fn new(schedules: Vec<ScheduleEntry>, queues: Queues, redis: ConnectionManager, prefix: &str) -> Self {
+        Self { schedules, queues, redis, prefix: format!("{prefix}:schedule:") }
+    }
+
+    pub fn get(&self, name: &str) -> Result<&ScheduleEntry, QueueError> {
+        self.schedules.iter().find(|s| s.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.schedules.iter().map(|s| s.name.as_str()).collect();
+            QueueError::Invalid(format!("no schedule named {name:?} (schedules: {})", names.join(", ")))
+        })
+    }
+
+    /// Enqueues `schedule`'s job for `tick` (relative dates resolved at the tick, in the
+    /// schedule's timezone), at most once per tick across every scheduler process.
+    pub async fn fire(&self, schedule: &ScheduleEntry, tick: DateTime<Utc>) -> Result<Enqueued, QueueError> {
+        let tick_text = tick.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let spec = schedule.job.resolve(tick.with_timezone(&schedule.cron.timezone)).map_err(QueueError::Invalid)?;
+        let options = EnqueueOptions {
+            idempotency_key: Some(format!("schedule:{}:{tick_text}", schedule.name)),
+            idempotency_ttl: Some(TICK_KEY_TTL),
+            origin: format!("schedule:{}@{tick_text}", schedule.name),
+            ..Default::default()
+        };
+        let enqueued = self.queues.enqueue(&spec, options).await?;
+        self.record_run(&schedule.name, tick).await?;
+        if enqueued.created {
+            tracing::info!(schedule = %schedule.name, tick = %tick_text, job = %enqueued.id, "scheduled job enqueued");
+        }
+        Ok(enqueued)
+    }
+
+    /// "Run now": enqueues the schedule's job resolved at this moment, outside the tick series.
+    pub async fn run_now(&self, name: &str) -> Result<Enqueued, QueueError> {
+        let schedule = self.get(name)?;
+        let spec =
+            schedule.job.resolve(Utc::now().with_timezone(&schedule.cron.timezone)).map_err(QueueError::Invalid)?;
+        let origin = format!("schedule:{name}@manual");
+        self.queues.enqueue(&spec, EnqueueOptions { origin, ..Default::default() }).await
+    }
+
+    /// Misfire handling at start: for each schedule, the latest tick missed since its last run is
+    /// enqueued once (`run_once`) or skipped. A schedule never run before starts from `now`.
+    pub async fn catch_up(&self, now: DateTime<Utc>) -> Result<Vec<(String, Enqueued)>, QueueError> {
+        let mut enqueued = Vec::new();
+        for schedule in &self.schedules {
+            if let Some(job) = self.catch_up_schedule(schedule, now, schedule.misfire).await? {
+                enqueued.push((schedule.name.clone(), job));
+            }
+        }
+        Ok(enqueued)
+    }
+
+    async fn catch_up_schedule(
+        &self,
+        schedule: &ScheduleEntry,
+        now: DateTime<Utc>,
+        misfire: Misfire,
+    ) -> Result<Option<Enqueued>, QueueError> {
+        let Some(last) = self.last_run(&schedule.name).await? else {
+            self.record_run(&schedule.name, now).await?;
+            return Ok(None);
+        };
+        let Some(missed) = schedule.cron.last_between(last, now) else { return Ok(None) };
+        match misfire {
+            Misfire::RunOnce => {
+                tracing::info!(schedule = %schedule.name, tick = %missed, "enqueuing a missed run");
+                Ok(Some(self.fire(schedule, missed).await?))
+            }
+            Misfire::Skip => {
+                self.record_run(&schedule.name, missed).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The last tick enqueued (or skipped, or the first start) of a schedule.
+    pub async fn last_run(&self, name: &str) -> Result<Option<DateTime<Utc>>, QueueError> {
+        let ms: Option<i64> = self.redis.clone().get(format!("{}{name}:last", self.prefix)).await?;
+        Ok(ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
+    }
+
+    async fn record_run(&self, name: &str, tick: DateTime<Utc>) -> Result<(), QueueError> {
+        let _: i64 = SET_MAX
+            .key(format!("{}{name}:last", self.prefix))
+            .arg(tick.timestamp_millis())
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        Ok(())
+    }
+}
+
+/// Runs the scheduler until shutdown: misfire catch-up, then one apalis-cron worker per schedule.
+pub async fn run(scheduler: Arc<Scheduler>, shutdown: Shutdown) -> anyhow::Result<()> {
+    scheduler.catch_up(Utc::now()).await.context("scheduler: could not catch up on missed runs")?;
+    let mut workers = tokio::task::JoinSet::new();
+    for index in 0..scheduler.schedules.len() {
+        workers.spawn(run_schedule(scheduler.clone(), index, shutdown.clone()));
+    }
+    tracing::info!(schedules = scheduler.schedules.len(), "scheduler started");
+    while let Some(done) = workers.join_next().await {
+        done?;
+    }
+    Ok(())
+}
+
+/// One schedule's apalis-cron worker, restarted if it stops: apalis-cron 1.0 ends its worker with
+/// "Tick out of range" when a tick is already past as its timer is set (a busy runtime can take
+/// those few milliseconds). The restart enqueues that tick (idempotently), so none is lost.
+async fn run_schedule(scheduler: Arc<Scheduler>, index: usize, shutdown: Shutdown) {
+    let schedule = &scheduler.schedules[index];
+    loop {
+        let backend = CronScheduler::new(schedule.cron.clone()).with_timezone(schedule.cron.timezone);
+        let name = crate::queue::worker::unique_worker_name(&format!("schedule-{}", schedule.name));
+        let worker = WorkerBuilder::new(name.as_str())
+            .backend(backend)
+            .data(TickContext { scheduler: scheduler.clone(), index })
+            .build(on_tick);
+        let stop = shutdown.clone();
+        let result = worker
+            .run_with_ctx(move |ctx| {
+                let stop = stop.clone();
+                async move {
+                    stop.cancelled().await;
+                    ctx.stop()
+                }
+            })
+            .await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+        tracing::warn!(schedule = %schedule.name, ?result, "cron worker stopped; restarting it");
+        if let Err(error) = scheduler.catch_up_schedule(schedule, Utc::now(), Misfire::RunOnce).await {
+            tracing::error!(schedule = %schedule.name, %error, "could not enqueue a missed run");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+#[derive(Clone)]
+struct TickContext {
+    scheduler: Arc<Scheduler>,
+    index: usize,
+}
+
+async fn on_tick(tick: Tick<Tz>, ctx: Data<TickContext>) -> Result<(), BoxDynError> {
+    let schedule = &ctx.scheduler.schedules[ctx.index];
+    let at = Utc.timestamp_opt(tick.get_timestamp() as i64, 0).single().ok_or("tick out of range")?;
+    if let Err(error) = ctx.scheduler.fire(schedule, at).await {
+        tracing::error!(schedule = %schedule.name, %error, "could not enqueue a scheduled job");
+        return Err(error.into());
+    }
+    Ok(())
+}
