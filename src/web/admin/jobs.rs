@@ -20,7 +20,7 @@ use super::{
     pages::{Nav, render},
 };
 use crate::{
-    domain::job::JobSpec,
+    domain::{job::JobSpec, job_file::JobTemplate},
     queue::{EnqueueOptions, JobRecord, JobState},
     web::AppState,
 };
@@ -174,15 +174,16 @@ pub struct EnqueueForm {
     delay_seconds: Option<String>,
 }
 
-/// Parses a job file's text as `eventmill enqueue --file` does: one object, `job_type` plus that
-/// kind's fields, unknown fields refused.
+/// Parses a job file's text exactly as `eventmill enqueue --file` does (`JobTemplate`: one object,
+/// `job_type` plus that kind's fields, unknown fields refused, relative dates resolved now).
 pub fn parse_job(text: &str) -> Result<JobSpec, String> {
     let trimmed = text.trim();
-    if trimmed.starts_with('{') {
-        serde_json::from_str(trimmed).map_err(|e| format!("invalid job (JSON): {e}"))
+    let value: serde_json::Value = if trimmed.starts_with('{') {
+        serde_json::from_str(trimmed).map_err(|e| format!("invalid job (JSON): {e}"))?
     } else {
-        toml::from_str(trimmed).map_err(|e| format!("invalid job (TOML): {e}"))
-    }
+        toml::from_str(trimmed).map_err(|e| format!("invalid job (TOML): {e}"))?
+    };
+    JobTemplate::from_value(value)?.resolve(Utc::now())
 }
 
 /// `POST /admin/api/enqueue`

@@ -3,7 +3,7 @@
 //!
 //! `auth` says who is asking (admin or read-only token, bearer or login cookie), `action` guards
 //! every state change (admin only, same origin, CSRF token, audit line), `pages` holds the shared
-//! frame and the login page, and each area (`overview`, `queues`, `jobs`, `stream`) has its page and API beside it.
+//! frame and the login page, and each area (`overview`, `queues`, `jobs`, `schedules`, `stream`) has its page and API beside it.
 //! Templates are compiled in from `templates/admin/`, the CSS and JS from `assets/admin/`.
 
 pub mod action;
@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod overview;
 pub mod pages;
 pub mod queues;
+pub mod schedules;
 pub mod stream;
 
 use axum::{
@@ -46,6 +47,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/api/jobs/{id}/remove", post(jobs::remove))
         .route("/admin/api/jobs/{id}/promote", post(jobs::promote))
         .route("/admin/api/enqueue", post(jobs::enqueue))
+        .route("/admin/schedules", get(schedules::page))
+        .route("/admin/api/schedules", get(schedules::api))
+        .route("/admin/api/schedules/{name}/run", post(schedules::run_now))
         .route("/admin/api/overview", get(overview::api))
         .route("/admin/api/stream", get(stream::api_stream))
         .route("/admin/api/dead-letters", get(stream::api_dead_letters))
