@@ -94,6 +94,7 @@ async fn the_read_only_token_sees_every_queue_page_and_every_action_is_refused()
         "/admin/api/enqueue".to_owned(),
         "/admin/api/dead-letters/replay-all".to_owned(),
         "/admin/api/dead-letters/1-0/replay".to_owned(),
+        "/admin/api/schedules/nightly-rollup/run".to_owned(),
     ]
     .join(",");
     run_scenario(&app, "auth", &[("ADMIN_PAGES", pages.as_str()), ("ADMIN_ACTIONS", actions.as_str())]).await;
@@ -106,5 +107,31 @@ async fn the_read_only_token_sees_every_queue_page_and_every_action_is_refused()
     let status =
         app.client.get(app.url("/admin/api/queues")).bearer_auth(READONLY_TOKEN).send().await.unwrap().status();
     assert_eq!(status, 200, "the read-only token reads the API");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn run_now_on_the_schedules_page_enqueues_the_schedules_job() {
+    let file = std::env::temp_dir().join(format!("em-admin-sched-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(
+        &file,
+        "[[schedule]]\nname = \"nightly-rollup\"\ncron = \"0 2 * * *\"\ntimezone = \"Europe/Berlin\"\n\
+         job = { job_type = \"DAILY_ROLLUP\", date = \"yesterday\" }\n",
+    )
+    .unwrap();
+    let env = crate::helpers::TestEnv::with(&[
+        ("EVENTMILL_READONLY_TOKEN", READONLY_TOKEN),
+        ("EVENTMILL_SCHEDULER_FILE", file.to_str().unwrap()),
+    ])
+    .await;
+    let app = TestApp::api(env).await;
+    run_scenario(&app, "schedules", &[("SCHEDULE", "nightly-rollup")]).await;
+    let queues = &app.env.resources.queues;
+    let ids = queues.rollup.ids(JobState::Waiting, 10).await.unwrap();
+    assert_eq!(ids.len(), 1, "one job was enqueued");
+    let job = queues.job(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(job.kind, "DAILY_ROLLUP");
+    assert_eq!(job.origin, "schedule:nightly-rollup@manual");
+    std::fs::remove_file(file).ok();
     app.stop().await;
 }
