@@ -71,6 +71,8 @@ impl Resources {
             redis: self.redis.clone(),
             pool: self.pool.clone(),
             keys: self.keys.clone(),
+            queues: self.queues.clone(),
+            admin_token: self.admin_token.clone(),
         }
     }
 

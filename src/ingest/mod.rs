@@ -12,6 +12,7 @@ use axum::{Router, routing::post};
 
 use crate::web::AppState;
 
+pub use auth::constant_time_eq;
 pub use error::ApiError;
 
 /// The ingestion routes.

@@ -230,3 +230,56 @@ return 1
 "#,
     )
 });
+
+/// Scans the ids of one state from position ARGV[4] (0-based, in display order) and returns those
+/// whose payload contains ARGV[3] (lower-cased; plain find, no patterns), at most ARGV[5] of them,
+/// looking at no more than ARGV[6] ids. KEYS: the state's list or zset. ARGV: prefix, order
+/// ('list' = from the tail, 'z' = ascending, 'zrev' = descending), needle, from, limit, budget.
+/// Returns {matching ids, next position or -1 at the end}.
+pub static SEARCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local order, needle = ARGV[2], ARGV[3]
+local from, limit, budget = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local found, pos, chunk = {}, from, 200
+while pos < from + budget do
+  local n = math.min(chunk, from + budget - pos)
+  local ids
+  if order == 'list' then
+    ids = redis.call('LRANGE', KEYS[1], -(pos + n), -(pos + 1))
+    local r = {}
+    for i = #ids, 1, -1 do r[#r + 1] = ids[i] end
+    ids = r
+  elseif order == 'zrev' then
+    ids = redis.call('ZREVRANGE', KEYS[1], pos, pos + n - 1)
+  else
+    ids = redis.call('ZRANGE', KEYS[1], pos, pos + n - 1)
+  end
+  if #ids == 0 then return {found, -1} end
+  for i, id in ipairs(ids) do
+    local payload = redis.call('HGET', ARGV[1] .. id, 'payload')
+    if payload and string.find(string.lower(payload), needle, 1, true) then
+      found[#found + 1] = id
+      if #found >= limit then return {found, pos + i} end
+    end
+  end
+  pos = pos + #ids
+  if #ids < n then return {found, -1} end
+end
+return {found, pos}
+"#,
+    )
+});
+
+/// Moves one delayed job to `waiting`, next in line. KEYS: delayed, waiting. ARGV: prefix, id, now.
+/// Returns 1, or 0 when the job is not delayed.
+pub static PROMOTE_ONE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('ZREM', KEYS[1], ARGV[2]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('HSET', ARGV[1] .. ARGV[2], 'state', 'waiting', 'run_at', ARGV[3])
+return 1
+"#,
+    )
+});

@@ -115,6 +115,7 @@ async fn next_job(queue: &Queue, worker: &str, shutdown: &Shutdown) -> Option<Fe
         let look = async {
             if last_promote.is_none_or(|at| at.elapsed() >= poll) {
                 queue.promote().await?;
+                queue.beat_worker(worker).await?;
                 last_promote = Some(tokio::time::Instant::now());
             }
             queue.fetch(worker).await

@@ -63,6 +63,20 @@ pub async fn list(
     Ok(reply.ids.into_iter().map(from_stream_id).collect())
 }
 
+/// Up to `limit` dead letters after the id `after` (exclusive; `None` = from the oldest), oldest
+/// first: the admin view pages through them with the last id it showed.
+pub async fn list_after(
+    conn: &mut ConnectionManager,
+    keys: &StreamKeys,
+    after: Option<&str>,
+    limit: usize,
+) -> redis::RedisResult<Vec<DeadLetter>> {
+    let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
+    let reply: StreamRangeReply =
+        redis::cmd("XRANGE").arg(&keys.dead).arg(start).arg("+").arg("COUNT").arg(limit).query_async(conn).await?;
+    Ok(reply.ids.into_iter().map(from_stream_id).collect())
+}
+
 /// How many dead letters wait.
 pub async fn count(conn: &mut ConnectionManager, keys: &StreamKeys) -> redis::RedisResult<u64> {
     redis::cmd("XLEN").arg(&keys.dead).query_async(conn).await

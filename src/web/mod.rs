@@ -1,6 +1,7 @@
 //! The HTTP server: one `AppState`, every area's `router()` merged in one place, request ids and
 //! tracing on every request, graceful shutdown.
 
+pub mod admin;
 pub mod health;
 pub mod openapi;
 
@@ -12,6 +13,7 @@ use axum::{
     http::{Request, request::Parts},
 };
 use redis::aio::ConnectionManager;
+use secrecy::SecretString;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::{
@@ -33,6 +35,10 @@ pub struct AppState {
     pub redis: ConnectionManager,
     pub pool: PgPool,
     pub keys: StreamKeys,
+    /// The job queues (for the admin view).
+    pub queues: crate::queue::Queues,
+    /// The admin token in force (configured, or generated at start); see `admin::auth`.
+    pub admin_token: SecretString,
 }
 
 /// The request id (from `X-Request-ID`, or generated) of the request being handled.
@@ -54,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ingest::router())
         .merge(health::router())
         .merge(openapi::router())
+        .merge(admin::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

@@ -1,11 +1,14 @@
 //! Integration tests against real Redis and PostgreSQL (started by `scripts/test.sh`).
 //! One binary; each module covers one stage of the flow.
 
+mod browser;
 mod golden;
 mod helpers;
 mod jobs_support;
 mod report_support;
 
+mod admin_queues;
+mod admin_stream;
 mod consumer;
 mod ingest;
 mod partitions;

@@ -1,0 +1,24 @@
+# Tools of the test suites beyond Redis and PostgreSQL; sourced by scripts/test.sh, which defines
+# need_command <command> <debian-package> and log. Each suite keeps its lines in its own block.
+
+# --- admin browser tests (tests/browser, tests/it/admin*.rs): Chromium driven by playwright-core ---
+need_command chromium chromium
+need_command node nodejs
+need_command npm npm
+if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
+    log "installing the browser tests' node modules (npm ci --prefix tests/browser)"
+    npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error >/dev/null
+fi
+# --- end admin browser tests ---
+
+# --- report, export and e-mail tests (tests/it/reports.rs, exports.rs, email.rs) ---
+need_command pdftotext poppler-utils   # the PDF tests read the text back
+need_command python3 python3           # tests/support/smtp_sink.py, the real SMTP server of the e-mail tests
+if ! python3 -c "import aiosmtpd" 2>/dev/null; then
+    log "installing aiosmtpd (the e-mail tests' SMTP server)"
+    python3 -m pip install --quiet --disable-pip-version-check aiosmtpd 2>/dev/null ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd 2>/dev/null ||
+        need_command aiosmtpd python3-aiosmtpd
+    python3 -c "import aiosmtpd" || { log "error: could not install the Python package aiosmtpd"; exit 1; }
+fi
+# --- end report tests ---

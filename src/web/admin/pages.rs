@@ -1,0 +1,135 @@
+//! The page frame every admin page shares (navigation, role badge, flash messages, CSRF token) and
+//! the login and error pages. Templates live in `templates/admin/` and are compiled in by askama,
+//! which HTML-escapes every value.
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{Query, State},
+    http::{StatusCode, Uri, header},
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use super::{
+    auth::{self, Principal},
+    error::{AdminError, PageResult},
+};
+use crate::web::AppState;
+
+/// What the frame of every page needs.
+pub struct Nav {
+    pub role: &'static str,
+    pub is_admin: bool,
+    /// The CSRF token forms send back (empty for bearer callers, who need none).
+    pub csrf: String,
+    /// Which navigation entry is current.
+    pub active: &'static str,
+    /// This page's path and query, where forms return after an action.
+    pub here: String,
+    pub flash: Option<String>,
+    pub flash_error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FlashQuery {
+    flash: Option<String>,
+    flash_error: Option<String>,
+}
+
+impl Nav {
+    pub fn new(principal: &Principal, active: &'static str, uri: &Uri) -> Self {
+        let flash: Option<FlashQuery> = uri.query().and_then(|q| serde_urlencoded::from_str(q).ok());
+        let (flash, flash_error) = flash.map_or((None, None), |f| (f.flash, f.flash_error));
+        // Forms come back here without the flash of the previous action.
+        let query: Vec<(String, String)> = uri
+            .query()
+            .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k != "flash" && k != "flash_error")
+            .collect();
+        let query = serde_urlencoded::to_string(&query).unwrap_or_default();
+        let here = if query.is_empty() { uri.path().to_owned() } else { format!("{}?{query}", uri.path()) };
+        Self {
+            role: principal.role.as_str(),
+            is_admin: principal.is_admin(),
+            csrf: principal.csrf.clone().unwrap_or_default(),
+            active,
+            here,
+            flash,
+            flash_error,
+        }
+    }
+}
+
+/// Renders a page template.
+pub fn render(page: &impl Template) -> PageResult {
+    page.render().map(Html).map_err(|e| AdminError::Internal(anyhow::anyhow!("template: {e}")).into())
+}
+
+/// An error shown as a page.
+#[derive(Template)]
+#[template(path = "admin/error.html")]
+pub struct ErrorPage {
+    pub status: u16,
+    pub message: String,
+}
+
+impl ErrorPage {
+    pub fn html(&self) -> Html<String> {
+        Html(self.render().unwrap_or_else(|_| "error".to_owned()))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/login.html")]
+struct LoginPage {
+    next: String,
+    error: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// `GET /admin/login`: the token form.
+pub async fn login_form(Query(query): Query<LoginQuery>) -> PageResult {
+    render(&LoginPage { next: auth::safe_next(query.next.as_deref()), error: None })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    token: String,
+    next: Option<String>,
+}
+
+/// `POST /admin/login`: a valid token sets the session cookie and goes on to `next`.
+pub async fn login(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = auth::safe_next(form.next.as_deref());
+    let session = auth::same_origin(&headers)
+        .then(|| auth::role_for_token(&state, form.token.trim()))
+        .flatten()
+        .and_then(|role| Some((role, auth::new_session(&state, role)?)));
+    let Some((role, session)) = session else {
+        tracing::warn!(target: "eventmill::audit", action = "login", outcome = "refused", "admin login refused");
+        let page = LoginPage { next, error: Some("That token is not valid.") };
+        return match render(&page) {
+            Ok(html) => (StatusCode::UNAUTHORIZED, html).into_response(),
+            Err(e) => e.into_response(),
+        };
+    };
+    tracing::info!(target: "eventmill::audit", role = role.as_str(), token = %auth::fingerprint(form.token.trim()),
+        action = "login", outcome = "ok", "admin login");
+    ([(header::SET_COOKIE, auth::set_cookie(&session))], Redirect::to(&next)).into_response()
+}
+
+/// `POST /admin/logout`: clears the session cookie.
+pub async fn logout() -> Response {
+    ([(header::SET_COOKIE, auth::set_cookie(""))], Redirect::to("/admin/login")).into_response()
+}
