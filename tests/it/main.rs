@@ -15,6 +15,7 @@ mod partitions;
 mod reports;
 mod exports;
 mod email;
+mod cli;
 mod queue;
 mod rollup;
 mod scheduler;
