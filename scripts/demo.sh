@@ -75,6 +75,7 @@ cat <<INFO
 
 eventmill is running with demo traffic (Black Friday shape: 10x spikes every ten minutes).
 
+  Queue admin    http://$EVENTMILL_HTTP_ADDR/admin
   Admin token    $EVENTMILL_ADMIN_TOKEN
   Health         http://$EVENTMILL_HTTP_ADDR/healthz/detailed
   Ingest API     POST http://$EVENTMILL_HTTP_ADDR/v1/events  and  /v1/events/bulk
