@@ -3,10 +3,15 @@
 
 use std::{fmt, path::PathBuf, sync::Arc};
 
+use chrono::{NaiveDate, Utc};
 use sqlx::PgPool;
 
 pub use crate::queue::JobError;
-use crate::settings::Settings;
+use crate::{
+    deliver::{OutputPath, default_file_name},
+    domain::job::Format,
+    settings::Settings,
+};
 
 /// Reports progress: percent (0-100) and a short message.
 pub type Progress = Arc<dyn Fn(u8, String) + Send + Sync>;
@@ -24,6 +29,21 @@ pub struct ProcessorContext {
 }
 
 impl ProcessorContext {
+    /// Where this job's file goes: the payload's `output_path` (refused if it leaves the reports
+    /// folder, before any work) or a name saying what and when, e.g.
+    /// `revenue-summary_2026-03-07_2026-03-09_20261123T170500Z.pdf`.
+    pub fn output_path(
+        &self,
+        what: &str,
+        (start, end): (NaiveDate, NaiveDate),
+        format: Format,
+        requested: Option<&str>,
+    ) -> Result<OutputPath, JobError> {
+        let default_name = default_file_name(what, start, end, Utc::now(), format.extension());
+        OutputPath::resolve(&self.settings.reports_dir, requested, &default_name)
+            .map_err(|e| JobError::Permanent(e.to_string()))
+    }
+
     /// Reports progress, clamped to 100.
     pub fn progress(&self, percent: u8, message: impl Into<String>) {
         (self.progress)(percent.min(100), message.into());

@@ -2,12 +2,11 @@
 //! The payload and output path are checked before any work; a failure mid-way removes the temp
 //! file, so no partial export is ever visible.
 
-use chrono::Utc;
 use serde_json::json;
 
 use super::context::{JobError, JobOutput, ProcessorContext};
 use crate::{
-    deliver::{AtomicFile, OutputPath, default_file_name},
+    deliver::AtomicFile,
     domain::job::ExportData,
     export::{self, ExportError, ExportQuery},
 };
@@ -16,15 +15,12 @@ use crate::{
 #[tracing::instrument(skip_all, fields(job_id = %ctx.job_id, attempt = ctx.attempt, data_type = ?job.data_type))]
 pub async fn export_data(ctx: &ProcessorContext, job: &ExportData) -> Result<JobOutput, JobError> {
     let query = ExportQuery::from_job(job).map_err(|e| JobError::Permanent(e.to_string()))?;
-    let default_name = default_file_name(
+    let output = ctx.output_path(
         export::slug(job.data_type),
-        job.start_date,
-        job.end_date,
-        Utc::now(),
-        job.format.extension(),
-    );
-    let output = OutputPath::resolve(&ctx.settings.reports_dir, job.output_path.as_deref(), &default_name)
-        .map_err(|e| JobError::Permanent(e.to_string()))?;
+        (job.start_date, job.end_date),
+        job.format,
+        job.output_path.as_deref(),
+    )?;
     let file = AtomicFile::create(&output)
         .map_err(|e| JobError::Retryable(format!("cannot create {}: {e}", output.path().display())))?;
 

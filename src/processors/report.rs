@@ -6,12 +6,11 @@
 //! delivery-pending marker is written with the file; if sending fails the job is retryable and the
 //! next attempt (same job id) finds the marker and only re-sends the already written file.
 
-use chrono::Utc;
 use serde_json::json;
 
 use super::context::{JobError, JobOutput, ProcessorContext};
 use crate::{
-    deliver::{Mail, Mailer, OutputPath, PendingDelivery, default_file_name, email, write_atomic},
+    deliver::{Mail, Mailer, PendingDelivery, email, write_atomic},
     domain::job::GenerateReport,
     report::{self, Report, ReportError, ReportQuery},
 };
@@ -21,15 +20,12 @@ use crate::{
 pub async fn generate_report(ctx: &ProcessorContext, job: &GenerateReport) -> Result<JobOutput, JobError> {
     let query = ReportQuery::from_job(job).map_err(|e| JobError::Permanent(e.to_string()))?;
     let mailer = mailer_for(ctx, &job.recipient_email)?;
-    let default_name = default_file_name(
+    let output = ctx.output_path(
         report::slug(job.report_type),
-        job.start_date,
-        job.end_date,
-        Utc::now(),
-        job.format.extension(),
-    );
-    let output = OutputPath::resolve(&ctx.settings.reports_dir, job.output_path.as_deref(), &default_name)
-        .map_err(|e| JobError::Permanent(e.to_string()))?;
+        (job.start_date, job.end_date),
+        job.format,
+        job.output_path.as_deref(),
+    )?;
     let pending = PendingDelivery::for_job(&ctx.settings.reports_dir, &ctx.job_id);
 
     if let (Some(mailer), Some(mail)) = (&mailer, pending.load()) {
