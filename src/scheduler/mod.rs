@@ -70,6 +70,7 @@ impl Scheduler {
         };
         let enqueued = self.queues.enqueue(&spec, options).await?;
         self.record_run(&schedule.name, tick).await?;
+        self.record_job(&schedule.name, &enqueued.id).await?;
         if enqueued.created {
             tracing::info!(schedule = %schedule.name, tick = %tick_text, job = %enqueued.id, "scheduled job enqueued");
         }
@@ -82,7 +83,9 @@ impl Scheduler {
         let spec =
             schedule.job.resolve(Utc::now().with_timezone(&schedule.cron.timezone)).map_err(QueueError::Invalid)?;
         let origin = format!("schedule:{name}@manual");
-        self.queues.enqueue(&spec, EnqueueOptions { origin, ..Default::default() }).await
+        let enqueued = self.queues.enqueue(&spec, EnqueueOptions { origin, ..Default::default() }).await?;
+        self.record_job(name, &enqueued.id).await?;
+        Ok(enqueued)
     }
 
     /// Misfire handling at start: for each schedule, the latest tick missed since its last run is
@@ -135,6 +138,17 @@ impl Scheduler {
     pub async fn last_run(&self, name: &str) -> Result<Option<DateTime<Utc>>, QueueError> {
         let ms: Option<i64> = self.redis.clone().get(format!("{}{name}:last", self.prefix)).await?;
         Ok(ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
+    }
+
+    /// The id of the job a schedule enqueued last (by tick or "run now"): its state is the
+    /// schedule's last outcome.
+    pub async fn last_job(&self, name: &str) -> Result<Option<String>, QueueError> {
+        Ok(self.redis.clone().get(format!("{}{name}:last_job", self.prefix)).await?)
+    }
+
+    async fn record_job(&self, name: &str, id: &str) -> Result<(), QueueError> {
+        let _: () = self.redis.clone().set(format!("{}{name}:last_job", self.prefix), id).await?;
+        Ok(())
     }
 
     async fn record_run(&self, name: &str, tick: DateTime<Utc>) -> Result<(), QueueError> {

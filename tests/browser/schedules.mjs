@@ -17,5 +17,9 @@ await scenario("schedules", async (browser) => {
   check(id, "run now enqueues a job: " + flash);
   await page.goto(`${config.base}/admin/jobs/${id}`);
   check((await page.locator("main").innerText()).includes(`schedule:${name}@manual`), "the job says which schedule made it");
+  await page.goto(`${config.base}/admin/schedules`);
+  const outcome = await page.locator(`#schedules tr[data-schedule="${name}"] td.outcome`).innerText();
+  check(outcome.includes(`#${id}`) && outcome.includes("waiting"), "the last outcome names the job and its state: " + outcome);
+  await shot(page, "schedules-after-run");
   console.log("JOB_ID=" + id);
 });

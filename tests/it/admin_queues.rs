@@ -132,6 +132,19 @@ async fn run_now_on_the_schedules_page_enqueues_the_schedules_job() {
     let job = queues.job(&ids[0]).await.unwrap().unwrap();
     assert_eq!(job.kind, "DAILY_ROLLUP");
     assert_eq!(job.origin, "schedule:nightly-rollup@manual");
+    // The schedule's last outcome is that job's state.
+    let listed: serde_json::Value = app
+        .client
+        .get(app.url("/admin/api/schedules"))
+        .bearer_auth(READONLY_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["last_job"], ids[0].as_str());
+    assert_eq!(listed[0]["last_outcome"], "waiting");
     std::fs::remove_file(file).ok();
     app.stop().await;
 }

@@ -34,7 +34,22 @@ pub struct ScheduleRow {
     pub job_type: String,
     /// The last tick enqueued (or skipped by the misfire policy), RFC 3339 UTC.
     pub last_run: Option<String>,
+    /// The job the schedule enqueued last and how it went (its state, and its error when failed;
+    /// `removed` once retention dropped it).
+    pub last_job: Option<String>,
+    pub last_outcome: Option<String>,
     pub next_run: Option<String>,
+}
+
+/// A job's state as a schedule's outcome.
+async fn outcome(state: &AppState, id: &str) -> Result<String, AdminError> {
+    Ok(match state.queues.job(id).await? {
+        None => "removed".to_owned(),
+        Some(job) => match (job.state.as_str(), job.last_error()) {
+            ("failed", Some(error)) => format!("failed: {error}"),
+            (state, _) => state.to_owned(),
+        },
+    })
 }
 
 /// The scheduler of `EVENTMILL_SCHEDULER_FILE`, read afresh (a bad file is shown, not hidden).
@@ -50,6 +65,7 @@ async fn rows(state: &AppState) -> Result<Vec<ScheduleRow>, AdminError> {
     let mut rows = Vec::new();
     for s in &scheduler.schedules {
         let text = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let last_job = scheduler.last_job(&s.name).await?;
         rows.push(ScheduleRow {
             name: s.name.clone(),
             cron: s.cron.expression.clone(),
@@ -60,6 +76,11 @@ async fn rows(state: &AppState) -> Result<Vec<ScheduleRow>, AdminError> {
             },
             job_type: s.job.kind().to_owned(),
             last_run: scheduler.last_run(&s.name).await?.map(text),
+            last_outcome: match &last_job {
+                Some(id) => Some(outcome(state, id).await?),
+                None => None,
+            },
+            last_job,
             next_run: s.cron.next_after(now).map(text),
         });
     }
