@@ -14,17 +14,15 @@ use std::{
 
 use redis::{
     aio::ConnectionManager,
-    streams::{
-        StreamAutoClaimReply, StreamId, StreamInfoConsumersReply, StreamInfoGroupsReply, StreamPendingCountReply,
-        StreamPendingReply,
-    },
+    streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply},
 };
 use sqlx::PgPool;
 
 use super::{
     StreamKeys, dead_letter,
     dead_letter::DeadLetter,
-    entry::{self, EVENT_FIELD, REQUEST_FIELD},
+    group,
+    reply::{self, Entry},
 };
 use crate::{
     settings::ConsumerSettings,
@@ -34,17 +32,6 @@ use crate::{
 
 /// How often acknowledged entries are trimmed from the stream.
 const TRIM_INTERVAL: Duration = Duration::from_secs(1);
-
-/// One stream entry in the consumer's hands.
-#[derive(Debug)]
-pub struct Entry {
-    pub id: String,
-    /// How many times the group delivered it (this delivery included).
-    pub deliveries: u64,
-    pub request_id: String,
-    pub payload: String,
-    pub row: Result<EventRow, String>,
-}
 
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,14 +116,15 @@ impl Consumer {
         if self.buffer.is_empty() {
             if Instant::now() >= self.next_reclaim {
                 self.reclaim().await?;
-                self.forget_dead_consumers().await?;
+                let silent = 10 * self.settings.reclaim_idle;
+                group::forget_stopped_consumers(&mut self.redis, &self.keys, &self.name, silent).await?;
                 self.next_reclaim = Instant::now() + self.settings.reclaim_interval;
             }
             self.read_new().await?;
         }
         let outcome = if self.buffer.is_empty() { Outcome::Idle } else { self.store_buffer().await? };
         if Instant::now() >= self.next_trim {
-            self.trim_stored().await?;
+            group::trim_stored(&mut self.redis, &self.keys).await?;
             self.next_trim = Instant::now() + TRIM_INTERVAL;
         }
         Ok(outcome)
@@ -167,7 +155,7 @@ impl Consumer {
                 .query_async(&mut self.redis)
                 .await?;
             let before = self.buffer.len();
-            read_reply_entries(reply, &mut self.buffer);
+            reply::read_entries(reply, &mut self.buffer);
             if self.buffer.len() == before {
                 return Ok(());
             }
@@ -211,7 +199,7 @@ impl Consumer {
         let mut exhausted = Vec::new();
         let total = claimed.len();
         for stream_id in claimed {
-            let entry = entry_of(stream_id.clone(), deliveries.get(&stream_id.id).copied().unwrap_or(2));
+            let entry = reply::entry_of(stream_id.clone(), deliveries.get(&stream_id.id).copied().unwrap_or(2));
             // More deliveries than allowed without a recorded failure: its consumers kept dying.
             if entry.deliveries > self.settings.max_deliveries {
                 exhausted.push(entry);
@@ -236,31 +224,6 @@ impl Consumer {
             self.acknowledge(&[], &letters).await?;
         }
         Ok(total)
-    }
-
-    /// Removes group members that hold nothing and have been silent for ten reclaim periods: names
-    /// are unique per start, so without this every restart would leave a name behind for good.
-    async fn forget_dead_consumers(&mut self) -> redis::RedisResult<()> {
-        let silent_ms = 10 * self.settings.reclaim_idle.as_millis() as usize;
-        let members: StreamInfoConsumersReply = redis::cmd("XINFO")
-            .arg("CONSUMERS")
-            .arg(&self.keys.events)
-            .arg(&self.keys.group)
-            .query_async(&mut self.redis)
-            .await?;
-        for member in members.consumers {
-            if member.pending == 0 && member.idle > silent_ms && member.name != self.name {
-                redis::cmd("XGROUP")
-                    .arg("DELCONSUMER")
-                    .arg(&self.keys.events)
-                    .arg(&self.keys.group)
-                    .arg(&member.name)
-                    .query_async::<()>(&mut self.redis)
-                    .await?;
-                tracing::info!(consumer = %member.name, "forgot a stopped consumer");
-            }
-        }
-        Ok(())
     }
 
     /// Stores the buffer and acknowledges what was stored or dead-lettered.
@@ -324,81 +287,6 @@ impl Consumer {
         pipe.cmd("XACK").arg(&self.keys.events).arg(&self.keys.group).arg(ids.collect::<Vec<_>>()).ignore();
         pipe.query_async(&mut self.redis).await
     }
-
-    /// Trims entries every consumer has acknowledged, so the stream's length is the unsaved backlog
-    /// that ingestion's backpressure watches. Never trims an unread or pending entry.
-    async fn trim_stored(&mut self) -> redis::RedisResult<()> {
-        let groups: StreamInfoGroupsReply =
-            redis::cmd("XINFO").arg("GROUPS").arg(&self.keys.events).query_async(&mut self.redis).await?;
-        let Some(group) = groups.groups.into_iter().find(|g| g.name == self.keys.group) else { return Ok(()) };
-        let mut threshold = next_id(&group.last_delivered_id);
-        if group.pending > 0 {
-            let summary: StreamPendingReply = redis::cmd("XPENDING")
-                .arg(&self.keys.events)
-                .arg(&self.keys.group)
-                .query_async(&mut self.redis)
-                .await?;
-            if let StreamPendingReply::Data(data) = summary {
-                threshold = min_id(threshold, data.start_id);
-            }
-        }
-        // `~` trims whole radix-tree nodes (cheap); `LIMIT 0` lifts its default cap of 10,000 entries
-        // per call, which trailed ingestion above 10,000 events/s per consumer.
-        redis::cmd("XTRIM")
-            .arg(&self.keys.events)
-            .arg("MINID")
-            .arg("~")
-            .arg(threshold)
-            .arg("LIMIT")
-            .arg(0)
-            .query_async(&mut self.redis)
-            .await
-    }
-}
-
-fn entry_of(mut stream_id: StreamId, deliveries: u64) -> Entry {
-    let mut text = |field: &str| stream_id.map.remove(field).and_then(|v| redis::from_redis_value::<String>(v).ok());
-    let payload = text(EVENT_FIELD);
-    let request_id = text(REQUEST_FIELD).unwrap_or_default();
-    let row = match &payload {
-        Some(payload) => entry::decode(payload),
-        None => Err(format!("stream entry has no `{EVENT_FIELD}` field")),
-    };
-    Entry { id: stream_id.id, deliveries, request_id, payload: payload.unwrap_or_default(), row }
-}
-
-/// Appends the entries of an XREADGROUP reply (`[[stream, [[id, [field, value, ..]], ..]]]`, or nil
-/// on timeout) without copying the payloads.
-fn read_reply_entries(reply: redis::Value, into: &mut Vec<Entry>) {
-    use redis::Value;
-    let Value::Array(streams) = reply else { return };
-    for stream in streams {
-        let Value::Array(mut key_and_entries) = stream else { continue };
-        let Some(Value::Array(entries)) = key_and_entries.pop() else { continue };
-        for entry in entries {
-            let Value::Array(mut id_and_fields) = entry else { continue };
-            let fields = match id_and_fields.pop() {
-                Some(Value::Array(fields)) => fields,
-                _ => Vec::new(),
-            };
-            let Some(Value::BulkString(id)) = id_and_fields.pop() else { continue };
-            let (mut payload, mut request_id) = (None, String::new());
-            let mut fields = fields.into_iter();
-            while let (Some(Value::BulkString(name)), Some(Value::BulkString(value))) = (fields.next(), fields.next()) {
-                if name == EVENT_FIELD.as_bytes() {
-                    payload = String::from_utf8(value).ok();
-                } else if name == REQUEST_FIELD.as_bytes() {
-                    request_id = String::from_utf8(value).unwrap_or_default();
-                }
-            }
-            let row = match &payload {
-                Some(payload) => entry::decode(payload),
-                None => Err(format!("stream entry has no UTF-8 `{EVENT_FIELD}` field")),
-            };
-            let id = String::from_utf8(id).unwrap_or_default();
-            into.push(Entry { id, deliveries: 1, request_id, payload: payload.unwrap_or_default(), row });
-        }
-    }
 }
 
 fn letter(entry: &Entry, reason: String) -> DeadLetter {
@@ -420,25 +308,6 @@ fn log_batch(entries: &[Entry], stored: usize) {
     tracing::debug!(stored, first = %entries[0].id, last = %entries[entries.len() - 1].id, ?request_ids, "batch stored");
 }
 
-/// Parses `ms-seq` stream ids.
-fn parse_id(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
-}
-
-/// The smallest id greater than `id`.
-fn next_id(id: &str) -> String {
-    let (ms, seq) = parse_id(id);
-    match seq.checked_add(1) {
-        Some(seq) => format!("{ms}-{seq}"),
-        None => format!("{}-0", ms + 1),
-    }
-}
-
-fn min_id(a: String, b: String) -> String {
-    if parse_id(&a) <= parse_id(&b) { a } else { b }
-}
-
 /// Exponential wait between failed steps: 100 ms doubling to 5 s, cut short by shutdown.
 #[derive(Default)]
 struct Backoff {
@@ -457,16 +326,5 @@ impl Backoff {
 
     fn reset(&mut self) {
         self.failures = 0;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_order_numerically() {
-        assert_eq!(next_id("5-9"), "5-10");
-        assert_eq!(min_id("10-0".into(), "9-5".into()), "9-5");
     }
 }

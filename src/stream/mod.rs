@@ -2,18 +2,22 @@
 //!
 //! `producer` appends accepted events (pipelined XADD inside MULTI/EXEC, so a request is all in or
 //! all out); `consumer` reads them in a consumer group, stores them and acknowledges only after the
-//! commit; `dead_letter` keeps entries that failed too often, with the reason, until replayed.
+//! commit; `dead_letter` keeps entries that failed too often, with the reason, until replayed;
+//! `group` trims stored entries and forgets stopped consumers; `reply` parses entries out of replies.
 
 pub mod consumer;
 pub mod dead_letter;
 pub mod entry;
+pub mod group;
 pub mod producer;
+pub mod reply;
 
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use consumer::Consumer;
+pub use group::ensure_group;
 pub use producer::{Producer, PublishError};
 
 /// Names of the Redis keys the ingestion path uses, all under one prefix.
@@ -62,21 +66,4 @@ pub fn unique_consumer_name(index: usize) -> String {
         .unwrap_or_else(|| "host".to_owned());
     let nonce: u32 = rand::random();
     format!("{host}-{}-{index}-{nonce:08x}", std::process::id())
-}
-
-/// Creates the consumer group (and the stream) when missing; reading starts at the stream's beginning
-/// so events added before the first consumer ever ran are stored too.
-pub async fn ensure_group(conn: &mut ConnectionManager, keys: &StreamKeys) -> redis::RedisResult<()> {
-    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&keys.events)
-        .arg(&keys.group)
-        .arg("0")
-        .arg("MKSTREAM")
-        .query_async(conn)
-        .await;
-    match created {
-        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-        other => other,
-    }
 }
