@@ -16,6 +16,7 @@
 //! failed jobs are trimmed by count and age as they arrive. `worker` runs handlers on apalis'
 //! `WorkerBuilder` over a custom backend that polls these queues.
 
+pub mod inspect;
 pub mod job;
 pub mod scripts;
 pub mod store;

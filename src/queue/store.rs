@@ -61,17 +61,17 @@ pub struct QueueCounts {
 #[derive(Clone)]
 pub struct Queue {
     pub name: &'static str,
-    redis: ConnectionManager,
-    settings: Arc<JobSettings>,
-    job_prefix: String,
-    seq: String,
-    idempotency_prefix: String,
-    waiting: String,
-    delayed: String,
-    active: String,
-    completed: String,
-    failed: String,
-    paused: String,
+    pub(super) redis: ConnectionManager,
+    pub(super) settings: Arc<JobSettings>,
+    pub(super) job_prefix: String,
+    pub(super) seq: String,
+    pub(super) idempotency_prefix: String,
+    pub(super) waiting: String,
+    pub(super) delayed: String,
+    pub(super) active: String,
+    pub(super) completed: String,
+    pub(super) failed: String,
+    pub(super) paused: String,
 }
 
 impl Queue {
@@ -364,117 +364,5 @@ impl Queues {
     pub async fn queue_of(&self, id: &str) -> Result<&Queue, QueueError> {
         let name: Option<String> = self.redis.clone().hget(format!("{}{id}", self.job_prefix), "queue").await?;
         self.named(&name.ok_or_else(|| QueueError::NotFound(id.to_owned()))?)
-    }
-}
-
-/// What the admin view needs beyond the workers' operations: paged listings, payload search,
-/// promoting one delayed job, recent outcome counts and the workers seen polling.
-impl Queue {
-    /// The key of one state's list or sorted set.
-    fn state_key(&self, state: JobState) -> &str {
-        match state {
-            JobState::Waiting => &self.waiting,
-            JobState::Delayed => &self.delayed,
-            JobState::Active => &self.active,
-            JobState::Completed => &self.completed,
-            JobState::Failed => &self.failed,
-        }
-    }
-
-    /// One page of ids in `state` (same order as `ids`) and how many jobs the state holds. Costs
-    /// O(log n + limit) whatever the size of the state (ZRANGE / LRANGE by index).
-    pub async fn ids_page(
-        &self,
-        state: JobState,
-        offset: usize,
-        limit: usize,
-    ) -> Result<(Vec<String>, u64), QueueError> {
-        let mut redis = self.redis.clone();
-        let (start, stop) = (offset as isize, (offset + limit.max(1)) as isize - 1);
-        let key = self.state_key(state);
-        Ok(match state {
-            JobState::Waiting => {
-                // The next job to run is at the list's tail: page from the tail.
-                let (mut ids, total): (Vec<String>, u64) =
-                    redis::pipe().lrange(key, -stop - 1, -start - 1).llen(key).query_async(&mut redis).await?;
-                ids.reverse();
-                (ids, total)
-            }
-            JobState::Delayed | JobState::Active => {
-                redis::pipe().zrange(key, start, stop).zcard(key).query_async(&mut redis).await?
-            }
-            JobState::Completed | JobState::Failed => {
-                redis::pipe().zrevrange(key, start, stop).zcard(key).query_async(&mut redis).await?
-            }
-        })
-    }
-
-    /// Jobs of `state` whose payload contains `needle` (case-insensitive), looking at no more than
-    /// `budget` jobs from position `from` on (so one call never blocks Redis for long). Answers the
-    /// matching ids (at most `limit`) and the position to continue from (`None`: the end was reached).
-    pub async fn search(
-        &self,
-        state: JobState,
-        needle: &str,
-        from: usize,
-        limit: usize,
-        budget: usize,
-    ) -> Result<(Vec<String>, Option<usize>), QueueError> {
-        let (found, next): (Vec<String>, i64) = scripts::SEARCH
-            .key(self.state_key(state))
-            .arg(&self.job_prefix)
-            .arg(match state {
-                JobState::Waiting => "list",
-                JobState::Completed | JobState::Failed => "zrev",
-                JobState::Delayed | JobState::Active => "z",
-            })
-            .arg(needle.to_lowercase())
-            .arg(from)
-            .arg(limit.max(1))
-            .arg(budget.max(1))
-            .invoke_async(&mut self.redis.clone())
-            .await?;
-        Ok((found, usize::try_from(next).ok()))
-    }
-
-    /// Moves one delayed job to `waiting` now; false when it is not delayed (any more).
-    pub async fn promote_job(&self, id: &str) -> Result<bool, QueueError> {
-        let done: i64 = scripts::PROMOTE_ONE
-            .key(&self.delayed)
-            .key(&self.waiting)
-            .arg(&self.job_prefix)
-            .arg(id)
-            .arg(now_ms())
-            .invoke_async(&mut self.redis.clone())
-            .await?;
-        Ok(done == 1)
-    }
-
-    /// Jobs completed and failed since `since_ms` (still kept: counts stop at the retention limits).
-    pub async fn finished_since(&self, since_ms: i64) -> Result<(u64, u64), QueueError> {
-        Ok(redis::pipe()
-            .zcount(&self.completed, since_ms, "+inf")
-            .zcount(&self.failed, since_ms, "+inf")
-            .query_async(&mut self.redis.clone())
-            .await?)
-    }
-
-    /// Records that `worker` is alive and polling this queue (the admin's "workers alive").
-    pub async fn beat_worker(&self, worker: &str) -> Result<(), QueueError> {
-        let key = format!("{}:workers", self.waiting.trim_end_matches(":waiting"));
-        let now = now_ms();
-        redis::pipe()
-            .zadd(&key, worker, now)
-            .zrembyscore(&key, "-inf", now - 3_600_000)
-            .query_async::<()>(&mut self.redis.clone())
-            .await?;
-        Ok(())
-    }
-
-    /// Workers that polled this queue within `within`, most recent first, with their last beat (unix ms).
-    pub async fn workers(&self, within: Duration) -> Result<Vec<(String, i64)>, QueueError> {
-        let key = format!("{}:workers", self.waiting.trim_end_matches(":waiting"));
-        let since = now_ms() - within.as_millis() as i64;
-        Ok(self.redis.clone().zrevrangebyscore_withscores(&key, "+inf", since).await?)
     }
 }
