@@ -8,7 +8,11 @@
 
 use serde_json::json;
 
-use super::context::{JobError, JobOutput, ProcessorContext};
+use super::{
+    JobContext,
+    context::{JobError, JobOutput, ProcessorContext},
+    rollup,
+};
 use crate::{
     deliver::{Mail, Mailer, PendingDelivery, email, write_atomic},
     domain::job::GenerateReport,
@@ -42,6 +46,8 @@ pub async fn generate_report(ctx: &ProcessorContext, job: &GenerateReport) -> Re
         return Ok(JobOutput { path: Some(mail.attachment), summary });
     }
 
+    ctx.progress(5, "checking that every day of the period is rolled up");
+    let rolled_up = ensure_rollups(ctx, job).await?;
     ctx.progress(10, "computing the report from the rollup tables");
     let report = report::build(&ctx.pool, &query).await.map_err(job_error)?;
     ctx.progress(60, format!("rendering {:?}", job.format));
@@ -58,6 +64,7 @@ pub async fn generate_report(ctx: &ProcessorContext, job: &GenerateReport) -> Re
         "bytes": size,
         "period": { "start_date": job.start_date, "end_date": job.end_date },
         "kpis": report::json::to_value(&report)["kpis"],
+        "days_rolled_up_first": rolled_up,
         "recomputed": true,
     });
     if let Some(mailer) = mailer {
@@ -109,6 +116,12 @@ fn mail_for(report: &Report, job: &GenerateReport, path: &std::path::Path) -> Ma
         attachment: path.to_owned(),
         content_type: email::content_type_for(job.format.extension()).to_owned(),
     }
+}
+
+/// Days of the period with events but no daily rollup are rolled up first (reports read rollups).
+async fn ensure_rollups(ctx: &ProcessorContext, job: &GenerateReport) -> Result<Vec<chrono::NaiveDate>, JobError> {
+    let rollup_ctx = JobContext::new(ctx.pool.clone(), ctx.settings.clone(), ctx.job_id.clone(), ctx.attempt, None);
+    rollup::roll_up_missing_days(&rollup_ctx, job.start_date, job.end_date).await
 }
 
 fn job_error(error: ReportError) -> JobError {

@@ -21,6 +21,31 @@ const DAILY_LOCK: i32 = 0x726f_6c02;
 /// Longest window one HOURLY_ROLLUP may cover (a backfill beyond it is split into several jobs).
 pub const MAX_HOURLY_WINDOW_HOURS: i64 = 24 * 31;
 
+/// Runs the daily rollup of every day in `[from, to]` that has events but no rollup yet, so a
+/// report never shows an empty day that has data (a day rolled up before its late events is the
+/// schedule's re-run to fix, not this). Returns the days it rolled up.
+pub async fn roll_up_missing_days(
+    ctx: &JobContext,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<NaiveDate>, JobError> {
+    let missing: Vec<NaiveDate> = sqlx::query_scalar(
+        "SELECT d::date FROM generate_series($1::date, $2::date, interval '1 day') AS d \
+         WHERE NOT EXISTS (SELECT 1 FROM rollup_daily_summary s WHERE s.day = d::date) \
+           AND EXISTS (SELECT 1 FROM events e \
+                       WHERE e.ts >= d AT TIME ZONE 'UTC' AND e.ts < (d + interval '1 day') AT TIME ZONE 'UTC')",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&ctx.pool)
+    .await?;
+    for &date in &missing {
+        tracing::info!(%date, "rolling up a day the report needs");
+        daily(&DailyRollup { date, profile_ids: None }, ctx).await?;
+    }
+    Ok(missing)
+}
+
 /// Recomputes `rollup_hourly` for every whole hour touching `[start_time, end_time)`.
 #[tracing::instrument(skip_all, fields(start = %job.start_time, end = %job.end_time))]
 pub async fn hourly(job: &HourlyRollup, ctx: &JobContext) -> Result<serde_json::Value, JobError> {

@@ -214,3 +214,21 @@ async fn a_profile_filter_narrows_profile_performance_to_those_profiles() {
     assert_eq!(got.len(), want.len());
     assert!(got.iter().zip(&want).all(|(g, w)| g["profile_id"] == w["profile_id"] && g["clicks"] == w["clicks"]));
 }
+
+#[tokio::test]
+async fn a_report_over_days_not_yet_rolled_up_rolls_them_up_first() {
+    let (env, _) = report_support::env_with(&[]).await;
+    report_support::load_events(&env).await;
+    let (ctx, _) = report_support::context(&env, "job-unrolled", 1);
+    let out = generate_report(&ctx, &job(ReportType::RevenueSummary, Format::Json)).await.unwrap();
+    assert_eq!(out.summary["days_rolled_up_first"], serde_json::json!(["2026-03-07", "2026-03-08", "2026-03-09"]));
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(out.path.unwrap()).unwrap()).unwrap();
+    let totals = &expected()["totals"];
+    assert!(close(json["kpis"]["revenue"].as_f64().unwrap(), totals["revenue"].as_f64().unwrap(), 1e-9));
+    assert_eq!(json["kpis"]["orders"], totals["orders"]);
+
+    // A second report finds every day rolled up.
+    let (ctx, _) = report_support::context(&env, "job-rolled", 1);
+    let out = generate_report(&ctx, &job(ReportType::RevenueSummary, Format::Csv)).await.unwrap();
+    assert_eq!(out.summary["days_rolled_up_first"], serde_json::json!([]));
+}
