@@ -151,11 +151,12 @@ local key = ARGV[1] .. id
 local attempts = tonumber(redis.call('HGET', key, 'attempts'))
 push_error(key, attempts, now, ARGV[4], ARGV[7])
 if ARGV[5] == '1' and attempts < tonumber(redis.call('HGET', key, 'max_attempts')) then
-  redis.call('HSET', key, 'state', 'delayed', 'run_at', ARGV[6])
+  redis.call('HSET', key, 'state', 'delayed', 'run_at', ARGV[6],
+    'progress_message', 'attempt ' .. attempts .. ' failed; retry scheduled')
   redis.call('ZADD', KEYS[2], ARGV[6], id)
   return 'retry'
 end
-redis.call('HSET', key, 'state', 'failed', 'finished_at', now)
+redis.call('HSET', key, 'state', 'failed', 'finished_at', now, 'progress_message', 'failed after ' .. attempts .. ' attempt(s)')
 redis.call('ZADD', KEYS[3], now, id)
 trim(KEYS[3], ARGV[1], tonumber(ARGV[8]), tonumber(ARGV[9]), now)
 return 'failed'
