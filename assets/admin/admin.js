@@ -10,7 +10,7 @@
   }
 
   function show(value) {
-    if (value === null || value === undefined) return "?";
+    if (value === null || value === undefined) return "—"; // unknown, e.g. no consumer group yet
     if (typeof value === "number" && !Number.isInteger(value)) return value.toFixed(1);
     return String(value);
   }
