@@ -1,5 +1,5 @@
-//! `/healthz` (liveness) and `/healthz/detailed` (dependencies, stream backlog, default-partition
-//! rows; 503 when Redis or PostgreSQL is down).
+//! `/healthz` (liveness) and `/healthz/detailed` (dependencies, stream backlog, job queue sizes,
+//! default-partition rows; 503 when Redis or PostgreSQL is down).
 
 use std::time::Duration;
 
@@ -31,13 +31,14 @@ struct Check {
     error: Option<String>,
 }
 
-/// Dependencies and backlog: Redis, PostgreSQL, stream length/lag/pending/dead letters, default-partition rows.
+/// Dependencies and backlog: Redis, PostgreSQL, stream length/lag/pending/dead letters, job queue
+/// sizes, default-partition rows.
 #[utoipa::path(get, path = "/healthz/detailed", tag = "operations", responses(
     (status = 200, description = "Redis and PostgreSQL reachable"),
     (status = 503, description = "Redis or PostgreSQL down"),
 ))]
 pub(crate) async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let (redis, stream) = redis_report(&state).await;
+    let (redis, stream, queues) = redis_report(&state).await;
     let (postgres, storage) = postgres_report(&state).await;
     let healthy = redis.ok && postgres.ok;
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -46,32 +47,41 @@ pub(crate) async fn detailed(State(state): State<AppState>) -> (StatusCode, Json
         "redis": redis,
         "postgres": postgres,
         "stream": stream,
+        "queues": queues,
         "storage": storage,
     });
     (status, Json(body))
 }
 
-async fn redis_report(state: &AppState) -> (Check, Value) {
+/// Redis's state: the stream's backlog and the job queues' sizes.
+async fn redis_report(state: &AppState) -> (Check, Value, Value) {
     let mut conn = state.redis.clone();
     let keys = &state.keys;
     let work = async {
-        let length: u64 = redis::cmd("XLEN").arg(&keys.events).query_async(&mut conn).await?;
+        let length: u64 =
+            redis::cmd("XLEN").arg(&keys.events).query_async(&mut conn).await.map_err(|e| e.to_string())?;
         let groups: redis::RedisResult<redis::streams::StreamInfoGroupsReply> =
             redis::cmd("XINFO").arg("GROUPS").arg(&keys.events).query_async(&mut conn).await;
         let group = groups.ok().and_then(|g| g.groups.into_iter().find(|g| g.name == keys.group));
-        let dead_letters = dead_letter::count(&mut conn, keys).await?;
-        redis::RedisResult::Ok(json!({
+        let dead_letters = dead_letter::count(&mut conn, keys).await.map_err(|e| e.to_string())?;
+        let stream = json!({
             "length": length,
             "lag": group.as_ref().and_then(|g| g.lag),
             "pending": group.as_ref().map(|g| g.pending),
             "consumers": group.as_ref().map(|g| g.consumers),
             "dead_letters": dead_letters,
-        }))
+        });
+        let mut queues = serde_json::Map::new();
+        for queue in state.queues.all() {
+            let counts = queue.counts().await.map_err(|e| e.to_string())?;
+            queues.insert(queue.name.to_owned(), json!(counts));
+        }
+        Ok::<_, String>((stream, Value::Object(queues)))
     };
     match tokio::time::timeout(CHECK_TIMEOUT, work).await {
-        Ok(Ok(stream)) => (Check { ok: true, error: None }, stream),
-        Ok(Err(e)) => (Check { ok: false, error: Some(e.to_string()) }, Value::Null),
-        Err(_) => (Check { ok: false, error: Some("no answer within 2 s".to_owned()) }, Value::Null),
+        Ok(Ok((stream, queues))) => (Check { ok: true, error: None }, stream, queues),
+        Ok(Err(e)) => (Check { ok: false, error: Some(e) }, Value::Null, Value::Null),
+        Err(_) => (Check { ok: false, error: Some("no answer within 2 s".to_owned()) }, Value::Null, Value::Null),
     }
 }
 

@@ -46,6 +46,7 @@ async fn late_events_get_a_partition_and_far_past_ones_land_in_the_default_parti
     let health: Value = app.client.get(app.url("/healthz/detailed")).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["storage"]["default_partition_rows"], 2);
+    assert!(health["queues"]["analytics:rollup"]["waiting"].is_u64(), "queue sizes are reported: {health}");
     app.stop().await;
 }
 
