@@ -92,22 +92,14 @@ pub struct ReportArgs {
     /// REVENUE_SUMMARY, ENGAGEMENT_METRICS, PROFILE_PERFORMANCE or COST_ANALYSIS.
     #[arg(long = "type")]
     pub report_type: String,
-    /// CSV, JSON or PDF.
-    #[arg(long)]
-    pub format: String,
-    #[arg(long)]
-    pub from: String,
-    #[arg(long)]
-    pub to: String,
+    #[command(flatten)]
+    pub file: FileArgs,
     /// Only these profiles (repeatable).
     #[arg(long = "profile")]
     pub profiles: Vec<String>,
     /// E-mail the file to (repeatable).
     #[arg(long = "email")]
     pub emails: Vec<String>,
-    /// Output path under the reports folder.
-    #[arg(long)]
-    pub output: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -115,16 +107,26 @@ pub struct ExportArgs {
     /// ENGAGEMENT, TRANSACTIONS or COSTS.
     #[arg(long)]
     pub data: String,
-    /// CSV or JSON.
-    #[arg(long)]
-    pub format: String,
-    #[arg(long)]
-    pub from: String,
-    #[arg(long)]
-    pub to: String,
+    #[command(flatten)]
+    pub file: FileArgs,
     /// key=value: event_type, source, user_id, or a property (repeatable).
     #[arg(long = "filter")]
     pub filters: Vec<String>,
+}
+
+/// What report and export jobs share: the file's format, the period, where it goes.
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// CSV, JSON or PDF.
+    #[arg(long)]
+    pub format: String,
+    /// First UTC day (YYYY-MM-DD, today, yesterday, -7d).
+    #[arg(long)]
+    pub from: String,
+    /// Last UTC day, included.
+    #[arg(long)]
+    pub to: String,
+    /// Output path under the reports folder.
     #[arg(long)]
     pub output: Option<String>,
 }

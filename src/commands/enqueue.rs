@@ -44,16 +44,13 @@ fn fields(kind: &EnqueueKind) -> Result<Value, UsageError> {
             job
         }
         EnqueueKind::Report(r) => {
-            let mut job = json!({ "job_type": "GENERATE_REPORT", "report_type": r.report_type.to_uppercase(),
-                "format": r.format.to_uppercase(), "start_date": r.from, "end_date": r.to });
+            let mut job = json!({ "job_type": "GENERATE_REPORT", "report_type": r.report_type.to_uppercase() });
+            r.file.fill(&mut job);
             if !r.profiles.is_empty() {
                 job["profile_ids"] = json!(r.profiles);
             }
             if !r.emails.is_empty() {
                 job["recipient_email"] = json!(r.emails);
-            }
-            if let Some(output) = &r.output {
-                job["output_path"] = json!(output);
             }
             job
         }
@@ -72,11 +69,8 @@ fn fields(kind: &EnqueueKind) -> Result<Value, UsageError> {
             if !properties.is_empty() {
                 filters.insert("properties".into(), Value::Object(properties));
             }
-            let mut job = json!({ "job_type": "EXPORT_DATA", "data_type": e.data.to_uppercase(),
-                "format": e.format.to_uppercase(), "start_date": e.from, "end_date": e.to, "filters": filters });
-            if let Some(output) = &e.output {
-                job["output_path"] = json!(output);
-            }
+            let mut job = json!({ "job_type": "EXPORT_DATA", "data_type": e.data.to_uppercase(), "filters": filters });
+            e.file.fill(&mut job);
             job
         }
     })
@@ -147,4 +141,16 @@ pub fn report_end(job: &JobRecord) -> anyhow::Result<ExitCode> {
         println!("{path}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+impl crate::cli::FileArgs {
+    /// Sets the job's format, period and (when given) output path.
+    fn fill(&self, job: &mut Value) {
+        job["format"] = json!(self.format.to_uppercase());
+        job["start_date"] = json!(self.from);
+        job["end_date"] = json!(self.to);
+        if let Some(output) = &self.output {
+            job["output_path"] = json!(output);
+        }
+    }
 }
