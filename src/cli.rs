@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::loadgen::LoadgenArgs;
+use crate::{commands::bench_jobs::BenchJobsArgs, loadgen::LoadgenArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +42,9 @@ pub enum Command {
     /// The cron schedules of scheduler.toml.
     #[command(subcommand)]
     Schedules(SchedulesCommand),
+    /// No-op jobs through the queue (scripts/bench/jobs.sh runs it beside BullMQ).
+    #[command(hide = true)]
+    BenchJobs(BenchJobsArgs),
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! What each subcommand does, as a composition of the library's parts.
 
+pub mod bench_jobs;
 pub mod enqueue;
 pub mod jobs;
 
@@ -54,6 +55,7 @@ pub async fn dispatch_with(command: Command, settings: Settings, registry: Regis
                 println!("{name}={value}");
             }
         }
+        Command::BenchJobs(args) => bench_jobs::run(settings, args).await?,
         Command::Loadgen(args) => loadgen::run(args, &settings, shutdown::on_signal()).await?,
         Command::Migrate => {
             let resources = resources(settings)?;
