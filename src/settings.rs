@@ -355,7 +355,11 @@ fn job_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>, kinds: &[&str])
 fn check_policy(p: &RetryPolicy, var: &'static str) -> Result<(), SettingsError> {
     if p.attempts == 0 || !(0.0..=1.0).contains(&p.jitter) {
         let value = format!("attempts={} jitter={}", p.attempts, p.jitter);
-        return Err(SettingsError { var: var.to_owned(), value, expected: "at least 1 attempt and a jitter between 0 and 1" });
+        return Err(SettingsError {
+            var: var.to_owned(),
+            value,
+            expected: "at least 1 attempt and a jitter between 0 and 1",
+        });
     }
     Ok(())
 }
@@ -381,7 +385,11 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         value.trim().parse().map_err(|_| SettingsError { var: var.to_owned(), value, expected })
     }
 
-    fn parse_optional<T: std::str::FromStr>(&self, var: &str, expected: &'static str) -> Result<Option<T>, SettingsError> {
+    fn parse_optional<T: std::str::FromStr>(
+        &self,
+        var: &str,
+        expected: &'static str,
+    ) -> Result<Option<T>, SettingsError> {
         match self.optional(var) {
             None => Ok(None),
             Some(value) => {

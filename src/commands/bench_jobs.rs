@@ -104,7 +104,11 @@ pub async fn run(settings: Settings, args: BenchJobsArgs) -> anyhow::Result<()> 
     result
 }
 
-fn start(queue: &Queue, handler: Arc<Noop>, concurrency: usize) -> (Shutdown, tokio::task::JoinHandle<anyhow::Result<()>>) {
+fn start(
+    queue: &Queue,
+    handler: Arc<Noop>,
+    concurrency: usize,
+) -> (Shutdown, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let shutdown = Shutdown::new();
     let options = WorkerOptions { name: queue::worker::unique_worker_name("bench"), concurrency };
     (shutdown.clone(), tokio::spawn(queue::worker::run(queue.clone(), handler, options, shutdown)))

@@ -35,8 +35,7 @@ fn generic_fields(words: &[String]) -> Result<Value, UsageError> {
     let (kind, rest) = words.split_first().ok_or_else(|| UsageError("give a job kind".into()))?;
     let mut job = serde_json::Map::from_iter([("job_type".to_owned(), json!(kind))]);
     for word in rest.iter().filter(|w| *w != "--wait") {
-        let (key, value) =
-            word.split_once('=').ok_or_else(|| UsageError(format!("{word:?}: expected field=value")))?;
+        let (key, value) = word.split_once('=').ok_or_else(|| UsageError(format!("{word:?}: expected field=value")))?;
         job.insert(key.to_owned(), serde_json::from_str(value).unwrap_or_else(|_| json!(value)));
     }
     Ok(Value::Object(job))

@@ -15,8 +15,9 @@ use crate::{
     loadgen,
     queue::Registry,
     settings::Settings,
-    shutdown, telemetry,
+    shutdown,
     stream::dead_letter,
+    telemetry,
 };
 
 /// The whole program for the job kinds of `registry`: parse the command line, start telemetry,

@@ -156,14 +156,21 @@ mod tests {
             "format": "CSV", "startDate": "-7d", "end_date": "today"}))
         .unwrap();
         let job = t.resolve(at("2026-03-09T02:00:00Z")).unwrap();
-        assert_eq!((job.kind, &job.payload["start_date"], &job.payload["end_date"]), ("EXPORT_DATA", &"2026-03-02".into(), &"2026-03-09".into()));
+        assert_eq!(
+            (job.kind, &job.payload["start_date"], &job.payload["end_date"]),
+            ("EXPORT_DATA", &"2026-03-02".into(), &"2026-03-09".into())
+        );
     }
 
     #[test]
     fn the_previous_hour_is_minus_one_hour_to_now() {
-        let t = template(serde_json::json!({"job_type": "HOURLY_ROLLUP", "start_time": "-1h", "end_time": "now"})).unwrap();
+        let t =
+            template(serde_json::json!({"job_type": "HOURLY_ROLLUP", "start_time": "-1h", "end_time": "now"})).unwrap();
         let job = t.resolve(at("2026-03-09T14:05:00Z")).unwrap();
-        assert_eq!((&job.payload["start_time"], &job.payload["end_time"]), (&"2026-03-09T13:00:00Z".into(), &"2026-03-09T14:00:00Z".into()));
+        assert_eq!(
+            (&job.payload["start_time"], &job.payload["end_time"]),
+            (&"2026-03-09T13:00:00Z".into(), &"2026-03-09T14:00:00Z".into())
+        );
     }
 
     #[test]

@@ -26,7 +26,10 @@ pub struct Fetched {
 pub enum Outcome {
     Completed(serde_json::Value),
     /// Failed; retried at `retry_at` (unix ms) if the error is retryable and attempts are left.
-    Failed { error: JobError, retry_at: i64 },
+    Failed {
+        error: JobError,
+        retry_at: i64,
+    },
     /// Handed back untouched (shutdown): next in line, attempt not counted.
     Released,
 }
@@ -61,9 +64,15 @@ type Claimed = (String, String, String, u32, u32, u64);
 
 impl Queue {
     /// Records `finished` and claims up to `want` jobs for `worker`, in one script.
-    pub async fn finish_and_fetch(&self, worker: &str, finished: &[Finished], want: usize) -> Result<Round, QueueError> {
+    pub async fn finish_and_fetch(
+        &self,
+        worker: &str,
+        finished: &[Finished],
+        want: usize,
+    ) -> Result<Round, QueueError> {
         let mut script = scripts::FINISH_AND_FETCH.prepare_invoke();
-        for key in [&self.waiting, &self.delayed, &self.active, &self.completed, &self.failed, &self.paused, &self.marker]
+        for key in
+            [&self.waiting, &self.delayed, &self.active, &self.completed, &self.failed, &self.paused, &self.marker]
         {
             script.key(key);
         }
@@ -82,7 +91,9 @@ impl Queue {
         for done in finished {
             let (kind, a, b) = match &done.outcome {
                 Outcome::Completed(result) => ("c", result.to_string(), String::new()),
-                Outcome::Failed { error, retry_at } if error.is_retryable() => ("r", error.to_string(), retry_at.to_string()),
+                Outcome::Failed { error, retry_at } if error.is_retryable() => {
+                    ("r", error.to_string(), retry_at.to_string())
+                }
                 Outcome::Failed { error, .. } => ("f", error.to_string(), String::new()),
                 Outcome::Released => ("h", String::new(), String::new()),
             };

@@ -34,11 +34,8 @@ pub trait Processor: Send + Sync + 'static {
 
     /// Runs one attempt; the value is stored as the job's result. `JobError::Permanent` fails the
     /// job at once, `JobError::Retryable` retries it with backoff while attempts are left.
-    fn process(
-        &self,
-        ctx: &JobContext,
-        payload: Self::Payload,
-    ) -> impl Future<Output = Result<Value, JobError>> + Send;
+    fn process(&self, ctx: &JobContext, payload: Self::Payload)
+    -> impl Future<Output = Result<Value, JobError>> + Send;
 }
 
 /// A registered kind, without its payload type: what everything around the processor needs.
@@ -79,8 +76,8 @@ impl<P: Processor> Kind for Registered<P> {
     }
 
     fn check(&self, payload: Map<String, Value>) -> Result<Value, String> {
-        let parsed: P::Payload = serde_json::from_value(Value::Object(payload))
-            .map_err(|e| format!("not a valid {} job: {e}", P::NAME))?;
+        let parsed: P::Payload =
+            serde_json::from_value(Value::Object(payload)).map_err(|e| format!("not a valid {} job: {e}", P::NAME))?;
         serde_json::to_value(&parsed).map_err(|e| format!("{} payload does not serialize: {e}", P::NAME))
     }
 

@@ -79,10 +79,10 @@ impl Registry {
 
     /// The kind called `name`.
     pub fn kind(&self, name: &str) -> Result<&Arc<dyn Kind>, UnknownKind> {
-        self.kinds.iter().find(|k| k.name() == name).ok_or_else(|| UnknownKind {
-            kind: name.to_owned(),
-            known: self.kind_names().join(", "),
-        })
+        self.kinds
+            .iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| UnknownKind { kind: name.to_owned(), known: self.kind_names().join(", ") })
     }
 
     pub fn kinds(&self) -> impl Iterator<Item = &dyn Kind> {

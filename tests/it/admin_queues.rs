@@ -7,10 +7,10 @@ use std::time::Duration;
 use eventmill::queue::{EnqueueOptions, JobState};
 
 use crate::{
-    jobs_support::AnalyticsQueues,
     admin_stream::admin_env,
     browser::{READONLY_TOKEN, run_scenario},
     helpers::TestApp,
+    jobs_support::AnalyticsQueues,
     jobs_support::{Behaviour, Scripted, start_worker, wait_for_state},
 };
 

@@ -8,8 +8,8 @@ use eventmill::queue::{EnqueueOptions, JobState};
 use redis::AsyncCommands;
 
 use crate::{
-    jobs_support::AnalyticsQueues,
     helpers::{TestEnv, eventually},
+    jobs_support::AnalyticsQueues,
     jobs_support::{Behaviour, Scripted, enqueue, start_worker, wait_for_state},
 };
 

@@ -22,8 +22,7 @@ pub fn expected() -> Value {
 
 /// The golden events as JSON values.
 pub fn golden_events() -> Vec<Value> {
-    golden::events_ndjson()
-        .lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    golden::events_ndjson().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// A fresh database and reports folder, with extra settings.
@@ -57,13 +56,8 @@ pub fn context(env: &TestEnv, job_id: &str, attempt: u32) -> (JobContext, Record
     let recorded: Recorded = Arc::default();
     let sink = recorded.clone();
     let progress = Progress::observed(move |percent, message| sink.lock().unwrap().push((percent, message.to_owned())));
-    let ctx = JobContext::new(
-        env.pool().clone(),
-        Arc::new(env.settings.clone()),
-        job_id.to_owned(),
-        attempt,
-        Some(progress),
-    );
+    let ctx =
+        JobContext::new(env.pool().clone(), Arc::new(env.settings.clone()), job_id.to_owned(), attempt, Some(progress));
     (ctx, recorded)
 }
 

@@ -12,9 +12,9 @@ use eventmill::{
 use sqlx::PgPool;
 
 use crate::{
-    jobs_support::AnalyticsQueues,
     golden::{self, cents, expected, n, s, ten_thousandths},
     helpers::TestEnv,
+    jobs_support::AnalyticsQueues,
     jobs_support::{start_worker, wait_for_state},
 };
 

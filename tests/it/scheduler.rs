@@ -10,8 +10,8 @@ use eventmill::{
     shutdown::Shutdown,
 };
 
-use crate::jobs_support::AnalyticsQueues;
 use crate::helpers::TestEnv;
+use crate::jobs_support::AnalyticsQueues;
 
 fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
