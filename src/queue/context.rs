@@ -19,11 +19,13 @@ pub struct Progress {
     shared: Arc<Shared>,
 }
 
+/// Sees every report as it happens (tests, and callers outside a worker).
+type Observer = Box<dyn Fn(u8, &str) + Send + Sync>;
+
 #[derive(Default)]
 struct Shared {
     pending: Mutex<Pending>,
-    /// Sees every report as it happens (tests, and callers outside a worker).
-    observer: Option<Box<dyn Fn(u8, &str) + Send + Sync>>,
+    observer: Option<Observer>,
 }
 
 /// What is not yet written to Redis.

@@ -24,7 +24,7 @@ async fn a_failed_job_is_found_by_a_payload_word_retried_from_the_page_and_then_
     let app = TestApp::api(admin_env().await).await;
     let queues = app.env.resources.queues.clone();
     let handler = Scripted::new(Behaviour::FailPermanent);
-    let worker = start_worker(&queues.rollup(), handler.clone(), 2);
+    let worker = start_worker(queues.rollup(), handler.clone(), 2);
     let mut ids = Vec::new();
     for note in ["zebra crossing audit", "plain one", "plain two"] {
         let payload = format!(r#"{{"job_type":"DAILY_ROLLUP","date":"2026-01-01","note":"{note}"}}"#);
@@ -50,7 +50,7 @@ async fn a_failed_job_is_found_by_a_payload_word_retried_from_the_page_and_then_
 async fn a_paused_queue_takes_no_job_and_resumes_from_the_page() {
     let app = TestApp::api(admin_env().await).await;
     let queues = app.env.resources.queues.clone();
-    let worker = start_worker(&queues.rollup(), Scripted::new(Behaviour::Succeed), 2);
+    let worker = start_worker(queues.rollup(), Scripted::new(Behaviour::Succeed), 2);
 
     run_scenario(&app, "pause", &[]).await;
 

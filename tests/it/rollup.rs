@@ -126,7 +126,7 @@ async fn daily_rollups_of_the_golden_days_run_by_the_worker_equal_the_independen
     golden::load(&env).await;
     let queues = env.resources.queues.clone();
     let handler = env.resources.dispatch();
-    let worker = start_worker(&queues.rollup(), handler, 2);
+    let worker = start_worker(queues.rollup(), handler, 2);
     for day in DAYS {
         let id = queues.enqueue(&daily(day, None), EnqueueOptions::default()).await.unwrap().id;
         let job = wait_for_state(&queues, &id, JobState::Completed, Duration::from_secs(30)).await;
@@ -259,7 +259,7 @@ async fn a_bad_payload_and_a_report_escaping_the_reports_folder_fail_permanently
     let env = TestEnv::with(&[("EVENTMILL_JOB_BACKOFF_MS", "100")]).await;
     let queues = env.resources.queues.clone();
     let handler = env.resources.dispatch();
-    let workers = [start_worker(&queues.rollup(), handler.clone(), 1), start_worker(&queues.reports(), handler, 1)];
+    let workers = [start_worker(queues.rollup(), handler.clone(), 1), start_worker(queues.reports(), handler, 1)];
     let bad = queues
         .rollup()
         .enqueue("DAILY_ROLLUP", r#"{"job_type":"DAILY_ROLLUP","date":"someday"}"#, EnqueueOptions::default())

@@ -45,7 +45,7 @@ async fn two_scheduler_processes_enqueue_exactly_one_job_per_tick() {
         tokio::time::timeout(Duration::from_secs(5), run).await.unwrap().unwrap().unwrap();
     }
     let queues = &env.resources.queues;
-    let jobs = queues.list(&queues.rollup(), JobState::Waiting, 100).await.unwrap();
+    let jobs = queues.list(queues.rollup(), JobState::Waiting, 100).await.unwrap();
     let mut ticks: Vec<String> = jobs.iter().map(|j| j.origin.clone()).collect();
     ticks.sort();
     let total = ticks.len();
@@ -123,7 +123,7 @@ async fn a_monday_0800_berlin_schedule_fires_at_0800_local_across_the_dst_change
         s.fire(weekly, *tick).await.unwrap(); // a second scheduler on the same tick
     }
     let queues = &env.resources.queues;
-    let jobs = queues.list(&queues.reports(), JobState::Waiting, 10).await.unwrap();
+    let jobs = queues.list(queues.reports(), JobState::Waiting, 10).await.unwrap();
     assert_eq!(jobs.len(), 4, "one job per Monday");
     let after_change = jobs.iter().find(|j| j.origin.ends_with("2026-03-30T06:00:00Z")).unwrap();
     assert_eq!(after_change.payload["start_date"], "2026-03-23");
