@@ -9,6 +9,7 @@ mod report_support;
 
 mod admin_queues;
 mod admin_stream;
+mod analytics;
 mod consumer;
 mod ingest;
 mod partitions;
