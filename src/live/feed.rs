@@ -90,7 +90,7 @@ pub async fn snapshot(redis: &mut ConnectionManager, keys: &LiveKeys) -> redis::
     pipe.cmd("PFCOUNT").arg((minute - 4..=minute).map(|m| keys.users(m)).collect::<Vec<_>>());
     let (seconds, users): (Vec<Vec<(String, i64)>>, u64) = {
         let mut replies: Vec<redis::Value> = pipe.query_async(redis).await?;
-        let users = replies.pop().map(|v| redis::from_redis_value(v)).transpose()?.unwrap_or(0);
+        let users = replies.pop().map(redis::from_redis_value).transpose()?.unwrap_or(0);
         let seconds = replies.into_iter().map(redis::from_redis_value).collect::<Result<_, _>>()?;
         (seconds, users)
     };
@@ -99,7 +99,9 @@ pub async fn snapshot(redis: &mut ConnectionManager, keys: &LiveKeys) -> redis::
         .map(|(t, fields)| {
             let cells: Vec<serde_json::Value> = read::parse_bucket(fields)
                 .into_iter()
-                .map(|((event_type, source), c)| serde_json::json!([event_type, source, c.events, read::revenue(c.revenue_micros)]))
+                .map(|((event_type, source), c)| {
+                    serde_json::json!([event_type, source, c.events, read::revenue(c.revenue_micros)])
+                })
                 .collect();
             serde_json::json!({ "t": t, "cells": cells })
         })

@@ -55,7 +55,12 @@ pub async fn buckets(
 }
 
 /// Distinct users seen in minutes `first..=last` (HyperLogLog estimate, about 0.8 % error).
-pub async fn active_users(redis: &mut ConnectionManager, keys: &LiveKeys, first: i64, last: i64) -> redis::RedisResult<u64> {
+pub async fn active_users(
+    redis: &mut ConnectionManager,
+    keys: &LiveKeys,
+    first: i64,
+    last: i64,
+) -> redis::RedisResult<u64> {
     let names: Vec<String> = (first..=last).map(|m| keys.users(m)).collect();
     redis::cmd("PFCOUNT").arg(names).query_async(redis).await
 }

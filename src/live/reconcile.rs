@@ -26,7 +26,11 @@ pub enum ReconcileError {
 }
 
 /// Rewrites every closed dirty minute; returns how many.
-pub async fn reconcile_once(pool: &PgPool, redis: &mut ConnectionManager, keys: &LiveKeys) -> Result<usize, ReconcileError> {
+pub async fn reconcile_once(
+    pool: &PgPool,
+    redis: &mut ConnectionManager,
+    keys: &LiveKeys,
+) -> Result<usize, ReconcileError> {
     let dirty: Vec<i64> = redis::cmd("SMEMBERS").arg(keys.dirty()).query_async(redis).await?;
     let closed_before = (chrono::Utc::now().timestamp() - GRACE_SECONDS).div_euclid(60);
     let mut done = 0;
@@ -45,10 +49,8 @@ pub async fn rewrite_minute(
     keys: &LiveKeys,
     minute: i64,
 ) -> Result<(), ReconcileError> {
-    let cells: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(include_str!("sql/minute_cells.sql"))
-        .bind(minute * 60)
-        .fetch_all(pool)
-        .await?;
+    let cells: Vec<(i64, String, String, i64, i64)> =
+        sqlx::query_as(include_str!("sql/minute_cells.sql")).bind(minute * 60).fetch_all(pool).await?;
     let users: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT user_id FROM events WHERE ts >= to_timestamp($1) AND ts < to_timestamp($1 + 60) \
          AND user_id IS NOT NULL",

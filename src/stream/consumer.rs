@@ -274,7 +274,12 @@ impl Consumer {
 
     /// XACKs stored entries (adding their rows to the live counters) and moves dead letters, in one
     /// MULTI/EXEC.
-    async fn acknowledge(&mut self, stored: &[&str], letters: &[DeadLetter], tally: &live::Tally) -> redis::RedisResult<()> {
+    async fn acknowledge(
+        &mut self,
+        stored: &[&str],
+        letters: &[DeadLetter],
+        tally: &live::Tally,
+    ) -> redis::RedisResult<()> {
         if stored.is_empty() && letters.is_empty() {
             return Ok(());
         }
@@ -306,7 +311,12 @@ fn letter(entry: &Entry, reason: String) -> DeadLetter {
 
 /// The live counts of a stored batch: rows of acknowledged entries that this write stored (or that
 /// an unacknowledged earlier delivery of the same entry stored), never rows another entry stored.
-fn live_tally(entries: &[Entry], order: &[usize], written: &store::Written, failed: &HashMap<usize, String>) -> live::Tally {
+fn live_tally(
+    entries: &[Entry],
+    order: &[usize],
+    written: &store::Written,
+    failed: &HashMap<usize, String>,
+) -> live::Tally {
     let skip: std::collections::HashSet<usize> = written.already_stored.iter().copied().collect();
     let now = chrono::Utc::now().timestamp();
     let mut tally = live::Tally::default();

@@ -53,7 +53,10 @@ pub struct ErrorBody {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "eventmill", description = "Self-hosted product analytics: ingestion, analytics queries and operations API."),
+    info(
+        title = "eventmill",
+        description = "Self-hosted product analytics: ingestion, analytics queries and operations API."
+    ),
     paths(
         super::ingest::handlers::ingest_one,
         super::ingest::handlers::ingest_bulk,

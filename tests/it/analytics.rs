@@ -33,7 +33,10 @@ async fn golden_app() -> TestApp {
     let env = TestEnv::with(&[("EVENTMILL_READONLY_TOKEN", READONLY_TOKEN)]).await;
     golden::load(&env).await;
     let ctx = JobContext::new(env.pool().clone(), env.resources.settings.clone(), "test".into(), 1, None);
-    let hourly = HourlyRollup { start_time: "2026-03-07T00:00:00Z".parse().unwrap(), end_time: "2026-03-10T00:00:00Z".parse().unwrap() };
+    let hourly = HourlyRollup {
+        start_time: "2026-03-07T00:00:00Z".parse().unwrap(),
+        end_time: "2026-03-10T00:00:00Z".parse().unwrap(),
+    };
     processors::dispatch(JobSpec::HourlyRollup(hourly), &ctx).await.unwrap();
     for day in ["2026-03-07", "2026-03-08", "2026-03-09"] {
         let daily = DailyRollup { date: day.parse().unwrap(), profile_ids: None };
@@ -45,10 +48,11 @@ async fn golden_app() -> TestApp {
 /// Expected (events, revenue cents) per bucket from a fixture section, with an optional filter.
 fn sums(section: &str, keep: impl Fn(&Value) -> bool) -> BTreeMap<String, (i64, i64)> {
     let mut out: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for (bucket, count, revenue) in expected(section, |r| (keep(r), s(&r["bucket"]), n(&r["count"]), cents(&r["revenue"])))
-        .into_iter()
-        .filter(|r| r.0)
-        .map(|r| (r.1, r.2, r.3))
+    for (bucket, count, revenue) in
+        expected(section, |r| (keep(r), s(&r["bucket"]), n(&r["count"]), cents(&r["revenue"])))
+            .into_iter()
+            .filter(|r| r.0)
+            .map(|r| (r.1, r.2, r.3))
     {
         let cell = out.entry(bucket).or_default();
         cell.0 += count;
@@ -79,7 +83,8 @@ async fn every_endpoint_over_the_golden_events_equals_the_independent_computatio
     let hourly = ok(&app, &format!("/v1/analytics/timeseries?interval=hour&{window}")).await;
     assert_eq!(hourly["points"].as_array().unwrap().len(), 72);
     assert_eq!(points(&hourly, false), sums("by_hour", |_| true));
-    let filtered = ok(&app, &format!("/v1/analytics/timeseries?interval=hour&event_type=purchase&source=web&{window}")).await;
+    let filtered =
+        ok(&app, &format!("/v1/analytics/timeseries?interval=hour&event_type=purchase&source=web&{window}")).await;
     assert_eq!(points(&filtered, false), sums("by_hour", |r| r["event_type"] == "purchase" && r["source"] == "web"));
     let daily = ok(&app, &format!("/v1/analytics/timeseries?interval=day&{window}")).await;
     assert_eq!(points(&daily, true), sums("by_day", |_| true));
@@ -110,7 +115,8 @@ async fn every_endpoint_over_the_golden_events_equals_the_independent_computatio
     assert_eq!(days, want);
 
     let types = ok(&app, "/v1/analytics/event-types").await;
-    let got: BTreeMap<String, i64> = types.as_array().unwrap().iter().map(|t| (s(&t["event_type"]), n(&t["events"]))).collect();
+    let got: BTreeMap<String, i64> =
+        types.as_array().unwrap().iter().map(|t| (s(&t["event_type"]), n(&t["events"]))).collect();
     let mut want: BTreeMap<String, i64> = BTreeMap::new();
     for (t, c) in expected("by_day", |r| (s(&r["event_type"]), n(&r["count"]))) {
         *want.entry(t).or_default() += c;
@@ -177,7 +183,8 @@ async fn every_bad_parameter_is_a_400_naming_it() {
 #[tokio::test]
 async fn the_query_api_wants_a_token_and_the_read_only_one_reads() {
     let app = TestApp::api(TestEnv::with(&[("EVENTMILL_READONLY_TOKEN", READONLY_TOKEN)]).await).await;
-    for path in ["/v1/analytics/summary", "/v1/analytics/timeseries", "/v1/analytics/live", "/v1/analytics/event-types"] {
+    for path in ["/v1/analytics/summary", "/v1/analytics/timeseries", "/v1/analytics/live", "/v1/analytics/event-types"]
+    {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 401, "{path}");
         let (status, _) = get(&app, path, "wrong-token").await;
@@ -186,7 +193,13 @@ async fn the_query_api_wants_a_token_and_the_read_only_one_reads() {
     let (status, _) = get(&app, "/v1/analytics/summary", READONLY_TOKEN).await;
     assert_eq!(status, 200);
     let openapi = app.client.get(app.url("/openapi.json")).send().await.unwrap().json::<Value>().await.unwrap();
-    for path in ["/v1/analytics/timeseries", "/v1/analytics/summary", "/v1/analytics/events/daily", "/v1/analytics/event-types", "/v1/analytics/events/raw"] {
+    for path in [
+        "/v1/analytics/timeseries",
+        "/v1/analytics/summary",
+        "/v1/analytics/events/daily",
+        "/v1/analytics/event-types",
+        "/v1/analytics/events/raw",
+    ] {
         assert!(openapi["paths"][path]["get"].is_object(), "{path} in /openapi.json");
     }
     app.stop().await;
@@ -249,10 +262,27 @@ async fn live_traffic_is_counted_once_across_re_sends_and_a_crash_between_commit
     let mut redis = env.redis();
     let keys = &env.resources.keys;
     eventmill::stream::ensure_group(&mut redis, keys).await.unwrap();
-    let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP").arg("GROUP").arg(&keys.group).arg("dead")
-        .arg("COUNT").arg(30).arg("STREAMS").arg(&keys.events).arg(">").query_async(&mut redis).await.unwrap();
-    let rows: Vec<eventmill::store::EventRow> = reply.keys[0].ids.iter()
-        .map(|id| eventmill::stream::entry::decode(&redis::from_redis_value::<String>(id.map[eventmill::stream::entry::EVENT_FIELD].clone()).unwrap()).unwrap())
+    let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(&keys.group)
+        .arg("dead")
+        .arg("COUNT")
+        .arg(30)
+        .arg("STREAMS")
+        .arg(&keys.events)
+        .arg(">")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let rows: Vec<eventmill::store::EventRow> = reply.keys[0]
+        .ids
+        .iter()
+        .map(|id| {
+            eventmill::stream::entry::decode(
+                &redis::from_redis_value::<String>(id.map[eventmill::stream::entry::EVENT_FIELD].clone()).unwrap(),
+            )
+            .unwrap()
+        })
         .collect();
     let refs: Vec<_> = rows.iter().collect();
     env.resources.partitions.ensure_for(refs.iter().map(|r| r.ts_micros)).await.unwrap();

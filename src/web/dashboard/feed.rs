@@ -21,7 +21,9 @@ pub async fn live(
     let events = stream::unfold(subscription, |mut subscription| async move {
         loop {
             match subscription.receiver.recv().await {
-                Ok(message) => return Some((Ok(Event::default().event("counters").data(message.as_str())), subscription)),
+                Ok(message) => {
+                    return Some((Ok(Event::default().event("counters").data(message.as_str())), subscription));
+                }
                 // A slow client skips what it missed; the next snapshot carries the recent seconds.
                 Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => return None,

@@ -84,17 +84,27 @@ struct TimeseriesQuery {
     ),
     responses((status = 200, body = Timeseries), (status = 400, body = crate::web::openapi::ErrorBody),
         (status = 401, body = crate::web::openapi::ErrorBody)))]
-pub async fn timeseries(_: Principal, State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Timeseries>, ApiError> {
+pub async fn timeseries(
+    _: Principal,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Timeseries>, ApiError> {
     let q: TimeseriesQuery = parse_query(query.as_deref())?;
     let interval = Interval::parse(q.interval.as_deref())?;
     let (from, to) = params::window(q.from.as_deref(), q.to.as_deref(), Duration::hours(1), interval.max_window())?;
-    let filter = Filter { event_type: params::name("event_type", q.event_type.as_deref())?, source: params::name("source", q.source.as_deref())? };
+    let filter = Filter {
+        event_type: params::name("event_type", q.event_type.as_deref())?,
+        source: params::name("source", q.source.as_deref())?,
+    };
     let cells = series::cells(&state, from, to, interval, &filter).await?;
     let buckets = series::per_bucket(&cells);
     let size = interval.seconds();
     let first = from.timestamp().div_euclid(size) * size;
     let zero = Figures::default();
-    let points = (first..to.timestamp()).step_by(size as usize).map(|t| Point::new(t, buckets.get(&t).unwrap_or(&zero))).collect();
+    let points = (first..to.timestamp())
+        .step_by(size as usize)
+        .map(|t| Point::new(t, buckets.get(&t).unwrap_or(&zero)))
+        .collect();
     let interval = q.interval.unwrap_or_else(|| "minute".to_owned());
     Ok(Json(Timeseries { interval, from: rfc3339(first), to: rfc3339(to.timestamp()), points }))
 }
@@ -134,14 +144,20 @@ struct SummaryQuery {
     ),
     responses((status = 200, body = Summary), (status = 400, body = crate::web::openapi::ErrorBody),
         (status = 401, body = crate::web::openapi::ErrorBody)))]
-pub async fn summary(_: Principal, State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Summary>, ApiError> {
+pub async fn summary(
+    _: Principal,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Summary>, ApiError> {
     let q: SummaryQuery = parse_query(query.as_deref())?;
-    let (from, to) = params::window(q.from.as_deref(), q.to.as_deref(), Duration::hours(24), Interval::Hour.max_window())?;
+    let (from, to) =
+        params::window(q.from.as_deref(), q.to.as_deref(), Duration::hours(24), Interval::Hour.max_window())?;
     let filter = Filter { event_type: None, source: params::name("source", q.source.as_deref())? };
     let cells = series::cells(&state, from, to, Interval::Hour, &filter).await?;
     let per_type = series::per_type(&cells);
     let count = |t: &str| per_type.get(t).map_or(0, |f| f.events);
-    let (events, revenue_micros, errors) = per_type.values().fold((0, 0, 0), |(e, r, x), f| (e + f.events, r + f.revenue_micros, x + f.errors));
+    let (events, revenue_micros, errors) =
+        per_type.values().fold((0, 0, 0), |(e, r, x), f| (e + f.events, r + f.revenue_micros, x + f.errors));
     let minute = Utc::now().timestamp().div_euclid(60);
     let mut redis = state.redis.clone();
     let active_users = live::read::active_users(&mut redis, &state.keys.live, minute - 4, minute).await?;
@@ -199,7 +215,11 @@ struct DailyQuery {
     ),
     responses((status = 200, body = DailyPage), (status = 400, body = crate::web::openapi::ErrorBody),
         (status = 401, body = crate::web::openapi::ErrorBody)))]
-pub async fn daily(_: Principal, State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<DailyPage>, ApiError> {
+pub async fn daily(
+    _: Principal,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<DailyPage>, ApiError> {
     let q: DailyQuery = parse_query(query.as_deref())?;
     let today = Utc::now().date_naive();
     let to = params::day("to", q.to.as_deref())?.unwrap_or(today);
@@ -212,17 +232,26 @@ pub async fn daily(_: Principal, State(state): State<AppState>, RawQuery(query):
     }
     let after = params::day("after_day", q.after_day.as_deref())?;
     let limit = params::limit(q.limit.as_deref(), 31, 366)?;
-    let filter = Filter { event_type: params::name("event_type", q.event_type.as_deref())?, source: params::name("source", q.source.as_deref())? };
+    let filter = Filter {
+        event_type: params::name("event_type", q.event_type.as_deref())?,
+        source: params::name("source", q.source.as_deref())?,
+    };
     let first = after.map_or(from, |a| (a + Duration::days(1)).max(from));
     let mut items = Vec::new();
     if first <= to {
         let last = (first + Duration::days(limit as i64 - 1)).min(to);
-        let cells = series::cells(&state, midnight(first), midnight(last + Duration::days(1)), Interval::Day, &filter).await?;
+        let cells =
+            series::cells(&state, midnight(first), midnight(last + Duration::days(1)), Interval::Day, &filter).await?;
         let buckets = series::per_bucket(&cells);
         let zero = Figures::default();
         for day in first.iter_days().take_while(|d| *d <= last) {
             let f = buckets.get(&midnight(day).timestamp()).unwrap_or(&zero);
-            items.push(Day { day: day.to_string(), events: f.events, revenue: live::read::revenue(f.revenue_micros), errors: f.errors });
+            items.push(Day {
+                day: day.to_string(),
+                events: f.events,
+                revenue: live::read::revenue(f.revenue_micros),
+                errors: f.errors,
+            });
         }
     }
     let next_after_day = items.last().filter(|d| d.day < to.to_string() && items.len() == limit).map(|d| d.day.clone());
@@ -240,14 +269,19 @@ pub struct EventTypeCount {
 #[utoipa::path(get, path = "/v1/analytics/event-types", tag = "analytics",
     responses((status = 200, body = Vec<EventTypeCount>), (status = 400, body = crate::web::openapi::ErrorBody),
         (status = 401, body = crate::web::openapi::ErrorBody)))]
-pub async fn event_types(_: Principal, State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Vec<EventTypeCount>>, ApiError> {
+pub async fn event_types(
+    _: Principal,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<EventTypeCount>>, ApiError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct NoQuery {}
     let _: NoQuery = parse_query(query.as_deref())?;
     let now = Utc::now();
     let cells = series::cells(&state, now - Duration::days(400), now, Interval::Day, &Filter::default()).await?;
-    let types = series::per_type(&cells).into_iter().map(|(event_type, f)| EventTypeCount { event_type, events: f.events });
+    let types =
+        series::per_type(&cells).into_iter().map(|(event_type, f)| EventTypeCount { event_type, events: f.events });
     Ok(Json(types.collect()))
 }
 

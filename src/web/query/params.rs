@@ -51,7 +51,9 @@ pub fn window(
 /// A day `YYYY-MM-DD`.
 pub fn day(name: &'static str, value: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
     value
-        .map(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| bad(name, format!("{v:?} is not a day YYYY-MM-DD"))))
+        .map(|v| {
+            NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| bad(name, format!("{v:?} is not a day YYYY-MM-DD")))
+        })
         .transpose()
 }
 

@@ -51,7 +51,11 @@ type Row = (Uuid, String, DateTime<Utc>, Option<String>, Option<String>, String,
     ),
     responses((status = 200, body = Vec<RawEvent>), (status = 400, body = crate::web::openapi::ErrorBody),
         (status = 401, body = crate::web::openapi::ErrorBody)))]
-pub async fn raw(_: Principal, State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Vec<RawEvent>>, ApiError> {
+pub async fn raw(
+    _: Principal,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<RawEvent>>, ApiError> {
     let q: RawQueryParams = parse_query(query.as_deref())?;
     let max = Duration::hours(MAX_WINDOW_HOURS);
     let (from, to) = params::window(q.from.as_deref(), q.to.as_deref(), max, max)?;

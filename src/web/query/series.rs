@@ -202,7 +202,14 @@ async fn rollup(
     Ok(())
 }
 
-async fn raw(pool: &PgPool, from: i64, to: i64, size: i64, filter: &Filter, out: &mut Cells) -> Result<(), SeriesError> {
+async fn raw(
+    pool: &PgPool,
+    from: i64,
+    to: i64,
+    size: i64,
+    filter: &Filter,
+    out: &mut Cells,
+) -> Result<(), SeriesError> {
     if from >= to {
         return Ok(());
     }
