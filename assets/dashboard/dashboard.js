@@ -10,6 +10,7 @@ const PERIODS = { "15m": 900, "1h": 3600, "24h": 86400, "7d": 604800, "30d": 259
 const seconds = new Map(); // unix second -> cells [[type, source, events, revenue]]
 const colorOf = new Map();
 let lastT = 0;
+let firstT = 0; // first second this page saw: the live charts grow from there to LIVE_SECONDS
 
 const $ = (id) => document.getElementById(id);
 const filters = () => ({ source: $("source").value, type: $("event-type").value });
@@ -92,7 +93,7 @@ function noteSources(cells) {
 function renderLive() {
   if (!lastT) return;
   const range = [];
-  for (let t = lastT - LIVE_SECONDS + 1; t <= lastT; t++) range.push(t);
+  for (let t = Math.max(firstT, lastT - LIVE_SECONDS + 1); t <= lastT; t++) range.push(t);
   const byType = new Map(), revenue = [], errorRate = [];
   for (const t of range) {
     const cells = (seconds.get(t) || []).filter(keep);
@@ -110,7 +111,7 @@ function renderLive() {
     errorRate.push([t, events ? errors / events : 0]);
   }
   const xticks = [[lastT - 90, "-90 s"], [lastT - 60, "-60 s"], [lastT - 30, "-30 s"], [lastT, "now"]];
-  const frame = { x0: range[0], x1: lastT, xticks };
+  const frame = { x0: lastT - LIVE_SECONDS + 1, x1: lastT, xticks };
   // Types first seen inside the window get zeros before, so every line spans the window.
   const series = [...byType].map(([name, values]) => {
     const full = range.map((t) => [t, (values.find((p) => p[0] === t) || [t, 0])[1]]);
@@ -145,6 +146,7 @@ function onCounters(message) {
     noteSources(s.cells);
   }
   lastT = Math.max(lastT, data.t);
+  if (!firstT) firstT = data.seconds.length ? data.seconds[0].t : data.t;
   for (const t of seconds.keys()) if (t < lastT - LIVE_SECONDS - 5) seconds.delete(t);
   document.querySelector('[data-kpi="active_users"]').textContent = fmt(data.active_users);
   $("live-clock").textContent = new Date(data.t * 1000).toISOString().slice(11, 19) + " UTC";
