@@ -50,7 +50,8 @@ function chart(svg, series, opts) {
   for (let i = 0; i <= 4; i++) {
     const v = (top * i) / 4;
     el("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }, svg);
-    el("text", { x: L - 6, y: y(v) + 4, class: "tick", "text-anchor": "end" }, svg).textContent = opts.label ? opts.label(v) : fmt(v);
+    const plain = top < 4 ? v.toFixed(2) : fmt(v);
+    el("text", { x: L - 6, y: y(v) + 4, class: "tick", "text-anchor": "end" }, svg).textContent = opts.label ? opts.label(v) : plain;
   }
   for (const t of opts.xticks || []) {
     el("text", { x: x(t[0]), y: H - 6, class: "tick", "text-anchor": "middle" }, svg).textContent = t[1];
@@ -222,5 +223,5 @@ document.addEventListener("DOMContentLoaded", () => {
   refreshHistory();
   connect();
   setInterval(refreshKpis, 2000);
-  setInterval(refreshHistory, 30000);
+  setInterval(refreshHistory, 10000);
 });
