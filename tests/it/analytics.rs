@@ -6,8 +6,8 @@ use std::{collections::BTreeMap, process::Stdio, time::Duration};
 
 use chrono::{SecondsFormat, Utc};
 use eventmill::{
-    domain::job::{DailyRollup, HourlyRollup, JobSpec},
-    processors::{self, JobContext},
+    domain::job::{DailyRollup, HourlyRollup, Job},
+    processors::{self, DailyRollups, HourlyRollups, JobContext},
 };
 use serde_json::Value;
 
@@ -37,10 +37,10 @@ async fn golden_app() -> TestApp {
         start_time: "2026-03-07T00:00:00Z".parse().unwrap(),
         end_time: "2026-03-10T00:00:00Z".parse().unwrap(),
     };
-    processors::dispatch(JobSpec::HourlyRollup(hourly), &ctx).await.unwrap();
+    processors::dispatch(Job::of::<HourlyRollups>(&hourly), &ctx).await.unwrap();
     for day in ["2026-03-07", "2026-03-08", "2026-03-09"] {
         let daily = DailyRollup { date: day.parse().unwrap(), profile_ids: None };
-        processors::dispatch(JobSpec::DailyRollup(daily), &ctx).await.unwrap();
+        processors::dispatch(Job::of::<DailyRollups>(&daily), &ctx).await.unwrap();
     }
     TestApp::api(env).await
 }

@@ -3,8 +3,8 @@
 
 use chrono::{Duration, Timelike, Utc};
 use eventmill::{
-    domain::job::{HourlyRollup, JobSpec},
-    processors::{self, JobContext},
+    domain::job::{HourlyRollup, Job},
+    processors::{self, HourlyRollups, JobContext},
     store::{self, EventRow},
 };
 
@@ -35,7 +35,7 @@ async fn the_dashboard_shows_live_counts_alerts_and_rolled_up_history_in_a_brows
     assert!(store::write_rows(env.pool(), &refs).await.unwrap().refused.is_empty());
     let ctx = JobContext::new(env.pool().clone(), env.resources.settings.clone(), "test".into(), 1, None);
     let window = HourlyRollup { start_time: hour, end_time: hour + Duration::hours(1) };
-    processors::dispatch(JobSpec::HourlyRollup(window), &ctx).await.unwrap();
+    processors::dispatch(Job::of::<HourlyRollups>(&window), &ctx).await.unwrap();
 
     let app = TestApp::full(env).await;
     run_scenario(&app, "dashboard", &[("HISTORY_EVENTS", "25")]).await;

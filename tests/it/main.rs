@@ -18,6 +18,7 @@ mod reports;
 mod exports;
 mod email;
 mod cli;
+mod custom_kind;
 mod queue;
 mod rollup;
 mod scheduler;
