@@ -19,12 +19,21 @@ pub struct JobTemplate {
     fields: Map<String, Value>,
 }
 
+/// Largest job file read: real ones are a few hundred bytes.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024;
+/// Deepest nesting of arrays and objects accepted in a job (real ones nest two levels).
+pub const MAX_DEPTH: usize = 8;
+
 const DATE_FIELDS: [&str; 5] = ["date", "start_date", "end_date", "startDate", "endDate"];
 const TIME_FIELDS: [&str; 4] = ["start_time", "end_time", "startTime", "endTime"];
 
 impl JobTemplate {
     /// Reads a `.toml` or `.json` job file and checks it resolves to a valid job.
     pub fn from_file(path: &Path) -> Result<Self, String> {
+        let size = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(format!("{} is {size} bytes; a job file may be at most {MAX_FILE_BYTES}", path.display()));
+        }
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let value: Value = match path.extension().and_then(|e| e.to_str()) {
             Some("json") => serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?,
@@ -36,6 +45,7 @@ impl JobTemplate {
     /// Builds a template from one object (an inline `[schedule.job]` table, a parsed file).
     pub fn from_value(value: Value) -> Result<Self, String> {
         let Value::Object(mut fields) = value else { return Err("a job must be one object".into()) };
+        check_hostile(&fields)?;
         if let Some(kind) = fields.remove("jobType") {
             if fields.contains_key("job_type") {
                 return Err("give job_type or jobType, not both".into());
@@ -69,6 +79,44 @@ impl JobTemplate {
     pub fn kind(&self) -> &str {
         self.fields.get("job_type").and_then(Value::as_str).unwrap_or("?")
     }
+}
+
+/// Refuses what would be accepted now and fail (or do harm) later: nesting past [`MAX_DEPTH`], NUL
+/// characters (PostgreSQL cannot bind them), and recipient strings that are not one address
+/// (CR/LF could inject mail headers; a comma or semicolon hides several addresses in one entry).
+fn check_hostile(fields: &Map<String, Value>) -> Result<(), String> {
+    fn walk(value: &Value, path: &str, depth: usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("{path} nests deeper than {MAX_DEPTH} levels"));
+        }
+        match value {
+            Value::String(s) if s.contains('\0') => Err(format!("{path} contains a NUL character")),
+            Value::Array(items) => items.iter().try_for_each(|v| walk(v, path, depth + 1)),
+            Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+                if k.contains('\0') {
+                    return Err(format!("a key in {path} contains a NUL character"));
+                }
+                walk(v, &format!("{path}.{k}"), depth + 1)
+            }),
+            _ => Ok(()),
+        }
+    }
+    for (key, value) in fields {
+        walk(value, key, 1)?;
+    }
+    let recipients = fields.get("recipient_email").or_else(|| fields.get("recipientEmail"));
+    let addresses: Vec<&str> = match recipients {
+        Some(Value::String(one)) => vec![one],
+        Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if let Some(bad) = addresses.iter().find(|a| a.contains(['\r', '\n', ',', ';'])) {
+        return Err(format!(
+            "recipient_email {bad:?} is not one address: give each address as its own list entry, \
+             without line breaks, commas or semicolons"
+        ));
+    }
+    Ok(())
 }
 
 /// `today`, `yesterday`, `tomorrow`, `-7d`, `+1d` -> `YYYY-MM-DD`; `None` for an absolute date.
@@ -146,5 +194,28 @@ mod tests {
         let err = JobTemplate::from_value(serde_json::json!({"job_type": "DAILY_ROLLUP", "date": "-xd"})).unwrap_err();
         assert!(err.contains("-xd"), "{err}");
         assert!(JobTemplate::from_value(serde_json::json!({"job_type": "NOPE"})).is_err());
+    }
+
+    #[test]
+    fn hostile_values_are_refused_before_anything_runs() {
+        let report = |recipient: &str| {
+            serde_json::json!({"job_type": "GENERATE_REPORT", "report_type": "REVENUE_SUMMARY", "format": "CSV",
+                "start_date": "-7d", "end_date": "today", "recipient_email": recipient})
+        };
+        for bad in ["a@example.com\r\nBcc: b@example.com", "a@example.com, b@example.com", "a@x.io;b@x.io"] {
+            let err = JobTemplate::from_value(report(bad)).unwrap_err();
+            assert!(err.contains("not one address"), "{err}");
+        }
+        assert!(JobTemplate::from_value(report("Ann <ann@example.com>")).is_ok());
+        let mut deep = serde_json::json!("x");
+        for _ in 0..20 {
+            deep = serde_json::json!([deep]);
+        }
+        let err = JobTemplate::from_value(serde_json::json!({"job_type": "DAILY_ROLLUP", "date": "today",
+            "profile_ids": deep}))
+        .unwrap_err();
+        assert!(err.contains("nests deeper"), "{err}");
+        let nul = serde_json::json!({"job_type": "DAILY_ROLLUP", "date": "today", "profile_ids": ["a\u{0}b"]});
+        assert!(JobTemplate::from_value(nul).unwrap_err().contains("NUL"));
     }
 }

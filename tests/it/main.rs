@@ -11,6 +11,7 @@ mod admin_queues;
 mod admin_stream;
 mod consumer;
 mod ingest;
+mod properties;
 mod partitions;
 mod reports;
 mod exports;
