@@ -104,6 +104,13 @@ fn check_hostile(fields: &Map<String, Value>) -> Result<(), String> {
     for (key, value) in fields {
         walk(value, key, 1)?;
     }
+    let output = fields.get("output_path").or_else(|| fields.get("outputPath")).and_then(Value::as_str);
+    if let Some(path) = output.filter(|p| leaves_folder(p)) {
+        // Symlinks are checked again when the file is written: only then is the folder's state known.
+        return Err(format!(
+            "output_path {path:?} leaves the reports folder: give a path relative to it, without `..`"
+        ));
+    }
     let recipients = fields.get("recipient_email").or_else(|| fields.get("recipientEmail"));
     let addresses: Vec<&str> = match recipients {
         Some(Value::String(one)) => vec![one],
@@ -117,6 +124,10 @@ fn check_hostile(fields: &Map<String, Value>) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+fn leaves_folder(path: &str) -> bool {
+    Path::new(path).components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
 }
 
 /// `today`, `yesterday`, `tomorrow`, `-7d`, `+1d` -> `YYYY-MM-DD`; `None` for an absolute date.

@@ -12,6 +12,7 @@ mod admin_stream;
 mod consumer;
 mod ingest;
 mod properties;
+mod hostile;
 mod partitions;
 mod reports;
 mod exports;
