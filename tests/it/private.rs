@@ -4,7 +4,7 @@
 
 use std::{
     net::TcpListener,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -90,9 +90,9 @@ impl PrivatePostgres {
         if is_root() {
             assert!(Command::new("chown").arg("-R").arg("postgres:postgres").arg(&pg.dir).status().unwrap().success());
         }
-        let data = pg.dir.join("data");
-        let init = pg.command("initdb").arg("-D").arg(&data).args(["-U", "eventmill", "--auth=trust", "-E", "UTF8"]);
-        pg.run(init.args(["--locale=C", "--no-sync"]), "initdb");
+        let data = pg.data();
+        pg.run("initdb", &["-D", &data, "-U", "eventmill", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"])
+            .unwrap();
         pg.resume();
         pg
     }
@@ -104,39 +104,41 @@ impl PrivatePostgres {
 
     /// Stops it hard (`-m immediate`: connections dropped, no checkpoint), as a crash would.
     pub fn stop(&self) {
-        let stop = self.command("pg_ctl").arg("-D").arg(self.dir.join("data")).args(["-m", "immediate", "-w", "stop"]);
-        self.run(stop, "pg_ctl stop");
+        self.run("pg_ctl", &["-D", &self.data(), "-m", "immediate", "-w", "stop"]).unwrap();
     }
 
     /// Starts it (again).
     pub fn resume(&self) {
         let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.display());
-        let log = self.dir.join("postgres.log");
-        let start = self.command("pg_ctl").arg("-D").arg(self.dir.join("data")).arg("-l").arg(log);
-        self.run(start.args(["-o", &options, "-w", "-t", "60", "start"]), "pg_ctl start");
+        let log = self.dir.join("postgres.log").display().to_string();
+        self.run("pg_ctl", &["-D", &self.data(), "-l", &log, "-o", &options, "-w", "-t", "60", "start"]).unwrap();
     }
 
-    fn command(&self, tool: &str) -> Command {
+    fn data(&self) -> String {
+        self.dir.join("data").display().to_string()
+    }
+
+    /// Runs a PostgreSQL tool (as the `postgres` user when we are root: it refuses to run as root).
+    fn run(&self, tool: &str, args: &[&str]) -> Result<(), String> {
         let program = self.bin.join(tool);
-        if is_root() {
+        let mut command = if is_root() {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(program).current_dir("/");
             command
         } else {
             Command::new(program)
+        };
+        let output = command.args(args).stdin(Stdio::null()).output().map_err(|e| format!("{tool}: {e}"))?;
+        if !output.status.success() {
+            return Err(format!("{tool} failed: {}", String::from_utf8_lossy(&output.stderr)));
         }
-    }
-
-    fn run(&self, command: &mut Command, what: &str) {
-        let output = command.stdin(Stdio::null()).output().unwrap();
-        assert!(output.status.success(), "{what} failed: {}", String::from_utf8_lossy(&output.stderr));
+        Ok(())
     }
 }
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        let stop = self.command("pg_ctl").arg("-D").arg(self.dir.join("data")).args(["-m", "immediate", "stop"]);
-        let _ = stop.stdin(Stdio::null()).output();
+        let _ = self.run("pg_ctl", &["-D", &self.data(), "-m", "immediate", "stop"]);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
