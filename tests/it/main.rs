@@ -15,6 +15,7 @@ mod properties;
 mod hostile;
 mod faults_support;
 mod faults;
+mod outages;
 mod private;
 mod partitions;
 mod reports;
