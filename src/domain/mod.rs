@@ -2,6 +2,7 @@
 
 pub mod event;
 pub mod job;
+pub mod job_checks;
 pub mod job_file;
 pub mod name;
 pub mod storable;

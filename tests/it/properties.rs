@@ -4,7 +4,10 @@
 use std::{collections::HashMap, time::Duration};
 
 use chrono::Utc;
-use eventmill::domain::{Event, job::JobSpec, job_file::JobTemplate, parse_event};
+use eventmill::{
+    domain::{Event, job_file::JobTemplate, parse_event},
+    processors::registry,
+};
 use proptest::{
     prelude::*,
     test_runner::{Config, TestRunner},
@@ -242,10 +245,11 @@ fn job_value() -> impl Strategy<Value = Value> {
 #[tokio::test]
 async fn every_job_the_job_file_parser_accepts_round_trips_through_postgresql() {
     let env = TestEnv::new().await;
+    let registry = registry();
     let cases = std::cell::RefCell::new(Vec::new());
     runner(3000)
         .run(&job_value(), |value| {
-            if let Ok(template) = JobTemplate::from_value(value.clone()) {
+            if let Ok(template) = JobTemplate::from_value(value.clone(), &registry) {
                 cases.borrow_mut().push((value, template.resolve(Utc::now()).expect("an accepted template resolves")));
             }
             Ok(())
@@ -253,12 +257,13 @@ async fn every_job_the_job_file_parser_accepts_round_trips_through_postgresql() 
         .unwrap();
     let cases = cases.into_inner();
     assert!(cases.len() > 20, "the generator should produce enough valid jobs, got {}", cases.len());
-    for (value, spec) in cases {
-        let text = serde_json::to_string(&spec).unwrap();
-        let back: Result<String, _> =
-            sqlx::query_scalar("SELECT $1::jsonb::text").bind(&text).fetch_one(env.pool()).await;
+    for (value, job) in cases {
+        let text = serde_json::to_string(&job.payload).unwrap();
+        let back: Result<String, _> = sqlx::query_scalar("SELECT $1::jsonb::text").bind(&text).fetch_one(env.pool()).await;
         let back = back.unwrap_or_else(|e| panic!("{value} was accepted but PostgreSQL refuses it: {e}"));
-        let again: JobSpec = serde_json::from_str(&back).unwrap();
-        assert_eq!(again, spec, "{value}");
+        let again: Value = serde_json::from_str(&back).unwrap();
+        assert_eq!(again, job.payload, "{value}");
+        let reparsed = JobTemplate::from_value(again, &registry).and_then(|t| t.resolve(Utc::now()));
+        assert_eq!(reparsed.as_ref(), Ok(&job), "{value}");
     }
 }
