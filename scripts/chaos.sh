@@ -75,7 +75,7 @@ loadgen() { # background loadgen --verify; output in $HOME_DIR/load.out
 result() {
     local scenario="$1" faults="$2" notes="${3:-}" line
     wait "$LOAD" || true
-    line="$(grep 'loadgen verify:' "$HOME_DIR/load.out" | tail -n1)"
+    line="$(grep 'loadgen verify:' "$HOME_DIR/load.out" | tail -n1 || true)"
     if [[ -z "$line" ]]; then
         log "$scenario: loadgen did not verify:"; tail -n5 "$HOME_DIR/load.out" >&2
         echo "RESULT $scenario faults=$faults verify=failed $notes"; return
@@ -85,7 +85,9 @@ result() {
     accepted="$(sed -n 's/.*verify: \([0-9]*\) of \([0-9]*\) accepted.*/\2/p' <<<"$line")"
     lost="$(sed -n 's/.*lost \([0-9]*\).*/\1/p' <<<"$line")"
     dup="$(sed -n 's/.*duplicated \([0-9]*\).*/\1/p' <<<"$line")"
-    echo "RESULT $scenario faults=$faults sent=$accepted stored=$stored duplicates=$dup lost=$lost $notes"
+    local client; client="$(grep -o 'retried [0-9]*  rejected [0-9]*' "$HOME_DIR/load.out" | tail -n1 || true)"
+    echo "RESULT $scenario faults=$faults sent=$accepted stored=$stored duplicates=$dup lost=$lost $notes (client: $client)"
+    grep -q 'lost 0; duplicated 0' <<<"$line" || tail -n5 "$HOME_DIR/load.out" >&2
 }
 stop_all() { for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; wait "${PIDS[@]}" 2>/dev/null || true; PIDS=(); }
 pause() { sleep "$(python3 -c "import random; print(round(random.uniform($1, $2), 2))")"; }

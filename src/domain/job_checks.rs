@@ -20,7 +20,9 @@ pub fn check_hostile(fields: &Map<String, Value>) -> Result<(), String> {
     let output = fields.get("output_path").or_else(|| fields.get("outputPath")).and_then(Value::as_str);
     if let Some(path) = output.filter(|p| leaves_folder(p)) {
         // Symlinks are checked again when the file is written: only then is the folder's state known.
-        return Err(format!("output_path {path:?} leaves the reports folder: give a path relative to it, without `..`"));
+        return Err(format!(
+            "output_path {path:?} leaves the reports folder: give a path relative to it, without `..`"
+        ));
     }
     let recipients = fields.get("recipient_email").or_else(|| fields.get("recipientEmail"));
     let addresses: Vec<&str> = match recipients {

@@ -57,6 +57,10 @@ impl Proc {
         proc
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("still running")
+    }
+
     /// SIGKILL, at whatever point the process is.
     pub async fn kill9(mut self) {
         self.child.start_kill().unwrap();

@@ -16,6 +16,7 @@ mod hostile;
 mod faults_support;
 mod faults;
 mod outages;
+mod limits;
 mod private;
 mod partitions;
 mod reports;

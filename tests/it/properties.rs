@@ -259,7 +259,8 @@ async fn every_job_the_job_file_parser_accepts_round_trips_through_postgresql() 
     assert!(cases.len() > 20, "the generator should produce enough valid jobs, got {}", cases.len());
     for (value, job) in cases {
         let text = serde_json::to_string(&job.payload).unwrap();
-        let back: Result<String, _> = sqlx::query_scalar("SELECT $1::jsonb::text").bind(&text).fetch_one(env.pool()).await;
+        let back: Result<String, _> =
+            sqlx::query_scalar("SELECT $1::jsonb::text").bind(&text).fetch_one(env.pool()).await;
         let back = back.unwrap_or_else(|e| panic!("{value} was accepted but PostgreSQL refuses it: {e}"));
         let again: Value = serde_json::from_str(&back).unwrap();
         assert_eq!(again, job.payload, "{value}");
