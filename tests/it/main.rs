@@ -13,6 +13,7 @@ mod consumer;
 mod ingest;
 mod partitions;
 mod reports;
+mod freshness;
 mod exports;
 mod email;
 mod cli;
