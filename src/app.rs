@@ -40,6 +40,8 @@ pub struct Resources {
     pub queues: Queues,
     /// The admin token in force (configured, or generated at start).
     pub admin_token: SecretString,
+    /// Whether `admin_token` was generated because EVENTMILL_ADMIN_TOKEN is unset.
+    pub admin_token_generated: bool,
 }
 
 impl Resources {
@@ -55,12 +57,21 @@ impl Resources {
         let queue_redis = stream::connect(settings.redis_url.expose_secret(), QUEUE_RESPONSE_TIMEOUT)
             .context("EVENTMILL_REDIS_URL is not a valid Redis URL")?;
         let queues = Queues::new(queue_redis, &settings.redis_prefix, Arc::new(settings.jobs.clone()));
-        let admin_token = settings.admin_token.clone().unwrap_or_else(|| {
-            let token = format!("{:032x}", rand::random::<u128>());
+        let admin_token_generated = settings.admin_token.is_none();
+        let admin_token = settings
+            .admin_token
+            .clone()
+            .unwrap_or_else(|| SecretString::from(format!("{:032x}", rand::random::<u128>())));
+        let settings = Arc::new(settings);
+        Ok(Self { settings, pool, redis, keys, partitions, queues, admin_token, admin_token_generated })
+    }
+
+    /// Tells the operator the generated admin token; only the HTTP servers (`run`, `serve`) need it.
+    pub fn announce_admin_token(&self) {
+        if self.admin_token_generated {
+            let token = self.admin_token.expose_secret();
             eprintln!("EVENTMILL_ADMIN_TOKEN is unset; generated admin token for this run: {token}");
-            SecretString::from(token)
-        });
-        Ok(Self { settings: Arc::new(settings), pool, redis, keys, partitions, queues, admin_token })
+        }
     }
 
     /// The HTTP handlers' state.

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::loadgen::LoadgenArgs;
+use crate::{
+    domain::job::{ExportDataType, Format, ReportType},
+    loadgen::LoadgenArgs,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,13 +77,13 @@ pub struct RollupArgs {
     #[arg(long)]
     pub daily: bool,
     /// Hourly: window start (RFC 3339, or relative: now, -1h).
-    #[arg(long, requires = "hourly")]
+    #[arg(long, requires = "hourly", allow_hyphen_values = true)]
     pub start: Option<String>,
     /// Hourly: window end (exclusive).
-    #[arg(long, requires = "hourly")]
+    #[arg(long, requires = "hourly", allow_hyphen_values = true)]
     pub end: Option<String>,
     /// Daily: the UTC day (YYYY-MM-DD, today, yesterday, -2d).
-    #[arg(long, requires = "daily")]
+    #[arg(long, requires = "daily", allow_hyphen_values = true)]
     pub date: Option<String>,
     /// Daily: only these profiles' rows (repeatable).
     #[arg(long = "profile", requires = "daily")]
@@ -89,9 +92,9 @@ pub struct RollupArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// REVENUE_SUMMARY, ENGAGEMENT_METRICS, PROFILE_PERFORMANCE or COST_ANALYSIS.
-    #[arg(long = "type")]
-    pub report_type: String,
+    /// The report (any case).
+    #[arg(long = "type", value_enum, ignore_case = true)]
+    pub report_type: ReportType,
     #[command(flatten)]
     pub file: FileArgs,
     /// Only these profiles (repeatable).
@@ -104,9 +107,9 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// ENGAGEMENT, TRANSACTIONS or COSTS.
-    #[arg(long)]
-    pub data: String,
+    /// The events to export (any case).
+    #[arg(long, value_enum, ignore_case = true)]
+    pub data: ExportDataType,
     #[command(flatten)]
     pub file: FileArgs,
     /// key=value: event_type, source, user_id, or a property (repeatable).
@@ -117,14 +120,14 @@ pub struct ExportArgs {
 /// What report and export jobs share: the file's format, the period, where it goes.
 #[derive(Debug, Args)]
 pub struct FileArgs {
-    /// CSV, JSON or PDF.
-    #[arg(long)]
-    pub format: String,
+    /// The file's format (any case).
+    #[arg(long, value_enum, ignore_case = true)]
+    pub format: Format,
     /// First UTC day (YYYY-MM-DD, today, yesterday, -7d).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub from: String,
-    /// Last UTC day, included.
-    #[arg(long)]
+    /// Last UTC day, included (YYYY-MM-DD, today, yesterday, -1d).
+    #[arg(long, allow_hyphen_values = true)]
     pub to: String,
     /// Output path under the reports folder.
     #[arg(long)]

@@ -44,7 +44,7 @@ fn fields(kind: &EnqueueKind) -> Result<Value, UsageError> {
             job
         }
         EnqueueKind::Report(r) => {
-            let mut job = json!({ "job_type": "GENERATE_REPORT", "report_type": r.report_type.to_uppercase() });
+            let mut job = json!({ "job_type": "GENERATE_REPORT", "report_type": r.report_type });
             r.file.fill(&mut job);
             if !r.profiles.is_empty() {
                 job["profile_ids"] = json!(r.profiles);
@@ -69,7 +69,7 @@ fn fields(kind: &EnqueueKind) -> Result<Value, UsageError> {
             if !properties.is_empty() {
                 filters.insert("properties".into(), Value::Object(properties));
             }
-            let mut job = json!({ "job_type": "EXPORT_DATA", "data_type": e.data.to_uppercase(), "filters": filters });
+            let mut job = json!({ "job_type": "EXPORT_DATA", "data_type": e.data, "filters": filters });
             e.file.fill(&mut job);
             job
         }
@@ -146,7 +146,7 @@ pub fn report_end(job: &JobRecord) -> anyhow::Result<ExitCode> {
 impl crate::cli::FileArgs {
     /// Sets the job's format, period and (when given) output path.
     fn fill(&self, job: &mut Value) {
-        job["format"] = json!(self.format.to_uppercase());
+        job["format"] = json!(self.format);
         job["start_date"] = json!(self.from);
         job["end_date"] = json!(self.to);
         if let Some(output) = &self.output {

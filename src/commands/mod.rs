@@ -33,12 +33,14 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
         }
         Command::Run => {
             let resources = Resources::new(settings)?;
+            resources.announce_admin_token();
             resources.migrate().await?;
             let listener = bind(&resources).await?;
             app::run(&resources, listener, shutdown::on_signal()).await?;
         }
         Command::Serve => {
             let resources = Resources::new(settings)?;
+            resources.announce_admin_token();
             let listener = bind(&resources).await?;
             app::serve(&resources, listener, shutdown::on_signal()).await?;
         }
