@@ -7,18 +7,19 @@
 //! grew past what its rollup saw (or that has events and no record) is stale and is recomputed;
 //! every day is then complete to the time of the check, which the report states.
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 
-/// Stale days of `[$1, $2]`: the period's stored events per day, one pass over the primary key,
-/// against `rollup_freshness`. A day with fewer events than its rollup saw lost its raw rows to
-/// retention: its rollup is kept, not wiped. The statement time comes first: every row committed
-/// before it is seen by the count.
+/// Stale days of `[$1, $2]`: each day's stored events (a count over the primary key's ts range:
+/// an index-only scan) against `rollup_freshness`. A day with fewer events than its rollup saw
+/// lost its raw rows to retention: its rollup is kept, not wiped. The statement time comes first:
+/// every row committed before it is seen by the counts. Days are UTC whatever the session's zone.
 const CHECK: &str = "SELECT statement_timestamp(), \
-       coalesce(array_agg(s.day ORDER BY s.day) FILTER (WHERE f.day IS NULL OR s.events > f.events_seen), '{}') \
-     FROM (SELECT (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS events FROM events \
-           WHERE ts >= $1::date AT TIME ZONE 'UTC' AND ts < $2::date AT TIME ZONE 'UTC' GROUP BY 1) s \
-     LEFT JOIN rollup_freshness f ON f.day = s.day";
+       coalesce(array_agg(d.day ORDER BY d.day) FILTER (WHERE d.events > coalesce(f.events_seen, 0)), '{}') \
+     FROM (SELECT g::date AS day, (SELECT count(*) FROM events \
+                 WHERE ts >= g AT TIME ZONE 'UTC' AND ts < (g + interval '1 day') AT TIME ZONE 'UTC') AS events \
+           FROM generate_series($1::date::timestamp, $2::date::timestamp, interval '1 day') AS g) d \
+     LEFT JOIN rollup_freshness f ON f.day = d.day";
 
 /// Counts `$1`'s events in `[$2, $3)` and records them as what its rollup covers.
 const RECORD: &str = "INSERT INTO rollup_freshness (day, events_seen, complete_to) \
@@ -38,8 +39,7 @@ pub struct Freshness {
 /// Which days of `[from, to]` must be rolled up again before a report reads them.
 #[tracing::instrument(skip_all, fields(%from, %to))]
 pub async fn check(pool: &PgPool, from: NaiveDate, to: NaiveDate) -> Result<Freshness, sqlx::Error> {
-    let after = to.checked_add_days(Days::new(1)).unwrap_or(to);
-    let (complete_to, stale) = sqlx::query_as(CHECK).bind(from).bind(after).fetch_one(pool).await?;
+    let (complete_to, stale) = sqlx::query_as(CHECK).bind(from).bind(to).fetch_one(pool).await?;
     Ok(Freshness { stale, complete_to })
 }
 
