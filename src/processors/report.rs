@@ -9,8 +9,7 @@
 use serde_json::json;
 
 use super::{
-    JobContext,
-    context::{JobError, JobOutput, ProcessorContext},
+    context::{JobContext, JobError, JobOutput},
     rollup,
 };
 use crate::{
@@ -21,7 +20,7 @@ use crate::{
 
 /// Builds the report of `job`, writes it and e-mails it when recipients are given.
 #[tracing::instrument(skip_all, fields(job_id = %ctx.job_id, attempt = ctx.attempt, report_type = ?job.report_type))]
-pub async fn generate_report(ctx: &ProcessorContext, job: &GenerateReport) -> Result<JobOutput, JobError> {
+pub async fn generate_report(ctx: &JobContext, job: &GenerateReport) -> Result<JobOutput, JobError> {
     let query = ReportQuery::from_job(job).map_err(|e| JobError::Permanent(e.to_string()))?;
     let mailer = mailer_for(ctx, &job.recipient_email)?;
     let output = ctx.output_path(
@@ -81,7 +80,7 @@ pub async fn generate_report(ctx: &ProcessorContext, job: &GenerateReport) -> Re
 }
 
 /// The mailer when recipients are given; fails for good on bad addresses or missing SMTP settings.
-fn mailer_for(ctx: &ProcessorContext, recipients: &[String]) -> Result<Option<Mailer>, JobError> {
+fn mailer_for(ctx: &JobContext, recipients: &[String]) -> Result<Option<Mailer>, JobError> {
     if recipients.is_empty() {
         return Ok(None);
     }
@@ -123,13 +122,12 @@ fn mail_for(report: &Report, job: &GenerateReport, path: &std::path::Path) -> Ma
 
 /// Days of the period whose daily rollup misses stored events are rolled up first (reports read
 /// rollups); progress moves from 5 to 50% with the days done.
-async fn ensure_fresh_rollups(ctx: &ProcessorContext, job: &GenerateReport) -> Result<Freshness, JobError> {
-    let rollup_ctx = JobContext::new(ctx.pool.clone(), ctx.settings.clone(), ctx.job_id.clone(), ctx.attempt, None);
+async fn ensure_fresh_rollups(ctx: &JobContext, job: &GenerateReport) -> Result<Freshness, JobError> {
     let on_day = |done: usize, total: usize, day: chrono::NaiveDate| {
         let percent = 5 + (45 * done / total.max(1)) as u8;
         ctx.progress(percent, format!("rolling up {day} first: day {} of {total} with new events", done + 1));
     };
-    rollup::roll_up_stale_days(&rollup_ctx, job.start_date, job.end_date, &on_day).await
+    rollup::roll_up_stale_days(&ctx.without_progress(), job.start_date, job.end_date, &on_day).await
 }
 
 fn job_error(error: ReportError) -> JobError {
