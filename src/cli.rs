@@ -62,6 +62,16 @@ pub struct EnqueueArgs {
     /// Wait for the job's end, showing its progress; exit 1 if it fails.
     #[arg(long, global = true)]
     pub wait: bool,
+    /// Run no earlier than this from now (`90s`, `10m`, `2h`): the job waits as `delayed`.
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
+    pub delay: Option<std::time::Duration>,
+    /// Deduplication key: enqueuing again with the same key inside its window gives back the first
+    /// job instead of a new one.
+    #[arg(long, global = true)]
+    pub key: Option<String>,
+    /// How long a `--key` deduplicates, from the first enqueue (`30m`, `24h`; default 24h).
+    #[arg(long, global = true, value_parser = humantime::parse_duration, requires = "key")]
+    pub key_window: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +170,9 @@ pub enum JobsCommand {
     Retry(JobsRetryArgs),
     /// Delete a job, whatever its state.
     Remove { id: String },
+    /// Cancel a job: a waiting or delayed one is removed; a running one is asked to stop and ends
+    /// `cancelled`.
+    Cancel { id: String },
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ use crate::{
 
 /// Runs the binary against `env`'s database, Redis prefix and reports folder (asynchronously: the
 /// app under test runs on the same runtime).
-async fn cli(env: &TestEnv, args: &[&str]) -> Output {
+pub async fn cli(env: &TestEnv, args: &[&str]) -> Output {
     command(env, args).env("EVENTMILL_ADMIN_TOKEN", "x").output().await.unwrap()
 }
 
@@ -31,7 +31,7 @@ fn command(env: &TestEnv, args: &[&str]) -> tokio::process::Command {
     command
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 

@@ -17,6 +17,7 @@ mod freshness;
 mod exports;
 mod email;
 mod cli;
+mod bullmq;
 mod custom_kind;
 mod queue;
 mod rollup;
