@@ -44,6 +44,10 @@ pub struct IngestSettings {
     pub stream_high_water: u64,
     /// Longest wait on Redis before answering 503.
     pub redis_timeout: Duration,
+    /// Longest time a request (its body included) may take before it is answered 408.
+    pub request_timeout: Duration,
+    /// Most connections open at once; one more is answered 503 and closed.
+    pub max_connections: usize,
 }
 
 /// How the stream consumer batches, retries and gives up.
@@ -204,6 +208,8 @@ impl Settings {
                 body_limit_bytes: env.parse("EVENTMILL_BODY_LIMIT_BYTES", "16777216", "bytes")?,
                 stream_high_water: env.parse("EVENTMILL_STREAM_MAX_LEN", "2000000", "a count")?,
                 redis_timeout: env.millis("EVENTMILL_REDIS_TIMEOUT_MS", "2000")?,
+                request_timeout: env.millis("EVENTMILL_REQUEST_TIMEOUT_MS", "10000")?,
+                max_connections: env.parse("EVENTMILL_MAX_CONNECTIONS", "1000", "a count")?,
             },
             consumer: ConsumerSettings {
                 consumers: env.parse("EVENTMILL_CONSUMERS", "2", "a count")?,
@@ -264,6 +270,8 @@ impl Settings {
             ("EVENTMILL_BODY_LIMIT_BYTES", self.ingest.body_limit_bytes.to_string()),
             ("EVENTMILL_STREAM_MAX_LEN", self.ingest.stream_high_water.to_string()),
             ("EVENTMILL_REDIS_TIMEOUT_MS", self.ingest.redis_timeout.as_millis().to_string()),
+            ("EVENTMILL_REQUEST_TIMEOUT_MS", self.ingest.request_timeout.as_millis().to_string()),
+            ("EVENTMILL_MAX_CONNECTIONS", self.ingest.max_connections.to_string()),
             ("EVENTMILL_CONSUMERS", self.consumer.consumers.to_string()),
             ("EVENTMILL_BATCH_SIZE", self.consumer.batch_size.to_string()),
             ("EVENTMILL_FLUSH_INTERVAL_MS", self.consumer.flush_interval.as_millis().to_string()),
