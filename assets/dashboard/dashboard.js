@@ -17,6 +17,8 @@ const filters = () => ({ source: $("source").value, type: $("event-type").value 
 const threshold = () => Number($("threshold").value) / 100;
 const fmt = (n) => n.toLocaleString("en-US", { maximumFractionDigits: 0 });
 const money = (n) => n.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+// Axis labels stay short: 12.5k, 1.2M.
+const compact = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : n >= 10 ? fmt(n) : n.toFixed(2));
 
 function color(name) {
   if (!colorOf.has(name)) colorOf.set(name, COLORS[colorOf.size % COLORS.length]);
@@ -50,7 +52,7 @@ function chart(svg, series, opts) {
   for (let i = 0; i <= 4; i++) {
     const v = (top * i) / 4;
     el("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }, svg);
-    const plain = top < 4 ? v.toFixed(2) : fmt(v);
+    const plain = top < 4 ? v.toFixed(2) : compact(v);
     el("text", { x: L - 6, y: y(v) + 4, class: "tick", "text-anchor": "end" }, svg).textContent = opts.label ? opts.label(v) : plain;
   }
   for (const t of opts.xticks || []) {
@@ -94,7 +96,8 @@ function noteSources(cells) {
 function renderLive() {
   if (!lastT) return;
   const range = [];
-  for (let t = Math.max(firstT, lastT - LIVE_SECONDS + 1); t <= lastT; t++) range.push(t);
+  // The current second is still filling: the charts end at the last complete one.
+  for (let t = Math.max(firstT, lastT - LIVE_SECONDS); t < lastT; t++) range.push(t);
   const byType = new Map(), revenue = [], errorRate = [];
   for (const t of range) {
     const cells = (seconds.get(t) || []).filter(keep);
@@ -111,8 +114,8 @@ function renderLive() {
     revenue.push([t, rev]);
     errorRate.push([t, events ? errors / events : 0]);
   }
-  const xticks = [[lastT - 90, "-90 s"], [lastT - 60, "-60 s"], [lastT - 30, "-30 s"], [lastT, "now"]];
-  const frame = { x0: lastT - LIVE_SECONDS + 1, x1: lastT, xticks };
+  const xticks = [[lastT - 90, "-90 s"], [lastT - 60, "-60 s"], [lastT - 30, "-30 s"], [lastT - 1, "now"]];
+  const frame = { x0: lastT - LIVE_SECONDS, x1: lastT - 1, xticks };
   // Types first seen inside the window get zeros before, so every line spans the window.
   const series = [...byType].map(([name, values]) => {
     const full = range.map((t) => [t, (values.find((p) => p[0] === t) || [t, 0])[1]]);
@@ -126,13 +129,13 @@ function renderLive() {
     item.textContent = s.name;
     return item;
   }));
-  chart($("chart-revenue"), [{ name: "revenue", color: "#1e7b45", values: revenue }], { ...frame, label: money });
+  chart($("chart-revenue"), [{ name: "revenue", color: "#1e7b45", values: revenue }], { ...frame, label: compact });
   const pct = (v) => `${(v * 100).toFixed(v < 0.1 ? 1 : 0)} %`;
   chart($("chart-errors"), [{ name: "error rate", color: "#b42318", values: errorRate }],
     { ...frame, label: pct, threshold: threshold(), min: 0.01 });
   // The alert looks at the last 10 seconds, so one error among few events does not flash it.
   let e = 0, n = 0;
-  for (const t of range.slice(-10)) for (const c of (seconds.get(t) || []).filter(keep)) { n += c[2]; if (c[0] === "error") e += c[2]; }
+  for (let t = lastT - 9; t <= lastT; t++) for (const c of (seconds.get(t) || []).filter(keep)) { n += c[2]; if (c[0] === "error") e += c[2]; }
   const rate = n ? e / n : 0;
   const alert = rate > threshold();
   $("kpi-error-rate").classList.toggle("alert", alert);

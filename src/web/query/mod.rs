@@ -135,10 +135,11 @@ struct SummaryQuery {
     source: Option<String>,
 }
 
-/// `GET /v1/analytics/summary`: KPIs of `[from, to)` (from rounded down to the hour).
+/// `GET /v1/analytics/summary`: KPIs of `[from, to)` (`from` rounded down to the minute within the
+/// last 22 hours, to the hour before).
 #[utoipa::path(get, path = "/v1/analytics/summary", tag = "analytics",
     params(
-        ("from" = Option<String>, Query, description = "RFC 3339 or unix ms; default `to` minus 24 hours; rounded down to the hour"),
+        ("from" = Option<String>, Query, description = "RFC 3339 or unix ms; default `to` minus 24 hours; rounded down to the minute (last 22 hours) or hour"),
         ("to" = Option<String>, Query, description = "RFC 3339 or unix ms; default now"),
         ("source" = Option<String>, Query, description = "Only this source"),
     ),
@@ -153,7 +154,9 @@ pub async fn summary(
     let (from, to) =
         params::window(q.from.as_deref(), q.to.as_deref(), Duration::hours(24), Interval::Hour.max_window())?;
     let filter = Filter { event_type: None, source: params::name("source", q.source.as_deref())? };
-    let cells = series::cells(&state, from, to, Interval::Hour, &filter).await?;
+    // Inside the live minutes' reach the period starts at its minute, before that at its hour.
+    let interval = if Utc::now() - from < Duration::hours(22) { Interval::Minute } else { Interval::Hour };
+    let cells = series::cells(&state, from, to, interval, &filter).await?;
     let per_type = series::per_type(&cells);
     let count = |t: &str| per_type.get(t).map_or(0, |f| f.events);
     let (events, revenue_micros, errors) =
@@ -162,7 +165,7 @@ pub async fn summary(
     let mut redis = state.redis.clone();
     let active_users = live::read::active_users(&mut redis, &state.keys.live, minute - 4, minute).await?;
     Ok(Json(Summary {
-        from: rfc3339(from.timestamp().div_euclid(3600) * 3600),
+        from: rfc3339(from.timestamp().div_euclid(interval.seconds()) * interval.seconds()),
         to: rfc3339(to.timestamp()),
         events,
         page_views: count("page_view"),
