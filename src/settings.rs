@@ -38,8 +38,11 @@ pub struct Settings {
 pub struct IngestSettings {
     pub max_batch_events: usize,
     pub body_limit_bytes: usize,
-    /// Stream length above which ingestion answers 429 instead of trimming unsaved events.
+    /// Unsaved events in the stream above which ingestion answers 429 instead of trimming them.
     pub stream_high_water: u64,
+    /// How long a re-send of a client-identified event without a timestamp (and without a
+    /// UUIDv7 id) is recognized: its first arrival time is pinned in Redis this long.
+    pub resend_window: Duration,
     /// Longest wait on Redis before answering 503.
     pub redis_timeout: Duration,
 }
@@ -155,6 +158,7 @@ impl Settings {
                 body_limit_bytes: env.parse("EVENTMILL_BODY_LIMIT_BYTES", "16777216", "bytes")?,
                 stream_high_water: env.parse("EVENTMILL_STREAM_MAX_LEN", "2000000", "a count")?,
                 redis_timeout: env.millis("EVENTMILL_REDIS_TIMEOUT_MS", "2000")?,
+                resend_window: Duration::from_secs(env.parse("EVENTMILL_RESEND_WINDOW_SECS", "600", "seconds")?),
             },
             consumer: ConsumerSettings {
                 consumers: env.parse("EVENTMILL_CONSUMERS", "2", "a count")?,
@@ -214,6 +218,7 @@ impl Settings {
             ("EVENTMILL_BODY_LIMIT_BYTES", self.ingest.body_limit_bytes.to_string()),
             ("EVENTMILL_STREAM_MAX_LEN", self.ingest.stream_high_water.to_string()),
             ("EVENTMILL_REDIS_TIMEOUT_MS", self.ingest.redis_timeout.as_millis().to_string()),
+            ("EVENTMILL_RESEND_WINDOW_SECS", self.ingest.resend_window.as_secs().to_string()),
             ("EVENTMILL_CONSUMERS", self.consumer.consumers.to_string()),
             ("EVENTMILL_BATCH_SIZE", self.consumer.batch_size.to_string()),
             ("EVENTMILL_FLUSH_INTERVAL_MS", self.consumer.flush_interval.as_millis().to_string()),
