@@ -2,8 +2,8 @@
 # The test command (README; .ci/run calls exactly this): installs and starts what the tests need
 # (Redis, PostgreSQL, and the tools of the report and browser tests), then runs every test.
 #
-#   scripts/test.sh                 all tests
-#   scripts/test.sh <cargo test args>   e.g. scripts/test.sh --test it ingest
+#   scripts/test.sh                 style checks (cargo fmt --check, cargo clippy -D warnings), then all tests
+#   scripts/test.sh <cargo test args>   those tests only, e.g. scripts/test.sh --test it ingest
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -14,6 +14,24 @@ if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
 command -v cargo >/dev/null 2>&1 || { log "error: cargo is missing: install Rust with rustup (https://rustup.rs)"; exit 1; }
+
+# Style checks: the full run (CI's) fails on unformatted code or any clippy warning.
+style_checks() {
+    if command -v rustup >/dev/null 2>&1; then
+        for component in rustfmt clippy; do
+            rustup component list --installed 2>/dev/null | grep -q "^$component" ||
+                { log "installing the Rust component $component"; rustup component add "$component"; }
+        done
+    fi
+    log "checking formatting (cargo fmt --check)"
+    cargo fmt --all --check || { log "error: unformatted code: run 'cargo fmt' and commit the result"; exit 1; }
+    log "checking lints (cargo clippy --all-targets -- -D warnings)"
+    cargo clippy --locked --all-targets --quiet -- -D warnings ||
+        { log "error: clippy warnings (above): fix them, then re-run"; exit 1; }
+}
+if [[ $# -eq 0 ]]; then
+    style_checks
+fi
 
 # Debian packages for commands the tests call, installed when missing.
 apt_updated=""

@@ -1,19 +1,25 @@
-//! The golden fixture (shared/fixtures): 20,000 events over 2026-03-07..09 and the figures an
-//! independent Python computation expects. Loaded straight into `events` with the real
+//! The golden fixture (`tests/fixtures`): 20,000 events over 2026-03-07..09 and the figures an
+//! independent Python computation (`tests/fixtures/make_golden.py`) expects. Loaded straight into `events` with the real
 //! `store::write_rows`; figures are compared exactly (money in cents, ratios at their 4 decimals).
 
-use std::{path::PathBuf, sync::LazyLock};
+use std::{io::Read, path::PathBuf, sync::LazyLock};
 
 use eventmill::store::{self, EventRow};
 use serde_json::Value;
 
 use crate::helpers::TestEnv;
 
-/// The fixture folder: `EVENTMILL_FIXTURES`, else `shared/fixtures` beside the repository.
+/// The fixture folder, inside the repository (README there says how it was computed).
 pub fn fixtures() -> PathBuf {
-    let dir = std::env::var("EVENTMILL_FIXTURES").unwrap_or_else(|_| "../shared/fixtures".into());
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
-    if dir.exists() { dir } else { PathBuf::from("/work/shared/fixtures") }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The golden events, one JSON object a line (stored gzip-compressed).
+pub fn events_ndjson() -> String {
+    let file = std::fs::File::open(fixtures().join("golden-events.ndjson.gz")).expect("golden-events.ndjson.gz");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file).read_to_string(&mut text).expect("golden-events.ndjson.gz is gzip text");
+    text
 }
 
 /// `golden-expected.json`.
@@ -24,8 +30,7 @@ pub static EXPECTED: LazyLock<Value> = LazyLock::new(|| {
 
 /// The golden events as stream rows.
 pub static ROWS: LazyLock<Vec<EventRow>> = LazyLock::new(|| {
-    let text = std::fs::read_to_string(fixtures().join("golden-events.ndjson")).expect("golden-events.ndjson");
-    text.lines().map(row).collect()
+    events_ndjson().lines().map(row).collect()
 });
 
 fn row(line: &str) -> EventRow {
@@ -75,4 +80,23 @@ pub fn s(v: &Value) -> String {
 
 pub fn n(v: &Value) -> i64 {
     v.as_i64().unwrap()
+}
+
+/// The stored figures are exactly what `make_golden.py` computes: re-run it and compare bytes.
+#[test]
+fn the_fixture_is_what_make_golden_py_computes() {
+    let dir = std::env::temp_dir().join(format!("eventmill-golden-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = std::process::Command::new("python3")
+        .arg(fixtures().join("make_golden.py"))
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("python3 runs make_golden.py");
+    assert!(status.success());
+    let generated = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let stored = std::fs::read_to_string(fixtures().join("golden-expected.json")).unwrap();
+    assert!(generated("golden-events.ndjson") == events_ndjson(), "golden-events.ndjson.gz is stale");
+    assert!(generated("golden-expected.json") == stored, "golden-expected.json is stale");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -22,8 +22,8 @@ pub fn expected() -> Value {
 
 /// The golden events as JSON values.
 pub fn golden_events() -> Vec<Value> {
-    let text = std::fs::read_to_string(golden::fixtures().join("golden-events.ndjson")).unwrap();
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    golden::events_ndjson()
+        .lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// A fresh database and reports folder, with extra settings.

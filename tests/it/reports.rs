@@ -1,5 +1,5 @@
 //! GENERATE_REPORT: every report type in CSV, JSON and PDF against the golden figures that
-//! `shared/fixtures/make_golden.py` computed independently from the same events.
+//! `tests/fixtures/make_golden.py` computed independently from the same events.
 
 use std::path::PathBuf;
 
