@@ -43,7 +43,7 @@ one=$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])[0], 
 port=$(sed -E 's#.*:([0-9]+).*#\1#' <<<"$EVENTMILL_REDIS_URL")
 bench_xadd() { # COUNT PAYLOAD -> requests/s
     redis-benchmark -p "$port" -n "$1" -c 4 -P 20 --csv XADD bench:ceiling '*' e "$2" r bench-request 2>/dev/null |
-        tail -1 | cut -d, -f2 | tr -d '"'
+        tail -1 | awk -F, '{ print $(NF - 6) }' | tr -d '"' # rps: 7th field from the end (the command text has commas)
     redis_q DEL bench:ceiling >/dev/null
 }
 before=$(cpu_snap)

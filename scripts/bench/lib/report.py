@@ -46,7 +46,8 @@ def main():
         scenario, run, kind, fields = parts[0], parts[1], parts[2], parts[3].split()
         try:
             if kind == "RESULT" and len(fields) >= 2:
-                values.setdefault(fields[0], []).append((run, float(fields[1])))
+                value = float(fields[1])
+                values.setdefault(fields[0], []).append((run, value))
                 units[fields[0]] = fields[2] if len(fields) > 2 else ""
                 scenario_of[fields[0]] = scenario
             elif kind == "CPU" and len(fields) >= 4:
@@ -61,7 +62,7 @@ def main():
         except ValueError:
             continue
 
-    med = {m: statistics.median(v for _, v in vs) for m, vs in values.items()}
+    med = {m: statistics.median([v for _, v in vs]) for m, vs in values.items()}
     rows = []
     for metric, vs in values.items():
         nums = [v for _, v in vs]
