@@ -8,7 +8,7 @@
 //! `max_deliveries` times moves alone to the dead-letter stream with the reason, the rest are stored.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -28,6 +28,7 @@ use super::{
     settle,
 };
 use crate::{
+    live,
     settings::ConsumerSettings,
     shutdown::Shutdown,
     store::{self, EventRow, Partitions},
@@ -239,7 +240,7 @@ impl Consumer {
                 })
                 .collect();
             let ids: Vec<&str> = exhausted.iter().map(|e| e.id.as_str()).collect();
-            self.acknowledge(&ids, &letters).await?;
+            self.acknowledge(&ids, &letters, &live::Tally::default()).await?;
         }
         Ok(total)
     }
@@ -263,8 +264,8 @@ impl Consumer {
             Ok(()) => store::write_rows(&self.pool, &rows).await.map_err(|e| e.0),
             Err(error) => Err(error),
         };
-        let refused = match stored {
-            Ok(refused) => refused,
+        let written = match stored {
+            Ok(written) => written,
             Err(error) => {
                 tracing::warn!(%error, entries = self.buffer.len(), "PostgreSQL unavailable; batch kept for retry");
                 return Ok(Outcome::StoreUnavailable);
@@ -279,24 +280,32 @@ impl Consumer {
                 }
             }
         }
-        failed.extend(refused.into_iter().map(|f| ((order[f.index].0, order[f.index].1), f.reason)));
+        failed.extend(written.refused.iter().map(|f| ((order[f.index].0, order[f.index].1), f.reason.clone())));
+        let unstored: HashSet<(usize, usize)> = failed.keys().copied().collect();
 
         let entries = std::mem::take(&mut self.buffer);
         self.buffered_events = 0;
         let verdict = settle::settle(&entries, failed, self.settings.max_deliveries);
+        let tally = live_tally(&entries, &order, &written, &unstored, &verdict.ack);
         for (key, reason) in &verdict.retry_later {
             tracing::warn!(event = %key, %reason, "event not stored; its entry stays pending and is retried");
         }
         let retry_later = verdict.retry_later.len();
         self.last_errors.extend(verdict.retry_later);
         let ack: Vec<&str> = verdict.ack.iter().map(String::as_str).collect();
-        self.acknowledge(&ack, &verdict.letters).await?;
+        self.acknowledge(&ack, &verdict.letters, &tally).await?;
         log_batch(&entries, verdict.stored);
         Ok(Outcome::Stored { rows: verdict.stored, retry_later, dead_lettered: verdict.letters.len() })
     }
 
-    /// XACKs settled entries and moves dead letters, in one MULTI/EXEC.
-    async fn acknowledge(&mut self, settled: &[&str], letters: &[DeadLetter]) -> redis::RedisResult<()> {
+    /// XACKs settled entries (adding their rows to the live counters) and moves dead letters, in
+    /// one MULTI/EXEC.
+    async fn acknowledge(
+        &mut self,
+        settled: &[&str],
+        letters: &[DeadLetter],
+        tally: &live::Tally,
+    ) -> redis::RedisResult<()> {
         if settled.is_empty() && letters.is_empty() {
             return Ok(());
         }
@@ -308,11 +317,34 @@ impl Consumer {
             dead_letter::queue_move(&mut pipe, &self.keys, letter);
             self.last_errors.remove(&letter.entry_id);
         }
-        if !settled.is_empty() {
-            pipe.cmd("XACK").arg(&self.keys.events).arg(&self.keys.group).arg(settled).ignore();
-        }
+        live::queue_ack_and_count(&mut pipe, &self.keys.events, &self.keys.group, &self.keys.live, settled, tally);
         pipe.query_async(&mut self.redis).await
     }
+}
+
+/// The live counts of a stored batch: rows of the entries acknowledged now that this write stored
+/// (or that an unacknowledged earlier delivery of the same entry stored), never rows another entry
+/// stored, nor rows of an entry left pending (they count when it is acknowledged).
+fn live_tally(
+    entries: &[Entry],
+    order: &[(usize, usize, i64)],
+    written: &store::Written,
+    unstored: &HashSet<(usize, usize)>,
+    acked: &[String],
+) -> live::Tally {
+    let skip: HashSet<usize> = written.already_stored.iter().copied().collect();
+    let acked: HashSet<&str> = acked.iter().map(String::as_str).collect();
+    let now = chrono::Utc::now().timestamp();
+    let mut tally = live::Tally::default();
+    for (position, &(e, k, _)) in order.iter().enumerate() {
+        if skip.contains(&position) || unstored.contains(&(e, k)) || !acked.contains(entries[e].id.as_str()) {
+            continue;
+        }
+        if let Ok(row) = &entries[e].events[k].row {
+            tally.add(row, now);
+        }
+    }
+    tally
 }
 
 fn log_batch(entries: &[Entry], stored: usize) {
