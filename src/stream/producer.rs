@@ -94,7 +94,7 @@ impl Producer {
     /// Estimated events in a stream of `entries` entries.
     fn events_in(&self, entries: u64) -> u64 {
         let (events, appended) = (self.appended.0.load(Ordering::Relaxed), self.appended.1.load(Ordering::Relaxed));
-        if appended == 0 { entries } else { entries.saturating_mul(events) / appended }
+        entries.saturating_mul(events).checked_div(appended).unwrap_or(entries)
     }
 
     /// Refuses new events while the stream holds more unsaved entries than its high-water mark:
