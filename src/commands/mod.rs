@@ -65,12 +65,14 @@ pub async fn dispatch_with(command: Command, settings: Settings, registry: Regis
         }
         Command::Run => {
             let resources = resources(settings)?;
+            resources.announce_admin_token();
             resources.migrate().await?;
             let listener = bind(&resources).await?;
             app::run(&resources, listener, shutdown::on_signal()).await?;
         }
         Command::Serve => {
             let resources = resources(settings)?;
+            resources.announce_admin_token();
             let listener = bind(&resources).await?;
             app::serve(&resources, listener, shutdown::on_signal()).await?;
         }
@@ -90,7 +92,7 @@ pub async fn dispatch_with(command: Command, settings: Settings, registry: Regis
             };
             let wait = args.wait
                 || matches!(&args.kind, Some(EnqueueKind::Other(words)) if words.iter().any(|w| w == "--wait"));
-            return enqueue::enqueue(&resources.queues, &job, wait, "cli").await;
+            return enqueue::enqueue(&resources.queues, &job, enqueue::options(&args, "cli"), wait).await;
         }
         Command::Jobs(command) => return jobs::jobs(&resources(settings)?, command).await,
         Command::Schedules(command) => return jobs::schedules(&resources(settings)?, command).await,
