@@ -40,8 +40,11 @@ pub struct Settings {
 pub struct IngestSettings {
     pub max_batch_events: usize,
     pub body_limit_bytes: usize,
-    /// Stream length above which ingestion answers 429 instead of trimming unsaved events.
+    /// Unsaved events in the stream above which ingestion answers 429 instead of trimming them.
     pub stream_high_water: u64,
+    /// How long a re-send of a client-identified event without a timestamp (and without a
+    /// UUIDv7 id) is recognized: its first arrival time is pinned in Redis this long.
+    pub resend_window: Duration,
     /// Longest wait on Redis before answering 503.
     pub redis_timeout: Duration,
     /// Longest time a request (its body included) may take before it is answered 408.
@@ -208,6 +211,7 @@ impl Settings {
                 body_limit_bytes: env.parse("EVENTMILL_BODY_LIMIT_BYTES", "16777216", "bytes")?,
                 stream_high_water: env.parse("EVENTMILL_STREAM_MAX_LEN", "2000000", "a count")?,
                 redis_timeout: env.millis("EVENTMILL_REDIS_TIMEOUT_MS", "2000")?,
+                resend_window: Duration::from_secs(env.parse("EVENTMILL_RESEND_WINDOW_SECS", "600", "seconds")?),
                 request_timeout: env.millis("EVENTMILL_REQUEST_TIMEOUT_MS", "10000")?,
                 max_connections: env.parse("EVENTMILL_MAX_CONNECTIONS", "1000", "a count")?,
             },
@@ -270,6 +274,7 @@ impl Settings {
             ("EVENTMILL_BODY_LIMIT_BYTES", self.ingest.body_limit_bytes.to_string()),
             ("EVENTMILL_STREAM_MAX_LEN", self.ingest.stream_high_water.to_string()),
             ("EVENTMILL_REDIS_TIMEOUT_MS", self.ingest.redis_timeout.as_millis().to_string()),
+            ("EVENTMILL_RESEND_WINDOW_SECS", self.ingest.resend_window.as_secs().to_string()),
             ("EVENTMILL_REQUEST_TIMEOUT_MS", self.ingest.request_timeout.as_millis().to_string()),
             ("EVENTMILL_MAX_CONNECTIONS", self.ingest.max_connections.to_string()),
             ("EVENTMILL_CONSUMERS", self.consumer.consumers.to_string()),

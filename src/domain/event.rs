@@ -4,6 +4,8 @@
 //! them all. Field values are read from borrowed `RawValue`s: `properties` is never parsed into a
 //! map, only checked and carried as text to PostgreSQL's `jsonb`.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, TimeZone, Utc};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -72,7 +74,32 @@ impl Field {
 }
 
 /// An event object's keys and raw values, in order, before validation.
-struct RawFields<'a>(Vec<(String, &'a RawValue)>);
+struct RawFields<'a>(Vec<(Key<'a>, &'a RawValue)>);
+
+/// An object key, borrowed from the body unless it holds escapes: no allocation per key.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
 
 impl<'de> Deserialize<'de> for RawFields<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -84,7 +111,7 @@ impl<'de> Deserialize<'de> for RawFields<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut fields = Vec::with_capacity(8);
-                while let Some(key) = map.next_key::<String>()? {
+                while let Some(key) = map.next_key::<Key<'de>>()? {
                     fields.push((key, map.next_value::<&'de RawValue>()?));
                 }
                 Ok(RawFields(fields))
@@ -112,6 +139,7 @@ pub fn parse_event(raw: &RawValue, index: usize, now: DateTime<Utc>) -> Result<E
 
     let mut slots: [Option<(&str, &RawValue)>; Field::COUNT] = [None; Field::COUNT];
     for (key, value) in &fields {
+        let key = key.0.as_ref();
         let Some(field) = Field::from_key(key) else {
             fail(key, "unknown field".to_owned());
             continue;
@@ -119,7 +147,7 @@ pub fn parse_event(raw: &RawValue, index: usize, now: DateTime<Utc>) -> Result<E
         match slots[field as usize] {
             Some((first, _)) if first == key => fail(key, "given twice".to_owned()),
             Some((first, _)) => fail(key, format!("both `{first}` and its alias `{key}` given; send only one")),
-            None => slots[field as usize] = Some((key.as_str(), *value)),
+            None => slots[field as usize] = Some((key, *value)),
         }
     }
     // `null` counts as absent for every field.
@@ -185,13 +213,14 @@ fn build(
     }
 }
 
-fn string(raw: &RawValue) -> Option<String> {
-    serde_json::from_str::<String>(raw.get()).ok()
+/// A JSON string's value, borrowed from the body when it holds no escapes.
+fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<Key>(raw.get()).ok().map(|key| key.0)
 }
 
 fn name(raw: &RawValue) -> Result<Name, String> {
     let value = string(raw).ok_or_else(|| "must be a string".to_owned())?;
-    Name::parse(value)
+    Name::parse(value.into_owned())
 }
 
 /// A user or session id: a string (or a number, which older clients send), empty meaning absent.
@@ -199,7 +228,7 @@ fn identifier(raw: &RawValue) -> Result<Option<String>, String> {
     let text = raw.get();
     check_storable(text)?;
     let value = if text.starts_with('"') {
-        string(raw).ok_or_else(|| "must be a string".to_owned())?
+        string(raw).ok_or_else(|| "must be a string".to_owned())?.into_owned()
     } else if serde_json::from_str::<i64>(text).is_ok() {
         text.to_owned()
     } else {

@@ -3,6 +3,7 @@
 //! `--verify` waits until every accepted event is committed in PostgreSQL and reports the
 //! sustained HTTP-to-row rate and the loss (which must be zero).
 
+mod latency;
 mod traffic;
 mod verify;
 
@@ -51,6 +52,10 @@ pub struct LoadgenArgs {
     /// Wait until every accepted event is in PostgreSQL, then report the sustained rate and loss.
     #[arg(long)]
     pub verify: bool,
+    /// Measure latency at a fixed offered rate: `--batch`-event requests leave on schedule
+    /// whatever the answers, timed from their scheduled departure; prints p50/p95/p99.
+    #[arg(long, conflicts_with = "verify")]
+    pub open_loop: bool,
 }
 
 /// How long a run lasts; `None` is forever.
@@ -92,6 +97,11 @@ pub async fn run(args: LoadgenArgs, settings: &Settings, shutdown: Shutdown) -> 
     let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let started_at = Utc::now();
     let start = Instant::now();
+    if args.open_loop {
+        let duration = args.duration.0.unwrap_or(Duration::from_secs(60));
+        let params = (args.rate, args.batch, duration);
+        return latency::run(&client, &url, args.key.as_deref(), &mut generator, params, &shutdown).await;
+    }
     let mut budget = 0.0f64;
     let mut last = start;
     let mut last_report = start;

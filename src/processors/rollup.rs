@@ -117,7 +117,7 @@ pub async fn daily(job: &DailyRollup, ctx: &JobContext) -> Result<serde_json::Va
 async fn begin(ctx: &JobContext) -> Result<Transaction<'static, Postgres>, JobError> {
     let mut tx = ctx.pool.begin().await?;
     sqlx::query("SET LOCAL TIME ZONE 'UTC'").execute(&mut *tx).await?;
-    sqlx::query("SET LOCAL work_mem = '64MB'").execute(&mut *tx).await?;
+    sqlx::query("SET LOCAL work_mem = '128MB'").execute(&mut *tx).await?;
     Ok(tx)
 }
 

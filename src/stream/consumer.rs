@@ -4,10 +4,11 @@
 //! is time, read new entries until a batch is full or the flush interval ends, store them sorted by
 //! time (one COPY, one commit), then XACK. An entry is acknowledged only after its row is
 //! committed, so a crash at any point re-delivers it, and the primary key skips what was already
-//! stored. An entry that fails `max_deliveries` times moves to the dead-letter stream with the reason.
+//! stored. An entry holds one event or a packed list of them; an event that fails
+//! `max_deliveries` times moves alone to the dead-letter stream with the reason, the rest are stored.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -21,8 +22,10 @@ use sqlx::PgPool;
 use super::{
     StreamKeys, dead_letter,
     dead_letter::DeadLetter,
+    entry::EVENTS_PER_ENTRY,
     group,
     reply::{self, Entry},
+    settle,
 };
 use crate::{
     live,
@@ -39,7 +42,7 @@ const TRIM_INTERVAL: Duration = Duration::from_secs(1);
 pub enum Outcome {
     /// Nothing to store within the flush interval.
     Idle,
-    /// A batch was handled: rows stored, entries left pending for a retry, entries dead-lettered.
+    /// A batch was handled: events stored, events left pending for a retry, events dead-lettered.
     Stored { rows: usize, retry_later: usize, dead_lettered: usize },
     /// PostgreSQL could not take the batch; it is kept and retried on the next step.
     StoreUnavailable,
@@ -54,6 +57,11 @@ pub struct Consumer {
     name: String,
     settings: ConsumerSettings,
     buffer: Vec<Entry>,
+    /// Events in `buffer` (the batch size counts events, whatever their packing).
+    buffered_events: usize,
+    /// Events per entry in the last read, to ask XREADGROUP for about a batch's worth.
+    events_per_entry: usize,
+    /// Last failure of each event left pending, by event key: the reason if it is dead-lettered.
     last_errors: HashMap<String, String>,
     next_reclaim: Instant,
     next_trim: Instant,
@@ -80,6 +88,8 @@ impl Consumer {
             name,
             settings,
             buffer: Vec::new(),
+            buffered_events: 0,
+            events_per_entry: EVENTS_PER_ENTRY / 2,
             last_errors: HashMap::new(),
             next_reclaim: now,
             next_trim: now,
@@ -135,11 +145,12 @@ impl Consumer {
     async fn read_new(&mut self) -> redis::RedisResult<()> {
         let deadline = Instant::now() + self.settings.flush_interval;
         loop {
-            let wanted = self.settings.batch_size.saturating_sub(self.buffer.len());
+            let missing = self.settings.batch_size.saturating_sub(self.buffered_events);
             let left = deadline.saturating_duration_since(Instant::now());
-            if wanted == 0 || left.is_zero() {
+            if missing == 0 || left.is_zero() {
                 return Ok(());
             }
+            let wanted = missing.div_ceil(self.events_per_entry.max(1));
             // Parsed by hand: redis-rs' `StreamReadReply` clones the whole reply and builds a map
             // per entry, which cost more CPU than the COPY of the same rows.
             let reply: redis::Value = redis::cmd("XREADGROUP")
@@ -157,9 +168,13 @@ impl Consumer {
                 .await?;
             let before = self.buffer.len();
             reply::read_entries(reply, &mut self.buffer);
-            if self.buffer.len() == before {
+            let read = self.buffer.len() - before;
+            if read == 0 {
                 return Ok(());
             }
+            let events: usize = self.buffer[before..].iter().map(|e| e.events.len()).sum();
+            self.buffered_events += events;
+            self.events_per_entry = events / read;
         }
     }
 
@@ -176,12 +191,12 @@ impl Consumer {
                 .arg(self.settings.reclaim_idle.as_millis() as u64)
                 .arg(&cursor)
                 .arg("COUNT")
-                .arg(self.settings.batch_size)
+                .arg(self.settings.batch_size.div_ceil(self.events_per_entry.max(1)))
                 .query_async(&mut self.redis)
                 .await?;
             claimed.extend(reply.claimed);
             cursor = reply.next_stream_id;
-            if cursor == "0-0" || claimed.len() >= self.settings.batch_size {
+            if cursor == "0-0" || claimed.len() * self.events_per_entry.max(1) >= self.settings.batch_size {
                 break;
             }
         }
@@ -205,6 +220,7 @@ impl Consumer {
             if entry.deliveries > self.settings.max_deliveries {
                 exhausted.push(entry);
             } else {
+                self.buffered_events += entry.events.len();
                 self.buffer.push(entry);
             }
         }
@@ -213,27 +229,38 @@ impl Consumer {
             let letters: Vec<DeadLetter> = exhausted
                 .iter()
                 .map(|e| {
-                    let reason = self.last_errors.get(&e.id).cloned().unwrap_or_else(|| {
+                    let recorded = (0..e.events.len()).find_map(|k| self.last_errors.remove(&settle::event_key(e, k)));
+                    let reason = recorded.unwrap_or_else(|| {
                         format!(
                             "delivered {} times without being stored (its consumers stopped or timed out)",
                             e.deliveries
                         )
                     });
-                    letter(e, reason)
+                    settle::entry_letter(e, reason)
                 })
                 .collect();
-            self.acknowledge(&[], &letters, &live::Tally::default()).await?;
+            let ids: Vec<&str> = exhausted.iter().map(|e| e.id.as_str()).collect();
+            self.acknowledge(&ids, &letters, &live::Tally::default()).await?;
         }
         Ok(total)
     }
 
     /// Stores the buffer and acknowledges what was stored or dead-lettered.
     async fn store_buffer(&mut self) -> redis::RedisResult<Outcome> {
-        let mut order: Vec<usize> = (0..self.buffer.len()).filter(|&i| self.buffer[i].row.is_ok()).collect();
-        order.sort_by_key(|&i| self.buffer[i].row.as_ref().map(|r| r.ts_micros).unwrap_or_default());
-        let rows: Vec<&EventRow> = order.iter().filter_map(|&i| self.buffer[i].row.as_ref().ok()).collect();
+        // Every readable event by (entry, event), in time order: in-order index inserts are cheaper.
+        let mut order: Vec<(usize, usize, i64)> = Vec::with_capacity(self.buffered_events);
+        for (e, entry) in self.buffer.iter().enumerate() {
+            for (k, event) in entry.events.iter().enumerate() {
+                if let Ok(row) = &event.row {
+                    order.push((e, k, row.ts_micros));
+                }
+            }
+        }
+        order.sort_unstable_by_key(|&(_, _, ts)| ts);
+        let rows: Vec<&EventRow> =
+            order.iter().filter_map(|&(e, k, _)| self.buffer[e].events[k].row.as_ref().ok()).collect();
 
-        let stored = match self.partitions.ensure_for(rows.iter().map(|r| r.ts_micros)).await {
+        let stored = match self.partitions.ensure_for(order.iter().map(|&(_, _, ts)| ts)).await {
             Ok(()) => store::write_rows(&self.pool, &rows).await.map_err(|e| e.0),
             Err(error) => Err(error),
         };
@@ -245,42 +272,41 @@ impl Consumer {
             }
         };
 
-        let mut failed: HashMap<usize, String> = (0..self.buffer.len())
-            .filter_map(|i| self.buffer[i].row.as_ref().err().map(|reason| (i, reason.clone())))
-            .collect();
-        failed.extend(written.refused.iter().map(|f| (order[f.index], f.reason.clone())));
-        let tally = live_tally(&self.buffer, &order, &written, &failed);
-
-        let entries = std::mem::take(&mut self.buffer);
-        let mut ack = Vec::with_capacity(entries.len());
-        let mut letters = Vec::new();
-        let mut retry_later = 0;
-        for (i, entry) in entries.iter().enumerate() {
-            match failed.remove(&i) {
-                None => ack.push(entry.id.as_str()),
-                Some(reason) if entry.deliveries >= self.settings.max_deliveries => letters.push(letter(entry, reason)),
-                Some(reason) => {
-                    tracing::warn!(entry = %entry.id, request_id = %entry.request_id, deliveries = entry.deliveries, %reason,
-                        "entry not stored; it stays pending and is retried");
-                    self.last_errors.insert(entry.id.clone(), reason);
-                    retry_later += 1;
+        let mut failed: HashMap<(usize, usize), String> = HashMap::new();
+        for (e, entry) in self.buffer.iter().enumerate() {
+            for (k, event) in entry.events.iter().enumerate() {
+                if let Err(reason) = &event.row {
+                    failed.insert((e, k), reason.clone());
                 }
             }
         }
-        self.acknowledge(&ack, &letters, &tally).await?;
-        log_batch(&entries, ack.len());
-        Ok(Outcome::Stored { rows: ack.len(), retry_later, dead_lettered: letters.len() })
+        failed.extend(written.refused.iter().map(|f| ((order[f.index].0, order[f.index].1), f.reason.clone())));
+        let unstored: HashSet<(usize, usize)> = failed.keys().copied().collect();
+
+        let entries = std::mem::take(&mut self.buffer);
+        self.buffered_events = 0;
+        let verdict = settle::settle(&entries, failed, self.settings.max_deliveries);
+        let tally = live_tally(&entries, &order, &written, &unstored, &verdict.ack);
+        for (key, reason) in &verdict.retry_later {
+            tracing::warn!(event = %key, %reason, "event not stored; its entry stays pending and is retried");
+        }
+        let retry_later = verdict.retry_later.len();
+        self.last_errors.extend(verdict.retry_later);
+        let ack: Vec<&str> = verdict.ack.iter().map(String::as_str).collect();
+        self.acknowledge(&ack, &verdict.letters, &tally).await?;
+        log_batch(&entries, verdict.stored);
+        Ok(Outcome::Stored { rows: verdict.stored, retry_later, dead_lettered: verdict.letters.len() })
     }
 
-    /// XACKs stored entries (adding their rows to the live counters) and moves dead letters, in one
-    /// MULTI/EXEC.
+    /// XACKs settled entries (adding their rows to the live counters) and moves dead letters, in
+    /// one MULTI/EXEC.
     async fn acknowledge(
         &mut self,
-        stored: &[&str],
+        settled: &[&str],
         letters: &[DeadLetter],
         tally: &live::Tally,
     ) -> redis::RedisResult<()> {
-        if stored.is_empty() && letters.is_empty() {
+        if settled.is_empty() && letters.is_empty() {
             return Ok(());
         }
         let mut pipe = redis::pipe();
@@ -291,40 +317,30 @@ impl Consumer {
             dead_letter::queue_move(&mut pipe, &self.keys, letter);
             self.last_errors.remove(&letter.entry_id);
         }
-        let ids: Vec<&str> = stored.iter().copied().chain(letters.iter().map(|l| l.entry_id.as_str())).collect();
-        live::queue_ack_and_count(&mut pipe, &self.keys.events, &self.keys.group, &self.keys.live, &ids, tally);
+        live::queue_ack_and_count(&mut pipe, &self.keys.events, &self.keys.group, &self.keys.live, settled, tally);
         pipe.query_async(&mut self.redis).await
     }
 }
 
-fn letter(entry: &Entry, reason: String) -> DeadLetter {
-    DeadLetter {
-        id: String::new(),
-        entry_id: entry.id.clone(),
-        reason,
-        deliveries: entry.deliveries,
-        failed_at: String::new(),
-        request_id: entry.request_id.clone(),
-        payload: entry.payload.clone(),
-    }
-}
-
-/// The live counts of a stored batch: rows of acknowledged entries that this write stored (or that
-/// an unacknowledged earlier delivery of the same entry stored), never rows another entry stored.
+/// The live counts of a stored batch: rows of the entries acknowledged now that this write stored
+/// (or that an unacknowledged earlier delivery of the same entry stored), never rows another entry
+/// stored, nor rows of an entry left pending (they count when it is acknowledged).
 fn live_tally(
     entries: &[Entry],
-    order: &[usize],
+    order: &[(usize, usize, i64)],
     written: &store::Written,
-    failed: &HashMap<usize, String>,
+    unstored: &HashSet<(usize, usize)>,
+    acked: &[String],
 ) -> live::Tally {
-    let skip: std::collections::HashSet<usize> = written.already_stored.iter().copied().collect();
+    let skip: HashSet<usize> = written.already_stored.iter().copied().collect();
+    let acked: HashSet<&str> = acked.iter().map(String::as_str).collect();
     let now = chrono::Utc::now().timestamp();
     let mut tally = live::Tally::default();
-    for (position, &i) in order.iter().enumerate() {
-        if skip.contains(&position) || failed.contains_key(&i) {
+    for (position, &(e, k, _)) in order.iter().enumerate() {
+        if skip.contains(&position) || unstored.contains(&(e, k)) || !acked.contains(entries[e].id.as_str()) {
             continue;
         }
-        if let Ok(row) = &entries[i].row {
+        if let Ok(row) = &entries[e].events[k].row {
             tally.add(row, now);
         }
     }

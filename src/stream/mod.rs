@@ -3,7 +3,8 @@
 //! `producer` appends accepted events (pipelined XADD inside MULTI/EXEC, so a request is all in or
 //! all out); `consumer` reads them in a consumer group, stores them and acknowledges only after the
 //! commit; `dead_letter` keeps entries that failed too often, with the reason, until replayed;
-//! `group` trims stored entries and forgets stopped consumers; `reply` parses entries out of replies.
+//! `group` trims stored entries and forgets stopped consumers; `reply` parses entries out of replies;
+//! `settle` decides, per event, what a stored batch means for each entry.
 
 pub mod consumer;
 pub mod dead_letter;
@@ -11,6 +12,7 @@ pub mod entry;
 pub mod group;
 pub mod producer;
 pub mod reply;
+mod settle;
 
 use std::time::Duration;
 

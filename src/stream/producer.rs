@@ -1,22 +1,30 @@
 //! Appends accepted events to the stream: one MULTI/EXEC pipeline per request, so a request's
-//! events are either all in the stream or none are, and the client may safely re-send.
+//! events are either all in the stream or none are, and the client may safely re-send. Events
+//! are packed [`EVENTS_PER_ENTRY`] to an entry: Redis' cost is per entry, not per event.
+//!
+//! Idempotency of client-chosen ids without a timestamp (the row is keyed by time and id, so a
+//! re-send must get the first send's time): a UUIDv7 id carries its own creation time, which
+//! becomes the event time with no state at all; any other id pins its first arrival time in a
+//! key that lives for the re-send window (`EVENTMILL_RESEND_WINDOW_SECS`), so Redis holds
+//! `rate x window` such keys at most, not a day's worth.
 
 use std::sync::{
     Arc,
     atomic::{AtomicU64, Ordering},
 };
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use redis::aio::ConnectionManager;
 
 use super::{
     StreamKeys,
-    entry::{self, EVENT_FIELD, REQUEST_FIELD},
+    entry::{self, EVENT_FIELD, EVENTS_PER_ENTRY, REQUEST_FIELD},
 };
 use crate::{domain::Event, settings::IngestSettings};
 
-/// How long a pinned arrival time is remembered for a client-identified event (its re-send window).
-const PIN_TTL_SECONDS: u64 = 24 * 3600;
+/// A UUIDv7's time is the event time only if it is at most this far ahead of the arrival time
+/// (clock skew); an id from further in the future pins its arrival time like any other id.
+const V7_MAX_AHEAD_MICROS: i64 = 3600 * 1_000_000;
 
 /// Why events could not be appended; both mean "try again later" to the client.
 #[derive(Debug, thiserror::Error)]
@@ -33,13 +41,16 @@ pub struct Producer {
     conn: ConnectionManager,
     keys: StreamKeys,
     settings: IngestSettings,
-    /// Stream length seen by the last append: the backpressure gauge, refreshed on every append.
+    /// Unsaved events in the stream as of the last append (its length times the events per entry
+    /// this producer writes): the backpressure gauge, refreshed on every append.
     backlog: Arc<AtomicU64>,
+    /// Events and entries this producer appended, for the events-per-entry ratio.
+    appended: Arc<(AtomicU64, AtomicU64)>,
 }
 
 impl Producer {
     pub fn new(conn: ConnectionManager, keys: StreamKeys, settings: IngestSettings) -> Self {
-        Self { conn, keys, settings, backlog: Arc::new(AtomicU64::new(0)) }
+        Self { conn, keys, settings, backlog: Arc::new(AtomicU64::new(0)), appended: Arc::default() }
     }
 
     /// Appends `events` (already validated) in one atomic pipeline.
@@ -59,20 +70,31 @@ impl Producer {
         let now = Utc::now();
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for event in events.iter() {
+        let chunks = events.len().div_ceil(EVENTS_PER_ENTRY);
+        // Even chunks: 101 events are two entries of 51 and 50, not 100 and 1.
+        let per_entry = events.len().div_ceil(chunks.max(1)).max(1);
+        for chunk in events.chunks(per_entry) {
             pipe.cmd("XADD")
                 .arg(&self.keys.events)
                 .arg("*")
                 .arg(EVENT_FIELD)
-                .arg(entry::encode(event, now))
+                .arg(entry::encode_packed(chunk, now))
                 .arg(REQUEST_FIELD)
                 .arg(request_id)
                 .ignore();
         }
         pipe.cmd("XLEN").arg(&self.keys.events);
         let (len,): (u64,) = pipe.query_async(&mut conn).await.map_err(unavailable)?;
-        self.backlog.store(len, Ordering::Relaxed);
+        self.appended.0.fetch_add(events.len() as u64, Ordering::Relaxed);
+        self.appended.1.fetch_add(events.chunks(per_entry).len() as u64, Ordering::Relaxed);
+        self.backlog.store(self.events_in(len), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Estimated events in a stream of `entries` entries.
+    fn events_in(&self, entries: u64) -> u64 {
+        let (events, appended) = (self.appended.0.load(Ordering::Relaxed), self.appended.1.load(Ordering::Relaxed));
+        entries.saturating_mul(events).checked_div(appended).unwrap_or(entries)
     }
 
     /// Refuses new events while the stream holds more unsaved entries than its high-water mark:
@@ -83,15 +105,25 @@ impl Producer {
             return Ok(());
         }
         let len: u64 = redis::cmd("XLEN").arg(&self.keys.events).query_async(conn).await.map_err(unavailable)?;
-        self.backlog.store(len, Ordering::Relaxed);
-        if len >= high_water { Err(PublishError::Backpressure { backlog: len }) } else { Ok(()) }
+        let backlog = self.events_in(len);
+        self.backlog.store(backlog, Ordering::Relaxed);
+        if backlog >= high_water { Err(PublishError::Backpressure { backlog }) } else { Ok(()) }
     }
 
-    /// A client that sends its own `event_id` but no timestamp gets the arrival time of the first
-    /// send on every re-send, so the stored row (keyed by time and id) is the same one.
+    /// A client that sends its own `event_id` but no timestamp gets the same event time on every
+    /// re-send, so the stored row (keyed by time and id) is the same one: its UUIDv7's time, or the
+    /// arrival time of its first send within the re-send window.
     async fn pin_arrival_times(&self, conn: &mut ConnectionManager, events: &mut [Event]) -> Result<(), PublishError> {
-        let pinned: Vec<usize> =
-            (0..events.len()).filter(|&i| events[i].event_id_given && events[i].timestamp_defaulted).collect();
+        let mut pinned = Vec::new();
+        for (i, event) in events.iter_mut().enumerate() {
+            if !(event.event_id_given && event.timestamp_defaulted) {
+                continue;
+            }
+            match v7_time(&event.event_id, event.ts) {
+                Some(ts) => event.ts = ts,
+                None => pinned.push(i),
+            }
+        }
         if pinned.is_empty() {
             return Ok(());
         }
@@ -104,7 +136,7 @@ impl Producer {
                 .arg("NX")
                 .arg("GET")
                 .arg("EX")
-                .arg(PIN_TTL_SECONDS);
+                .arg(self.settings.resend_window.as_secs().max(1));
         }
         let earlier: Vec<Option<i64>> = pipe.query_async(conn).await.map_err(unavailable)?;
         for (&i, first) in pinned.iter().zip(earlier) {
@@ -114,6 +146,16 @@ impl Producer {
         }
         Ok(())
     }
+}
+
+/// The creation time a UUIDv7 carries (millisecond precision), unless it lies too far ahead of `now`.
+fn v7_time(id: &uuid::Uuid, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    if id.get_version_num() != 7 {
+        return None;
+    }
+    let (seconds, nanos) = id.get_timestamp()?.to_unix();
+    let ts = Utc.timestamp_opt(seconds as i64, nanos).single()?;
+    (ts.timestamp_micros() - now.timestamp_micros() <= V7_MAX_AHEAD_MICROS).then_some(ts)
 }
 
 fn unavailable(error: redis::RedisError) -> PublishError {

@@ -2,8 +2,7 @@
 
 use redis::streams::StreamId;
 
-use super::entry::{self, EVENT_FIELD, REQUEST_FIELD};
-use crate::store::EventRow;
+use super::entry::{self, Decoded, EVENT_FIELD, REQUEST_FIELD};
 
 /// One stream entry in the consumer's hands.
 #[derive(Debug)]
@@ -13,18 +12,36 @@ pub struct Entry {
     pub deliveries: u64,
     pub request_id: String,
     pub payload: String,
-    pub row: Result<EventRow, String>,
+    /// Its events (one, or up to `EVENTS_PER_ENTRY` when packed); never empty.
+    pub events: Vec<Decoded>,
+}
+
+impl Entry {
+    fn new(id: String, deliveries: u64, request_id: String, payload: Option<String>) -> Self {
+        let (payload, events) = match payload {
+            Some(payload) => {
+                let events = entry::decode(&payload);
+                (payload, events)
+            }
+            None => {
+                let reason = format!("stream entry has no UTF-8 `{EVENT_FIELD}` field");
+                (String::new(), vec![Decoded { span: 0..0, row: Err(reason) }])
+            }
+        };
+        Self { id, deliveries, request_id, payload, events }
+    }
+
+    /// The JSON of its event `index`, as a dead letter keeps it.
+    pub fn event_json(&self, index: usize) -> &str {
+        &self.payload[self.events[index].span.clone()]
+    }
 }
 
 pub(super) fn entry_of(mut stream_id: StreamId, deliveries: u64) -> Entry {
     let mut text = |field: &str| stream_id.map.remove(field).and_then(|v| redis::from_redis_value::<String>(v).ok());
     let payload = text(EVENT_FIELD);
     let request_id = text(REQUEST_FIELD).unwrap_or_default();
-    let row = match &payload {
-        Some(payload) => entry::decode(payload),
-        None => Err(format!("stream entry has no `{EVENT_FIELD}` field")),
-    };
-    Entry { id: stream_id.id, deliveries, request_id, payload: payload.unwrap_or_default(), row }
+    Entry::new(stream_id.id, deliveries, request_id, payload)
 }
 
 /// Appends the entries of an XREADGROUP reply (`[[stream, [[id, [field, value, ..]], ..]]]`, or nil
@@ -51,12 +68,8 @@ pub(super) fn read_entries(reply: redis::Value, into: &mut Vec<Entry>) {
                     request_id = String::from_utf8(value).unwrap_or_default();
                 }
             }
-            let row = match &payload {
-                Some(payload) => entry::decode(payload),
-                None => Err(format!("stream entry has no UTF-8 `{EVENT_FIELD}` field")),
-            };
             let id = String::from_utf8(id).unwrap_or_default();
-            into.push(Entry { id, deliveries: 1, request_id, payload: payload.unwrap_or_default(), row });
+            into.push(Entry::new(id, 1, request_id, payload));
         }
     }
 }

@@ -277,12 +277,12 @@ async fn live_traffic_is_counted_once_across_re_sends_and_a_crash_between_commit
     let rows: Vec<eventmill::store::EventRow> = reply.keys[0]
         .ids
         .iter()
-        .map(|id| {
+        .flat_map(|id| {
             eventmill::stream::entry::decode(
                 &redis::from_redis_value::<String>(id.map[eventmill::stream::entry::EVENT_FIELD].clone()).unwrap(),
             )
-            .unwrap()
         })
+        .map(|decoded| decoded.row.unwrap())
         .collect();
     let refs: Vec<_> = rows.iter().collect();
     env.resources.partitions.ensure_for(refs.iter().map(|r| r.ts_micros)).await.unwrap();

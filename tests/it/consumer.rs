@@ -54,15 +54,16 @@ async fn a_consumer_killed_after_commit_before_xack_stores_nothing_twice() {
     assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
     let env = &app.env;
 
-    // A consumer reads 250 entries and commits them, then dies before XACK.
-    let taken = read_as(env, "dead-consumer", 250).await;
-    let rows: Vec<EventRow> = taken.iter().map(|(_, payload)| entry::decode(payload).unwrap()).collect();
+    // A consumer reads 2 of the 4 packed entries (200 events) and commits them, then dies before XACK.
+    let taken = read_as(env, "dead-consumer", 2).await;
+    let rows: Vec<EventRow> =
+        taken.iter().flat_map(|(_, payload)| entry::decode(payload)).map(|d| d.row.unwrap()).collect();
     let mut refs: Vec<&EventRow> = rows.iter().collect();
     refs.sort_by_key(|r| r.ts_micros);
     env.resources.partitions.ensure_for(refs.iter().map(|r| r.ts_micros)).await.unwrap();
     assert!(store::write_rows(env.pool(), &refs).await.unwrap().refused.is_empty());
-    assert_eq!(env.count_events().await, 250);
-    assert_eq!(pending(env).await, 250);
+    assert_eq!(env.count_events().await, 200);
+    assert_eq!(pending(env).await, 2);
 
     // A new consumer reclaims the dead one's entries once idle, and reads the rest.
     let mut consumer = env.consumer().await;
@@ -83,8 +84,8 @@ async fn pending_entries_of_a_dead_consumer_are_reclaimed_and_stored() {
     let app = TestApp::api(TestEnv::new().await).await;
     let (body, _) = bulk_events(100, "2026-11-23T10:00:00Z");
     assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
-    assert_eq!(read_as(&app.env, "crashed-before-commit", 100).await.len(), 100);
-    assert_eq!(pending(&app.env).await, 100);
+    assert_eq!(read_as(&app.env, "crashed-before-commit", 100).await.len(), 1, "one packed entry");
+    assert_eq!(pending(&app.env).await, 1);
 
     let mut consumer = app.env.consumer().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -179,6 +180,60 @@ async fn a_poison_entry_ends_in_the_dead_letter_stream_with_its_reason() {
 }
 
 #[tokio::test]
+async fn a_poison_event_inside_a_packed_entry_is_dead_lettered_alone_and_the_rest_stored() {
+    let env = TestEnv::new().await;
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_blocked() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.event_type = 'blocked' THEN RAISE EXCEPTION 'blocked events are refused'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER refuse_blocked BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_blocked();",
+    )
+    .execute(env.pool())
+    .await
+    .unwrap();
+    // 250 events: three packed entries; the poison one sits inside the second.
+    let events: Vec<String> = (0..250)
+        .map(|i| {
+            let kind = if i == 130 { "blocked" } else { "page_view" };
+            format!(r#"{{"event_type":"{kind}","user_id":"u{i}","timestamp":"2026-11-23T10:00:00Z"}}"#)
+        })
+        .collect();
+    let app = TestApp::full(env).await;
+    let body = format!(r#"{{"events":[{}]}}"#, events.join(","));
+    assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
+    // And an entry written by hand whose list holds one unreadable item.
+    let keys = app.env.resources.keys.clone();
+    let mut conn = app.env.redis();
+    let good = r#"{"id":"0193a5b0-0000-7000-8000-000000000001","t":"signup","ts":1763892000000000,"src":"web","p":{},"at":1763892000000000}"#;
+    let _: String = redis::cmd("XADD")
+        .arg(&keys.events)
+        .arg("*")
+        .arg(entry::EVENT_FIELD)
+        .arg(format!(r#"[{good}, {{"t":"no_id"}}]"#))
+        .arg(entry::REQUEST_FIELD)
+        .arg("req-hand")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            dead_letter::count(&mut conn.clone(), &keys).await.unwrap() == 2
+        })
+        .await
+    );
+    assert!(eventually(Duration::from_secs(5), || async { pending(&app.env).await == 0 }).await);
+    assert_eq!(app.env.count_events().await, 250, "249 good events and the hand-written good one");
+    let letters = dead_letter::list(&mut conn, &keys, 10).await.unwrap();
+    let blocked = letters.iter().find(|l| l.reason.contains("blocked events are refused")).expect("the poison event");
+    assert!(blocked.entry_id.ends_with("#46"), "{}", blocked.entry_id);
+    assert!(blocked.payload.starts_with('{') && blocked.payload.contains(r#""u":"u130""#), "{}", blocked.payload);
+    let unreadable = letters.iter().find(|l| l.request_id == "req-hand").expect("the unreadable item");
+    assert_eq!(unreadable.payload, r#"{"t":"no_id"}"#);
+    assert!(unreadable.entry_id.ends_with("#1"), "{}", unreadable.entry_id);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_dead_letter_refused_by_postgres_is_replayed_with_the_cli_once_fixed() {
     let env = TestEnv::new().await;
     // A rule PostgreSQL enforces on one kind of event: every delivery of it fails.
@@ -247,9 +302,40 @@ async fn graceful_shutdown_stores_what_was_accepted() {
 #[tokio::test]
 async fn stored_entries_are_trimmed_from_the_stream_even_in_large_numbers() {
     let app = TestApp::api(TestEnv::with(&[("EVENTMILL_BATCH_SIZE", "5000")]).await).await;
-    for _ in 0..5 {
-        let (body, _) = bulk_events(5000, "2026-11-23T10:00:00Z");
-        assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
+    // 25,000 single-event entries (an older writer's format), more than one XTRIM removes by default.
+    let (body, _) = bulk_events(1, "2026-11-23T10:00:00Z");
+    assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
+    let one: String = read_as(&app.env, "peek", 1).await.remove(0).1;
+    let template: serde_json::Value = serde_json::from_str(&one).unwrap();
+    let mut redis = app.env.redis();
+    let _: i64 = redis::cmd("XTRIM")
+        .arg(&app.env.resources.keys.events)
+        .arg("MAXLEN")
+        .arg(0)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(&app.env.resources.keys.events)
+        .arg(&app.env.resources.keys.group)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    for chunk in 0..5 {
+        let mut pipe = redis::pipe();
+        for i in 0..5000 {
+            let mut event = template.clone();
+            event["id"] = uuid::Uuid::new_v4().to_string().into();
+            event["u"] = format!("u{chunk}-{i}").into();
+            pipe.cmd("XADD")
+                .arg(&app.env.resources.keys.events)
+                .arg("*")
+                .arg(entry::EVENT_FIELD)
+                .arg(event.to_string())
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut redis).await.unwrap();
     }
     let mut consumer = app.env.consumer().await;
     while app.env.count_events().await < 25_000 {
@@ -257,7 +343,6 @@ async fn stored_entries_are_trimmed_from_the_stream_even_in_large_numbers() {
     }
     tokio::time::sleep(Duration::from_millis(1100)).await; // the trim interval
     consumer.consume_once().await.unwrap();
-    let mut redis = app.env.redis();
     let len: u64 = redis::cmd("XLEN").arg(&app.env.resources.keys.events).query_async(&mut redis).await.unwrap();
     // Approximate trimming keeps at most the last partly used node (100 entries by default).
     assert!(len <= 100, "{len} stored entries left in the stream");

@@ -197,7 +197,7 @@ async fn a_full_stream_answers_429_and_trims_nothing_until_events_are_stored() {
     let refused = app.post_json("/v1/events", r#"{"event_type":"a"}"#).await;
     assert_eq!(refused.status(), 429);
     assert_eq!(refused.headers()["retry-after"], "1");
-    assert_eq!(stream_len(&app).await, 10, "no accepted entry was trimmed");
+    assert_eq!(stream_len(&app).await, 1, "no accepted entry (10 events packed in one) was trimmed");
 
     let mut consumer = app.env.consumer().await;
     while app.env.count_events().await < 10 {
@@ -229,6 +229,37 @@ async fn a_client_resending_the_same_event_ids_is_stored_once() {
     assert!(eventually(Duration::from_secs(10), || async { app.env.count_events().await >= 51 }).await);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.env.count_events().await, 51);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn idempotency_state_is_bounded_a_uuid_v7_needs_none_and_other_ids_live_for_the_resend_window() {
+    let app = TestApp::full(TestEnv::with(&[("EVENTMILL_RESEND_WINDOW_SECS", "120")]).await).await;
+    let v7 = uuid::Uuid::now_v7();
+    let v4 = uuid::Uuid::new_v4();
+    let body =
+        format!(r#"{{"events":[{{"event_id":"{v7}","event_type":"a"}},{{"event_id":"{v4}","event_type":"b"}}]}}"#);
+    assert_eq!(app.post_json("/v1/events/bulk", body.clone()).await.status(), 202);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
+    assert!(eventually(Duration::from_secs(10), || async { app.env.count_events().await >= 2 }).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.env.count_events().await, 2, "each re-sent event stored once");
+
+    // The UUIDv7 event's time is its id's time, and no key was written for it.
+    let ts: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT ts FROM events WHERE event_id = $1")
+        .bind(v7)
+        .fetch_one(app.env.pool())
+        .await
+        .unwrap();
+    let (secs, nanos) = v7.get_timestamp().unwrap().to_unix();
+    assert_eq!(ts.timestamp_millis(), secs as i64 * 1000 + i64::from(nanos / 1_000_000));
+    let mut redis = app.env.redis();
+    let pins: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{}*", app.env.resources.keys.pinned_ts)).query_async(&mut redis).await.unwrap();
+    assert_eq!(pins, [format!("{}{v4}", app.env.resources.keys.pinned_ts)], "only the v4 id is pinned");
+    let ttl: i64 = redis::cmd("TTL").arg(&pins[0]).query_async(&mut redis).await.unwrap();
+    assert!((1..=120).contains(&ttl), "pinned for the re-send window, not a day: {ttl} s");
     app.stop().await;
 }
 
