@@ -35,17 +35,20 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
             let resources = Resources::new(settings)?;
             resources.migrate().await?;
             let listener = bind(&resources).await?;
-            app::run(&resources, listener, shutdown::on_signal()).await?;
+            let shutdown = shutdown::on_signal();
+            with_metrics(&resources, &shutdown, app::run(&resources, listener, shutdown.clone())).await?;
         }
         Command::Serve => {
             let resources = Resources::new(settings)?;
             let listener = bind(&resources).await?;
-            app::serve(&resources, listener, shutdown::on_signal()).await?;
+            let shutdown = shutdown::on_signal();
+            with_metrics(&resources, &shutdown, app::serve(&resources, listener, shutdown.clone())).await?;
         }
         Command::Worker => {
             let resources = Resources::new(settings)?;
             resources.migrate().await?;
-            app::worker(&resources, shutdown::on_signal()).await?;
+            let shutdown = shutdown::on_signal();
+            with_metrics(&resources, &shutdown, app::worker(&resources, shutdown.clone())).await?;
         }
         Command::Enqueue(args) => {
             let spec = match enqueue::job_from_args(&args) {
@@ -64,6 +67,30 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
         Command::DeadLetters(DeadLettersCommand::Replay(args)) => replay_dead_letters(settings, args).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `part` beside the open `/metrics` listener (when configured); either failing stops both.
+async fn with_metrics(
+    resources: &Resources,
+    shutdown: &shutdown::Shutdown,
+    part: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let metrics = app::serve_metrics(resources, shutdown.clone());
+    let (part, metrics) = tokio::join!(
+        async {
+            let result = part.await;
+            shutdown.cancel();
+            result
+        },
+        async {
+            let result = metrics.await;
+            if result.is_err() {
+                shutdown.cancel();
+            }
+            result
+        }
+    );
+    part.and(metrics)
 }
 
 async fn bind(resources: &Resources) -> anyhow::Result<TcpListener> {

@@ -154,6 +154,7 @@ async fn attempt_once(job: Fetched, shared: &Shared) -> Result<(), BoxDynError> 
         max_attempts: job.max_attempts,
         progress: Progress { queue: queue.clone(), id: job.id.clone() },
     };
+    let started = std::time::Instant::now();
     let attempt = tokio::time::timeout(job.timeout, AssertUnwindSafe(handler.handle(running)).catch_unwind());
     let grace = queue.settings().shutdown_grace;
     let outcome = tokio::select! {
@@ -162,6 +163,7 @@ async fn attempt_once(job: Fetched, shared: &Shared) -> Result<(), BoxDynError> 
         () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
             tracing::warn!("shutdown: handing the running job back to the queue");
             queue.release(&job.id).await?;
+            crate::metrics::job_attempt(queue.name, &job.kind, "released", started);
             return Ok(());
         }
     };
@@ -175,10 +177,12 @@ async fn attempt_once(job: Fetched, shared: &Shared) -> Result<(), BoxDynError> 
             if !queue.complete(&job.id, &value).await? {
                 tracing::warn!("job finished after its claim was lost (lease expired or removed)");
             }
+            crate::metrics::job_attempt(queue.name, &job.kind, "completed", started);
         }
         Err(error) => {
             let retry_in = backoff(&queue.settings().policy(&job.kind), job.attempt);
             let state = queue.fail(&job.id, &error, retry_in, name).await?;
+            crate::metrics::job_attempt(queue.name, &job.kind, &state, started);
             tracing::warn!(%error, outcome = %state, retry_in_ms = retry_in.as_millis() as u64, "job attempt failed");
         }
     }

@@ -122,7 +122,13 @@ impl Consumer {
             }
             self.read_new().await?;
         }
+        let started = Instant::now();
         let outcome = if self.buffer.is_empty() { Outcome::Idle } else { self.store_buffer().await? };
+        if let Outcome::Stored { rows, dead_lettered, .. } = outcome {
+            crate::metrics::flush(started, Some((rows, dead_lettered)));
+        } else if outcome == Outcome::StoreUnavailable {
+            crate::metrics::flush(started, None);
+        }
         if Instant::now() >= self.next_trim {
             group::trim_stored(&mut self.redis, &self.keys).await?;
             self.next_trim = Instant::now() + TRIM_INTERVAL;
@@ -222,6 +228,7 @@ impl Consumer {
                 })
                 .collect();
             self.acknowledge(&[], &letters).await?;
+            crate::metrics::dead_lettered(letters.len());
         }
         Ok(total)
     }

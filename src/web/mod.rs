@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -61,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(openapi::router())
         .merge(admin::router())
+        .merge(metrics::router())
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

@@ -3,6 +3,7 @@
 
 mod browser;
 mod golden;
+mod fleet;
 mod helpers;
 mod jobs_support;
 mod report_support;
@@ -19,3 +20,5 @@ mod cli;
 mod queue;
 mod rollup;
 mod scheduler;
+mod processes;
+mod compose;
