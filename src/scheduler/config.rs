@@ -95,6 +95,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_demo_scheduler_file_is_valid_and_e_mails_a_report() {
+        let entries = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo/scheduler.toml")).unwrap();
+        assert!(entries.iter().any(|e| e.name == "demo-revenue-email"));
+    }
+
+    #[test]
     fn the_shipped_scheduler_file_is_valid() {
         let entries = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scheduler.toml")).unwrap();
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
