@@ -29,9 +29,7 @@ pub static EXPECTED: LazyLock<Value> = LazyLock::new(|| {
 });
 
 /// The golden events as stream rows.
-pub static ROWS: LazyLock<Vec<EventRow>> = LazyLock::new(|| {
-    events_ndjson().lines().map(row).collect()
-});
+pub static ROWS: LazyLock<Vec<EventRow>> = LazyLock::new(|| events_ndjson().lines().map(row).collect());
 
 fn row(line: &str) -> EventRow {
     let event: Value = serde_json::from_str(line).unwrap();

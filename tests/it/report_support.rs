@@ -22,8 +22,7 @@ pub fn expected() -> Value {
 
 /// The golden events as JSON values.
 pub fn golden_events() -> Vec<Value> {
-    golden::events_ndjson()
-        .lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    golden::events_ndjson().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// A fresh database and reports folder, with extra settings.
