@@ -1,7 +1,7 @@
 //! eventmill: self-hosted product analytics.
 //!
 //! ```text
-//!  HTTP POST /v1/events[/bulk]          (ingest: validate every event, 202 once in the stream)
+//!  HTTP POST /v1/events[/bulk]          (web::ingest: validate every event, 202 once in the stream)
 //!        │  XADD, pipelined, MULTI/EXEC
 //!        ▼
 //!  Redis Stream  <prefix>:events        (stream: consumer group, reclaim, dead letters)
@@ -25,7 +25,6 @@ pub mod telemetry;
 pub mod metrics;
 pub mod shutdown;
 pub mod domain;
-pub mod ingest;
 pub mod stream;
 pub mod store;
 pub mod queue;

@@ -1,10 +1,17 @@
-//! The HTTP server: one `AppState`, every area's `router()` merged in one place, request ids and
-//! tracing on every request, graceful shutdown.
+//! The one HTTP layer: one `AppState`, one error type (`error`), shared authentication (`auth`),
+//! and one folder per area, each exposing `router()`: `ingest` (events in), `admin` (queue admin
+//! view), `health`, `openapi`. They are merged in one place, `router()`, with request ids and tracing
+//! on every request and graceful shutdown. Areas depend on this module, never on each other.
 
+pub mod error;
+pub mod auth;
+pub mod ingest;
 pub mod admin;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+
+pub use error::ApiError;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -58,7 +65,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.ingest.body_limit_bytes;
     Router::new()
-        .merge(crate::ingest::router())
+        .merge(ingest::router())
         .merge(health::router())
         .merge(openapi::router())
         .merge(admin::router())

@@ -55,12 +55,12 @@ pub struct ErrorBody {
 #[openapi(
     info(title = "eventmill", description = "Self-hosted product analytics: ingestion and operations API."),
     paths(
-        crate::ingest::handlers::ingest_one,
-        crate::ingest::handlers::ingest_bulk,
+        super::ingest::handlers::ingest_one,
+        super::ingest::handlers::ingest_bulk,
         super::health::live,
         super::health::detailed
     ),
-    components(schemas(EventInput, BulkRequest, ErrorBody, crate::ingest::handlers::Accepted))
+    components(schemas(EventInput, BulkRequest, ErrorBody, super::ingest::handlers::Accepted))
 )]
 pub struct ApiDoc;
 

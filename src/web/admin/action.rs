@@ -16,11 +16,12 @@ use axum::{
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{
-    auth::{self, Principal},
-    error::{AdminError, urlencode},
+use super::error::IntoPage;
+use crate::web::{
+    ApiError, AppState,
+    auth::{self, Principal, constant_time_eq},
+    error::urlencode,
 };
-use crate::{ingest::constant_time_eq, web::AppState};
 
 /// Largest action body (the enqueue form is the biggest).
 const MAX_BODY: usize = 256 * 1024;
@@ -35,7 +36,7 @@ pub struct Action<T> {
 
 impl<T> Action<T> {
     /// Logs the action with who did it and answers: a redirect with a flash for forms, JSON otherwise.
-    pub fn respond(self, action: &str, target: &str, result: Result<(String, Value), AdminError>) -> Response {
+    pub fn respond(self, action: &str, target: &str, result: Result<(String, Value), ApiError>) -> Response {
         let who = &self.principal;
         let (role, token) = (who.role.as_str(), who.fingerprint.as_str());
         match &result {
@@ -61,10 +62,10 @@ fn redirect_with(page: &str, key: &str, message: &str) -> Response {
     Redirect::to(&format!("{page}{separator}{key}={}", urlencode(message))).into_response()
 }
 
-fn refuse(principal: Option<&Principal>, path: &str, why: &'static str) -> AdminError {
+fn refuse(principal: Option<&Principal>, path: &str, why: &'static str) -> ApiError {
     let (role, token) = principal.map_or(("none", ""), |p| (p.role.as_str(), p.fingerprint.as_str()));
     tracing::warn!(target: "eventmill::audit", role, token, action = path, outcome = "refused", "admin action refused: {why}");
-    AdminError::Forbidden(why)
+    ApiError::Forbidden(why)
 }
 
 fn is_form(headers: &HeaderMap) -> bool {
@@ -81,7 +82,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Action<T> {
         let (mut parts, body) = request.into_parts();
         let path = parts.uri.path().to_owned();
         let form = is_form(&parts.headers);
-        let reject = |e: AdminError| if form { e.into_page() } else { e.into_response() };
+        let reject = |e: ApiError| if form { e.into_page() } else { e.into_response() };
         let principal = Principal::from_request_parts(&mut parts, state).await.map_err(reject)?;
         if !auth::same_origin(&parts.headers) {
             return Err(reject(refuse(Some(&principal), &path, "cross-origin requests may not change anything")));
@@ -93,21 +94,21 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Action<T> {
             .await
             .map_err(IntoResponse::into_response)?;
         if bytes.len() > MAX_BODY {
-            return Err(reject(AdminError::BadRequest("the request body is too large".into())));
+            return Err(reject(ApiError::Invalid("the request body is too large".into())));
         }
         let (fields, return_to, body) = if form {
             let mut pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
-                .map_err(|e| reject(AdminError::BadRequest(format!("bad form: {e}"))))?;
+                .map_err(|e| reject(ApiError::Invalid(format!("bad form: {e}"))))?;
             let mut take = |name: &str| pairs.iter().position(|(k, _)| k == name).map(|i| pairs.remove(i).1);
             let csrf = take("csrf");
             let return_to = Some(auth::safe_next(take("return_to").as_deref()));
             let rest = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-            let body = serde_urlencoded::from_str::<T>(&rest).map_err(|e| AdminError::BadRequest(e.to_string()));
+            let body = serde_urlencoded::from_str::<T>(&rest).map_err(|e| ApiError::Invalid(e.to_string()));
             (csrf, return_to, body)
         } else {
             let csrf = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(str::to_owned);
             let json: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-            let body = serde_json::from_slice::<T>(json).map_err(|e| AdminError::BadRequest(e.to_string()));
+            let body = serde_json::from_slice::<T>(json).map_err(|e| ApiError::Invalid(e.to_string()));
             (csrf, None, body)
         };
         if let Some(expected) = &principal.csrf {

@@ -15,14 +15,13 @@ use serde_json::json;
 
 use super::{
     action::{Action, NoBody},
-    auth::Principal,
-    error::{AdminError, PageResult},
+    error::PageResult,
     pages::{Nav, render},
 };
 use crate::{
     domain::{job::JobSpec, job_file::JobTemplate},
     queue::{EnqueueOptions, JobRecord, JobState},
-    web::AppState,
+    web::{ApiError, AppState, auth::Principal},
 };
 
 /// Characters of a payload shown in a list row.
@@ -81,8 +80,8 @@ pub struct JobDetail {
     pub duration_ms: Option<i64>,
 }
 
-async fn detail(state: &AppState, id: &str) -> Result<JobDetail, AdminError> {
-    let job = state.queues.job(id).await?.ok_or_else(|| AdminError::NotFound(format!("no job with id {id}")))?;
+async fn detail(state: &AppState, id: &str) -> Result<JobDetail, ApiError> {
+    let job = state.queues.job(id).await?.ok_or_else(|| ApiError::NotFound(format!("no job with id {id}")))?;
     let end = job.finished_at.or_else(|| (job.state == JobState::Active).then(crate::queue::now_ms));
     let duration_ms = job.started_at.zip(end).map(|(start, end)| end - start);
     Ok(JobDetail { job, duration_ms })
@@ -93,7 +92,7 @@ pub async fn api_job(
     _: Principal,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<JobDetail>, AdminError> {
+) -> Result<Json<JobDetail>, ApiError> {
     Ok(Json(detail(&state, &id).await?))
 }
 
@@ -126,7 +125,7 @@ pub async fn page(principal: Principal, State(state): State<AppState>, Path(id):
 }
 
 /// The job of `id` and its queue, for actions.
-async fn queue_of<'a>(state: &'a AppState, id: &str) -> Result<&'a crate::queue::Queue, AdminError> {
+async fn queue_of<'a>(state: &'a AppState, id: &str) -> Result<&'a crate::queue::Queue, ApiError> {
     Ok(state.queues.queue_of(id).await?)
 }
 
@@ -135,7 +134,7 @@ pub async fn retry(State(state): State<AppState>, Path(id): Path<String>, action
     let result = async {
         match queue_of(&state, &id).await?.retry_failed(Some(&id), 1).await? {
             1 => Ok((format!("Job {id} retried."), json!({ "retried": 1 }))),
-            _ => Err(AdminError::Conflict(format!("job {id} is not failed"))),
+            _ => Err(ApiError::Conflict(format!("job {id} is not failed"))),
         }
     }
     .await;
@@ -147,7 +146,7 @@ pub async fn remove(State(state): State<AppState>, Path(id): Path<String>, actio
     let result = async {
         match queue_of(&state, &id).await?.remove(&id).await? {
             true => Ok((format!("Job {id} removed."), json!({ "removed": 1 }))),
-            false => Err(AdminError::NotFound(format!("no job with id {id}"))),
+            false => Err(ApiError::NotFound(format!("no job with id {id}"))),
         }
     }
     .await;
@@ -159,7 +158,7 @@ pub async fn promote(State(state): State<AppState>, Path(id): Path<String>, acti
     let result = async {
         match queue_of(&state, &id).await?.promote_job(&id).await? {
             true => Ok((format!("Job {id} promoted: it runs next."), json!({ "promoted": 1 }))),
-            false => Err(AdminError::Conflict(format!("job {id} is not delayed"))),
+            false => Err(ApiError::Conflict(format!("job {id} is not delayed"))),
         }
     }
     .await;
@@ -189,11 +188,11 @@ pub fn parse_job(text: &str) -> Result<JobSpec, String> {
 /// `POST /admin/api/enqueue`
 pub async fn enqueue(State(state): State<AppState>, action: Action<EnqueueForm>) -> Response {
     let result = async {
-        let spec = parse_job(&action.body.job).map_err(AdminError::BadRequest)?;
+        let spec = parse_job(&action.body.job).map_err(ApiError::Invalid)?;
         let delay = match action.body.delay_seconds.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
             None => None,
             Some(d) => Some(std::time::Duration::from_secs(
-                d.parse().map_err(|_| AdminError::BadRequest(format!("delay {d:?} is not a number of seconds")))?,
+                d.parse().map_err(|_| ApiError::Invalid(format!("delay {d:?} is not a number of seconds")))?,
             )),
         };
         let origin = format!("admin:{}", action.principal.fingerprint);

@@ -1,13 +1,12 @@
 //! The queue admin web view (SPEC section 11): server-rendered pages under `/admin` and the JSON API
 //! under `/admin/api` that backs every one of them.
 //!
-//! `auth` says who is asking (admin or read-only token, bearer or login cookie), `action` guards
+//! `web::auth` says who is asking (admin or read-only token, bearer or login cookie), `action` guards
 //! every state change (admin only, same origin, CSRF token, audit line), `pages` holds the shared
 //! frame and the login page, and each area (`overview`, `queues`, `jobs`, `schedules`, `stream`) has its page and API beside it.
 //! Templates are compiled in from `templates/admin/`, the CSS and JS from `assets/admin/`.
 
 pub mod action;
-pub mod auth;
 pub mod error;
 pub mod jobs;
 pub mod overview;

@@ -7,13 +7,12 @@ use axum::{Json, extract::State, http::Uri};
 use serde::Serialize;
 
 use super::{
-    auth::Principal,
-    error::{AdminError, PageResult},
+    error::PageResult,
     pages::{Nav, render},
     queues::{self, QueueSummary},
     stream::{self, StreamOverview},
 };
-use crate::web::AppState;
+use crate::web::{ApiError, AppState, auth::Principal};
 
 /// What the front page shows.
 #[derive(Serialize)]
@@ -22,13 +21,13 @@ pub struct Overview {
     pub stream: StreamOverview,
 }
 
-async fn gather(state: &AppState) -> Result<Overview, AdminError> {
+async fn gather(state: &AppState) -> Result<Overview, ApiError> {
     let mut conn = state.redis.clone();
     Ok(Overview { queues: queues::summaries(state).await?, stream: stream::overview(&mut conn, &state.keys).await? })
 }
 
 /// `GET /admin/api/overview`
-pub async fn api(_: Principal, State(state): State<AppState>) -> Result<Json<Overview>, AdminError> {
+pub async fn api(_: Principal, State(state): State<AppState>) -> Result<Json<Overview>, ApiError> {
     Ok(Json(gather(&state).await?))
 }
 

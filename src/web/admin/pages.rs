@@ -11,11 +11,11 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{
+use super::error::PageResult;
+use crate::web::{
+    ApiError, AppState,
     auth::{self, Principal},
-    error::{AdminError, PageResult},
 };
-use crate::web::AppState;
 
 /// What the frame of every page needs.
 pub struct Nav {
@@ -65,7 +65,7 @@ impl Nav {
 
 /// Renders a page template.
 pub fn render(page: &impl Template) -> PageResult {
-    page.render().map(Html).map_err(|e| AdminError::Internal(anyhow::anyhow!("template: {e}")).into())
+    page.render().map(Html).map_err(|e| ApiError::Internal(anyhow::anyhow!("template: {e}")).into())
 }
 
 /// An error shown as a page.

@@ -17,14 +17,13 @@ use serde_json::json;
 
 use super::{
     action::{Action, NoBody},
-    auth::Principal,
-    error::{AdminError, PageResult},
+    error::PageResult,
     jobs::JobRow,
     pages::{Nav, render},
 };
 use crate::{
     queue::{JobState, Queue, QueueCounts, QueueError},
-    web::AppState,
+    web::{ApiError, AppState, auth::Principal},
 };
 
 /// Jobs per page.
@@ -34,12 +33,12 @@ const SEARCH_BUDGET: usize = 20_000;
 /// A worker counts as alive when it polled within this.
 const ALIVE_WITHIN: Duration = Duration::from_secs(30);
 
-impl From<QueueError> for AdminError {
+impl From<QueueError> for ApiError {
     fn from(error: QueueError) -> Self {
         match error {
-            QueueError::Redis(e) => AdminError::Redis(e),
-            QueueError::NotFound(id) => AdminError::NotFound(format!("no job with id {id}")),
-            QueueError::Invalid(message) => AdminError::BadRequest(message),
+            QueueError::Redis(e) => ApiError::Redis(e),
+            QueueError::NotFound(id) => ApiError::NotFound(format!("no job with id {id}")),
+            QueueError::Invalid(message) => ApiError::Invalid(message),
         }
     }
 }
@@ -57,7 +56,7 @@ pub struct QueueSummary {
     pub workers: Vec<String>,
 }
 
-pub async fn summary(queue: &Queue) -> Result<QueueSummary, AdminError> {
+pub async fn summary(queue: &Queue) -> Result<QueueSummary, ApiError> {
     let counts = queue.counts().await?;
     let (completed, failed) = queue.finished_since(crate::queue::now_ms() - 3_600_000).await?;
     let workers = queue.workers(ALIVE_WITHIN).await?.into_iter().map(|(name, _)| name).collect();
@@ -73,7 +72,7 @@ pub async fn summary(queue: &Queue) -> Result<QueueSummary, AdminError> {
     })
 }
 
-pub async fn summaries(state: &AppState) -> Result<Vec<QueueSummary>, AdminError> {
+pub async fn summaries(state: &AppState) -> Result<Vec<QueueSummary>, ApiError> {
     let mut all = Vec::new();
     for queue in state.queues.all() {
         all.push(summary(queue).await?);
@@ -82,7 +81,7 @@ pub async fn summaries(state: &AppState) -> Result<Vec<QueueSummary>, AdminError
 }
 
 /// `GET /admin/api/queues`
-pub async fn api_queues(_: Principal, State(state): State<AppState>) -> Result<Json<Vec<QueueSummary>>, AdminError> {
+pub async fn api_queues(_: Principal, State(state): State<AppState>) -> Result<Json<Vec<QueueSummary>>, ApiError> {
     Ok(Json(summaries(&state).await?))
 }
 
@@ -114,9 +113,9 @@ pub struct JobList {
     pub scanned_to: Option<usize>,
 }
 
-async fn list(state: &AppState, name: &str, query: &ListQuery) -> Result<JobList, AdminError> {
+async fn list(state: &AppState, name: &str, query: &ListQuery) -> Result<JobList, ApiError> {
     let queue = state.queues.named(name)?;
-    let job_state: JobState = query.state.as_deref().unwrap_or("failed").parse().map_err(AdminError::BadRequest)?;
+    let job_state: JobState = query.state.as_deref().unwrap_or("failed").parse().map_err(ApiError::Invalid)?;
     let limit = query.limit.unwrap_or(PAGE_SIZE).clamp(1, 200);
     let needle = query.q.as_deref().map(str::trim).unwrap_or_default().to_owned();
     let (ids, next_offset, scanned_to) = if needle.is_empty() {
@@ -165,7 +164,7 @@ pub async fn api_jobs(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<JobList>, AdminError> {
+) -> Result<Json<JobList>, ApiError> {
     Ok(Json(list(&state, &name, &query).await?))
 }
 
@@ -187,7 +186,7 @@ pub async fn page(
     uri: Uri,
 ) -> PageResult {
     let list = list(&state, &name, &query).await?;
-    let summary = summary(state.queues.named(&name).map_err(AdminError::from)?).await?;
+    let summary = summary(state.queues.named(&name).map_err(ApiError::from)?).await?;
     let states = JobState::ALL.iter().map(|s| (s.as_str(), count_of(&summary.counts, *s))).collect();
     render(&QueuePage { nav: Nav::new(&principal, "queues", &uri), summary, list, states })
 }

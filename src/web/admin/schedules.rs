@@ -15,13 +15,12 @@ use serde_json::json;
 
 use super::{
     action::{Action, NoBody},
-    auth::Principal,
-    error::{AdminError, PageResult},
+    error::PageResult,
     pages::{Nav, render},
 };
 use crate::{
     scheduler::{Misfire, Scheduler, config},
-    web::AppState,
+    web::{ApiError, AppState, auth::Principal},
 };
 
 /// One schedule as listed.
@@ -42,7 +41,7 @@ pub struct ScheduleRow {
 }
 
 /// A job's state as a schedule's outcome.
-async fn outcome(state: &AppState, id: &str) -> Result<String, AdminError> {
+async fn outcome(state: &AppState, id: &str) -> Result<String, ApiError> {
     Ok(match state.queues.job(id).await? {
         None => "removed".to_owned(),
         Some(job) => match (job.state.as_str(), job.last_error()) {
@@ -53,13 +52,13 @@ async fn outcome(state: &AppState, id: &str) -> Result<String, AdminError> {
 }
 
 /// The scheduler of `EVENTMILL_SCHEDULER_FILE`, read afresh (a bad file is shown, not hidden).
-fn scheduler(state: &AppState) -> Result<Scheduler, AdminError> {
+fn scheduler(state: &AppState) -> Result<Scheduler, ApiError> {
     let file = &state.settings.scheduler_file;
-    let schedules = config::load(file).map_err(|e| AdminError::Conflict(format!("{}: {e}", file.display())))?;
+    let schedules = config::load(file).map_err(|e| ApiError::Conflict(format!("{}: {e}", file.display())))?;
     Ok(Scheduler::new(schedules, state.queues.clone(), state.redis.clone(), &state.settings.redis_prefix))
 }
 
-async fn rows(state: &AppState) -> Result<Vec<ScheduleRow>, AdminError> {
+async fn rows(state: &AppState) -> Result<Vec<ScheduleRow>, ApiError> {
     let scheduler = scheduler(state)?;
     let now = Utc::now();
     let mut rows = Vec::new();
@@ -88,7 +87,7 @@ async fn rows(state: &AppState) -> Result<Vec<ScheduleRow>, AdminError> {
 }
 
 /// `GET /admin/api/schedules`
-pub async fn api(_: Principal, State(state): State<AppState>) -> Result<Json<Vec<ScheduleRow>>, AdminError> {
+pub async fn api(_: Principal, State(state): State<AppState>) -> Result<Json<Vec<ScheduleRow>>, ApiError> {
     Ok(Json(rows(&state).await?))
 }
 

@@ -15,13 +15,12 @@ use serde_json::json;
 
 use super::{
     action::{Action, NoBody},
-    auth::Principal,
-    error::{AdminError, PageResult},
+    error::PageResult,
     pages::{Nav, render},
 };
 use crate::{
     stream::{StreamKeys, dead_letter, dead_letter::DeadLetter},
-    web::AppState,
+    web::{ApiError, AppState, auth::Principal},
 };
 
 /// Dead letters shown per page.
@@ -83,7 +82,7 @@ pub async fn overview(
 }
 
 /// `GET /admin/api/stream`
-pub async fn api_stream(_: Principal, State(state): State<AppState>) -> Result<Json<StreamOverview>, AdminError> {
+pub async fn api_stream(_: Principal, State(state): State<AppState>) -> Result<Json<StreamOverview>, ApiError> {
     let mut conn = state.redis.clone();
     Ok(Json(overview(&mut conn, &state.keys).await?))
 }
@@ -118,7 +117,7 @@ pub async fn api_dead_letters(
     _: Principal,
     State(state): State<AppState>,
     Query(query): Query<LetterQuery>,
-) -> Result<Json<LetterPage>, AdminError> {
+) -> Result<Json<LetterPage>, ApiError> {
     Ok(Json(letter_page(&state, &query).await?))
 }
 
@@ -131,7 +130,7 @@ pub async fn replay_one(
     let mut conn = state.redis.clone();
     let result = match dead_letter::replay(&mut conn, &state.keys, std::slice::from_ref(&id)).await {
         Ok(done) if done.replayed == 1 => Ok((format!("Dead letter {id} replayed."), json!(done))),
-        Ok(_) => Err(AdminError::NotFound(format!("no dead letter {id}"))),
+        Ok(_) => Err(ApiError::NotFound(format!("no dead letter {id}"))),
         Err(e) => Err(e.into()),
     };
     action.respond("dead_letter.replay", &id, result)
@@ -143,7 +142,7 @@ pub async fn replay_all(State(state): State<AppState>, action: Action<NoBody>) -
     let result = dead_letter::replay_all(&mut conn, &state.keys)
         .await
         .map(|done| (format!("{} dead letter(s) replayed.", done.replayed), json!(done)))
-        .map_err(AdminError::from);
+        .map_err(ApiError::from);
     action.respond("dead_letter.replay_all", "all", result)
 }
 

@@ -1,6 +1,7 @@
-//! Who is asking the admin view: the admin token (everything) or the read-only token (look, never
-//! touch), presented as `Authorization: Bearer <token>` or as the signed session cookie the login
-//! form sets. A cookie session also carries the CSRF token its forms must send back.
+//! Who is asking, for every HTTP area. Ingestion takes an ingest key (`ingest_key`); the admin view
+//! (and the query API and dashboard) take the admin token (everything) or the read-only token (look,
+//! never touch), presented as `Authorization: Bearer <token>` or as the signed session cookie the
+//! login form sets. A cookie session also carries the CSRF token its forms must send back.
 //!
 //! The cookie is stateless: `role.issued.nonce.signature`, signed with HMAC-SHA256 keyed by the
 //! role's token, so changing a token ends every session made with it.
@@ -13,8 +14,19 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use super::error::AdminError;
-use crate::{ingest::constant_time_eq, web::AppState};
+use super::{
+    AppState,
+    error::{ApiError, TOKEN_REQUIRED},
+};
+
+mod ingest_key;
+
+pub use ingest_key::check_ingest_key;
+
+/// Compares without an early exit, so response time does not reveal how much of a key matched.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "eventmill_admin";
@@ -118,7 +130,8 @@ fn verify_session(state: &AppState, value: &str) -> Option<Principal> {
     Some(Principal { role, fingerprint: fingerprint(token.expose_secret()), csrf: Some(csrf) })
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
@@ -148,15 +161,15 @@ pub fn is_api(path: &str) -> bool {
 }
 
 impl FromRequestParts<AppState> for Principal {
-    type Rejection = AdminError;
+    type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         authenticate(state, &parts.headers).ok_or_else(|| {
             if is_api(parts.uri.path()) {
-                AdminError::Unauthorized
+                ApiError::Unauthorized(TOKEN_REQUIRED)
             } else {
                 let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/admin");
-                AdminError::Login { next: next.to_owned() }
+                ApiError::Login { next: next.to_owned() }
             }
         })
     }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use axum::http::{HeaderMap, header};
 use secrecy::ExposeSecret;
 
-use super::ApiError;
+use super::{ApiError, constant_time_eq};
 use crate::settings::Settings;
 
 /// Accepts the request or says what is missing.
@@ -37,9 +37,4 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim))
-}
-
-/// Compares without an early exit, so response time does not reveal how much of a key matched.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -4,16 +4,11 @@
 //! appended to the stream, so a rejected request stores nothing; an accepted one is in the stream
 //! (all of it, atomically) before the 202 leaves.
 
-mod auth;
-pub mod error;
 pub(crate) mod handlers;
 
 use axum::{Router, routing::post};
 
-use crate::web::AppState;
-
-pub use auth::constant_time_eq;
-pub use error::ApiError;
+use super::{ApiError, AppState, auth};
 
 /// The ingestion routes.
 pub fn router() -> Router<AppState> {

@@ -1,16 +1,21 @@
-//! HTTP errors of the API: each maps to a status and `{"error", "message", "details"}`.
-//! 5xx causes are logged, never returned.
+//! The one HTTP error type of every area (ingest, admin, query, dashboard): each maps to a status
+//! and `{"error", "message", "details"}`. 5xx causes are logged, never returned. A page route that
+//! needs a login gets a redirect to the login form instead (`Login`).
 
 use axum::{
     Json,
     http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    response::{IntoResponse, Redirect, Response},
 };
 use serde_json::json;
 
 use crate::domain::EventError;
 
-/// Everything the API answers that is not a success.
+/// What a 401 on the admin, query and dashboard routes tells the caller to do.
+pub const TOKEN_REQUIRED: &str =
+    "send the admin or read-only token as `Authorization: Bearer <token>`, or log in at /admin/login";
+
+/// Everything the HTTP API answers that is not a success.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("malformed JSON at line {line}, column {column}: {message}")]
@@ -27,18 +32,32 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// No valid token on a page: go log in, then come back to `next`.
+    #[error("log in first")]
+    Login { next: String },
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A well-formed request the admin view cannot act on (a bad job payload, an unknown state).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("the event stream is full; retry after {retry_after} s")]
     Backpressure { retry_after: u32 },
     #[error("the event store is unavailable; retry after {retry_after} s")]
     Unavailable { retry_after: u32 },
+    #[error("Redis is unavailable")]
+    Redis(#[from] redis::RedisError),
     #[error("internal error")]
-    Internal(#[source] anyhow::Error),
+    Internal(#[from] anyhow::Error),
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::MalformedJson { .. } => (StatusCode::BAD_REQUEST, "malformed_json"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
@@ -47,7 +66,12 @@ impl ApiError {
             Self::TooManyEvents { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_many_events"),
             Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Unauthorized(_) | Self::Login { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Redis(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Backpressure { .. } => (StatusCode::TOO_MANY_REQUESTS, "backpressure"),
             Self::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -57,12 +81,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        if let Self::Internal(cause) = &self {
-            tracing::error!(error = ?cause, "request failed");
-        } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            tracing::warn!(status = status.as_u16(), error = %self, "request refused");
+        if let Self::Login { next } = &self {
+            return Redirect::to(&format!("/admin/login?next={}", urlencode(next))).into_response();
         }
+        let (status, code) = self.status_and_code();
+        self.log();
         let details = match &self {
             Self::InvalidEvents(errors) => json!(errors),
             Self::MalformedJson { line, column, .. } => json!([{ "line": line, "column": column }]),
@@ -73,8 +96,31 @@ impl IntoResponse for ApiError {
         if let Self::Backpressure { retry_after } | Self::Unavailable { retry_after } = self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         response
     }
+}
+
+impl ApiError {
+    /// Logs what an operator must see: the cause of a 5xx, and refusals under load.
+    pub fn log(&self) {
+        let (status, _) = self.status_and_code();
+        match self {
+            Self::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
+            Self::Redis(cause) => tracing::warn!(error = %cause, "request failed: Redis unavailable"),
+            _ if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
+                tracing::warn!(status = status.as_u16(), error = %self, "request refused")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(value: &str) -> String {
+    serde_urlencoded::to_string([("", value)]).map(|s| s[1..].to_owned()).unwrap_or_default()
 }
 
 impl From<serde_json::Error> for ApiError {
