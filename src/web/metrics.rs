@@ -15,7 +15,7 @@ use axum::{
 };
 use tokio::net::TcpListener;
 
-use super::{AppState, admin::auth};
+use super::{AppState, auth};
 use crate::{metrics, shutdown::Shutdown};
 
 /// The content type of the Prometheus text format.
