@@ -11,8 +11,8 @@ use sqlx::PgPool;
 use tokio::{net::TcpListener, task::JoinSet};
 
 use crate::{
-    processors::Processors,
-    queue::{self, Queues, WorkerOptions},
+    processors,
+    queue::{self, Dispatch, Queues, Registry, WorkerOptions},
     scheduler::{self, Scheduler},
     settings::Settings,
     shutdown::Shutdown,
@@ -44,8 +44,13 @@ pub struct Resources {
 
 impl Resources {
     /// Connects to Redis and PostgreSQL (lazily: a part that starts while one is down reports it
-    /// and recovers when it returns) and resolves the admin token.
+    /// and recovers when it returns) and resolves the admin token; eventmill's job kinds.
     pub fn new(settings: Settings) -> anyhow::Result<Self> {
+        Self::with_registry(settings, processors::registry())
+    }
+
+    /// As `new`, with the queues and job kinds of `registry` (eventmill's plus one's own).
+    pub fn with_registry(settings: Settings, registry: Registry) -> anyhow::Result<Self> {
         let pool = store::connect_lazy(settings.database_url.expose_secret(), settings.storage.max_connections)
             .context("EVENTMILL_DATABASE_URL is not a valid PostgreSQL URL")?;
         let redis = stream::connect(settings.redis_url.expose_secret(), settings.ingest.redis_timeout)
@@ -54,7 +59,10 @@ impl Resources {
         let partitions = Arc::new(Partitions::new(pool.clone(), &settings.storage));
         let queue_redis = stream::connect(settings.redis_url.expose_secret(), QUEUE_RESPONSE_TIMEOUT)
             .context("EVENTMILL_REDIS_URL is not a valid Redis URL")?;
-        let queues = Queues::new(queue_redis, &settings.redis_prefix, Arc::new(settings.jobs.clone()));
+        let client = redis::Client::open(settings.redis_url.expose_secret())
+            .context("EVENTMILL_REDIS_URL is not a valid Redis URL")?;
+        let jobs = Arc::new(settings.jobs.clone());
+        let queues = Queues::new(queue_redis, client, &settings.redis_prefix, jobs, Arc::new(registry));
         let admin_token = settings.admin_token.clone().unwrap_or_else(|| {
             let token = format!("{:032x}", rand::random::<u128>());
             eprintln!("EVENTMILL_ADMIN_TOKEN is unset; generated admin token for this run: {token}");
@@ -79,8 +87,14 @@ impl Resources {
     /// The scheduler of `EVENTMILL_SCHEDULER_FILE` (checked: a bad entry is an error naming it).
     pub fn scheduler(&self) -> anyhow::Result<Scheduler> {
         let file = &self.settings.scheduler_file;
-        let schedules = scheduler::config::load(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let schedules = scheduler::config::load(file, self.queues.registry()).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Scheduler::new(schedules, self.queues.clone(), self.redis.clone(), &self.settings.redis_prefix))
+    }
+
+    /// The worker's handler: every registered kind, with this process's database and settings.
+    pub fn dispatch(&self) -> Arc<Dispatch> {
+        let registry = self.queues.registry().clone();
+        Arc::new(Dispatch { registry, pool: self.pool.clone(), settings: self.settings.clone() })
     }
 
     /// Applies migrations and creates the coming days' partitions.
@@ -134,19 +148,24 @@ pub async fn worker(resources: &Resources, shutdown: Shutdown) -> anyhow::Result
     join_all(parts).await
 }
 
-/// The job workers (one per queue, `EVENTMILL_JOB_CONCURRENCY` jobs at once each) and the scheduler.
+/// The job workers (one per declared queue, with its concurrency, `EVENTMILL_JOB_CONCURRENCY`
+/// unless it declares its own) and the scheduler.
 pub fn spawn_jobs(
     resources: &Resources,
     parts: &mut JoinSet<anyhow::Result<()>>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let handler = Arc::new(Processors { pool: resources.pool.clone(), settings: resources.settings.clone() });
-    for queue in resources.queues.all() {
-        let options = WorkerOptions {
-            name: queue::worker::unique_worker_name(queue.name),
-            concurrency: resources.settings.jobs.concurrency,
-        };
-        parts.spawn(queue::worker::run(queue.clone(), handler.clone(), options, shutdown.clone()));
+    let registry = resources.queues.registry().clone();
+    let handler: Arc<dyn queue::JobHandler> = resources.dispatch();
+    for spec in registry.queues() {
+        let queue = resources.queues.named(spec.name)?.clone();
+        let concurrency = spec.concurrency.unwrap_or(resources.settings.jobs.concurrency);
+        let options = WorkerOptions { name: queue::worker::unique_worker_name(queue.name), concurrency };
+        let (handler, shutdown, paused) = (handler.clone(), shutdown.clone(), spec.paused);
+        parts.spawn(async move {
+            queue.declare(paused, concurrency).await.context("could not declare the job queues: is Redis running?")?;
+            queue::worker::run(queue, handler, options, shutdown).await
+        });
     }
     let scheduler = Arc::new(resources.scheduler()?);
     parts.spawn(scheduler::run(scheduler, shutdown));

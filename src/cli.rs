@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::loadgen::LoadgenArgs;
+use crate::{commands::bench_jobs::BenchJobsArgs, loadgen::LoadgenArgs};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +42,9 @@ pub enum Command {
     /// The cron schedules of scheduler.toml.
     #[command(subcommand)]
     Schedules(SchedulesCommand),
+    /// No-op jobs through the queue (scripts/bench/jobs.sh runs it beside BullMQ).
+    #[command(hide = true)]
+    BenchJobs(BenchJobsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +68,18 @@ pub enum EnqueueKind {
     Report(ReportArgs),
     /// EXPORT_DATA.
     Export(ExportArgs),
+    /// Any registered kind: `enqueue KIND field=value ...` (values are JSON, or else text).
+    #[command(external_subcommand)]
+    Other(Vec<String>),
+}
+
+/// Parses the command line; `enqueue --help` lists the job kinds of `kinds` (`Registry::describe`).
+pub fn parse(kinds: &str) -> Cli {
+    let command = Cli::command().mut_subcommand("enqueue", |enqueue| {
+        enqueue.after_help(format!("Job kinds (for --file, or `enqueue KIND field=value ...`):\n{kinds}"))
+    });
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 #[derive(Debug, Args)]

@@ -1,29 +1,14 @@
-//! `eventmill`: parse the command line, start telemetry, load settings, dispatch.
+//! `eventmill`: the program for eventmill's own job kinds (`commands::main` parses the command
+//! line, starts telemetry, loads settings and dispatches).
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use eventmill::{cli::Cli, commands, settings::Settings, telemetry};
+use eventmill::{commands, processors};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    telemetry::init();
-    let settings = match Settings::from_env() {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    match commands::dispatch(cli.command, settings).await {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    commands::main(processors::registry()).await
 }

@@ -183,11 +183,26 @@ pub fn dead_lettered(count: usize) {
     METRICS.dead_lettered.inc_by(count as u64);
 }
 
-/// One job attempt ended: `outcome` is completed, retry (failed, will run again), failed (for
-/// good), lost (its claim expired meanwhile) or released (handed back at shutdown).
+/// One job attempt ended: `outcome` is completed, retry (failed, will run again) or failed (for
+/// good); see `job_outcome`.
 pub fn job_attempt(queue: &str, kind: &str, outcome: &str, started: Instant) {
     METRICS.jobs.with_label_values(&[queue, kind, outcome]).inc();
     METRICS.job_duration.with_label_values(&[queue, kind, outcome]).observe(started.elapsed().as_secs_f64());
+}
+
+/// The `outcome` label of a finished attempt: completed, retry (retryable, attempts left) or failed.
+pub fn job_outcome(outcome: &crate::queue::Outcome, attempt: u32, max_attempts: u32) -> &'static str {
+    match outcome {
+        crate::queue::Outcome::Completed(_) => "completed",
+        crate::queue::Outcome::Failed { error, .. } if error.is_retryable() && attempt < max_attempts => "retry",
+        crate::queue::Outcome::Failed { .. } => "failed",
+        crate::queue::Outcome::Released => "released",
+    }
+}
+
+/// A running job handed back at shutdown (its kind is not at hand there: `kind="any"`).
+pub fn job_released(queue: &str) {
+    METRICS.jobs.with_label_values(&[queue, "any", "released"]).inc();
 }
 
 /// One schedule tick handled: enqueued, duplicate (another scheduler enqueued it) or error.

@@ -68,17 +68,21 @@ pub struct StorageSettings {
     pub max_connections: u32,
 }
 
-/// Job queues (SPEC section 7): retries, timeouts, leases, polling and retention.
+/// Job queues (SPEC section 7): retries, timeouts, leases, wake-ups and retention.
 #[derive(Debug, Clone)]
 pub struct JobSettings {
-    /// Policy of job kinds without an override.
+    /// Policy of job kinds that set nothing of their own.
     pub default_policy: RetryPolicy,
-    /// Per-kind overrides (`EVENTMILL_JOB_ATTEMPTS_DAILY_ROLLUP`...), by `job_type`.
-    pub policies: Vec<(&'static str, RetryPolicy)>,
-    /// Jobs one worker process runs at once, per queue.
+    /// Per-kind overrides (`EVENTMILL_JOB_ATTEMPTS_DAILY_ROLLUP`...), by `job_type`, for the
+    /// registered kinds (a variable naming another kind is an error).
+    pub overrides: Vec<(String, PolicyOverride)>,
+    /// Jobs one worker process runs at once, per queue (unless the queue declares its own).
     pub concurrency: usize,
-    /// How often an idle worker looks for new or due jobs.
-    pub poll_interval: Duration,
+    /// Longest an idle worker waits without looking at its queue (it is woken at once by new
+    /// jobs and at the due time of delayed ones; this catches jobs of workers that died).
+    pub idle_check: Duration,
+    /// How often running jobs' progress and log lines are written (one call for all of them).
+    pub progress_flush: Duration,
     /// How long a running job stays claimed without a heartbeat (a killed worker's job is retried after it).
     pub lease: Duration,
     /// How long a job may keep running after shutdown before it is handed back to the queue.
@@ -104,13 +108,41 @@ pub struct RetryPolicy {
     pub timeout: Duration,
 }
 
-/// Job kinds with their own `EVENTMILL_JOB_*_<KIND>` overrides.
-pub const JOB_KINDS: [&str; 4] = ["HOURLY_ROLLUP", "DAILY_ROLLUP", "GENERATE_REPORT", "EXPORT_DATA"];
+/// Some of a policy's values: a processor's declared defaults, or a kind's `EVENTMILL_JOB_*_<KIND>`
+/// variables. Unset values come from the layer below.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PolicyOverride {
+    pub attempts: Option<u32>,
+    pub backoff: Option<Duration>,
+    pub jitter: Option<f64>,
+    pub timeout: Option<Duration>,
+}
+
+impl PolicyOverride {
+    /// `base` with this override's values.
+    pub fn apply(self, base: RetryPolicy) -> RetryPolicy {
+        RetryPolicy {
+            attempts: self.attempts.unwrap_or(base.attempts),
+            backoff: self.backoff.unwrap_or(base.backoff),
+            jitter: self.jitter.unwrap_or(base.jitter),
+            timeout: self.timeout.unwrap_or(base.timeout),
+        }
+    }
+}
+
+/// The per-kind variables: `EVENTMILL_JOB_<NAME>_<KIND>`.
+const KIND_VARIABLES: [&str; 4] = ["ATTEMPTS", "BACKOFF_MS", "BACKOFF_JITTER", "TIMEOUT_MS"];
 
 impl JobSettings {
-    /// The policy in force for a `job_type`.
+    /// The environment's override for a `job_type` (empty when it has none).
+    pub fn override_for(&self, kind: &str) -> PolicyOverride {
+        self.overrides.iter().find(|(k, _)| k == kind).map(|(_, o)| *o).unwrap_or_default()
+    }
+
+    /// The policy for a `job_type` from the settings alone (no processor defaults: see
+    /// `Registry::policy`).
     pub fn policy(&self, kind: &str) -> RetryPolicy {
-        self.policies.iter().find(|(k, _)| *k == kind).map_or(self.default_policy, |(_, p)| *p)
+        self.override_for(kind).apply(self.default_policy)
     }
 }
 
@@ -124,20 +156,34 @@ pub struct SettingsError {
 }
 
 impl Settings {
-    /// Reads `.env` (when present) and then the process environment.
+    /// Reads `.env` (when present) and then the process environment, for eventmill's job kinds.
     pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_env_for(&crate::processors::registry().kind_names())
+    }
+
+    /// As `from_env`, for the job kinds `kinds` (a registry of one's own); a per-kind variable
+    /// naming another kind is an error, not silently ignored.
+    pub fn from_env_for(kinds: &[&str]) -> Result<Self, SettingsError> {
         let _ = dotenvy::dotenv();
-        Self::from_lookup(|key| std::env::var(key).ok())
+        for (var, value) in std::env::vars() {
+            check_kind_variable(&var, &value, kinds)?;
+        }
+        Self::from_lookup_for(kinds, |key| std::env::var(key).ok())
     }
 
     /// Builds settings from any key lookup; tests pass a map here instead of touching the environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        Self::from_lookup_for(&crate::processors::registry().kind_names(), get)
+    }
+
+    /// As `from_lookup`, reading the per-kind variables of `kinds`.
+    pub fn from_lookup_for(kinds: &[&str], get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let env = Env(&get);
         Ok(Self {
             redis_url: env.string("EVENTMILL_REDIS_URL", "redis://127.0.0.1:6379").into(),
             database_url: env.string("EVENTMILL_DATABASE_URL", "postgres://eventmill@127.0.0.1:5432/eventmill").into(),
             http_addr: env.parse("EVENTMILL_HTTP_ADDR", "127.0.0.1:8080", "host:port")?,
-            metrics_addr: env.optional_parse("EVENTMILL_METRICS_ADDR", "host:port")?,
+            metrics_addr: env.parse_optional("EVENTMILL_METRICS_ADDR", "host:port")?,
             admin_token: env.optional("EVENTMILL_ADMIN_TOKEN").map(Into::into),
             readonly_token: env.optional("EVENTMILL_READONLY_TOKEN").map(Into::into),
             ingest_keys: env
@@ -172,7 +218,7 @@ impl Settings {
                 partitions_ahead_days: env.parse("EVENTMILL_PARTITIONS_AHEAD_DAYS", "7", "days")?,
                 max_connections: env.parse("EVENTMILL_DB_MAX_CONNECTIONS", "10", "a count")?,
             },
-            jobs: job_settings(&env)?,
+            jobs: job_settings(&env, kinds)?,
         })
     }
 
@@ -236,7 +282,8 @@ impl Settings {
             ("EVENTMILL_JOB_BACKOFF_JITTER", self.jobs.default_policy.jitter.to_string()),
             ("EVENTMILL_JOB_TIMEOUT_MS", self.jobs.default_policy.timeout.as_millis().to_string()),
             ("EVENTMILL_JOB_CONCURRENCY", self.jobs.concurrency.to_string()),
-            ("EVENTMILL_JOB_POLL_MS", self.jobs.poll_interval.as_millis().to_string()),
+            ("EVENTMILL_JOB_IDLE_CHECK_MS", self.jobs.idle_check.as_millis().to_string()),
+            ("EVENTMILL_JOB_PROGRESS_FLUSH_MS", self.jobs.progress_flush.as_millis().to_string()),
             ("EVENTMILL_JOB_LEASE_MS", self.jobs.lease.as_millis().to_string()),
             ("EVENTMILL_JOB_SHUTDOWN_GRACE_MS", self.jobs.shutdown_grace.as_millis().to_string()),
             ("EVENTMILL_JOB_KEEP_COMPLETED", self.jobs.keep_completed.to_string()),
@@ -257,47 +304,51 @@ pub fn mask_url(url: &str) -> String {
     }
 }
 
-fn job_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<JobSettings, SettingsError> {
+/// A variable `EVENTMILL_JOB_<NAME>_<KIND>` for a kind not in `kinds` is an error naming it.
+fn check_kind_variable(var: &str, value: &str, kinds: &[&str]) -> Result<(), SettingsError> {
+    let Some(rest) = var.strip_prefix("EVENTMILL_JOB_") else { return Ok(()) };
+    for name in KIND_VARIABLES {
+        if let Some(kind) = rest.strip_prefix(name).and_then(|k| k.strip_prefix('_'))
+            && !kinds.contains(&kind)
+        {
+            return Err(SettingsError {
+                var: var.to_owned(),
+                value: value.to_owned(),
+                expected: "a registered job kind after the variable name (see `eventmill enqueue --help`)",
+            });
+        }
+    }
+    Ok(())
+}
+
+fn job_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>, kinds: &[&str]) -> Result<JobSettings, SettingsError> {
     let default_policy = RetryPolicy {
         attempts: env.parse("EVENTMILL_JOB_ATTEMPTS", "3", "a count of at least 1")?,
         backoff: env.millis("EVENTMILL_JOB_BACKOFF_MS", "2000")?,
         jitter: env.parse("EVENTMILL_JOB_BACKOFF_JITTER", "0", "a fraction between 0 and 1")?,
         timeout: env.millis("EVENTMILL_JOB_TIMEOUT_MS", "600000")?,
     };
-    let mut policies = Vec::new();
-    for kind in JOB_KINDS {
+    check_policy(&default_policy, "EVENTMILL_JOB_ATTEMPTS")?;
+    let mut overrides = Vec::new();
+    for kind in kinds {
         let var = |name: &str| format!("EVENTMILL_JOB_{name}_{kind}");
-        let d = default_policy;
-        let policy = RetryPolicy {
-            attempts: env.parse(&var("ATTEMPTS"), &d.attempts.to_string(), "a count of at least 1")?,
-            backoff: env.millis(&var("BACKOFF_MS"), &d.backoff.as_millis().to_string())?,
-            jitter: env.parse(&var("BACKOFF_JITTER"), &d.jitter.to_string(), "a fraction between 0 and 1")?,
-            timeout: env.millis(&var("TIMEOUT_MS"), &d.timeout.as_millis().to_string())?,
+        let over = PolicyOverride {
+            attempts: env.parse_optional(&var("ATTEMPTS"), "a count of at least 1")?,
+            backoff: env.parse_optional(&var("BACKOFF_MS"), "milliseconds")?.map(Duration::from_millis),
+            jitter: env.parse_optional(&var("BACKOFF_JITTER"), "a fraction between 0 and 1")?,
+            timeout: env.parse_optional(&var("TIMEOUT_MS"), "milliseconds")?.map(Duration::from_millis),
         };
-        if policy != d {
-            policies.push((kind, policy));
+        if over != PolicyOverride::default() {
+            check_policy(&over.apply(default_policy), "EVENTMILL_JOB_ATTEMPTS_<KIND>")?;
+            overrides.push(((*kind).to_owned(), over));
         }
-    }
-    let check = |p: &RetryPolicy, var: &'static str| {
-        if p.attempts == 0 || !(0.0..=1.0).contains(&p.jitter) {
-            let value = format!("attempts={} jitter={}", p.attempts, p.jitter);
-            return Err(SettingsError {
-                var: var.to_owned(),
-                value,
-                expected: "at least 1 attempt and a jitter between 0 and 1",
-            });
-        }
-        Ok(())
-    };
-    check(&default_policy, "EVENTMILL_JOB_ATTEMPTS")?;
-    for (_, p) in &policies {
-        check(p, "EVENTMILL_JOB_ATTEMPTS_<KIND>")?;
     }
     Ok(JobSettings {
         default_policy,
-        policies,
+        overrides,
         concurrency: env.parse("EVENTMILL_JOB_CONCURRENCY", "4", "a count")?,
-        poll_interval: env.millis("EVENTMILL_JOB_POLL_MS", "100")?,
+        idle_check: env.millis("EVENTMILL_JOB_IDLE_CHECK_MS", "15000")?,
+        progress_flush: env.millis("EVENTMILL_JOB_PROGRESS_FLUSH_MS", "200")?,
         lease: env.millis("EVENTMILL_JOB_LEASE_MS", "30000")?,
         shutdown_grace: env.millis("EVENTMILL_JOB_SHUTDOWN_GRACE_MS", "8000")?,
         keep_completed: env.parse("EVENTMILL_JOB_KEEP_COMPLETED", "1000", "a count")?,
@@ -307,6 +358,18 @@ fn job_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>) -> Result<JobSe
         keep_failed: env.parse("EVENTMILL_JOB_KEEP_FAILED", "5000", "a count")?,
         keep_failed_age: env.parse("EVENTMILL_JOB_KEEP_FAILED_SECS", "604800", "seconds").map(Duration::from_secs)?,
     })
+}
+
+fn check_policy(p: &RetryPolicy, var: &'static str) -> Result<(), SettingsError> {
+    if p.attempts == 0 || !(0.0..=1.0).contains(&p.jitter) {
+        let value = format!("attempts={} jitter={}", p.attempts, p.jitter);
+        return Err(SettingsError {
+            var: var.to_owned(),
+            value,
+            expected: "at least 1 attempt and a jitter between 0 and 1",
+        });
+    }
+    Ok(())
 }
 
 struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
@@ -330,14 +393,17 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
         value.trim().parse().map_err(|_| SettingsError { var: var.to_owned(), value, expected })
     }
 
-    fn optional_parse<T: std::str::FromStr>(
+    fn parse_optional<T: std::str::FromStr>(
         &self,
         var: &str,
         expected: &'static str,
     ) -> Result<Option<T>, SettingsError> {
-        self.optional(var)
-            .map(|value| value.trim().parse().map_err(|_| SettingsError { var: var.to_owned(), value, expected }))
-            .transpose()
+        match self.optional(var) {
+            None => Ok(None),
+            Some(value) => {
+                value.trim().parse().map(Some).map_err(|_| SettingsError { var: var.to_owned(), value, expected })
+            }
+        }
     }
 
     fn millis(&self, var: &str, default: &str) -> Result<Duration, SettingsError> {
@@ -367,6 +433,16 @@ mod tests {
         let s = Settings::from_lookup(|k| (k == "EVENTMILL_JOB_ATTEMPTS_GENERATE_REPORT").then(|| "5".into())).unwrap();
         assert_eq!(s.jobs.policy("GENERATE_REPORT").attempts, 5);
         assert_eq!(s.jobs.policy("HOURLY_ROLLUP").attempts, 3);
+    }
+
+    #[test]
+    fn a_per_kind_variable_for_an_unknown_kind_is_an_error_naming_it() {
+        let kinds = ["DAILY_ROLLUP"];
+        assert!(check_kind_variable("EVENTMILL_JOB_ATTEMPTS_DAILY_ROLLUP", "5", &kinds).is_ok());
+        assert!(check_kind_variable("EVENTMILL_JOB_BACKOFF_JITTER", "0.1", &kinds).is_ok());
+        assert!(check_kind_variable("EVENTMILL_JOB_TIMEOUT_MS", "10", &kinds).is_ok());
+        let err = check_kind_variable("EVENTMILL_JOB_ATTEMPTS_DAILY_ROLUP", "5", &kinds).unwrap_err();
+        assert!(err.to_string().contains("EVENTMILL_JOB_ATTEMPTS_DAILY_ROLUP"), "{err}");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::{
     cli::{EnqueueArgs, EnqueueKind},
-    domain::{job::JobSpec, job_file::JobTemplate},
-    queue::{EnqueueOptions, JobRecord, JobState, Queues},
+    domain::{job::Job, job_file::JobTemplate},
+    queue::{EnqueueOptions, JobRecord, JobState, Queues, Registry},
 };
 
 /// A usage problem: exit code 2.
@@ -17,19 +17,34 @@ use crate::{
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// The job the arguments describe (relative dates resolved now).
-pub fn job_from_args(args: &EnqueueArgs) -> Result<JobSpec, UsageError> {
+/// The job the arguments describe (its kind registered, relative dates resolved now).
+pub fn job_from_args(args: &EnqueueArgs, registry: &Registry) -> Result<Job, UsageError> {
     let template = match (&args.kind, &args.file) {
-        (None, Some(file)) => JobTemplate::from_file(file).map_err(UsageError)?,
-        (Some(kind), None) => JobTemplate::from_value(fields(kind)?).map_err(UsageError)?,
-        _ => return Err(UsageError("give a job kind (rollup, report, export) or --file".into())),
+        (None, Some(file)) => JobTemplate::from_file(file, registry).map_err(UsageError)?,
+        (Some(kind), None) => JobTemplate::from_value(fields(kind)?, registry).map_err(UsageError)?,
+        _ => {
+            let kinds = registry.kind_names().join(", ");
+            return Err(UsageError(format!("give a job kind (rollup, report, export, or one of {kinds}) or --file")));
+        }
     };
     template.resolve(chrono::Utc::now()).map_err(UsageError)
+}
+
+/// `KIND field=value ...`: each value is JSON when it parses as JSON, else text.
+fn generic_fields(words: &[String]) -> Result<Value, UsageError> {
+    let (kind, rest) = words.split_first().ok_or_else(|| UsageError("give a job kind".into()))?;
+    let mut job = serde_json::Map::from_iter([("job_type".to_owned(), json!(kind))]);
+    for word in rest.iter().filter(|w| *w != "--wait") {
+        let (key, value) = word.split_once('=').ok_or_else(|| UsageError(format!("{word:?}: expected field=value")))?;
+        job.insert(key.to_owned(), serde_json::from_str(value).unwrap_or_else(|_| json!(value)));
+    }
+    Ok(Value::Object(job))
 }
 
 fn fields(kind: &EnqueueKind) -> Result<Value, UsageError> {
     let missing = |flag: &str| UsageError(format!("{flag} is required"));
     Ok(match kind {
+        EnqueueKind::Other(words) => generic_fields(words)?,
         EnqueueKind::Rollup(r) if r.hourly => json!({
             "job_type": "HOURLY_ROLLUP",
             "start_time": r.start.as_deref().ok_or_else(|| missing("--start"))?,
@@ -77,7 +92,7 @@ fn fields(kind: &EnqueueKind) -> Result<Value, UsageError> {
 }
 
 /// Enqueues `spec` and, with `wait`, follows it; returns the exit code.
-pub async fn enqueue(queues: &Queues, spec: &JobSpec, wait: bool, origin: &str) -> anyhow::Result<ExitCode> {
+pub async fn enqueue(queues: &Queues, spec: &Job, wait: bool, origin: &str) -> anyhow::Result<ExitCode> {
     let options = EnqueueOptions { origin: origin.to_owned(), ..Default::default() };
     let enqueued = queues.enqueue(spec, options).await.context("could not enqueue: is Redis running?")?;
     let job = queues.job(&enqueued.id).await?.context("the job vanished right after enqueue")?;

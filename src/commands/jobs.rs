@@ -17,8 +17,10 @@ pub async fn jobs(resources: &Resources, command: JobsCommand) -> anyhow::Result
     match command {
         JobsCommand::List(args) => list(resources, args).await?,
         JobsCommand::Show { id } => {
-            let job = queues.job(&id).await?.ok_or(QueueError::NotFound(id))?;
-            println!("{}", serde_json::to_string_pretty(&job)?);
+            let job = queues.job(&id).await?.ok_or_else(|| QueueError::NotFound(id.clone()))?;
+            let mut shown = serde_json::to_value(&job)?;
+            shown["log"] = serde_json::json!(queues.log(&id).await?);
+            println!("{}", serde_json::to_string_pretty(&shown)?);
         }
         JobsCommand::Retry(JobsRetryArgs { id: Some(id), .. }) => {
             let queue = queues.queue_of(&id).await?;
@@ -53,7 +55,7 @@ pub async fn jobs(resources: &Resources, command: JobsCommand) -> anyhow::Result
 fn selected<'a>(resources: &'a Resources, name: Option<&str>) -> anyhow::Result<Vec<&'a Queue>> {
     Ok(match name {
         Some(name) => vec![resources.queues.named(name)?],
-        None => resources.queues.all().to_vec(),
+        None => resources.queues.all().iter().collect(),
     })
 }
 

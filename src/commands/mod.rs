@@ -1,5 +1,6 @@
 //! What each subcommand does, as a composition of the library's parts.
 
+pub mod bench_jobs;
 pub mod enqueue;
 pub mod jobs;
 
@@ -10,59 +11,92 @@ use tokio::net::TcpListener;
 
 use crate::{
     app::{self, Resources},
-    cli::{Command, DeadLettersCommand, ListArgs, ReplayArgs},
+    cli::{self, Command, DeadLettersCommand, EnqueueKind, ListArgs, ReplayArgs},
     loadgen,
+    queue::Registry,
     settings::Settings,
     shutdown,
     stream::dead_letter,
+    telemetry,
 };
 
-/// Runs one subcommand; the exit code follows SPEC section 12 (0 ok, 1 failure, 2 usage).
+/// The whole program for the job kinds of `registry`: parse the command line, start telemetry,
+/// load settings, run the subcommand. eventmill's `main` calls it with `processors::registry()`;
+/// a binary with job kinds of its own calls it with its registry.
+pub async fn main(registry: Registry) -> ExitCode {
+    let cli = cli::parse(&registry.describe());
+    telemetry::init();
+    let settings = match Settings::from_env_for(&registry.kind_names()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match dispatch_with(cli.command, settings, registry).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one subcommand with eventmill's job kinds.
 pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
+    dispatch_with(command, settings, crate::processors::registry()).await
+}
+
+/// Runs one subcommand; the exit code follows SPEC section 12 (0 ok, 1 failure, 2 usage).
+pub async fn dispatch_with(command: Command, settings: Settings, registry: Registry) -> anyhow::Result<ExitCode> {
+    let resources = move |settings| Resources::with_registry(settings, registry);
     match command {
         Command::Config => {
             for (name, value) in settings.describe() {
                 println!("{name}={value}");
             }
         }
+        Command::BenchJobs(args) => bench_jobs::run(settings, args).await?,
         Command::Loadgen(args) => loadgen::run(args, &settings, shutdown::on_signal()).await?,
         Command::Migrate => {
-            let resources = Resources::new(settings)?;
+            let resources = resources(settings)?;
             resources.migrate().await?;
             println!("database migrated; partitions ready");
         }
         Command::Run => {
-            let resources = Resources::new(settings)?;
+            let resources = resources(settings)?;
             resources.migrate().await?;
             let listener = bind(&resources).await?;
             let shutdown = shutdown::on_signal();
             with_metrics(&resources, &shutdown, app::run(&resources, listener, shutdown.clone())).await?;
         }
         Command::Serve => {
-            let resources = Resources::new(settings)?;
+            let resources = resources(settings)?;
             let listener = bind(&resources).await?;
             let shutdown = shutdown::on_signal();
             with_metrics(&resources, &shutdown, app::serve(&resources, listener, shutdown.clone())).await?;
         }
         Command::Worker => {
-            let resources = Resources::new(settings)?;
+            let resources = resources(settings)?;
             resources.migrate().await?;
             let shutdown = shutdown::on_signal();
             with_metrics(&resources, &shutdown, app::worker(&resources, shutdown.clone())).await?;
         }
         Command::Enqueue(args) => {
-            let spec = match enqueue::job_from_args(&args) {
-                Ok(spec) => spec,
+            let resources = resources(settings)?;
+            let job = match enqueue::job_from_args(&args, resources.queues.registry()) {
+                Ok(job) => job,
                 Err(usage) => {
                     eprintln!("error: {usage}");
                     return Ok(ExitCode::from(2));
                 }
             };
-            let resources = Resources::new(settings)?;
-            return enqueue::enqueue(&resources.queues, &spec, args.wait, "cli").await;
+            let wait = args.wait
+                || matches!(&args.kind, Some(EnqueueKind::Other(words)) if words.iter().any(|w| w == "--wait"));
+            return enqueue::enqueue(&resources.queues, &job, wait, "cli").await;
         }
-        Command::Jobs(command) => return jobs::jobs(&Resources::new(settings)?, command).await,
-        Command::Schedules(command) => return jobs::schedules(&Resources::new(settings)?, command).await,
+        Command::Jobs(command) => return jobs::jobs(&resources(settings)?, command).await,
+        Command::Schedules(command) => return jobs::schedules(&resources(settings)?, command).await,
         Command::DeadLetters(DeadLettersCommand::List(args)) => list_dead_letters(settings, args).await?,
         Command::DeadLetters(DeadLettersCommand::Replay(args)) => replay_dead_letters(settings, args).await?,
     }

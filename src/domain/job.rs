@@ -1,19 +1,31 @@
-//! Job payloads (SPEC section 7): what a job asks for, as small serde structs. Field names are
-//! snake_case; the camelCase names of the seed's BullMQ payloads are accepted as aliases.
-//! These are the resolved forms: relative dates of job files ("today", "-7d") are resolved before
-//! a payload is built.
+//! Jobs (SPEC section 7): a checked [`Job`] of any registered kind, and the analytics kinds'
+//! payloads as small serde structs. Field names are snake_case; the camelCase names of the seed's
+//! BullMQ payloads are accepted as aliases. These are the resolved forms: relative dates of job
+//! files ("today", "-7d") are resolved before a payload is built.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// One job, tagged by `job_type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "job_type", rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum JobSpec {
-    HourlyRollup(HourlyRollup),
-    DailyRollup(DailyRollup),
-    GenerateReport(GenerateReport),
-    ExportData(ExportData),
+use crate::queue::Processor;
+
+/// A job ready to enqueue: a registered kind and its checked payload (the JSON object with its
+/// `job_type`, as stored and shown). Built by `Registry::job` from a job file, the CLI, a
+/// schedule or the admin form, or from a typed payload with [`Job::of`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub kind: &'static str,
+    pub payload: serde_json::Value,
+}
+
+impl Job {
+    /// The job of processor `P` with `payload`.
+    pub fn of<P: Processor>(payload: &P::Payload) -> Self {
+        let mut value = serde_json::to_value(payload).expect("a payload serializes to JSON");
+        if let serde_json::Value::Object(fields) = &mut value {
+            fields.insert("job_type".into(), P::NAME.into());
+        }
+        Self { kind: P::NAME, payload: value }
+    }
 }
 
 /// Recompute the hourly rollup rows of every hour in `[start_time, end_time)`.
@@ -151,23 +163,34 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    fn job(value: serde_json::Value) -> Result<Job, String> {
+        let serde_json::Value::Object(fields) = value else { unreachable!() };
+        crate::processors::registry().job(fields)
+    }
 
     #[test]
     fn the_seed_camel_case_payloads_are_accepted() {
-        let job: JobSpec = serde_json::from_str(
-            r#"{"job_type":"GENERATE_REPORT","reportType":"PROFILE_PERFORMANCE","format":"PDF","startDate":"2026-01-01",
-                "endDate":"2026-01-31","recipientEmail":"a@example.com"}"#,
-        )
+        let job = job(json!({"job_type":"GENERATE_REPORT","reportType":"PROFILE_PERFORMANCE","format":"PDF",
+            "startDate":"2026-01-01","endDate":"2026-01-31","recipientEmail":"a@example.com"}))
         .unwrap();
-        let JobSpec::GenerateReport(report) = job else { panic!("wrong kind") };
+        let report: GenerateReport = serde_json::from_value(json!({
+            "report_type": job.payload["report_type"], "format": job.payload["format"],
+            "start_date": job.payload["start_date"], "end_date": job.payload["end_date"],
+            "recipient_email": job.payload["recipient_email"]}))
+        .unwrap();
         assert_eq!(report.recipient_email, vec!["a@example.com"]);
         assert_eq!(report.report_type, ReportType::ProfilePerformance);
+        assert_eq!(job.payload["job_type"], "GENERATE_REPORT");
     }
 
     #[test]
     fn unknown_fields_and_kinds_are_errors() {
-        assert!(serde_json::from_str::<JobSpec>(r#"{"job_type":"DAILY_ROLLUP","date":"2026-01-01","x":1}"#).is_err());
-        assert!(serde_json::from_str::<JobSpec>(r#"{"job_type":"NOPE"}"#).is_err());
+        assert!(job(json!({"job_type":"DAILY_ROLLUP","date":"2026-01-01","x":1})).is_err());
+        let err = job(json!({"job_type":"NOPE"})).unwrap_err();
+        assert!(err.contains("\"NOPE\"") && err.contains("DAILY_ROLLUP"), "{err}");
     }
 }

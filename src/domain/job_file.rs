@@ -1,40 +1,46 @@
 //! Job files (`jobs/*.toml` or `.json`, SPEC section 7): one object, `job_type` (or `jobType`) plus
-//! that kind's fields, snake_case or camelCase. Dates and times may be relative, resolved when the
-//! job is enqueued (by the CLI, or by the scheduler at its tick, in the schedule's timezone):
-//! - dates (`date`, `start_date`, `end_date`): `"today"`, `"yesterday"`, `"-7d"`, `"+1d"`;
-//! - times (`start_time`, `end_time`): `"now"` (the start of the current hour), `"-1h"`, `"-2d"`,
+//! that kind's fields, snake_case or camelCase. The kind must be registered; the fields its
+//! processor declares as dates or times may be relative, resolved when the job is enqueued (by the
+//! CLI, or by the scheduler at its tick, in the schedule's timezone):
+//! - dates (e.g. `date`, `start_date`, `end_date`): `"today"`, `"yesterday"`, `"-7d"`, `"+1d"`;
+//! - times (e.g. `start_time`, `end_time`): `"now"` (the start of the current hour), `"-1h"`, `"-2d"`,
 //!   counted in whole hours from the start of the current hour, so `start_time = "-1h"`,
 //!   `end_time = "now"` is exactly the previous hour.
 
-use std::path::Path;
+use std::{fmt, path::Path, sync::Arc};
 
 use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use serde_json::{Map, Value};
 
-use super::job::JobSpec;
+use super::job::Job;
+use crate::queue::{Kind, Registry, registry::checked_job};
 
-/// A job as written in a file: relative values not yet resolved.
-#[derive(Debug, Clone, PartialEq)]
+/// A job as written in a file: its registered kind, relative values not yet resolved.
+#[derive(Clone)]
 pub struct JobTemplate {
     fields: Map<String, Value>,
+    kind: Arc<dyn Kind>,
 }
 
-const DATE_FIELDS: [&str; 5] = ["date", "start_date", "end_date", "startDate", "endDate"];
-const TIME_FIELDS: [&str; 4] = ["start_time", "end_time", "startTime", "endTime"];
+impl fmt::Debug for JobTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobTemplate").field("fields", &self.fields).finish()
+    }
+}
 
 impl JobTemplate {
     /// Reads a `.toml` or `.json` job file and checks it resolves to a valid job.
-    pub fn from_file(path: &Path) -> Result<Self, String> {
+    pub fn from_file(path: &Path, registry: &Registry) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let value: Value = match path.extension().and_then(|e| e.to_str()) {
             Some("json") => serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?,
             _ => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?,
         };
-        Self::from_value(value).map_err(|e| format!("{}: {e}", path.display()))
+        Self::from_value(value, registry).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Builds a template from one object (an inline `[schedule.job]` table, a parsed file).
-    pub fn from_value(value: Value) -> Result<Self, String> {
+    pub fn from_value(value: Value, registry: &Registry) -> Result<Self, String> {
         let Value::Object(mut fields) = value else { return Err("a job must be one object".into()) };
         if let Some(kind) = fields.remove("jobType") {
             if fields.contains_key("job_type") {
@@ -42,33 +48,52 @@ impl JobTemplate {
             }
             fields.insert("job_type".into(), kind);
         }
-        let template = Self { fields };
+        let kind = registry.kind_of(&fields)?.clone();
+        let template = Self { fields, kind };
         template.resolve(Utc::now())?; // a bad file is an error now, not at 02:00
         Ok(template)
     }
 
     /// The job this template means at `now` (in `now`'s timezone).
-    pub fn resolve<Tz: TimeZone>(&self, now: DateTime<Tz>) -> Result<JobSpec, String> {
+    pub fn resolve<Tz: TimeZone>(&self, now: DateTime<Tz>) -> Result<Job, String> {
         let mut fields = self.fields.clone();
+        let is = |names: &[&str], key: &str| names.iter().any(|n| *n == key || camel(n) == key);
         for (key, value) in fields.iter_mut() {
             let Value::String(text) = value else { continue };
-            if DATE_FIELDS.contains(&key.as_str()) {
+            if is(self.kind.date_fields(), key) {
                 if let Some(date) = relative_date(text, &now)? {
                     *value = Value::String(date);
                 }
-            } else if TIME_FIELDS.contains(&key.as_str())
+            } else if is(self.kind.time_fields(), key)
                 && let Some(time) = relative_time(text, &now)?
             {
                 *value = Value::String(time);
             }
         }
-        serde_json::from_value(Value::Object(fields)).map_err(|e| format!("not a valid job: {e}"))
+        checked_job(self.kind.as_ref(), fields)
     }
 
-    /// The `job_type` written in the file.
-    pub fn kind(&self) -> &str {
-        self.fields.get("job_type").and_then(Value::as_str).unwrap_or("?")
+    /// The job's kind.
+    pub fn kind(&self) -> &'static str {
+        self.kind.name()
     }
+}
+
+/// `start_date` -> `startDate`.
+fn camel(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        match (c, upper) {
+            ('_', _) => upper = true,
+            (c, true) => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            (c, false) => out.push(c),
+        }
+    }
+    out
 }
 
 /// `today`, `yesterday`, `tomorrow`, `-7d`, `+1d` -> `YYYY-MM-DD`; `None` for an absolute date.
@@ -113,38 +138,52 @@ fn offset(text: &str, unit: char) -> Option<Result<i64, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::job::JobSpec;
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
     }
 
+    fn template(value: Value) -> Result<JobTemplate, String> {
+        JobTemplate::from_value(value, &crate::processors::registry())
+    }
+
     #[test]
     fn relative_dates_resolve_at_enqueue_time() {
-        let t = JobTemplate::from_value(serde_json::json!({"jobType": "DAILY_ROLLUP", "date": "yesterday"})).unwrap();
-        let JobSpec::DailyRollup(job) = t.resolve(at("2026-03-09T02:00:00Z")).unwrap() else { panic!() };
-        assert_eq!(job.date.to_string(), "2026-03-08");
-        let t = JobTemplate::from_value(serde_json::json!({"job_type": "EXPORT_DATA", "data_type": "COSTS",
-            "format": "CSV", "start_date": "-7d", "end_date": "today"}))
+        let t = template(serde_json::json!({"jobType": "DAILY_ROLLUP", "date": "yesterday"})).unwrap();
+        let job = t.resolve(at("2026-03-09T02:00:00Z")).unwrap();
+        assert_eq!(job.payload["date"], "2026-03-08");
+        let t = template(serde_json::json!({"job_type": "EXPORT_DATA", "data_type": "COSTS",
+            "format": "CSV", "startDate": "-7d", "end_date": "today"}))
         .unwrap();
-        let JobSpec::ExportData(job) = t.resolve(at("2026-03-09T02:00:00Z")).unwrap() else { panic!() };
-        assert_eq!((job.start_date.to_string(), job.end_date.to_string()), ("2026-03-02".into(), "2026-03-09".into()));
+        let job = t.resolve(at("2026-03-09T02:00:00Z")).unwrap();
+        assert_eq!(
+            (job.kind, &job.payload["start_date"], &job.payload["end_date"]),
+            ("EXPORT_DATA", &"2026-03-02".into(), &"2026-03-09".into())
+        );
     }
 
     #[test]
     fn the_previous_hour_is_minus_one_hour_to_now() {
-        let t = JobTemplate::from_value(
-            serde_json::json!({"job_type": "HOURLY_ROLLUP", "start_time": "-1h", "end_time": "now"}),
-        )
-        .unwrap();
-        let JobSpec::HourlyRollup(job) = t.resolve(at("2026-03-09T14:05:00Z")).unwrap() else { panic!() };
-        assert_eq!((job.start_time, job.end_time), (at("2026-03-09T13:00:00Z"), at("2026-03-09T14:00:00Z")));
+        let t =
+            template(serde_json::json!({"job_type": "HOURLY_ROLLUP", "start_time": "-1h", "end_time": "now"})).unwrap();
+        let job = t.resolve(at("2026-03-09T14:05:00Z")).unwrap();
+        assert_eq!(
+            (&job.payload["start_time"], &job.payload["end_time"]),
+            (&"2026-03-09T13:00:00Z".into(), &"2026-03-09T14:00:00Z".into())
+        );
     }
 
     #[test]
     fn a_bad_job_is_an_error_naming_the_problem() {
-        let err = JobTemplate::from_value(serde_json::json!({"job_type": "DAILY_ROLLUP", "date": "-xd"})).unwrap_err();
+        let err = template(serde_json::json!({"job_type": "DAILY_ROLLUP", "date": "-xd"})).unwrap_err();
         assert!(err.contains("-xd"), "{err}");
-        assert!(JobTemplate::from_value(serde_json::json!({"job_type": "NOPE"})).is_err());
+        let err = template(serde_json::json!({"job_type": "NOPE"})).unwrap_err();
+        assert!(err.contains("unknown job kind \"NOPE\""), "{err}");
+    }
+
+    #[test]
+    fn camel_case_spellings_of_declared_fields_match() {
+        assert_eq!(camel("start_date"), "startDate");
+        assert_eq!(camel("date"), "date");
     }
 }

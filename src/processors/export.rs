@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::context::{JobError, JobOutput, ProcessorContext};
+use super::context::{JobContext, JobError, JobOutput};
 use crate::{
     deliver::AtomicFile,
     domain::job::ExportData,
@@ -13,7 +13,7 @@ use crate::{
 
 /// Streams the events `job` asks for into its output file.
 #[tracing::instrument(skip_all, fields(job_id = %ctx.job_id, attempt = ctx.attempt, data_type = ?job.data_type))]
-pub async fn export_data(ctx: &ProcessorContext, job: &ExportData) -> Result<JobOutput, JobError> {
+pub async fn export_data(ctx: &JobContext, job: &ExportData) -> Result<JobOutput, JobError> {
     let query = ExportQuery::from_job(job).map_err(|e| JobError::Permanent(e.to_string()))?;
     let output = ctx.output_path(
         export::slug(job.data_type),

@@ -1,108 +1,44 @@
-//! Job handlers (SPEC section 7): the queue worker hands each claimed job to `Processors`, which
-//! parses its payload into a `JobSpec` (a bad one is a permanent error) and dispatches it here:
-//! rollups (`rollup`) fill the rollup tables; reports (`report`) and exports (`export`) write a
-//! file under the reports folder and optionally e-mail it.
+//! eventmill's job kinds (SPEC section 7), registered in [`registry`]: rollups (`rollup`) fill the
+//! rollup tables; reports (`report`) and exports (`export`) write a file under the reports folder
+//! and optionally e-mail it. `kinds` holds the four `Processor` registrations; each calls into its
+//! handler module.
 
 pub mod context;
 pub mod export;
+pub mod kinds;
 pub mod report;
 pub mod rollup;
 
-pub use context::{JobError, JobOutput, ProcessorContext};
+pub use context::{JobError, JobOutput};
 pub use export::export_data;
+pub use kinds::{DailyRollups, Exports, HourlyRollups, Reports};
 pub use report::generate_report;
 
-use std::sync::Arc;
-
-use futures_util::{FutureExt, future::BoxFuture};
-use sqlx::PgPool;
-
+pub use crate::queue::{JobContext, Progress};
 use crate::{
-    domain::job::JobSpec,
-    queue::{JobHandler, Progress, RunningJob},
-    settings::Settings,
+    domain::job::Job,
+    queue::{QueueSpec, Registry},
 };
 
-/// What a processor gets besides its payload: the database, the settings, and a progress reporter.
-#[derive(Clone)]
-pub struct JobContext {
-    pub pool: PgPool,
-    pub settings: Arc<Settings>,
-    pub job_id: String,
-    /// This attempt's number, from 1.
-    pub attempt: u32,
-    progress: Option<Progress>,
+/// The queue of rollup jobs.
+pub const ROLLUP_QUEUE: &str = "analytics:rollup";
+/// The queue of report and export jobs.
+pub const REPORTS_QUEUE: &str = "analytics:reports";
+
+/// eventmill's queues and job kinds: a new kind is one `Processor` plus one line here.
+pub fn registry() -> Registry {
+    Registry::new()
+        .queue(QueueSpec::new(ROLLUP_QUEUE))
+        .queue(QueueSpec::new(REPORTS_QUEUE))
+        .register(HourlyRollups)
+        .register(DailyRollups)
+        .register(Reports)
+        .register(Exports)
 }
 
-impl JobContext {
-    pub fn new(
-        pool: PgPool,
-        settings: Arc<Settings>,
-        job_id: String,
-        attempt: u32,
-        progress: Option<Progress>,
-    ) -> Self {
-        Self { pool, settings, job_id, attempt, progress }
-    }
-
-    /// The context of the report and export processors, whose progress callback is synchronous:
-    /// its reports are forwarded, in order, to the queue by a task that ends with the context.
-    pub fn processor_context(&self) -> ProcessorContext {
-        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<(u8, String)>();
-        if let Some(progress) = self.progress.clone() {
-            tokio::spawn(async move {
-                while let Some((percent, message)) = receiver.recv().await {
-                    progress.report(percent, &message).await;
-                }
-            });
-        }
-        ProcessorContext {
-            pool: self.pool.clone(),
-            settings: self.settings.clone(),
-            job_id: self.job_id.clone(),
-            attempt: self.attempt,
-            progress: Arc::new(move |percent, message| {
-                let _ = sender.send((percent, message));
-            }),
-        }
-    }
-
-    /// Reports progress (0-100 and a message): shown by `jobs show`, `enqueue --wait` and admin.
-    pub async fn report(&self, percent: u8, message: &str) {
-        tracing::debug!(percent, message, "job progress");
-        if let Some(progress) = &self.progress {
-            progress.report(percent, message).await;
-        }
-    }
-}
-
-/// Runs one job to its result (a JSON value stored with the completed job).
-pub async fn dispatch(spec: JobSpec, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
-    match spec {
-        JobSpec::HourlyRollup(window) => rollup::hourly(&window, ctx).await,
-        JobSpec::DailyRollup(day) => rollup::daily(&day, ctx).await,
-        JobSpec::GenerateReport(job) => {
-            generate_report(&ctx.processor_context(), &job).await.map(JobOutput::into_result)
-        }
-        JobSpec::ExportData(job) => export_data(&ctx.processor_context(), &job).await.map(JobOutput::into_result),
-    }
-}
-
-/// eventmill's `JobHandler`: every job kind of SPEC section 7.
-#[derive(Clone)]
-pub struct Processors {
-    pub pool: PgPool,
-    pub settings: Arc<Settings>,
-}
-
-impl JobHandler for Processors {
-    fn handle(&self, job: RunningJob) -> BoxFuture<'static, Result<serde_json::Value, JobError>> {
-        let ctx = JobContext::new(self.pool.clone(), self.settings.clone(), job.id, job.attempt, Some(job.progress));
-        async move {
-            let spec: JobSpec = serde_json::from_str(&job.payload)
-                .map_err(|e| JobError::permanent(format!("bad {} payload: {e}", job.kind)))?;
-            dispatch(spec, &ctx).await
-        }
-        .boxed()
-    }
+/// Runs `job` right here, outside any queue (tests, tools): its processor with `ctx`.
+pub async fn dispatch(job: Job, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
+    let registry = registry();
+    let kind = registry.kind(job.kind).map_err(JobError::permanent)?;
+    kind.run(ctx.clone(), &job.payload.to_string()).await
 }

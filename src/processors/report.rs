@@ -9,8 +9,7 @@
 use serde_json::json;
 
 use super::{
-    JobContext,
-    context::{JobError, JobOutput, ProcessorContext},
+    context::{JobContext, JobError, JobOutput},
     rollup,
 };
 use crate::{
@@ -21,7 +20,7 @@ use crate::{
 
 /// Builds the report of `job`, writes it and e-mails it when recipients are given.
 #[tracing::instrument(skip_all, fields(job_id = %ctx.job_id, attempt = ctx.attempt, report_type = ?job.report_type))]
-pub async fn generate_report(ctx: &ProcessorContext, job: &GenerateReport) -> Result<JobOutput, JobError> {
+pub async fn generate_report(ctx: &JobContext, job: &GenerateReport) -> Result<JobOutput, JobError> {
     let query = ReportQuery::from_job(job).map_err(|e| JobError::Permanent(e.to_string()))?;
     let mailer = mailer_for(ctx, &job.recipient_email)?;
     let output = ctx.output_path(
@@ -79,7 +78,7 @@ pub async fn generate_report(ctx: &ProcessorContext, job: &GenerateReport) -> Re
 }
 
 /// The mailer when recipients are given; fails for good on bad addresses or missing SMTP settings.
-fn mailer_for(ctx: &ProcessorContext, recipients: &[String]) -> Result<Option<Mailer>, JobError> {
+fn mailer_for(ctx: &JobContext, recipients: &[String]) -> Result<Option<Mailer>, JobError> {
     if recipients.is_empty() {
         return Ok(None);
     }
@@ -119,9 +118,8 @@ fn mail_for(report: &Report, job: &GenerateReport, path: &std::path::Path) -> Ma
 }
 
 /// Days of the period with events but no daily rollup are rolled up first (reports read rollups).
-async fn ensure_rollups(ctx: &ProcessorContext, job: &GenerateReport) -> Result<Vec<chrono::NaiveDate>, JobError> {
-    let rollup_ctx = JobContext::new(ctx.pool.clone(), ctx.settings.clone(), ctx.job_id.clone(), ctx.attempt, None);
-    rollup::roll_up_missing_days(&rollup_ctx, job.start_date, job.end_date).await
+async fn ensure_rollups(ctx: &JobContext, job: &GenerateReport) -> Result<Vec<chrono::NaiveDate>, JobError> {
+    rollup::roll_up_missing_days(&ctx.without_progress(), job.start_date, job.end_date).await
 }
 
 fn job_error(error: ReportError) -> JobError {

@@ -83,6 +83,7 @@ impl Queue {
         let done: i64 = scripts::PROMOTE_ONE
             .key(&self.delayed)
             .key(&self.waiting)
+            .key(&self.marker)
             .arg(&self.job_prefix)
             .arg(id)
             .arg(now_ms())

@@ -1,45 +1,43 @@
-//! Job queues on Redis (SPEC section 7): `analytics:rollup` and `analytics:reports`.
+//! Job queues on Redis (SPEC section 7), and the framework around them: a job kind is a
+//! [`Processor`] in a [`Registry`]; queues are declared there (eventmill's: `analytics:rollup` and
+//! `analytics:reports`).
 //!
 //! ```text
 //!  enqueue ──▶ waiting (list) ◀── promote ── delayed (zset, run-at ms) ◀── fail, attempts left (backoff)
-//!                 │ fetch (lease)                 ▲
-//!                 ▼                               │
-//!              active (zset, lease expiry) ──────┘  lease expired: back to waiting (attempt counted)
-//!                 │ complete            │ fail, no attempts left / permanent error
-//!                 ▼                     ▼
+//!       │         │ claim (lease)                 ▲
+//!       ▼         ▼                               │
+//!    marker    active (zset, lease expiry) ──────┘  lease expired: back to waiting (attempt counted)
+//!  (wakes idle    │ complete            │ fail, no attempts left / permanent error
+//!   workers)      ▼                     ▼
 //!              completed (zset)      failed (zset) ── retry one / all ──▶ waiting
 //! ```
 //!
 //! eventmill's own backend, not apalis-redis (see docs/jobs.md for the defects that decided it):
 //! every transition is one Lua script (`scripts`), so a job is always in exactly one place, a
 //! retry waiting out its backoff lives in Redis (not in a worker's memory), and completed and
-//! failed jobs are trimmed by count and age as they arrive. `worker` runs handlers on apalis'
-//! `WorkerBuilder` over a custom backend that polls these queues.
+//! failed jobs are trimmed by count and age as they arrive. `worker` drives the job slots: one
+//! script per round trip records finished attempts and claims the next jobs; idle workers block
+//! on the queue's marker.
 
+pub mod claim;
+pub mod context;
 pub mod inspect;
 pub mod job;
+pub mod processor;
+pub mod queues;
+pub mod registry;
 pub mod scripts;
 pub mod store;
 pub mod worker;
 
+pub use claim::{Fetched, Finished, Outcome, Round};
+pub use context::{JobContext, Progress};
 pub use job::{AttemptError, JobError, JobRecord, JobState};
-pub use store::{EnqueueOptions, Enqueued, Fetched, Queue, QueueCounts, Queues};
-pub use worker::{JobHandler, Progress, RunningJob, WorkerOptions};
-
-/// The queue of rollup jobs.
-pub const ROLLUP_QUEUE: &str = "analytics:rollup";
-/// The queue of report and export jobs.
-pub const REPORTS_QUEUE: &str = "analytics:reports";
-/// Both queues, in display order.
-pub const QUEUES: [&str; 2] = [ROLLUP_QUEUE, REPORTS_QUEUE];
-
-/// The queue a job kind (`job_type`) runs on.
-pub fn queue_for_kind(kind: &str) -> &'static str {
-    match kind {
-        "HOURLY_ROLLUP" | "DAILY_ROLLUP" => ROLLUP_QUEUE,
-        _ => REPORTS_QUEUE,
-    }
-}
+pub use processor::{Kind, Processor};
+pub use queues::Queues;
+pub use registry::{Dispatch, QueueSpec, Registry, UnknownKind};
+pub use store::{EnqueueOptions, Enqueued, Queue, QueueCounts};
+pub use worker::{JobHandler, RunningJob, WorkerOptions};
 
 /// A failure to talk to Redis (the queue's own errors; job errors are `JobError`).
 #[derive(Debug, thiserror::Error)]

@@ -15,17 +15,22 @@ const HELPERS: &str = r#"
 local function trim(zset, prefix, keep, max_age_ms, now)
   local old = redis.call('ZRANGEBYSCORE', zset, '-inf', now - max_age_ms, 'LIMIT', 0, 1000)
   for _, id in ipairs(old) do
-    redis.call('DEL', prefix .. id)
+    redis.call('DEL', prefix .. id, prefix .. id .. ':log')
     redis.call('ZREM', zset, id)
   end
   local extra = redis.call('ZCARD', zset) - keep
   if extra > 0 then
     local ids = redis.call('ZRANGE', zset, 0, math.min(extra, 1000) - 1)
     for _, id in ipairs(ids) do
-      redis.call('DEL', prefix .. id)
+      redis.call('DEL', prefix .. id, prefix .. id .. ':log')
       redis.call('ZREM', zset, id)
     end
   end
+end
+
+local function append_log(key, lines)
+  for _, line in ipairs(cjson.decode(lines)) do redis.call('RPUSH', key .. ':log', line) end
+  redis.call('LTRIM', key .. ':log', -1000, -1)
 end
 
 local function push_error(key, attempt, now, message, worker)
@@ -35,9 +40,9 @@ local function push_error(key, attempt, now, message, worker)
 end
 "#;
 
-/// KEYS: seq, waiting, delayed, idempotency key ('' = none).
+/// KEYS: seq, waiting, delayed, idempotency key ('' = none), marker.
 /// ARGV: prefix, queue, kind, payload, max_attempts, timeout_ms, now, run_at, idempotency_ttl_ms, origin.
-/// Returns {created (1|0), id}.
+/// Returns {created (1|0), id}. Wakes a blocked worker (the marker) either way it lands.
 pub static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -58,145 +63,167 @@ if state == 'delayed' then
 else
   redis.call('LPUSH', KEYS[2], id)
 end
+redis.call('ZADD', KEYS[5], 0, '0')
 if KEYS[4] ~= '' then redis.call('SET', KEYS[4], id, 'PX', ARGV[9]) end
 return {1, id}
 "#,
     )
 });
 
-/// Moves due delayed jobs to `waiting` (at most `limit`) and hands expired leases back (a worker
-/// that died mid-job: the attempt counts; out of attempts, the job fails).
-/// KEYS: waiting, delayed, active, failed. ARGV: prefix, now, limit, keep_failed, keep_failed_age_ms.
-/// Returns {promoted, reclaimed}.
-pub static PROMOTE: LazyLock<Script> = LazyLock::new(|| {
+/// The worker's one round trip: records the outcomes of finished attempts, then (unless the queue
+/// is paused) promotes due delayed jobs, hands expired leases back (a worker that died mid-job:
+/// the attempt counts; out of attempts, the job fails) and claims up to `want` waiting jobs with a
+/// lease, counting their attempt.
+///
+/// KEYS: waiting, delayed, active, completed, failed, paused, marker.
+/// ARGV: prefix, now, worker, lease_ms, want, chunk, keep_completed, keep_completed_age_ms,
+/// keep_failed, keep_failed_age_ms, then 5 values per outcome: id, type, a, b, logs (a JSON list of
+/// log lines, '' = none). Types: 'c' completed (a = result JSON), 'r' retry or fail (a = error,
+/// b = retry_at ms), 'f' fail now (a = error), 'h' handed back (shutdown; attempt not counted).
+/// Returns {statuses ('completed' | 'retry' | 'failed' | 'released' | 'lost' per outcome),
+/// claimed jobs ({id, kind, payload, attempts, max_attempts, timeout_ms} each), the next time
+/// something becomes due (first delayed job or lease expiry, ms; -1 = nothing)}.
+pub static FINISH_AND_FETCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}{}",
         r#"
-local now, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
-for _, id in ipairs(due) do
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('LPUSH', KEYS[1], id)
-  redis.call('HSET', ARGV[1] .. id, 'state', 'waiting')
-end
-local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, limit)
-for _, id in ipairs(expired) do
-  local key = ARGV[1] .. id
-  redis.call('ZREM', KEYS[3], id)
-  local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
-  local worker = redis.call('HGET', key, 'worker') or ''
-  push_error(key, attempts, now, 'worker ' .. worker .. ' stopped responding (lease expired)', worker)
-  if attempts >= tonumber(redis.call('HGET', key, 'max_attempts') or '1') then
-    redis.call('HSET', key, 'state', 'failed', 'finished_at', now)
-    redis.call('ZADD', KEYS[4], now, id)
-    trim(KEYS[4], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), now)
+local prefix, now, worker = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local lease, want, chunk = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local statuses, finished, failed = {}, 0, 0
+for i = 11, #ARGV, 5 do
+  local id, kind, a, b, logs = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local key = prefix .. id
+  if not redis.call('ZSCORE', KEYS[3], id) then
+    statuses[#statuses + 1] = 'lost'
   else
-    redis.call('HSET', key, 'state', 'waiting')
-    redis.call('RPUSH', KEYS[1], id)
+    redis.call('ZREM', KEYS[3], id)
+    if logs ~= '' then append_log(key, logs) end
+    local attempts = tonumber(redis.call('HGET', key, 'attempts'))
+    if kind == 'c' then
+      redis.call('HSET', key, 'state', 'completed', 'finished_at', now, 'result', a, 'progress', 100)
+      redis.call('ZADD', KEYS[4], now, id)
+      finished = finished + 1
+      statuses[#statuses + 1] = 'completed'
+    elseif kind == 'h' then
+      redis.call('HINCRBY', key, 'attempts', -1)
+      redis.call('HSET', key, 'state', 'waiting')
+      redis.call('RPUSH', KEYS[1], id)
+      statuses[#statuses + 1] = 'released'
+    else
+      push_error(key, attempts, now, a, worker)
+      if kind == 'r' and attempts < tonumber(redis.call('HGET', key, 'max_attempts')) then
+        redis.call('HSET', key, 'state', 'delayed', 'run_at', b,
+          'progress_message', 'attempt ' .. attempts .. ' failed; retry scheduled')
+        redis.call('ZADD', KEYS[2], b, id)
+        statuses[#statuses + 1] = 'retry'
+      else
+        redis.call('HSET', key, 'state', 'failed', 'finished_at', now,
+          'progress_message', 'failed after ' .. attempts .. ' attempt(s)')
+        redis.call('ZADD', KEYS[5], now, id)
+        failed = failed + 1
+        statuses[#statuses + 1] = 'failed'
+      end
+    end
   end
 end
-return {#due, #expired}
+if finished > 0 then trim(KEYS[4], prefix, tonumber(ARGV[7]), tonumber(ARGV[8]), now) end
+local claimed = {}
+if redis.call('EXISTS', KEYS[6]) == 0 then
+  local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, chunk)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('LPUSH', KEYS[1], id)
+    redis.call('HSET', prefix .. id, 'state', 'waiting')
+  end
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, chunk)
+  for _, id in ipairs(expired) do
+    local key = prefix .. id
+    redis.call('ZREM', KEYS[3], id)
+    local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
+    local owner = redis.call('HGET', key, 'worker') or ''
+    push_error(key, attempts, now, 'worker ' .. owner .. ' stopped responding (lease expired)', owner)
+    if attempts >= tonumber(redis.call('HGET', key, 'max_attempts') or '1') then
+      redis.call('HSET', key, 'state', 'failed', 'finished_at', now)
+      redis.call('ZADD', KEYS[5], now, id)
+      failed = failed + 1
+    else
+      redis.call('HSET', key, 'state', 'waiting')
+      redis.call('RPUSH', KEYS[1], id)
+    end
+  end
+  if want > 0 then
+    local ids = redis.call('RPOP', KEYS[1], want)
+    if ids then
+      for _, id in ipairs(ids) do
+        local key = prefix .. id
+        redis.call('ZADD', KEYS[3], now + lease, id)
+        redis.call('HINCRBY', key, 'attempts', 1)
+        redis.call('HSET', key, 'state', 'active', 'started_at', now, 'worker', worker, 'progress', 0,
+          'progress_message', '')
+        claimed[#claimed + 1] = redis.call('HMGET', key, 'id', 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms')
+      end
+    end
+    if #claimed == want and redis.call('LLEN', KEYS[1]) > 0 then redis.call('ZADD', KEYS[7], 0, '0') end
+  end
+end
+if failed > 0 then trim(KEYS[5], prefix, tonumber(ARGV[9]), tonumber(ARGV[10]), now) end
+local next_due = -1
+local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if first[2] then next_due = tonumber(first[2]) end
+local lease_end = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+if lease_end[2] and (next_due < 0 or tonumber(lease_end[2]) < next_due) then next_due = tonumber(lease_end[2]) end
+return {statuses, claimed, next_due}
 "#
     ))
 });
 
-/// Claims the oldest waiting job with a lease (unless the queue is paused) and counts the attempt.
-/// KEYS: waiting, active, paused. ARGV: prefix, now, lease_ms, worker.
-/// Returns {id, kind, payload, attempts, max_attempts, timeout_ms} or nil.
-pub static FETCH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('EXISTS', KEYS[3]) == 1 then return false end
-local id = redis.call('RPOP', KEYS[1])
-if not id then return false end
-local key = ARGV[1] .. id
-local now = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
-redis.call('HINCRBY', key, 'attempts', 1)
-redis.call('HSET', key, 'state', 'active', 'started_at', now, 'worker', ARGV[4], 'progress', 0, 'progress_message', '')
-return redis.call('HMGET', key, 'id', 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms')
-"#,
-    )
-});
-
-/// KEYS: active, completed. ARGV: prefix, id, now, result, keep, keep_age_ms.
-/// Returns 1, or 0 when the job was no longer this worker's (lease lost, or removed).
-pub static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
+/// What a worker tells Redis about its running jobs, for all of them in one call: extends their
+/// leases (when `lease_until` is given) and stores progress and log lines. Jobs no longer active
+/// (lease lost, removed) are answered, so their processors can be asked to stop; log lines of a job
+/// that ended meanwhile are still kept.
+/// KEYS: active. ARGV: prefix, lease_until ('' = keep), then 4 values per job: id, percent
+/// ('' = unchanged), message, logs (JSON list, '' = none). Returns the ids that are not active.
+pub static REPORT_LIVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}{}",
         r#"
-local id, now = ARGV[2], tonumber(ARGV[3])
-if not redis.call('ZSCORE', KEYS[1], id) then return 0 end
-redis.call('ZREM', KEYS[1], id)
-redis.call('HSET', ARGV[1] .. id, 'state', 'completed', 'finished_at', now, 'result', ARGV[4], 'progress', 100)
-redis.call('ZADD', KEYS[2], now, id)
-trim(KEYS[2], ARGV[1], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
-return 1
+local lost = {}
+for i = 3, #ARGV, 4 do
+  local id = ARGV[i]
+  local key = ARGV[1] .. id
+  if not redis.call('ZSCORE', KEYS[1], id) then
+    lost[#lost + 1] = id
+  else
+    if ARGV[2] ~= '' then redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id) end
+    if ARGV[i + 1] ~= '' then
+      redis.call('HSET', key, 'progress', ARGV[i + 1], 'progress_message', ARGV[i + 2])
+    end
+  end
+  -- Lines written just before the job ended still belong to it.
+  if ARGV[i + 3] ~= '' and redis.call('EXISTS', key) == 1 then append_log(key, ARGV[i + 3]) end
+end
+return lost
 "#
     ))
 });
 
-/// Records a failed attempt; retries later (in `delayed`, so the wait survives any worker) while
-/// attempts are left and the error is retryable, else fails the job with every attempt's error.
-/// KEYS: active, delayed, failed. ARGV: prefix, id, now, error, retryable (1|0), retry_at, worker,
-/// keep, keep_age_ms. Returns 'retry', 'failed' or 'lost'.
-pub static FAIL: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{HELPERS}{}",
-        r#"
-local id, now = ARGV[2], tonumber(ARGV[3])
-if not redis.call('ZSCORE', KEYS[1], id) then return 'lost' end
-redis.call('ZREM', KEYS[1], id)
-local key = ARGV[1] .. id
-local attempts = tonumber(redis.call('HGET', key, 'attempts'))
-push_error(key, attempts, now, ARGV[4], ARGV[7])
-if ARGV[5] == '1' and attempts < tonumber(redis.call('HGET', key, 'max_attempts')) then
-  redis.call('HSET', key, 'state', 'delayed', 'run_at', ARGV[6],
-    'progress_message', 'attempt ' .. attempts .. ' failed; retry scheduled')
-  redis.call('ZADD', KEYS[2], ARGV[6], id)
-  return 'retry'
-end
-redis.call('HSET', key, 'state', 'failed', 'finished_at', now, 'progress_message', 'failed after ' .. attempts .. ' attempt(s)')
-redis.call('ZADD', KEYS[3], now, id)
-trim(KEYS[3], ARGV[1], tonumber(ARGV[8]), tonumber(ARGV[9]), now)
-return 'failed'
-"#
-    ))
-});
-
-/// Hands a running job back untouched (shutdown): front of `waiting`, attempt not counted.
-/// KEYS: active, waiting. ARGV: prefix, id. Returns 1 or 0.
-pub static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+/// A declared queue's first start: `paused` applies only if the queue was never started before
+/// (later pauses and resumes belong to the operator). KEYS: meta, paused, marker. ARGV: now,
+/// paused (1|0), concurrency. Returns 1 on the first declaration.
+pub static DECLARE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then return 0 end
-redis.call('ZREM', KEYS[1], ARGV[2])
-redis.call('HINCRBY', ARGV[1] .. ARGV[2], 'attempts', -1)
-redis.call('HSET', ARGV[1] .. ARGV[2], 'state', 'waiting')
-redis.call('RPUSH', KEYS[2], ARGV[2])
-return 1
-"#,
-    )
-});
-
-/// Heartbeat of a running job: extends its lease and stores its progress.
-/// KEYS: active. ARGV: prefix, id, lease_until, progress ('' = unchanged), message.
-/// Returns 1, or 0 when the job is no longer active.
-pub static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[2])
-if ARGV[4] ~= '' then
-  redis.call('HSET', ARGV[1] .. ARGV[2], 'progress', ARGV[4], 'progress_message', ARGV[5])
-end
-return 1
+local first = redis.call('HSETNX', KEYS[1], 'declared_at', ARGV[1])
+redis.call('HSET', KEYS[1], 'concurrency', ARGV[3])
+if first == 1 and ARGV[2] == '1' then redis.call('SET', KEYS[2], 1) end
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('ZADD', KEYS[3], 0, '0') end
+return first
 "#,
     )
 });
 
 /// Puts failed jobs back in `waiting` with a fresh set of attempts (their error history is kept).
-/// KEYS: failed, waiting. ARGV: prefix, now, id ('' = the oldest `limit` failed jobs), limit.
+/// KEYS: failed, waiting, marker. ARGV: prefix, now, id ('' = the oldest `limit` failed jobs), limit.
 /// Returns how many were re-queued.
 pub static RETRY_FAILED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -214,6 +241,7 @@ for _, id in ipairs(ids) do
   redis.call('HDEL', ARGV[1] .. id, 'finished_at')
   redis.call('LPUSH', KEYS[2], id)
 end
+if #ids > 0 then redis.call('ZADD', KEYS[3], 0, '0') end
 return #ids
 "#,
     )
@@ -224,7 +252,7 @@ return #ids
 pub static REMOVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if redis.call('DEL', ARGV[1] .. ARGV[2]) == 0 then return 0 end
+if redis.call('DEL', ARGV[1] .. ARGV[2], ARGV[1] .. ARGV[2] .. ':log') == 0 then return 0 end
 redis.call('LREM', KEYS[1], 0, ARGV[2])
 for i = 2, 5 do redis.call('ZREM', KEYS[i], ARGV[2]) end
 return 1
@@ -272,7 +300,7 @@ return {found, pos}
     )
 });
 
-/// Moves one delayed job to `waiting`, next in line. KEYS: delayed, waiting. ARGV: prefix, id, now.
+/// Moves one delayed job to `waiting`, next in line. KEYS: delayed, waiting, marker. ARGV: prefix, id, now.
 /// Returns 1, or 0 when the job is not delayed.
 pub static PROMOTE_ONE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -280,6 +308,7 @@ pub static PROMOTE_ONE: LazyLock<Script> = LazyLock::new(|| {
 if redis.call('ZREM', KEYS[1], ARGV[2]) == 0 then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('HSET', ARGV[1] .. ARGV[2], 'state', 'waiting', 'run_at', ARGV[3])
+redis.call('ZADD', KEYS[3], 0, '0')
 return 1
 "#,
     )

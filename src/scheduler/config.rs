@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::cron_expr::CronSchedule;
-use crate::domain::job_file::JobTemplate;
+use crate::{domain::job_file::JobTemplate, queue::Registry};
 
 /// What to do, at start, with runs missed while no scheduler was running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -54,19 +54,20 @@ struct RawEntry {
     misfire: Option<Misfire>,
 }
 
-/// Reads and checks a scheduler file; `job_file` paths are relative to the file's folder.
-pub fn load(path: &Path) -> Result<Vec<ScheduleEntry>, String> {
+/// Reads and checks a scheduler file; `job_file` paths are relative to the file's folder, and
+/// every job must be of a kind in `registry`.
+pub fn load(path: &Path, registry: &Registry) -> Result<Vec<ScheduleEntry>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    parse(&text, path.parent().unwrap_or(Path::new("."))).map_err(|e| format!("{}: {e}", path.display()))
+    parse(&text, path.parent().unwrap_or(Path::new(".")), registry).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Parses scheduler TOML; `base` is the folder `job_file` paths are relative to.
-pub fn parse(text: &str, base: &Path) -> Result<Vec<ScheduleEntry>, String> {
+pub fn parse(text: &str, base: &Path, registry: &Registry) -> Result<Vec<ScheduleEntry>, String> {
     let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
     let mut entries: Vec<ScheduleEntry> = Vec::new();
     for raw in file.schedule {
         let name = raw.name.clone();
-        let entry = check(raw, base).map_err(|e| format!("schedule {name:?}: {e}"))?;
+        let entry = check(raw, base, registry).map_err(|e| format!("schedule {name:?}: {e}"))?;
         if entries.iter().any(|e| e.name == entry.name) {
             return Err(format!("schedule {name:?} is defined twice"));
         }
@@ -75,7 +76,7 @@ pub fn parse(text: &str, base: &Path) -> Result<Vec<ScheduleEntry>, String> {
     Ok(entries)
 }
 
-fn check(raw: RawEntry, base: &Path) -> Result<ScheduleEntry, String> {
+fn check(raw: RawEntry, base: &Path, registry: &Registry) -> Result<ScheduleEntry, String> {
     if raw.name.is_empty() || !raw.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         return Err("name must be letters, digits, '-', '_' or '.'".into());
     }
@@ -83,8 +84,8 @@ fn check(raw: RawEntry, base: &Path) -> Result<ScheduleEntry, String> {
     let timezone = tz_name.parse().map_err(|_| format!("unknown timezone {tz_name:?} (expected an IANA name)"))?;
     let cron = CronSchedule::parse(&raw.cron, timezone)?;
     let job = match (raw.job_file, raw.job) {
-        (Some(file), None) => JobTemplate::from_file(&base.join(file))?,
-        (None, Some(job)) => JobTemplate::from_value(job)?,
+        (Some(file), None) => JobTemplate::from_file(&base.join(file), registry)?,
+        (None, Some(job)) => JobTemplate::from_value(job, registry)?,
         _ => return Err("give exactly one of job_file or an inline [schedule.job]".into()),
     };
     Ok(ScheduleEntry { name: raw.name, cron, job, misfire: raw.misfire.unwrap_or(Misfire::RunOnce) })
@@ -96,24 +97,31 @@ mod tests {
 
     #[test]
     fn the_demo_scheduler_file_is_valid_and_e_mails_a_report() {
-        let entries = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo/scheduler.toml")).unwrap();
+        let registry = crate::processors::registry();
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo/scheduler.toml");
+        let entries = load(&file, &registry).unwrap();
         assert!(entries.iter().any(|e| e.name == "demo-revenue-email"));
     }
 
     #[test]
     fn the_shipped_scheduler_file_is_valid() {
-        let entries = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scheduler.toml")).unwrap();
+        let registry = crate::processors::registry();
+        let entries = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scheduler.toml"), &registry).unwrap();
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["hourly-rollup", "daily-rollup", "weekly-profile-report"]);
     }
 
     #[test]
     fn a_bad_entry_is_an_error_naming_the_schedule() {
-        let bad = |body: &str| parse(&format!("[[schedule]]\nname = \"nightly\"\n{body}"), Path::new(".")).unwrap_err();
+        let registry = crate::processors::registry();
+        let bad = |body: &str| {
+            parse(&format!("[[schedule]]\nname = \"nightly\"\n{body}"), Path::new("."), &registry).unwrap_err()
+        };
         let job = "[schedule.job]\njob_type = \"DAILY_ROLLUP\"\ndate = \"yesterday\"";
         assert!(bad(&format!("cron = \"0 2 * *\"\n{job}")).contains("schedule \"nightly\": cron"));
         assert!(bad(&format!("cron = \"0 2 * * *\"\ntimezone = \"Mars/Base\"\n{job}")).contains("Mars/Base"));
-        assert!(bad("cron = \"0 2 * * *\"\n[schedule.job]\njob_type = \"NOPE\"").contains("nightly"));
+        let unknown = bad("cron = \"0 2 * * *\"\n[schedule.job]\njob_type = \"NOPE\"");
+        assert!(unknown.contains("nightly") && unknown.contains("unknown job kind \"NOPE\""), "{unknown}");
         assert!(bad("cron = \"0 2 * * *\"").contains("job_file"));
     }
 }

@@ -10,6 +10,7 @@ use crate::{
     admin_stream::admin_env,
     browser::{READONLY_TOKEN, run_scenario},
     helpers::TestApp,
+    jobs_support::AnalyticsQueues,
     jobs_support::{Behaviour, Scripted, start_worker, wait_for_state},
 };
 
@@ -23,7 +24,7 @@ async fn a_failed_job_is_found_by_a_payload_word_retried_from_the_page_and_then_
     let app = TestApp::api(admin_env().await).await;
     let queues = app.env.resources.queues.clone();
     let handler = Scripted::new(Behaviour::FailPermanent);
-    let worker = start_worker(&queues.rollup, handler.clone(), 2);
+    let worker = start_worker(queues.rollup(), handler.clone(), 2);
     let mut ids = Vec::new();
     for note in ["zebra crossing audit", "plain one", "plain two"] {
         let payload = format!(r#"{{"job_type":"DAILY_ROLLUP","date":"2026-01-01","note":"{note}"}}"#);
@@ -49,11 +50,11 @@ async fn a_failed_job_is_found_by_a_payload_word_retried_from_the_page_and_then_
 async fn a_paused_queue_takes_no_job_and_resumes_from_the_page() {
     let app = TestApp::api(admin_env().await).await;
     let queues = app.env.resources.queues.clone();
-    let worker = start_worker(&queues.rollup, Scripted::new(Behaviour::Succeed), 2);
+    let worker = start_worker(queues.rollup(), Scripted::new(Behaviour::Succeed), 2);
 
     run_scenario(&app, "pause", &[]).await;
 
-    let counts = queues.rollup.counts().await.unwrap();
+    let counts = queues.rollup().counts().await.unwrap();
     assert!(!counts.paused, "the queue was resumed");
     assert_eq!((counts.completed, counts.waiting), (1, 0), "the job enqueued from the form ran once, after resume");
     worker.shutdown.cancel();
@@ -101,7 +102,7 @@ async fn the_read_only_token_sees_every_queue_page_and_every_action_is_refused()
 
     let job = queues.job(&id).await.unwrap().expect("the job was not removed");
     assert_eq!(job.state, JobState::Waiting);
-    let counts = queues.rollup.counts().await.unwrap();
+    let counts = queues.rollup().counts().await.unwrap();
     assert!(!counts.paused);
     assert_eq!(counts.waiting, 1, "nothing was enqueued");
     let status =
@@ -127,7 +128,7 @@ async fn run_now_on_the_schedules_page_enqueues_the_schedules_job() {
     let app = TestApp::api(env).await;
     run_scenario(&app, "schedules", &[("SCHEDULE", "nightly-rollup")]).await;
     let queues = &app.env.resources.queues;
-    let ids = queues.rollup.ids(JobState::Waiting, 10).await.unwrap();
+    let ids = queues.rollup().ids(JobState::Waiting, 10).await.unwrap();
     assert_eq!(ids.len(), 1, "one job was enqueued");
     let job = queues.job(&ids[0]).await.unwrap().unwrap();
     assert_eq!(job.kind, "DAILY_ROLLUP");

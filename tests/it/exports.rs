@@ -143,13 +143,13 @@ async fn child_export_for_memory_measurement() {
         values.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone())
     })
     .unwrap();
-    let ctx = eventmill::processors::ProcessorContext {
-        pool: eventmill::store::connect(&values[0].1, 2).await.unwrap(),
-        settings: std::sync::Arc::new(settings),
-        job_id: "million".into(),
-        attempt: 1,
-        progress: std::sync::Arc::new(|_, _| {}),
-    };
+    let ctx = eventmill::processors::JobContext::new(
+        eventmill::store::connect(&values[0].1, 2).await.unwrap(),
+        std::sync::Arc::new(settings),
+        "million".into(),
+        1,
+        None,
+    );
     let mut job = export(ExportDataType::Engagement, format);
     job.start_date = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
     job.end_date = job.start_date;

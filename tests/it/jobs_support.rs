@@ -10,6 +10,7 @@ use std::{
 };
 
 use eventmill::{
+    processors::{REPORTS_QUEUE, ROLLUP_QUEUE},
     queue::{
         self, EnqueueOptions, JobError, JobHandler, JobRecord, JobState, Queue, Queues, RunningJob, WorkerOptions,
     },
@@ -96,6 +97,22 @@ impl JobHandler for Scripted {
             }
         }
         .boxed()
+    }
+}
+
+/// eventmill's two declared queues by name.
+pub trait AnalyticsQueues {
+    fn rollup(&self) -> &Queue;
+    fn reports(&self) -> &Queue;
+}
+
+impl AnalyticsQueues for Queues {
+    fn rollup(&self) -> &Queue {
+        self.named(ROLLUP_QUEUE).unwrap()
+    }
+
+    fn reports(&self) -> &Queue {
+        self.named(REPORTS_QUEUE).unwrap()
     }
 }
 

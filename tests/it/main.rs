@@ -17,6 +17,7 @@ mod reports;
 mod exports;
 mod email;
 mod cli;
+mod custom_kind;
 mod queue;
 mod rollup;
 mod scheduler;

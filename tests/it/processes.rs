@@ -6,7 +6,8 @@
 use std::{collections::HashMap, time::Duration};
 
 use eventmill::{
-    domain::job::{DailyRollup, JobSpec},
+    domain::job::{DailyRollup, Job},
+    processors::DailyRollups,
     queue::{EnqueueOptions, JobState},
 };
 use sqlx::{Connection, PgConnection};
@@ -54,8 +55,8 @@ fn pid_of(name: &str) -> Option<u32> {
     name.split('-').rev().nth(2).and_then(|pid| pid.parse().ok())
 }
 
-fn daily(date: &str) -> JobSpec {
-    JobSpec::DailyRollup(DailyRollup { date: date.parse().unwrap(), profile_ids: None })
+fn daily(date: &str) -> Job {
+    Job::of::<DailyRollups>(&DailyRollup { date: date.parse().unwrap(), profile_ids: None })
 }
 
 #[tokio::test]
@@ -134,7 +135,8 @@ async fn two_serve_and_two_worker_processes_share_the_load_store_once_and_run_ea
 
     // Both schedulers saw every tick; each tick has exactly one job.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rollup_jobs = queues.list(&queues.rollup, JobState::Completed, 1000).await.unwrap();
+    let rollup = queues.named("analytics:rollup").unwrap();
+    let rollup_jobs = queues.list(rollup, JobState::Completed, 1000).await.unwrap();
     let mut ticks: HashMap<String, usize> = HashMap::new();
     for job in rollup_jobs.iter().filter(|j| j.origin.starts_with("schedule:every-second@")) {
         *ticks.entry(job.origin.clone()).or_default() += 1;

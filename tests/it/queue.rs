@@ -9,6 +9,7 @@ use redis::AsyncCommands;
 
 use crate::{
     helpers::{TestEnv, eventually},
+    jobs_support::AnalyticsQueues,
     jobs_support::{Behaviour, Scripted, enqueue, start_worker, wait_for_state},
 };
 
@@ -20,8 +21,8 @@ async fn a_failing_job_runs_exactly_three_times_at_the_configured_backoff_and_jo
     let env = TestEnv::with(FAST_RETRIES).await;
     let queues = env.resources.queues.clone();
     let handler = Scripted::new(Behaviour::FailRetryable);
-    let worker = start_worker(&queues.rollup, handler.clone(), 2);
-    let id = enqueue(&queues.rollup, "DAILY_ROLLUP").await;
+    let worker = start_worker(queues.rollup(), handler.clone(), 2);
+    let id = enqueue(queues.rollup(), "DAILY_ROLLUP").await;
 
     let job = wait_for_state(&queues, &id, JobState::Failed, Duration::from_secs(10)).await;
     assert_eq!(job.attempts, 3);
@@ -33,15 +34,15 @@ async fn a_failing_job_runs_exactly_three_times_at_the_configured_backoff_and_jo
     let (first_wait, second_wait) = (starts[1] - starts[0], starts[2] - starts[1]);
     assert!(first_wait >= Duration::from_millis(100) && first_wait < Duration::from_millis(1100), "{first_wait:?}");
     assert!(second_wait >= Duration::from_millis(200) && second_wait < Duration::from_millis(1200), "{second_wait:?}");
-    assert_eq!(queues.list(&queues.rollup, JobState::Failed, 10).await.unwrap()[0].id, id);
+    assert_eq!(queues.list(queues.rollup(), JobState::Failed, 10).await.unwrap()[0].id, id);
 
     // `jobs retry ID`: a fresh set of attempts, and this time it works.
     handler.set(Behaviour::Succeed);
-    assert_eq!(queues.rollup.retry_failed(Some(&id), 1).await.unwrap(), 1);
+    assert_eq!(queues.rollup().retry_failed(Some(&id), 1).await.unwrap(), 1);
     let job = wait_for_state(&queues, &id, JobState::Completed, Duration::from_secs(5)).await;
     assert_eq!(job.attempts, 1);
     assert_eq!(job.errors.len(), 3, "the history of the failed run is kept");
-    assert_eq!(queues.rollup.counts().await.unwrap().failed, 0);
+    assert_eq!(queues.rollup().counts().await.unwrap().failed, 0);
     worker.shutdown.cancel();
     worker.handle.await.unwrap().unwrap();
 }
@@ -51,8 +52,8 @@ async fn a_permanent_error_fails_after_one_attempt() {
     let env = TestEnv::with(FAST_RETRIES).await;
     let queues = env.resources.queues.clone();
     let handler = Scripted::new(Behaviour::FailPermanent);
-    let worker = start_worker(&queues.reports, handler.clone(), 1);
-    let id = enqueue(&queues.reports, "GENERATE_REPORT").await;
+    let worker = start_worker(queues.reports(), handler.clone(), 1);
+    let id = enqueue(queues.reports(), "GENERATE_REPORT").await;
     let job = wait_for_state(&queues, &id, JobState::Failed, Duration::from_secs(5)).await;
     assert_eq!(job.attempts, 1);
     assert_eq!(job.last_error(), Some("unknown report type NOPE"));
@@ -66,18 +67,18 @@ async fn retry_all_failed_requeues_every_failed_job_and_remove_deletes_one() {
     let env = TestEnv::with(&[("EVENTMILL_JOB_ATTEMPTS", "1")]).await;
     let queues = env.resources.queues.clone();
     let handler = Scripted::new(Behaviour::FailRetryable);
-    let worker = start_worker(&queues.rollup, handler.clone(), 4);
+    let worker = start_worker(queues.rollup(), handler.clone(), 4);
     let mut ids = Vec::new();
     for _ in 0..5 {
-        ids.push(enqueue(&queues.rollup, "HOURLY_ROLLUP").await);
+        ids.push(enqueue(queues.rollup(), "HOURLY_ROLLUP").await);
     }
-    assert!(eventually(Duration::from_secs(5), || async { queues.rollup.counts().await.unwrap().failed == 5 }).await);
-    assert!(queues.rollup.remove(&ids[0]).await.unwrap());
+    assert!(eventually(Duration::from_secs(5), || async { queues.rollup().counts().await.unwrap().failed == 5 }).await);
+    assert!(queues.rollup().remove(&ids[0]).await.unwrap());
     assert!(queues.job(&ids[0]).await.unwrap().is_none());
     handler.set(Behaviour::Succeed);
-    assert_eq!(queues.rollup.retry_failed(None, 1000).await.unwrap(), 4);
+    assert_eq!(queues.rollup().retry_failed(None, 1000).await.unwrap(), 4);
     assert!(
-        eventually(Duration::from_secs(5), || async { queues.rollup.counts().await.unwrap().completed == 4 }).await
+        eventually(Duration::from_secs(5), || async { queues.rollup().counts().await.unwrap().completed == 4 }).await
     );
     worker.shutdown.cancel();
 }
@@ -86,8 +87,8 @@ async fn retry_all_failed_requeues_every_failed_job_and_remove_deletes_one() {
 async fn a_job_over_its_timeout_is_failed() {
     let env = TestEnv::with(&[("EVENTMILL_JOB_ATTEMPTS", "1"), ("EVENTMILL_JOB_TIMEOUT_MS", "200")]).await;
     let queues = env.resources.queues.clone();
-    let worker = start_worker(&queues.rollup, Scripted::new(Behaviour::Sleep(Duration::from_secs(30))), 1);
-    let id = enqueue(&queues.rollup, "DAILY_ROLLUP").await;
+    let worker = start_worker(queues.rollup(), Scripted::new(Behaviour::Sleep(Duration::from_secs(30))), 1);
+    let id = enqueue(queues.rollup(), "DAILY_ROLLUP").await;
     let job = wait_for_state(&queues, &id, JobState::Failed, Duration::from_secs(5)).await;
     assert!(job.last_error().unwrap().contains("timed out"), "{:?}", job.errors);
     worker.shutdown.cancel();
@@ -99,13 +100,13 @@ async fn killing_a_worker_during_a_backoff_wait_does_not_lose_the_job() {
     let env = TestEnv::with(&[("EVENTMILL_JOB_BACKOFF_MS", "500")]).await;
     let queues = env.resources.queues.clone();
     let handler = Scripted::first_then(Behaviour::FailRetryable, Behaviour::Succeed);
-    let doomed = start_worker(&queues.rollup, handler.clone(), 1);
-    let id = enqueue(&queues.rollup, "DAILY_ROLLUP").await;
+    let doomed = start_worker(queues.rollup(), handler.clone(), 1);
+    let id = enqueue(queues.rollup(), "DAILY_ROLLUP").await;
     wait_for_state(&queues, &id, JobState::Delayed, Duration::from_secs(5)).await;
     doomed.handle.abort(); // as kill -9: nothing of the worker runs any more
     assert!(doomed.handle.await.unwrap_err().is_cancelled());
 
-    let survivor = start_worker(&queues.rollup, handler.clone(), 1);
+    let survivor = start_worker(queues.rollup(), handler.clone(), 1);
     let job = wait_for_state(&queues, &id, JobState::Completed, Duration::from_secs(5)).await;
     assert_eq!(job.attempts, 2);
     assert_eq!(job.result, Some(serde_json::json!({ "attempt": 2 })));
@@ -117,12 +118,12 @@ async fn a_job_of_a_worker_killed_mid_run_is_retried_once_its_lease_expires() {
     let env = TestEnv::with(&[("EVENTMILL_JOB_LEASE_MS", "400"), ("EVENTMILL_JOB_BACKOFF_MS", "100")]).await;
     let queues = env.resources.queues.clone();
     let handler = Scripted::first_then(Behaviour::Hang, Behaviour::Succeed);
-    let doomed = start_worker(&queues.rollup, handler.clone(), 1);
-    let id = enqueue(&queues.rollup, "DAILY_ROLLUP").await;
+    let doomed = start_worker(queues.rollup(), handler.clone(), 1);
+    let id = enqueue(queues.rollup(), "DAILY_ROLLUP").await;
     wait_for_state(&queues, &id, JobState::Active, Duration::from_secs(5)).await;
     doomed.handle.abort();
 
-    let survivor = start_worker(&queues.rollup, handler.clone(), 1);
+    let survivor = start_worker(queues.rollup(), handler.clone(), 1);
     let job = wait_for_state(&queues, &id, JobState::Completed, Duration::from_secs(5)).await;
     assert_eq!(job.attempts, 2);
     assert!(job.errors[0].error.contains("stopped responding"), "{:?}", job.errors);
@@ -133,8 +134,8 @@ async fn a_job_of_a_worker_killed_mid_run_is_retried_once_its_lease_expires() {
 async fn on_shutdown_a_running_job_is_handed_back_to_the_queue_within_the_grace_period() {
     let env = TestEnv::with(&[("EVENTMILL_JOB_SHUTDOWN_GRACE_MS", "300")]).await;
     let queues = env.resources.queues.clone();
-    let worker = start_worker(&queues.rollup, Scripted::new(Behaviour::Hang), 1);
-    let id = enqueue(&queues.rollup, "DAILY_ROLLUP").await;
+    let worker = start_worker(queues.rollup(), Scripted::new(Behaviour::Hang), 1);
+    let id = enqueue(queues.rollup(), "DAILY_ROLLUP").await;
     wait_for_state(&queues, &id, JobState::Active, Duration::from_secs(5)).await;
     let stopping = Instant::now();
     worker.shutdown.cancel();
@@ -152,7 +153,7 @@ async fn ten_thousand_due_jobs_are_processed_without_any_worker_dying() {
     let delayed = EnqueueOptions { delay: Some(Duration::from_millis(1)), ..Default::default() };
     let mut pending = futures_util::stream::FuturesUnordered::new();
     for _ in 0..10_000 {
-        pending.push(queues.rollup.enqueue("HOURLY_ROLLUP", "{}", delayed.clone()));
+        pending.push(queues.rollup().enqueue("HOURLY_ROLLUP", "{}", delayed.clone()));
         if pending.len() >= 64 {
             use futures_util::StreamExt;
             pending.next().await.unwrap().unwrap();
@@ -162,10 +163,10 @@ async fn ten_thousand_due_jobs_are_processed_without_any_worker_dying() {
         done.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(queues.rollup.counts().await.unwrap().delayed, 10_000, "all due, none promoted yet");
+    assert_eq!(queues.rollup().counts().await.unwrap().delayed, 10_000, "all due, none promoted yet");
 
     let handler = Scripted::new(Behaviour::Succeed);
-    let workers: Vec<_> = (0..2).map(|_| start_worker(&queues.rollup, handler.clone(), 8)).collect();
+    let workers: Vec<_> = (0..2).map(|_| start_worker(queues.rollup(), handler.clone(), 8)).collect();
     let all_done = eventually(Duration::from_secs(120), || async {
         handler.done.load(std::sync::atomic::Ordering::SeqCst) >= 10_000
     })
@@ -174,7 +175,7 @@ async fn ten_thousand_due_jobs_are_processed_without_any_worker_dying() {
     for worker in &workers {
         assert!(!worker.handle.is_finished(), "a worker died");
     }
-    let counts = queues.rollup.counts().await.unwrap();
+    let counts = queues.rollup().counts().await.unwrap();
     assert_eq!((counts.waiting, counts.delayed, counts.failed), (0, 0, 0));
     assert_eq!(counts.completed, 100, "completed jobs are trimmed to the retention count");
     for worker in workers {
@@ -189,13 +190,13 @@ async fn a_new_job_on_an_idle_queue_starts_promptly() {
     let env = TestEnv::new().await;
     let queues = env.resources.queues.clone();
     let handler = Scripted::new(Behaviour::Succeed);
-    let worker = start_worker(&queues.rollup, handler.clone(), 1);
+    let worker = start_worker(queues.rollup(), handler.clone(), 1);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut pickups = Vec::new();
     for i in 0..50 {
         tokio::time::sleep(Duration::from_millis(20 + (i * 37) % 150)).await; // idle, at varying phases of the poll
         let enqueued = Instant::now();
-        let id = enqueue(&queues.rollup, "DAILY_ROLLUP").await;
+        let id = enqueue(queues.rollup(), "DAILY_ROLLUP").await;
         assert!(eventually(Duration::from_secs(5), || async { handler.attempts().iter().any(|a| a.0 == id) }).await);
         let started = handler.attempts().iter().find(|a| a.0 == id).unwrap().2;
         pickups.push(started - enqueued);
@@ -217,7 +218,7 @@ async fn a_new_job_on_an_idle_queue_starts_promptly() {
 #[tokio::test]
 async fn an_idempotency_key_enqueues_once_and_expires() {
     let env = TestEnv::new().await;
-    let queue = &env.resources.queues.rollup;
+    let queue = &env.resources.queues.rollup();
     let options = EnqueueOptions {
         idempotency_key: Some("schedule:x:2026-03-09T08:00".into()),
         idempotency_ttl: Some(Duration::from_secs(60)),
@@ -237,18 +238,18 @@ async fn an_idempotency_key_enqueues_once_and_expires() {
 async fn failed_jobs_are_trimmed_by_count_with_their_hashes() {
     let env = TestEnv::with(&[("EVENTMILL_JOB_ATTEMPTS", "1"), ("EVENTMILL_JOB_KEEP_FAILED", "3")]).await;
     let queues = env.resources.queues.clone();
-    let worker = start_worker(&queues.rollup, Scripted::new(Behaviour::FailPermanent), 2);
+    let worker = start_worker(queues.rollup(), Scripted::new(Behaviour::FailPermanent), 2);
     let mut ids = Vec::new();
     for _ in 0..8 {
-        ids.push(enqueue(&queues.rollup, "DAILY_ROLLUP").await);
+        ids.push(enqueue(queues.rollup(), "DAILY_ROLLUP").await);
     }
     assert!(
         eventually(Duration::from_secs(5), || async {
-            queues.rollup.counts().await.unwrap().active == 0 && queues.rollup.counts().await.unwrap().waiting == 0
+            queues.rollup().counts().await.unwrap().active == 0 && queues.rollup().counts().await.unwrap().waiting == 0
         })
         .await
     );
-    assert_eq!(queues.rollup.counts().await.unwrap().failed, 3);
+    assert_eq!(queues.rollup().counts().await.unwrap().failed, 3);
     let mut kept = 0;
     for id in &ids {
         kept += usize::from(queues.job(id).await.unwrap().is_some());

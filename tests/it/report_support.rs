@@ -9,7 +9,7 @@ use std::{
 
 use eventmill::{
     domain::job::DailyRollup,
-    processors::{JobContext, ProcessorContext, rollup},
+    processors::{JobContext, Progress, rollup},
 };
 use serde_json::Value;
 
@@ -52,16 +52,12 @@ pub async fn fill_rollups(env: &TestEnv) {
 pub type Recorded = Arc<Mutex<Vec<(u8, String)>>>;
 
 /// A processor context for `job_id`'s `attempt`, recording progress.
-pub fn context(env: &TestEnv, job_id: &str, attempt: u32) -> (ProcessorContext, Recorded) {
+pub fn context(env: &TestEnv, job_id: &str, attempt: u32) -> (JobContext, Recorded) {
     let recorded: Recorded = Arc::default();
     let sink = recorded.clone();
-    let ctx = ProcessorContext {
-        pool: env.pool().clone(),
-        settings: Arc::new(env.settings.clone()),
-        job_id: job_id.to_owned(),
-        attempt,
-        progress: Arc::new(move |percent, message| sink.lock().unwrap().push((percent, message))),
-    };
+    let progress = Progress::observed(move |percent, message| sink.lock().unwrap().push((percent, message.to_owned())));
+    let ctx =
+        JobContext::new(env.pool().clone(), Arc::new(env.settings.clone()), job_id.to_owned(), attempt, Some(progress));
     (ctx, recorded)
 }
 

@@ -1,11 +1,11 @@
 //! Rollups over the golden events equal the fixture's independent computation, row for row; re-runs
 //! and concurrent runs agree; late events are picked up; profile-scoped runs touch only their rows.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use eventmill::{
-    domain::job::{DailyRollup, HourlyRollup, JobSpec},
-    processors::{self, JobContext, Processors},
+    domain::job::{DailyRollup, HourlyRollup, Job},
+    processors::{self, DailyRollups, HourlyRollups, JobContext},
     queue::{EnqueueOptions, JobState},
     store::{self, EventRow},
 };
@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use crate::{
     golden::{self, cents, expected, n, s, ten_thousandths},
     helpers::TestEnv,
+    jobs_support::AnalyticsQueues,
     jobs_support::{start_worker, wait_for_state},
 };
 
@@ -23,8 +24,8 @@ fn ctx(env: &TestEnv) -> JobContext {
     JobContext::new(env.pool().clone(), env.resources.settings.clone(), "test".into(), 1, None)
 }
 
-fn daily(day: &str, profiles: Option<&[&str]>) -> JobSpec {
-    JobSpec::DailyRollup(DailyRollup {
+fn daily(day: &str, profiles: Option<&[&str]>) -> Job {
+    Job::of::<DailyRollups>(&DailyRollup {
         date: day.parse().unwrap(),
         profile_ids: profiles.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
     })
@@ -124,8 +125,8 @@ async fn daily_rollups_of_the_golden_days_run_by_the_worker_equal_the_independen
     let env = TestEnv::new().await;
     golden::load(&env).await;
     let queues = env.resources.queues.clone();
-    let handler = Arc::new(Processors { pool: env.pool().clone(), settings: env.resources.settings.clone() });
-    let worker = start_worker(&queues.rollup, handler, 2);
+    let handler = env.resources.dispatch();
+    let worker = start_worker(queues.rollup(), handler, 2);
     for day in DAYS {
         let id = queues.enqueue(&daily(day, None), EnqueueOptions::default()).await.unwrap().id;
         let job = wait_for_state(&queues, &id, JobState::Completed, Duration::from_secs(30)).await;
@@ -144,7 +145,7 @@ async fn an_hourly_rollup_equals_the_independent_computation_for_every_hour() {
         start_time: "2026-03-07T00:00:00Z".parse().unwrap(),
         end_time: "2026-03-10T00:00:00Z".parse().unwrap(),
     };
-    processors::dispatch(JobSpec::HourlyRollup(window), &ctx(&env)).await.unwrap();
+    processors::dispatch(Job::of::<HourlyRollups>(&window), &ctx(&env)).await.unwrap();
     let rows: Vec<(String, String, String, i64, i64, i64)> = sqlx::query_as(
         "SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), event_type, source, events, unique_users,
                 (revenue * 100)::bigint
@@ -185,7 +186,7 @@ async fn rollups_run_twice_or_concurrently_never_double_count() {
 
     // Overlapping hourly windows at once.
     let hourly = |a: &str, b: &str| {
-        JobSpec::HourlyRollup(HourlyRollup { start_time: a.parse().unwrap(), end_time: b.parse().unwrap() })
+        Job::of::<HourlyRollups>(&HourlyRollup { start_time: a.parse().unwrap(), end_time: b.parse().unwrap() })
     };
     let (a, b, c) = tokio::join!(
         processors::dispatch(hourly("2026-03-08T00:00:00Z", "2026-03-08T12:00:00Z"), &ctx),
@@ -257,10 +258,10 @@ async fn a_rerun_picks_up_late_events_and_a_profile_run_replaces_only_its_profil
 async fn a_bad_payload_and_a_report_escaping_the_reports_folder_fail_permanently_after_one_attempt() {
     let env = TestEnv::with(&[("EVENTMILL_JOB_BACKOFF_MS", "100")]).await;
     let queues = env.resources.queues.clone();
-    let handler = Arc::new(Processors { pool: env.pool().clone(), settings: env.resources.settings.clone() });
-    let workers = [start_worker(&queues.rollup, handler.clone(), 1), start_worker(&queues.reports, handler, 1)];
+    let handler = env.resources.dispatch();
+    let workers = [start_worker(queues.rollup(), handler.clone(), 1), start_worker(queues.reports(), handler, 1)];
     let bad = queues
-        .rollup
+        .rollup()
         .enqueue("DAILY_ROLLUP", r#"{"job_type":"DAILY_ROLLUP","date":"someday"}"#, EnqueueOptions::default())
         .await
         .unwrap();
@@ -268,10 +269,13 @@ async fn a_bad_payload_and_a_report_escaping_the_reports_folder_fail_permanently
     assert_eq!(job.attempts, 1);
     assert!(job.last_error().unwrap().contains("bad DAILY_ROLLUP payload"), "{:?}", job.errors);
 
-    let report: JobSpec = serde_json::from_str(
-        r#"{"job_type":"GENERATE_REPORT","report_type":"REVENUE_SUMMARY","format":"PDF","start_date":"2026-03-07","end_date":"2026-03-09","output_path":"../x.pdf"}"#,
-    )
-    .unwrap();
+    let report = queues
+        .registry()
+        .job(serde_json::from_str(
+            r#"{"job_type":"GENERATE_REPORT","report_type":"REVENUE_SUMMARY","format":"PDF","start_date":"2026-03-07","end_date":"2026-03-09","output_path":"../x.pdf"}"#,
+        )
+        .unwrap())
+        .unwrap();
     let id = queues.enqueue(&report, EnqueueOptions::default()).await.unwrap().id;
     let job = wait_for_state(&queues, &id, JobState::Failed, Duration::from_secs(5)).await;
     assert_eq!((job.queue.as_str(), job.attempts), ("analytics:reports", 1));

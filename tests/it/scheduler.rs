@@ -11,13 +11,15 @@ use eventmill::{
 };
 
 use crate::helpers::TestEnv;
+use crate::jobs_support::AnalyticsQueues;
 
 fn at(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
 fn scheduler(env: &TestEnv, toml: &str) -> Scheduler {
-    let schedules = config::parse(toml, Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let schedules =
+        config::parse(toml, Path::new(env!("CARGO_MANIFEST_DIR")), env.resources.queues.registry()).unwrap();
     Scheduler::new(schedules, env.resources.queues.clone(), env.redis(), &env.prefix)
 }
 
@@ -43,7 +45,7 @@ async fn two_scheduler_processes_enqueue_exactly_one_job_per_tick() {
         tokio::time::timeout(Duration::from_secs(5), run).await.unwrap().unwrap().unwrap();
     }
     let queues = &env.resources.queues;
-    let jobs = queues.list(&queues.rollup, JobState::Waiting, 100).await.unwrap();
+    let jobs = queues.list(queues.rollup(), JobState::Waiting, 100).await.unwrap();
     let mut ticks: Vec<String> = jobs.iter().map(|j| j.origin.clone()).collect();
     ticks.sort();
     let total = ticks.len();
@@ -83,7 +85,7 @@ async fn a_run_missed_during_downtime_is_enqueued_once_and_only_where_the_policy
     assert_eq!(job.origin, "schedule:hourly-rollup@2026-03-09T15:05:00Z", "the latest missed tick");
     assert_eq!(job.payload["start_time"], "2026-03-09T14:00:00Z");
     assert_eq!(job.payload["end_time"], "2026-03-09T15:00:00Z");
-    assert_eq!(env.resources.queues.rollup.counts().await.unwrap().waiting, 1);
+    assert_eq!(env.resources.queues.rollup().counts().await.unwrap().waiting, 1);
     assert_eq!(a.last_run("skipped-when-down").await.unwrap(), Some(at("2026-03-09T15:05:00Z")));
 
     // A restart right after enqueues nothing more.
@@ -121,7 +123,7 @@ async fn a_monday_0800_berlin_schedule_fires_at_0800_local_across_the_dst_change
         s.fire(weekly, *tick).await.unwrap(); // a second scheduler on the same tick
     }
     let queues = &env.resources.queues;
-    let jobs = queues.list(&queues.reports, JobState::Waiting, 10).await.unwrap();
+    let jobs = queues.list(queues.reports(), JobState::Waiting, 10).await.unwrap();
     assert_eq!(jobs.len(), 4, "one job per Monday");
     let after_change = jobs.iter().find(|j| j.origin.ends_with("2026-03-30T06:00:00Z")).unwrap();
     assert_eq!(after_change.payload["start_date"], "2026-03-23");

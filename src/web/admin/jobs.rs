@@ -19,8 +19,8 @@ use super::{
     pages::{Nav, render},
 };
 use crate::{
-    domain::{job::JobSpec, job_file::JobTemplate},
-    queue::{EnqueueOptions, JobRecord, JobState},
+    domain::{job::Job, job_file::JobTemplate},
+    queue::{EnqueueOptions, JobRecord, JobState, Registry},
     web::{ApiError, AppState, auth::Principal},
 };
 
@@ -174,21 +174,22 @@ pub struct EnqueueForm {
 }
 
 /// Parses a job file's text exactly as `eventmill enqueue --file` does (`JobTemplate`: one object,
-/// `job_type` plus that kind's fields, unknown fields refused, relative dates resolved now).
-pub fn parse_job(text: &str) -> Result<JobSpec, String> {
+/// `job_type` of a registered kind plus that kind's fields, unknown fields refused, relative dates
+/// resolved now).
+pub fn parse_job(text: &str, registry: &Registry) -> Result<Job, String> {
     let trimmed = text.trim();
     let value: serde_json::Value = if trimmed.starts_with('{') {
         serde_json::from_str(trimmed).map_err(|e| format!("invalid job (JSON): {e}"))?
     } else {
         toml::from_str(trimmed).map_err(|e| format!("invalid job (TOML): {e}"))?
     };
-    JobTemplate::from_value(value)?.resolve(Utc::now())
+    JobTemplate::from_value(value, registry)?.resolve(Utc::now())
 }
 
 /// `POST /admin/api/enqueue`
 pub async fn enqueue(State(state): State<AppState>, action: Action<EnqueueForm>) -> Response {
     let result = async {
-        let spec = parse_job(&action.body.job).map_err(ApiError::Invalid)?;
+        let spec = parse_job(&action.body.job, state.queues.registry()).map_err(ApiError::Invalid)?;
         let delay = match action.body.delay_seconds.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
             None => None,
             Some(d) => Some(std::time::Duration::from_secs(

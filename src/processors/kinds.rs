@@ -1,0 +1,66 @@
+//! The four analytics job kinds as `Processor` registrations: name, queue, payload, the fields
+//! job files may write as relative dates, and the handler each runs.
+
+use serde_json::Value;
+
+use super::{JobContext, JobError, JobOutput, REPORTS_QUEUE, ROLLUP_QUEUE, export, report, rollup};
+use crate::{
+    domain::job::{DailyRollup, ExportData, GenerateReport, HourlyRollup},
+    queue::Processor,
+};
+
+/// HOURLY_ROLLUP: recompute `rollup_hourly` for a window.
+pub struct HourlyRollups;
+
+impl Processor for HourlyRollups {
+    type Payload = HourlyRollup;
+    const NAME: &'static str = "HOURLY_ROLLUP";
+    const QUEUE: &'static str = ROLLUP_QUEUE;
+    const TIME_FIELDS: &'static [&'static str] = &["start_time", "end_time"];
+
+    async fn process(&self, ctx: &JobContext, payload: HourlyRollup) -> Result<Value, JobError> {
+        rollup::hourly(&payload, ctx).await
+    }
+}
+
+/// DAILY_ROLLUP: recompute one UTC day's daily, summary, profile and cost rollups.
+pub struct DailyRollups;
+
+impl Processor for DailyRollups {
+    type Payload = DailyRollup;
+    const NAME: &'static str = "DAILY_ROLLUP";
+    const QUEUE: &'static str = ROLLUP_QUEUE;
+    const DATE_FIELDS: &'static [&'static str] = &["date"];
+
+    async fn process(&self, ctx: &JobContext, payload: DailyRollup) -> Result<Value, JobError> {
+        rollup::daily(&payload, ctx).await
+    }
+}
+
+/// GENERATE_REPORT: a report file (CSV, JSON, PDF), optionally e-mailed.
+pub struct Reports;
+
+impl Processor for Reports {
+    type Payload = GenerateReport;
+    const NAME: &'static str = "GENERATE_REPORT";
+    const QUEUE: &'static str = REPORTS_QUEUE;
+    const DATE_FIELDS: &'static [&'static str] = &["start_date", "end_date"];
+
+    async fn process(&self, ctx: &JobContext, payload: GenerateReport) -> Result<Value, JobError> {
+        report::generate_report(ctx, &payload).await.map(JobOutput::into_result)
+    }
+}
+
+/// EXPORT_DATA: raw events of a period streamed to a file.
+pub struct Exports;
+
+impl Processor for Exports {
+    type Payload = ExportData;
+    const NAME: &'static str = "EXPORT_DATA";
+    const QUEUE: &'static str = REPORTS_QUEUE;
+    const DATE_FIELDS: &'static [&'static str] = &["start_date", "end_date"];
+
+    async fn process(&self, ctx: &JobContext, payload: ExportData) -> Result<Value, JobError> {
+        export::export_data(ctx, &payload).await.map(JobOutput::into_result)
+    }
+}

@@ -1,0 +1,157 @@
+//! What a running job gets: one [`JobContext`] (database, settings, identity, progress, log lines,
+//! cancellation). Progress and log lines are kept in memory and written by the worker in batches
+//! (its periodic report and the job's final outcome), so a millisecond job costs no extra round trip.
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex},
+};
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::settings::Settings;
+
+/// Reports a running job's progress (0-100 and a message) and log lines; visible in `jobs show`,
+/// `enqueue --wait` and admin. Cheap to call often: only the latest progress is written.
+#[derive(Clone, Default)]
+pub struct Progress {
+    shared: Arc<Shared>,
+}
+
+/// Sees every report as it happens (tests, and callers outside a worker).
+type Observer = Box<dyn Fn(u8, &str) + Send + Sync>;
+
+#[derive(Default)]
+struct Shared {
+    pending: Mutex<Pending>,
+    observer: Option<Observer>,
+}
+
+/// What is not yet written to Redis.
+#[derive(Default)]
+pub(crate) struct Pending {
+    pub(crate) progress: Option<(u8, String)>,
+    pub(crate) logs: Vec<String>,
+}
+
+/// Log lines one job keeps (the oldest are dropped beyond it, in memory and in Redis).
+pub const MAX_LOG_LINES: usize = 1000;
+
+impl Progress {
+    /// A reporter whose reports only go to `observer` (nothing is written to a queue).
+    pub fn observed(observer: impl Fn(u8, &str) + Send + Sync + 'static) -> Self {
+        Self { shared: Arc::new(Shared { pending: Mutex::default(), observer: Some(Box::new(observer)) }) }
+    }
+
+    /// Sets the progress, clamped to 100.
+    pub fn report(&self, percent: u8, message: impl Into<String>) {
+        let (percent, message) = (percent.min(100), message.into());
+        tracing::debug!(percent, message, "job progress");
+        if let Some(observer) = &self.shared.observer {
+            observer(percent, &message);
+        }
+        self.pending().progress = Some((percent, message));
+    }
+
+    /// Appends a line to the job's log.
+    pub fn log(&self, line: impl Into<String>) {
+        let line = line.into();
+        tracing::info!(line, "job log");
+        let mut pending = self.pending();
+        if pending.logs.len() >= MAX_LOG_LINES {
+            pending.logs.remove(0);
+        }
+        pending.logs.push(line);
+    }
+
+    /// Takes what is not yet written (the worker writes it).
+    pub(crate) fn take(&self) -> Pending {
+        std::mem::take(&mut *self.pending())
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.shared.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The one context every processor gets.
+#[derive(Clone)]
+pub struct JobContext {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+    /// The queue's job id: stable across attempts, so a retry finds what an earlier attempt left.
+    pub job_id: String,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    pub max_attempts: u32,
+    /// Cancelled when the job should stop: shutdown, or its claim was lost (removed, lease expired).
+    pub cancel: CancellationToken,
+    progress: Progress,
+}
+
+impl JobContext {
+    /// A context outside any worker (tests, direct calls): progress goes to `progress` or nowhere.
+    pub fn new(
+        pool: PgPool,
+        settings: Arc<Settings>,
+        job_id: String,
+        attempt: u32,
+        progress: Option<Progress>,
+    ) -> Self {
+        Self {
+            pool,
+            settings,
+            job_id,
+            attempt,
+            max_attempts: attempt,
+            cancel: CancellationToken::new(),
+            progress: progress.unwrap_or_default(),
+        }
+    }
+
+    /// The context of a claimed job.
+    pub(crate) fn for_job(pool: PgPool, settings: Arc<Settings>, job: &super::RunningJob) -> Self {
+        Self {
+            pool,
+            settings,
+            job_id: job.id.clone(),
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            cancel: job.cancel.clone(),
+            progress: job.progress.clone(),
+        }
+    }
+
+    /// Reports progress (0-100 and a message), clamped to 100.
+    pub fn progress(&self, percent: u8, message: impl Into<String>) {
+        self.progress.report(percent, message);
+    }
+
+    /// The same as [`progress`](Self::progress), for call sites that read better awaiting it.
+    pub async fn report(&self, percent: u8, message: &str) {
+        self.progress.report(percent, message);
+    }
+
+    /// Appends a line to the job's log (kept with the job, shown by `jobs show` and admin).
+    pub fn log(&self, line: impl Into<String>) {
+        self.progress.log(line);
+    }
+
+    /// True once the job is asked to stop; long processors check it between steps.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// The same job with progress reports dropped (a sub-step whose own percentages would
+    /// confuse the job's, e.g. the rollups a report runs first).
+    pub fn without_progress(&self) -> Self {
+        Self { progress: Progress::default(), ..self.clone() }
+    }
+}
+
+impl fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobContext").field("job_id", &self.job_id).field("attempt", &self.attempt).finish()
+    }
+}

@@ -1,0 +1,101 @@
+//! A job kind is one type implementing [`Processor`]: its name, its queue, its payload type (serde,
+//! parsed at the boundary), its default policy and the code that runs it. The registry keeps each
+//! behind the object-safe [`Kind`], which is what the worker, job files, the CLI, `scheduler.toml`
+//! checks, per-kind settings and the admin form use.
+
+use std::{future::Future, sync::Arc};
+
+use futures_util::{FutureExt, future::BoxFuture};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+use super::{JobContext, JobError};
+use crate::settings::PolicyOverride;
+
+/// One kind of job. Implement it, then `Registry::register` it: that is the whole of a new kind.
+pub trait Processor: Send + Sync + 'static {
+    /// What the job asks for; unknown fields should be refused (`#[serde(deny_unknown_fields)]`).
+    type Payload: Serialize + DeserializeOwned + Send + 'static;
+    /// The kind's name, the `job_type` of job files (SCREAMING_SNAKE_CASE by convention).
+    const NAME: &'static str;
+    /// The declared queue it runs on.
+    const QUEUE: &'static str;
+    /// Payload fields holding a date (`YYYY-MM-DD`) that job files may write as `today`,
+    /// `yesterday`, `-7d`..., resolved at enqueue time (camelCase spellings match too).
+    const DATE_FIELDS: &'static [&'static str] = &[];
+    /// Payload fields holding a time (RFC 3339) that job files may write as `now`, `-1h`, `-2d`.
+    const TIME_FIELDS: &'static [&'static str] = &[];
+
+    /// This kind's defaults (attempts, backoff, jitter, timeout); unset ones follow the global
+    /// `EVENTMILL_JOB_*` settings, and `EVENTMILL_JOB_*_<KIND>` overrides both.
+    fn policy(&self) -> PolicyOverride {
+        PolicyOverride::default()
+    }
+
+    /// Runs one attempt; the value is stored as the job's result. `JobError::Permanent` fails the
+    /// job at once, `JobError::Retryable` retries it with backoff while attempts are left.
+    fn process(&self, ctx: &JobContext, payload: Self::Payload)
+    -> impl Future<Output = Result<Value, JobError>> + Send;
+}
+
+/// A registered kind, without its payload type: what everything around the processor needs.
+pub trait Kind: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn queue(&self) -> &'static str;
+    fn date_fields(&self) -> &'static [&'static str];
+    fn time_fields(&self) -> &'static [&'static str];
+    fn policy(&self) -> PolicyOverride;
+    /// Checks a payload (without `job_type`) and answers its canonical JSON (aliases resolved).
+    fn check(&self, payload: Map<String, Value>) -> Result<Value, String>;
+    /// Runs one attempt on a stored payload (a payload that does not parse fails permanently).
+    fn run(&self, ctx: JobContext, payload: &str) -> BoxFuture<'static, Result<Value, JobError>>;
+}
+
+/// A `Processor` behind `Kind`.
+pub(super) struct Registered<P>(pub(super) Arc<P>);
+
+impl<P: Processor> Kind for Registered<P> {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn queue(&self) -> &'static str {
+        P::QUEUE
+    }
+
+    fn date_fields(&self) -> &'static [&'static str] {
+        P::DATE_FIELDS
+    }
+
+    fn time_fields(&self) -> &'static [&'static str] {
+        P::TIME_FIELDS
+    }
+
+    fn policy(&self) -> PolicyOverride {
+        self.0.policy()
+    }
+
+    fn check(&self, payload: Map<String, Value>) -> Result<Value, String> {
+        let parsed: P::Payload =
+            serde_json::from_value(Value::Object(payload)).map_err(|e| format!("not a valid {} job: {e}", P::NAME))?;
+        serde_json::to_value(&parsed).map_err(|e| format!("{} payload does not serialize: {e}", P::NAME))
+    }
+
+    fn run(&self, ctx: JobContext, payload: &str) -> BoxFuture<'static, Result<Value, JobError>> {
+        let parsed = parse_stored::<P::Payload>(payload)
+            .map_err(|e| JobError::permanent(format!("bad {} payload: {e}", P::NAME)));
+        let processor = self.0.clone();
+        async move { processor.process(&ctx, parsed?).await }.boxed()
+    }
+}
+
+/// A stored payload is the job's object with its `job_type` (so it reads as a job file): the
+/// typed payload is the rest.
+fn parse_stored<T: DeserializeOwned>(payload: &str) -> Result<T, serde_json::Error> {
+    let mut value: Value = serde_json::from_str(payload)?;
+    if let Value::Object(fields) = &mut value {
+        fields.remove("job_type");
+        fields.remove("jobType");
+    }
+    serde_json::from_value(value)
+}

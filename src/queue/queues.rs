@@ -1,0 +1,90 @@
+//! `Queues`: every declared queue behind one handle, with the registry: routes a job to its
+//! kind's queue, finds any job by id, reads a job's log.
+
+use std::{collections::HashMap, sync::Arc};
+
+use redis::{AsyncCommands, aio::ConnectionManager};
+
+use super::{EnqueueOptions, Enqueued, JobRecord, JobState, Queue, QueueError, Registry};
+use crate::{domain::job::Job, settings::JobSettings};
+
+/// The declared queues, the registry and the shared job hashes.
+#[derive(Clone)]
+pub struct Queues {
+    queues: Vec<Queue>,
+    registry: Arc<Registry>,
+    redis: ConnectionManager,
+    job_prefix: String,
+}
+
+impl Queues {
+    /// One `Queue` per queue the registry declares; `client` opens the workers' blocking
+    /// connections.
+    pub fn new(
+        redis: ConnectionManager,
+        client: redis::Client,
+        prefix: &str,
+        settings: Arc<JobSettings>,
+        registry: Arc<Registry>,
+    ) -> Self {
+        let policies = Arc::new(registry.policies(&settings));
+        let queues = registry
+            .queues()
+            .iter()
+            .map(|spec| {
+                Queue::new(redis.clone(), client.clone(), prefix, spec.name, settings.clone(), policies.clone())
+            })
+            .collect();
+        Self { queues, registry, redis, job_prefix: format!("{prefix}:queue:job:") }
+    }
+
+    pub fn all(&self) -> &[Queue] {
+        &self.queues
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The queue called `name`.
+    pub fn named(&self, name: &str) -> Result<&Queue, QueueError> {
+        self.queues.iter().find(|q| q.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.queues.iter().map(|q| q.name).collect();
+            QueueError::Invalid(format!("unknown queue {name:?}: expected one of {}", names.join(", ")))
+        })
+    }
+
+    /// Enqueues a checked job on the queue of its kind.
+    pub async fn enqueue(&self, job: &Job, options: EnqueueOptions) -> Result<Enqueued, QueueError> {
+        let kind = self.registry.kind(job.kind).map_err(|e| QueueError::Invalid(e.to_string()))?;
+        self.named(kind.queue())?.enqueue(job.kind, &job.payload.to_string(), options).await
+    }
+
+    /// A job by id, in any queue and state.
+    pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, QueueError> {
+        let hash: HashMap<String, String> = self.redis.clone().hgetall(format!("{}{id}", self.job_prefix)).await?;
+        Ok(JobRecord::from_hash(hash))
+    }
+
+    /// The log lines job `id`'s processor wrote (the last 1,000), oldest first.
+    pub async fn log(&self, id: &str) -> Result<Vec<String>, QueueError> {
+        Ok(self.redis.clone().lrange(format!("{}{id}:log", self.job_prefix), 0, -1).await?)
+    }
+
+    /// The jobs of one queue and state (see `Queue::ids` for the order).
+    pub async fn list(&self, queue: &Queue, state: JobState, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
+        let mut jobs = Vec::new();
+        for id in queue.ids(state, limit).await? {
+            if let Some(job) = self.job(&id).await? {
+                jobs.push(job);
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// The queue holding job `id`.
+    pub async fn queue_of(&self, id: &str) -> Result<&Queue, QueueError> {
+        let name: Option<String> = self.redis.clone().hget(format!("{}{id}", self.job_prefix), "queue").await?;
+        self.named(&name.ok_or_else(|| QueueError::NotFound(id.to_owned()))?)
+    }
+}

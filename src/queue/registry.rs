@@ -1,0 +1,172 @@
+//! The registry: declared queues and registered kinds, the one place a job kind is known. The
+//! worker's dispatch, job files, the CLI, `scheduler.toml` checks, per-kind settings and the admin
+//! enqueue form all ask it, so an unknown kind is the same clear error everywhere.
+
+use std::sync::Arc;
+
+use futures_util::{FutureExt, future::BoxFuture};
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+
+use super::{
+    JobContext, JobError, JobHandler, RunningJob,
+    processor::{Kind, Processor, Registered},
+};
+use crate::{
+    domain::job::Job,
+    settings::{JobSettings, RetryPolicy, Settings},
+};
+
+/// A declared queue: its name, how many jobs one worker process runs from it at once, and whether
+/// it starts paused the first time it is seen (an operator's later pause or resume wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub name: &'static str,
+    /// `None`: `EVENTMILL_JOB_CONCURRENCY`.
+    pub concurrency: Option<usize>,
+    pub paused: bool,
+}
+
+impl QueueSpec {
+    pub const fn new(name: &'static str) -> Self {
+        Self { name, concurrency: None, paused: false }
+    }
+
+    pub const fn concurrency(self, concurrency: usize) -> Self {
+        Self { concurrency: Some(concurrency), ..self }
+    }
+
+    pub const fn paused(self, paused: bool) -> Self {
+        Self { paused, ..self }
+    }
+}
+
+/// A kind nobody registered: names it and lists the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown job kind {kind:?}: known kinds are {known}")]
+pub struct UnknownKind {
+    pub kind: String,
+    pub known: String,
+}
+
+/// Queues and kinds. Build it once (`processors::registry()` for eventmill's own) and share it.
+#[derive(Clone, Default)]
+pub struct Registry {
+    queues: Vec<QueueSpec>,
+    kinds: Vec<Arc<dyn Kind>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Declares a queue. Panics on a second declaration of the same name (a programming error).
+    pub fn queue(mut self, spec: QueueSpec) -> Self {
+        assert!(self.queue_spec(spec.name).is_none(), "queue {} is declared twice", spec.name);
+        self.queues.push(spec);
+        self
+    }
+
+    /// Registers a kind. Panics when the name is taken or its queue is not declared (programming
+    /// errors, caught by any test that builds the registry).
+    pub fn register<P: Processor>(mut self, processor: P) -> Self {
+        assert!(self.kind(P::NAME).is_err(), "job kind {} is registered twice", P::NAME);
+        assert!(self.queue_spec(P::QUEUE).is_some(), "job kind {} names undeclared queue {}", P::NAME, P::QUEUE);
+        self.kinds.push(Arc::new(Registered(Arc::new(processor))));
+        self
+    }
+
+    /// The kind called `name`.
+    pub fn kind(&self, name: &str) -> Result<&Arc<dyn Kind>, UnknownKind> {
+        self.kinds
+            .iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| UnknownKind { kind: name.to_owned(), known: self.kind_names().join(", ") })
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = &dyn Kind> {
+        self.kinds.iter().map(|k| k.as_ref())
+    }
+
+    pub fn kind_names(&self) -> Vec<&'static str> {
+        self.kinds.iter().map(|k| k.name()).collect()
+    }
+
+    pub fn queues(&self) -> &[QueueSpec] {
+        &self.queues
+    }
+
+    pub fn queue_spec(&self, name: &str) -> Option<&QueueSpec> {
+        self.queues.iter().find(|q| q.name == name)
+    }
+
+    /// A job from its object (`job_type` plus the kind's fields, relative values already
+    /// resolved): the kind must be registered and the payload must parse.
+    pub fn job(&self, fields: Map<String, Value>) -> Result<Job, String> {
+        checked_job(self.kind_of(&fields)?.as_ref(), fields)
+    }
+
+    /// The registered kind a job object's `job_type` names.
+    pub fn kind_of(&self, fields: &Map<String, Value>) -> Result<&Arc<dyn Kind>, String> {
+        match fields.get("job_type") {
+            Some(Value::String(kind)) => self.kind(kind).map_err(|e| e.to_string()),
+            Some(other) => Err(format!("job_type must be a string, not {other}")),
+            None => Err(format!("a job needs a job_type: one of {}", self.kind_names().join(", "))),
+        }
+    }
+
+    /// The policy in force for `kind`: its `EVENTMILL_JOB_*_<KIND>` overrides, else the
+    /// processor's defaults, else the global settings.
+    pub fn policy(&self, kind: &str, jobs: &JobSettings) -> RetryPolicy {
+        let declared = self.kind(kind).map(|k| k.policy()).unwrap_or_default();
+        jobs.override_for(kind).apply(declared.apply(jobs.default_policy))
+    }
+
+    /// Every kind's policy, for the queues.
+    pub fn policies(&self, jobs: &JobSettings) -> Vec<(&'static str, RetryPolicy)> {
+        self.kinds.iter().map(|k| (k.name(), self.policy(k.name(), jobs))).collect()
+    }
+
+    /// One line per kind (name, queue, the fields that may be relative) for help texts.
+    pub fn describe(&self) -> String {
+        self.kinds
+            .iter()
+            .map(|k| {
+                let relative: Vec<&str> = k.date_fields().iter().chain(k.time_fields()).copied().collect();
+                let relative =
+                    if relative.is_empty() { String::new() } else { format!(" (relative: {})", relative.join(", ")) };
+                format!("  {:<18} on {}{relative}", k.name(), k.queue())
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// A job of `kind` from its object (`job_type` is put back in front of the checked payload).
+pub fn checked_job(kind: &dyn Kind, mut fields: Map<String, Value>) -> Result<Job, String> {
+    fields.remove("job_type");
+    let Value::Object(mut payload) = kind.check(fields)? else {
+        return Err(format!("a {} payload must be an object", kind.name()));
+    };
+    payload.insert("job_type".into(), Value::String(kind.name().to_owned()));
+    Ok(Job { kind: kind.name(), payload: Value::Object(payload) })
+}
+
+/// The worker's handler for registered kinds: builds the job's context and runs its processor.
+#[derive(Clone)]
+pub struct Dispatch {
+    pub registry: Arc<Registry>,
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+}
+
+impl JobHandler for Dispatch {
+    fn handle(&self, job: RunningJob) -> BoxFuture<'static, Result<Value, JobError>> {
+        let ctx = JobContext::for_job(self.pool.clone(), self.settings.clone(), &job);
+        match self.registry.kind(&job.kind) {
+            Ok(kind) => kind.run(ctx, &job.payload),
+            Err(unknown) => async move { Err(JobError::permanent(unknown)) }.boxed(),
+        }
+    }
+}
