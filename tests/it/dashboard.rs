@@ -8,16 +8,13 @@ use eventmill::{
     store::{self, EventRow},
 };
 
-use crate::{
-    admin_stream::admin_env,
-    browser::run_scenario,
-    helpers::TestApp,
-};
+use crate::{admin_stream::admin_env, browser::run_scenario, helpers::TestApp};
 
 #[tokio::test]
 async fn the_dashboard_shows_live_counts_alerts_and_rolled_up_history_in_a_browser() {
     let env = admin_env().await;
-    let hour = (Utc::now() - Duration::hours(30)).with_minute(0).unwrap().with_second(0).unwrap().with_nanosecond(0).unwrap();
+    let hour =
+        (Utc::now() - Duration::hours(30)).with_minute(0).unwrap().with_second(0).unwrap().with_nanosecond(0).unwrap();
     let rows: Vec<EventRow> = (0..25)
         .map(|i| EventRow {
             event_id: uuid::Uuid::new_v4(),
