@@ -45,6 +45,8 @@ pub struct Resources {
     pub admin_token: SecretString,
     /// The live counters' shared once-a-second read (SSE).
     pub feed: live::Feed,
+    /// Whether `admin_token` was generated because EVENTMILL_ADMIN_TOKEN is unset.
+    pub admin_token_generated: bool,
 }
 
 impl Resources {
@@ -68,13 +70,22 @@ impl Resources {
             .context("EVENTMILL_REDIS_URL is not a valid Redis URL")?;
         let jobs = Arc::new(settings.jobs.clone());
         let queues = Queues::new(queue_redis, client, &settings.redis_prefix, jobs, Arc::new(registry));
-        let admin_token = settings.admin_token.clone().unwrap_or_else(|| {
-            let token = format!("{:032x}", rand::random::<u128>());
-            eprintln!("EVENTMILL_ADMIN_TOKEN is unset; generated admin token for this run: {token}");
-            SecretString::from(token)
-        });
+        let admin_token_generated = settings.admin_token.is_none();
+        let admin_token = settings
+            .admin_token
+            .clone()
+            .unwrap_or_else(|| SecretString::from(format!("{:032x}", rand::random::<u128>())));
         let feed = live::Feed::new(redis.clone(), keys.live.clone(), MAX_SSE_CLIENTS);
-        Ok(Self { settings: Arc::new(settings), pool, redis, keys, partitions, queues, admin_token, feed })
+        let settings = Arc::new(settings);
+        Ok(Self { settings, pool, redis, keys, partitions, queues, admin_token, admin_token_generated, feed })
+    }
+
+    /// Tells the operator the generated admin token; only the HTTP servers (`run`, `serve`) need it.
+    pub fn announce_admin_token(&self) {
+        if self.admin_token_generated {
+            let token = self.admin_token.expose_secret();
+            eprintln!("EVENTMILL_ADMIN_TOKEN is unset; generated admin token for this run: {token}");
+        }
     }
 
     /// The HTTP handlers' state.

@@ -4,7 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::{commands::bench_jobs::BenchJobsArgs, loadgen::LoadgenArgs};
+use crate::{
+    commands::bench_jobs::BenchJobsArgs,
+    domain::job::{ExportDataType, Format, ReportType},
+    loadgen::LoadgenArgs,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,6 +62,16 @@ pub struct EnqueueArgs {
     /// Wait for the job's end, showing its progress; exit 1 if it fails.
     #[arg(long, global = true)]
     pub wait: bool,
+    /// Run no earlier than this from now (`90s`, `10m`, `2h`): the job waits as `delayed`.
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
+    pub delay: Option<std::time::Duration>,
+    /// Deduplication key: enqueuing again with the same key inside its window gives back the first
+    /// job instead of a new one.
+    #[arg(long, global = true)]
+    pub key: Option<String>,
+    /// How long a `--key` deduplicates, from the first enqueue (`30m`, `24h`; default 24h).
+    #[arg(long, global = true, value_parser = humantime::parse_duration, requires = "key")]
+    pub key_window: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,13 +103,13 @@ pub struct RollupArgs {
     #[arg(long)]
     pub daily: bool,
     /// Hourly: window start (RFC 3339, or relative: now, -1h).
-    #[arg(long, requires = "hourly")]
+    #[arg(long, requires = "hourly", allow_hyphen_values = true)]
     pub start: Option<String>,
     /// Hourly: window end (exclusive).
-    #[arg(long, requires = "hourly")]
+    #[arg(long, requires = "hourly", allow_hyphen_values = true)]
     pub end: Option<String>,
     /// Daily: the UTC day (YYYY-MM-DD, today, yesterday, -2d).
-    #[arg(long, requires = "daily")]
+    #[arg(long, requires = "daily", allow_hyphen_values = true)]
     pub date: Option<String>,
     /// Daily: only these profiles' rows (repeatable).
     #[arg(long = "profile", requires = "daily")]
@@ -104,9 +118,9 @@ pub struct RollupArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// REVENUE_SUMMARY, ENGAGEMENT_METRICS, PROFILE_PERFORMANCE or COST_ANALYSIS.
-    #[arg(long = "type")]
-    pub report_type: String,
+    /// The report (any case).
+    #[arg(long = "type", value_enum, ignore_case = true)]
+    pub report_type: ReportType,
     #[command(flatten)]
     pub file: FileArgs,
     /// Only these profiles (repeatable).
@@ -119,9 +133,9 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// ENGAGEMENT, TRANSACTIONS or COSTS.
-    #[arg(long)]
-    pub data: String,
+    /// The events to export (any case).
+    #[arg(long, value_enum, ignore_case = true)]
+    pub data: ExportDataType,
     #[command(flatten)]
     pub file: FileArgs,
     /// key=value: event_type, source, user_id, or a property (repeatable).
@@ -132,14 +146,14 @@ pub struct ExportArgs {
 /// What report and export jobs share: the file's format, the period, where it goes.
 #[derive(Debug, Args)]
 pub struct FileArgs {
-    /// CSV, JSON or PDF.
-    #[arg(long)]
-    pub format: String,
+    /// The file's format (any case).
+    #[arg(long, value_enum, ignore_case = true)]
+    pub format: Format,
     /// First UTC day (YYYY-MM-DD, today, yesterday, -7d).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub from: String,
-    /// Last UTC day, included.
-    #[arg(long)]
+    /// Last UTC day, included (YYYY-MM-DD, today, yesterday, -1d).
+    #[arg(long, allow_hyphen_values = true)]
     pub to: String,
     /// Output path under the reports folder.
     #[arg(long)]
@@ -156,6 +170,9 @@ pub enum JobsCommand {
     Retry(JobsRetryArgs),
     /// Delete a job, whatever its state.
     Remove { id: String },
+    /// Cancel a job: a waiting or delayed one is removed; a running one is asked to stop and ends
+    /// `cancelled`.
+    Cancel { id: String },
 }
 
 #[derive(Debug, Args)]

@@ -59,7 +59,7 @@ fn fields(kind: &EnqueueKind) -> Result<Value, UsageError> {
             job
         }
         EnqueueKind::Report(r) => {
-            let mut job = json!({ "job_type": "GENERATE_REPORT", "report_type": r.report_type.to_uppercase() });
+            let mut job = json!({ "job_type": "GENERATE_REPORT", "report_type": r.report_type });
             r.file.fill(&mut job);
             if !r.profiles.is_empty() {
                 job["profile_ids"] = json!(r.profiles);
@@ -84,19 +84,33 @@ fn fields(kind: &EnqueueKind) -> Result<Value, UsageError> {
             if !properties.is_empty() {
                 filters.insert("properties".into(), Value::Object(properties));
             }
-            let mut job = json!({ "job_type": "EXPORT_DATA", "data_type": e.data.to_uppercase(), "filters": filters });
+            let mut job = json!({ "job_type": "EXPORT_DATA", "data_type": e.data, "filters": filters });
             e.file.fill(&mut job);
             job
         }
     })
 }
 
+/// The enqueue options of the CLI flags (`--delay`, `--key`, `--key-window`).
+pub fn options(args: &EnqueueArgs, origin: &str) -> EnqueueOptions {
+    EnqueueOptions {
+        delay: args.delay,
+        idempotency_key: args.key.clone(),
+        idempotency_ttl: args.key_window,
+        origin: origin.to_owned(),
+        ..Default::default()
+    }
+}
+
 /// Enqueues `spec` and, with `wait`, follows it; returns the exit code.
-pub async fn enqueue(queues: &Queues, spec: &Job, wait: bool, origin: &str) -> anyhow::Result<ExitCode> {
-    let options = EnqueueOptions { origin: origin.to_owned(), ..Default::default() };
+pub async fn enqueue(queues: &Queues, spec: &Job, options: EnqueueOptions, wait: bool) -> anyhow::Result<ExitCode> {
+    let key = options.idempotency_key.clone();
     let enqueued = queues.enqueue(spec, options).await.context("could not enqueue: is Redis running?")?;
     let job = queues.job(&enqueued.id).await?.context("the job vanished right after enqueue")?;
-    eprintln!("enqueued job {} ({}) on {}", job.id, job.kind, job.queue);
+    match (&key, enqueued.created) {
+        (Some(key), false) => eprintln!("job {} ({}) already enqueued with key {key:?}", job.id, job.kind),
+        _ => eprintln!("enqueued job {} ({}) on {} ({})", job.id, job.kind, job.queue, job.state),
+    }
     if !wait {
         println!("{}", job.id);
         return Ok(ExitCode::SUCCESS);
@@ -146,6 +160,10 @@ pub async fn follow(queues: &Queues, id: &str) -> anyhow::Result<JobRecord> {
 /// Prints a finished job's outcome: the result (and a report's file path alone on the last
 /// stdout line), or its error on stderr with exit code 1.
 pub fn report_end(job: &JobRecord) -> anyhow::Result<ExitCode> {
+    if job.state == JobState::Cancelled {
+        eprintln!("job {} was cancelled", job.id);
+        return Ok(ExitCode::FAILURE);
+    }
     if job.state == JobState::Failed {
         eprintln!("job {} failed after {} attempt(s): {}", job.id, job.attempts, job.last_error().unwrap_or("?"));
         return Ok(ExitCode::FAILURE);
@@ -161,7 +179,7 @@ pub fn report_end(job: &JobRecord) -> anyhow::Result<ExitCode> {
 impl crate::cli::FileArgs {
     /// Sets the job's format, period and (when given) output path.
     fn fill(&self, job: &mut Value) {
-        job["format"] = json!(self.format.to_uppercase());
+        job["format"] = json!(self.format);
         job["start_date"] = json!(self.from);
         job["end_date"] = json!(self.to);
         if let Some(output) = &self.output {

@@ -1,4 +1,4 @@
-//! `eventmill jobs list|show|retry|remove` and `eventmill schedules list|run`.
+//! `eventmill jobs list|show|retry|remove|cancel` and `eventmill schedules list|run`.
 
 use std::process::ExitCode;
 
@@ -9,7 +9,7 @@ use super::enqueue;
 use crate::{
     app::Resources,
     cli::{JobsCommand, JobsListArgs, JobsRetryArgs, SchedulesCommand},
-    queue::{JobRecord, JobState, Queue, QueueError},
+    queue::{Cancelled, JobRecord, JobState, Queue, QueueError},
 };
 
 pub async fn jobs(resources: &Resources, command: JobsCommand) -> anyhow::Result<ExitCode> {
@@ -42,6 +42,14 @@ pub async fn jobs(resources: &Resources, command: JobsCommand) -> anyhow::Result
                 }
             }
             println!("{total} failed job(s) waiting again");
+        }
+        JobsCommand::Cancel { id } => {
+            let queue = queues.queue_of(&id).await?;
+            match queue.cancel(&id).await? {
+                Cancelled::Removed => println!("job {id} cancelled: removed before it ran"),
+                Cancelled::Running => println!("job {id} cancelled: its processor is asked to stop"),
+                Cancelled::AlreadyFinished(state) => anyhow::bail!("job {id} is {state}: nothing to cancel"),
+            }
         }
         JobsCommand::Remove { id } => {
             let queue = queues.queue_of(&id).await?;

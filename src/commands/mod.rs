@@ -65,6 +65,7 @@ pub async fn dispatch_with(command: Command, settings: Settings, registry: Regis
         }
         Command::Run => {
             let resources = resources(settings)?;
+            resources.announce_admin_token();
             resources.migrate().await?;
             let listener = bind(&resources).await?;
             let shutdown = shutdown::on_signal();
@@ -72,6 +73,7 @@ pub async fn dispatch_with(command: Command, settings: Settings, registry: Regis
         }
         Command::Serve => {
             let resources = resources(settings)?;
+            resources.announce_admin_token();
             let listener = bind(&resources).await?;
             let shutdown = shutdown::on_signal();
             with_metrics(&resources, &shutdown, app::serve(&resources, listener, shutdown.clone())).await?;
@@ -93,7 +95,7 @@ pub async fn dispatch_with(command: Command, settings: Settings, registry: Regis
             };
             let wait = args.wait
                 || matches!(&args.kind, Some(EnqueueKind::Other(words)) if words.iter().any(|w| w == "--wait"));
-            return enqueue::enqueue(&resources.queues, &job, wait, "cli").await;
+            return enqueue::enqueue(&resources.queues, &job, enqueue::options(&args, "cli"), wait).await;
         }
         Command::Jobs(command) => return jobs::jobs(&resources(settings)?, command).await,
         Command::Schedules(command) => return jobs::schedules(&resources(settings)?, command).await,

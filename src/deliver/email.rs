@@ -130,9 +130,20 @@ pub fn content_type_for(extension: &str) -> &'static str {
     }
 }
 
-/// The plain-text and HTML bodies: title, period, the KPIs, the attached file's name.
-pub fn bodies(title: &str, period: &str, kpis: &[(String, String)], file_name: &str) -> (String, String) {
-    let mut text = format!("{title}\nPeriod: {period}\n\n");
+/// The plain-text and HTML bodies: title, period, a note under it (the time the report's data is
+/// complete to), the KPIs, the attached file's name.
+pub fn bodies(
+    title: &str,
+    period: &str,
+    note: Option<&str>,
+    kpis: &[(String, String)],
+    file_name: &str,
+) -> (String, String) {
+    let mut text = format!("{title}\nPeriod: {period}\n");
+    if let Some(note) = note {
+        text.push_str(&format!("{note}\n"));
+    }
+    text.push('\n');
     for (label, value) in kpis {
         text.push_str(&format!("{label}: {value}\n"));
     }
@@ -142,10 +153,11 @@ pub fn bodies(title: &str, period: &str, kpis: &[(String, String)], file_name: &
         .map(|(l, v)| format!("<tr><th align=\"left\">{}</th><td align=\"right\">{}</td></tr>", escape(l), escape(v)))
         .collect();
     let html = format!(
-        "<html><body><h2>{}</h2><p>Period: {}</p><table cellpadding=\"4\">{rows}</table>\
+        "<html><body><h2>{}</h2><p>Period: {}</p>{}<table cellpadding=\"4\">{rows}</table>\
          <p>The full report is attached ({}).</p><p style=\"color:#6b7280\">eventmill</p></body></html>",
         escape(title),
         escape(period),
+        note.map(|n| format!("<p>{}</p>", escape(n))).unwrap_or_default(),
         escape(file_name)
     );
     (text, html)
@@ -167,8 +179,9 @@ mod tests {
 
     #[test]
     fn html_body_escapes_values() {
-        let (text, html) = bodies("R<&>", "p", &[("Revenue".into(), "<b>1</b>".into())], "f.pdf");
+        let (text, html) = bodies("R<&>", "p", Some("n<"), &[("Revenue".into(), "<b>1</b>".into())], "f.pdf");
         assert!(text.contains("Revenue: <b>1</b>"));
         assert!(html.contains("&lt;b&gt;1&lt;/b&gt;") && html.contains("R&lt;&amp;&gt;"));
+        assert!(text.contains("Period: p\nn<\n") && html.contains("<p>n&lt;</p>"));
     }
 }

@@ -125,8 +125,18 @@ pub fn slug(data_type: ExportDataType) -> &'static str {
     }
 }
 
+/// Rows of the period per the daily rollups (`$1..$2` days; types and filters as in `SELECT`,
+/// bar the user and property filters no rollup keeps): a cheap estimate for progress.
+const ESTIMATE: &str = "SELECT sum(events)::bigint FROM rollup_daily WHERE day >= $1 AND day <= $2 \
+       AND ($3::text[] IS NULL OR event_type = ANY($3)) AND NOT (event_type = ANY($4)) \
+       AND ($5::text IS NULL OR event_type = $5) AND ($6::text IS NULL OR source = $6)";
+
+/// How often (in rows) an export reports its progress.
+const PROGRESS_EVERY: u64 = 10_000;
+
 /// Streams the matching events into `file` (committed only when everything was written).
-/// `progress` gets the share of the period done so far, 0.0..1.0, about every 50,000 rows.
+/// `progress` gets the share done so far, 0.0..1.0, and the rows written, every
+/// `PROGRESS_EVERY` rows (see [`Progress`]).
 #[tracing::instrument(skip_all, fields(data_type = ?query.data_type, format = ?query.format))]
 pub async fn run(
     pool: &PgPool,
@@ -150,15 +160,66 @@ pub async fn run(
         .bind(&query.filters.user_id)
         .bind(properties)
         .fetch(pool);
-    let span = (to - from).num_seconds().max(1) as f64;
+    let mut done = Progress::new(pool, query, (from, to)).await;
     while let Some(record) = rows.try_next().await? {
         sink.push(&cells(query.data_type, &record))?;
-        if sink.rows() % 50_000 == 0 {
-            progress((record.ts - from).num_seconds() as f64 / span, sink.rows());
+        if sink.rows() == 1 {
+            done.starts_at(record.ts);
+        }
+        if sink.rows() % PROGRESS_EVERY == 0 {
+            progress(done.at(sink.rows(), record.ts), sink.rows());
+            // Rows can arrive faster than this task ever waits: let the progress writer run.
+            tokio::task::yield_now().await;
         }
     }
     drop(rows);
     sink.finish(query)
+}
+
+/// The share of an export done: rows written over the rollups' count of the period's matching
+/// rows, or, where that is unknown or already passed (days not rolled up yet, today), how far
+/// the rows' times are from the first row's to the end of the period.
+struct Progress {
+    estimate: Option<u64>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    /// Never goes back (when rows outrun the estimate, the time share takes over).
+    last: f64,
+}
+
+impl Progress {
+    async fn new(pool: &PgPool, query: &ExportQuery, (from, to): (DateTime<Utc>, DateTime<Utc>)) -> Self {
+        let (include, exclude) = query.types();
+        let estimate: Option<i64> = sqlx::query_scalar(ESTIMATE)
+            .bind(query.start)
+            .bind(query.end)
+            .bind(include)
+            .bind(exclude)
+            .bind(&query.filters.event_type)
+            .bind(&query.filters.source)
+            .fetch_one(pool)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::debug!(%error, "no row estimate for the export's progress");
+                None
+            });
+        Self { estimate: estimate.filter(|&e| e > 0).map(|e| e as u64), from, to, last: 0.0 }
+    }
+
+    /// The first row's time: the time share counts from there.
+    fn starts_at(&mut self, ts: DateTime<Utc>) {
+        self.from = ts;
+    }
+
+    /// The share done after `rows` rows, the last one at `ts`.
+    fn at(&mut self, rows: u64, ts: DateTime<Utc>) -> f64 {
+        let share = match self.estimate {
+            Some(estimate) if rows <= estimate => rows as f64 / estimate as f64,
+            _ => (ts - self.from).num_seconds() as f64 / (self.to - self.from).num_seconds().max(1) as f64,
+        };
+        self.last = self.last.max(share.clamp(0.0, 1.0));
+        self.last
+    }
 }
 
 /// Column names of a data type's files.

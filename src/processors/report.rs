@@ -15,7 +15,7 @@ use super::{
 use crate::{
     deliver::{Mail, Mailer, PendingDelivery, email, write_atomic},
     domain::job::GenerateReport,
-    report::{self, Report, ReportError, ReportQuery},
+    report::{self, Report, ReportError, ReportQuery, freshness::Freshness},
 };
 
 /// Builds the report of `job`, writes it and e-mails it when recipients are given.
@@ -45,10 +45,11 @@ pub async fn generate_report(ctx: &JobContext, job: &GenerateReport) -> Result<J
         return Ok(JobOutput { path: Some(mail.attachment), summary });
     }
 
-    ctx.progress(5, "checking that every day of the period is rolled up");
-    let rolled_up = ensure_rollups(ctx, job).await?;
-    ctx.progress(10, "computing the report from the rollup tables");
-    let report = report::build(&ctx.pool, &query).await.map_err(job_error)?;
+    ctx.progress(5, "checking that every day of the period is rolled up and fresh");
+    let fresh = ensure_fresh_rollups(ctx, job).await?;
+    ctx.progress(50, "computing the report from the rollup tables");
+    let mut report = report::build(&ctx.pool, &query).await.map_err(job_error)?;
+    report.complete_to = Some(fresh.complete_to);
     ctx.progress(60, format!("rendering {:?}", job.format));
     let bytes = report::render(&report, job.format).map_err(job_error)?;
     let size = write_atomic(&output, &bytes)
@@ -63,7 +64,8 @@ pub async fn generate_report(ctx: &JobContext, job: &GenerateReport) -> Result<J
         "bytes": size,
         "period": { "start_date": job.start_date, "end_date": job.end_date },
         "kpis": report::json::to_value(&report)["kpis"],
-        "days_rolled_up_first": rolled_up,
+        "days_rolled_up_first": fresh.stale,
+        "data_complete_to": fresh.complete_to,
         "recomputed": true,
     });
     if let Some(mailer) = mailer {
@@ -106,7 +108,8 @@ async fn deliver(mailer: &Mailer, mail: &Mail, pending: &PendingDelivery) -> Res
 fn mail_for(report: &Report, job: &GenerateReport, path: &std::path::Path) -> Mail {
     let kpis: Vec<(String, String)> = report.kpis.iter().map(|k| (k.label.to_owned(), k.value.display())).collect();
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let (text, html) = email::bodies(&report.title, &report.period(), &kpis, &file_name);
+    let note = report.completeness();
+    let (text, html) = email::bodies(&report.title, &report.period(), note.as_deref(), &kpis, &file_name);
     Mail {
         recipients: job.recipient_email.iter().map(|r| r.trim().to_owned()).collect(),
         subject: format!("eventmill: {} {} to {}", report.title, report.start, report.end),
@@ -117,9 +120,14 @@ fn mail_for(report: &Report, job: &GenerateReport, path: &std::path::Path) -> Ma
     }
 }
 
-/// Days of the period with events but no daily rollup are rolled up first (reports read rollups).
-async fn ensure_rollups(ctx: &JobContext, job: &GenerateReport) -> Result<Vec<chrono::NaiveDate>, JobError> {
-    rollup::roll_up_missing_days(&ctx.without_progress(), job.start_date, job.end_date).await
+/// Days of the period whose daily rollup misses stored events are rolled up first (reports read
+/// rollups); progress moves from 5 to 50% with the days done.
+async fn ensure_fresh_rollups(ctx: &JobContext, job: &GenerateReport) -> Result<Freshness, JobError> {
+    let on_day = |done: usize, total: usize, day: chrono::NaiveDate| {
+        let percent = 5 + (45 * done / total.max(1)) as u8;
+        ctx.progress(percent, format!("rolling up {day} first: day {} of {total} with new events", done + 1));
+    };
+    rollup::roll_up_stale_days(&ctx.without_progress(), job.start_date, job.end_date, &on_day).await
 }
 
 fn job_error(error: ReportError) -> JobError {

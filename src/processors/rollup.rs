@@ -12,6 +12,7 @@ use super::JobContext;
 use crate::{
     domain::job::{DailyRollup, HourlyRollup},
     queue::JobError,
+    report::freshness::{self, Freshness},
 };
 
 /// Advisory-lock class ids (first key of `pg_advisory_xact_lock(int, int)`): "roll" + table kind.
@@ -21,29 +22,23 @@ const DAILY_LOCK: i32 = 0x726f_6c02;
 /// Longest window one HOURLY_ROLLUP may cover (a backfill beyond it is split into several jobs).
 pub const MAX_HOURLY_WINDOW_HOURS: i64 = 24 * 31;
 
-/// Runs the daily rollup of every day in `[from, to]` that has events but no rollup yet, so a
-/// report never shows an empty day that has data (a day rolled up before its late events is the
-/// schedule's re-run to fix, not this). Returns the days it rolled up.
-pub async fn roll_up_missing_days(
+/// Runs the daily rollup of every day in `[from, to]` whose rollup misses stored events (a day
+/// never rolled up, today's traffic, late events: see `report::freshness`), so a report never reads
+/// a stale day. `on_day(done, total, day)` is called before each day. Returns what the check found:
+/// the recomputed days and the time the period's data is complete to.
+pub async fn roll_up_stale_days(
     ctx: &JobContext,
     from: NaiveDate,
     to: NaiveDate,
-) -> Result<Vec<NaiveDate>, JobError> {
-    let missing: Vec<NaiveDate> = sqlx::query_scalar(
-        "SELECT d::date FROM generate_series($1::date, $2::date, interval '1 day') AS d \
-         WHERE NOT EXISTS (SELECT 1 FROM rollup_daily_summary s WHERE s.day = d::date) \
-           AND EXISTS (SELECT 1 FROM events e \
-                       WHERE e.ts >= d AT TIME ZONE 'UTC' AND e.ts < (d + interval '1 day') AT TIME ZONE 'UTC')",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(&ctx.pool)
-    .await?;
-    for &date in &missing {
-        tracing::info!(%date, "rolling up a day the report needs");
+    on_day: &(dyn Fn(usize, usize, NaiveDate) + Send + Sync),
+) -> Result<Freshness, JobError> {
+    let found = freshness::check(&ctx.pool, from, to).await?;
+    for (done, &date) in found.stale.iter().enumerate() {
+        on_day(done, found.stale.len(), date);
+        tracing::info!(%date, "rolling up a day the report needs (new events since its rollup)");
         daily(&DailyRollup { date, profile_ids: None }, ctx).await?;
     }
-    Ok(missing)
+    Ok(found)
 }
 
 /// Recomputes `rollup_hourly` for every whole hour touching `[start_time, end_time)`.
@@ -90,6 +85,8 @@ pub async fn daily(job: &DailyRollup, ctx: &JobContext) -> Result<serde_json::Va
         ctx.report(100, "profile rollup done").await;
         return Ok(json!({ "date": day, "profile_ids": profiles, "rollup_profile_daily_rows": rows }));
     }
+    // Before any read of the day's events (see report::freshness): what this run will cover.
+    freshness::record_rollup(&mut tx, day, (start, end)).await?;
     for table in ["rollup_daily", "rollup_daily_summary", "rollup_profile_daily", "rollup_cost_daily"] {
         // Table names come from the fixed list above, never from input.
         sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE day = $1")))

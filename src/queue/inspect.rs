@@ -18,7 +18,7 @@ impl Queue {
             JobState::Delayed => &self.delayed,
             JobState::Active => &self.active,
             JobState::Completed => &self.completed,
-            JobState::Failed => &self.failed,
+            JobState::Failed | JobState::Cancelled => &self.failed,
         }
     }
 
@@ -44,7 +44,7 @@ impl Queue {
             JobState::Delayed | JobState::Active => {
                 redis::pipe().zrange(key, start, stop).zcard(key).query_async(&mut redis).await?
             }
-            JobState::Completed | JobState::Failed => {
+            JobState::Completed | JobState::Failed | JobState::Cancelled => {
                 redis::pipe().zrevrange(key, start, stop).zcard(key).query_async(&mut redis).await?
             }
         })
@@ -66,7 +66,7 @@ impl Queue {
             .arg(&self.job_prefix)
             .arg(match state {
                 JobState::Waiting => "list",
-                JobState::Completed | JobState::Failed => "zrev",
+                JobState::Completed | JobState::Failed | JobState::Cancelled => "zrev",
                 JobState::Delayed | JobState::Active => "z",
             })
             .arg(needle.to_lowercase())

@@ -14,6 +14,8 @@ pub enum JobState {
     Active,
     Completed,
     Failed,
+    /// Stopped by `jobs cancel` while it ran (kept with the failed jobs, which list it).
+    Cancelled,
 }
 
 impl JobState {
@@ -26,12 +28,13 @@ impl JobState {
             Self::Active => "active",
             Self::Completed => "completed",
             Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
         }
     }
 
-    /// Finished jobs (completed or failed) no longer change by themselves.
+    /// Finished jobs (completed, failed or cancelled) no longer change by themselves.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed)
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
     }
 }
 
@@ -46,6 +49,7 @@ impl std::str::FromStr for JobState {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
+            .chain([Self::Cancelled])
             .find(|state| state.as_str() == s)
             .ok_or_else(|| format!("unknown state {s:?}: expected waiting, delayed, active, completed or failed"))
     }

@@ -36,7 +36,7 @@ pub use job::{AttemptError, JobError, JobRecord, JobState};
 pub use processor::{Kind, Processor};
 pub use queues::Queues;
 pub use registry::{Dispatch, QueueSpec, Registry, UnknownKind};
-pub use store::{EnqueueOptions, Enqueued, Queue, QueueCounts};
+pub use store::{Cancelled, EnqueueOptions, Enqueued, Queue, QueueCounts};
 pub use worker::{JobHandler, RunningJob, WorkerOptions};
 
 /// A failure to talk to Redis (the queue's own errors; job errors are `JobError`).

@@ -300,6 +300,33 @@ return {found, pos}
     )
 });
 
+/// Cancels one job. KEYS: waiting, delayed, active, failed. ARGV: prefix, id, now.
+/// Returns 'removed' (it was waiting or delayed: deleted), 'stopping' (it was running: now in
+/// `failed` with state `cancelled`; its worker learns the claim is gone), 'missing', or
+/// 'ended:<state>' for a job that had already ended.
+pub static CANCEL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{HELPERS}{}",
+        r#"
+local id = ARGV[2]
+local key = ARGV[1] .. id
+if redis.call('EXISTS', key) == 0 then return 'missing' end
+if redis.call('LREM', KEYS[1], 0, id) > 0 or redis.call('ZREM', KEYS[2], id) > 0 then
+  redis.call('DEL', key, key .. ':log')
+  return 'removed'
+end
+if redis.call('ZREM', KEYS[3], id) > 0 then
+  local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
+  push_error(key, attempts, tonumber(ARGV[3]), 'cancelled while running', redis.call('HGET', key, 'worker') or '')
+  redis.call('HSET', key, 'state', 'cancelled', 'finished_at', ARGV[3], 'progress_message', 'cancelled')
+  redis.call('ZADD', KEYS[4], ARGV[3], id)
+  return 'stopping'
+end
+return 'ended:' .. (redis.call('HGET', key, 'state') or '?')
+"#
+    ))
+});
+
 /// Moves one delayed job to `waiting`, next in line. KEYS: delayed, waiting, marker. ARGV: prefix, id, now.
 /// Returns 1, or 0 when the job is not delayed.
 pub static PROMOTE_ONE: LazyLock<Script> = LazyLock::new(|| {

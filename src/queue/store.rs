@@ -30,6 +30,17 @@ pub struct Enqueued {
     pub created: bool,
 }
 
+/// What `Queue::cancel` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancelled {
+    /// It was waiting or delayed: removed.
+    Removed,
+    /// It was running: now `cancelled`, its processor is asked to stop.
+    Running,
+    /// It had already ended (in this state).
+    AlreadyFinished(String),
+}
+
 /// Jobs per state.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct QueueCounts {
@@ -166,6 +177,28 @@ impl Queue {
         Ok(done == 1)
     }
 
+    /// Cancels a job: a waiting or delayed one is removed; a running one ends `cancelled` at once
+    /// and its worker, told its claim is gone at its next report (at most a third of the lease),
+    /// cancels the job's context, which the processor sees. Finished jobs are left as they are.
+    pub async fn cancel(&self, id: &str) -> Result<Cancelled, QueueError> {
+        let answer: String = scripts::CANCEL
+            .key(&self.waiting)
+            .key(&self.delayed)
+            .key(&self.active)
+            .key(&self.failed)
+            .arg(&self.job_prefix)
+            .arg(id)
+            .arg(now_ms())
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        Ok(match answer.as_str() {
+            "removed" => Cancelled::Removed,
+            "stopping" => Cancelled::Running,
+            "missing" => return Err(QueueError::NotFound(id.to_owned())),
+            ended => Cancelled::AlreadyFinished(ended.trim_start_matches("ended:").to_owned()),
+        })
+    }
+
     /// Stops (or resumes) fetching on this queue; running jobs finish.
     pub async fn set_paused(&self, paused: bool) -> Result<(), QueueError> {
         let mut redis = self.redis.clone();
@@ -204,7 +237,7 @@ impl Queue {
             JobState::Delayed => redis.zrange(&self.delayed, 0, end).await?,
             JobState::Active => redis.zrange(&self.active, 0, end).await?,
             JobState::Completed => redis.zrevrange(&self.completed, 0, end).await?,
-            JobState::Failed => redis.zrevrange(&self.failed, 0, end).await?,
+            JobState::Failed | JobState::Cancelled => redis.zrevrange(&self.failed, 0, end).await?,
         })
     }
 }

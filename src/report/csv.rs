@@ -1,6 +1,8 @@
 //! report -> **CSV** (RFC 4180 via the `csv` crate): the report's per-day detail table, one header
 //! row of machine names, plain numbers. Every cell goes through [`neutralize`], so a value such as
-//! `=HYPERLINK(..)` coming from event data is never run as a formula by a spreadsheet.
+//! `=HYPERLINK(..)` coming from event data is never run as a formula by a spreadsheet. A last
+//! column, `data_complete_to`, states (on every row, so a filtered sheet keeps it) the time every
+//! event stored before is counted.
 
 use super::{Report, ReportError};
 
@@ -15,11 +17,14 @@ pub fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
 pub fn to_csv(report: &Report) -> Result<Vec<u8>, ReportError> {
     let encode = |e: csv::Error| ReportError::Encode(e.to_string());
     let mut writer = csv::Writer::from_writer(Vec::new());
+    let complete_to = report.complete_to.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     if let Some(table) = report.tables.first() {
-        writer.write_record(table.columns.iter().map(|c| c.key)).map_err(encode)?;
+        let extra = complete_to.as_ref().map(|_| "data_complete_to");
+        writer.write_record(table.columns.iter().map(|c| c.key).chain(extra)).map_err(encode)?;
         for row in &table.rows {
-            let cells: Vec<String> = row.iter().map(|v| v.plain()).collect();
-            writer.write_record(cells.iter().map(|c| neutralize(c).into_owned())).map_err(encode)?;
+            let mut cells: Vec<String> = row.iter().map(|v| neutralize(&v.plain()).into_owned()).collect();
+            cells.extend(complete_to.clone());
+            writer.write_record(&cells).map_err(encode)?;
         }
     }
     writer.into_inner().map_err(|e| ReportError::Encode(e.to_string()))

@@ -39,6 +39,7 @@ pub fn to_value(report: &Report) -> J {
         "period": { "start_date": report.start, "end_date": report.end },
         "profile_ids": report.profile_ids,
         "generated_at": report.generated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "data_complete_to": report.complete_to.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         "kpis": kpis,
         "tables": tables,
         "charts": charts,

@@ -8,6 +8,7 @@
 //! never disagree.
 
 pub mod value;
+pub mod freshness;
 mod revenue;
 mod engagement;
 mod profile;
@@ -32,6 +33,9 @@ pub struct Report {
     /// The profile filter the report was built with (none = all profiles).
     pub profile_ids: Option<Vec<String>>,
     pub generated_at: DateTime<Utc>,
+    /// Every event stored before this instant is counted (set once the period's rollups were
+    /// checked fresh, `freshness`); stated by every format and the e-mail.
+    pub complete_to: Option<DateTime<Utc>>,
     pub kpis: Vec<Kpi>,
     pub charts: Vec<ChartSpec>,
     /// `tables[0]` is the per-day detail table; it alone makes the CSV file.
@@ -178,6 +182,7 @@ impl Report {
             end: query.end,
             profile_ids: query.profile_ids.clone(),
             generated_at: Utc::now(),
+            complete_to: None,
             kpis: Vec::new(),
             charts: Vec::new(),
             tables: Vec::new(),
@@ -188,6 +193,16 @@ impl Report {
     /// "2026-03-07 to 2026-03-09 (UTC)".
     pub fn period(&self) -> String {
         format!("{} to {} (UTC)", self.start, self.end)
+    }
+
+    /// "Data complete to 2026-12-01 21:49:58 UTC: ..." when known.
+    pub fn completeness(&self) -> Option<String> {
+        self.complete_to.map(|at| {
+            format!(
+                "Data complete to {}: every event stored before then is counted.",
+                at.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        })
     }
 
     fn kpi(&mut self, key: &'static str, label: &'static str, value: Value) {

@@ -4,6 +4,7 @@
 use std::{path::Path, process::Output, time::Duration};
 
 use secrecy::ExposeSecret;
+use tokio::io::AsyncBufReadExt;
 
 use crate::{
     helpers::{TestApp, TestEnv, eventually},
@@ -12,21 +13,25 @@ use crate::{
 
 /// Runs the binary against `env`'s database, Redis prefix and reports folder (asynchronously: the
 /// app under test runs on the same runtime).
-async fn cli(env: &TestEnv, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_eventmill"))
+pub async fn cli(env: &TestEnv, args: &[&str]) -> Output {
+    command(env, args).env("EVENTMILL_ADMIN_TOKEN", "x").output().await.unwrap()
+}
+
+/// The binary with `args`, set up for `env`, without an admin token.
+fn command(env: &TestEnv, args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventmill"));
+    command
         .args(args)
         .env("EVENTMILL_REDIS_URL", env.settings.redis_url.expose_secret())
         .env("EVENTMILL_DATABASE_URL", &env.db_url)
         .env("EVENTMILL_REDIS_PREFIX", &env.prefix)
         .env("EVENTMILL_REPORTS_DIR", &env.settings.reports_dir)
-        .env("EVENTMILL_ADMIN_TOKEN", "x")
-        .env("EVENTMILL_LOG", "warn")
-        .output()
-        .await
-        .unwrap()
+        .env_remove("EVENTMILL_ADMIN_TOKEN")
+        .env("EVENTMILL_LOG", "warn");
+    command
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -149,4 +154,70 @@ async fn a_failed_job_is_listed_by_the_cli_and_jobs_retry_brings_it_to_success()
     .await;
     assert!(completed, "{}", stdout(&cli(env, &["jobs", "show", &id]).await));
     app.stop().await;
+}
+
+#[tokio::test]
+async fn relative_days_starting_with_a_dash_and_choices_in_any_case_are_accepted() {
+    let (env, _) = report_support::env_with(&[]).await;
+    let app = TestApp::full(env).await;
+    let env = &app.env;
+    let args = ["enqueue", "report", "--type", "revenue_summary", "--format", "json", "--from", "-7d", "--to", "today"];
+    let report = cli(env, &[&args[..], &["--wait"]].concat()).await;
+    assert_eq!(report.status.code(), Some(0), "{}", String::from_utf8_lossy(&report.stderr));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(last_line(&report)).unwrap()).unwrap();
+    let today = chrono::Utc::now().date_naive();
+    assert_eq!(json["report_type"], "REVENUE_SUMMARY");
+    assert_eq!(json["period"]["start_date"], (today - chrono::Days::new(7)).to_string());
+    assert_eq!(json["period"]["end_date"], today.to_string());
+
+    let export =
+        cli(env, &["enqueue", "export", "--data", "Transactions", "--format", "Csv", "--from", "-1d", "--to", "-1d"])
+            .await;
+    assert_eq!(export.status.code(), Some(0), "{}", String::from_utf8_lossy(&export.stderr));
+    let rollup = cli(env, &["enqueue", "rollup", "--hourly", "--start", "-2h", "--end", "-1h"]).await;
+    assert_eq!(rollup.status.code(), Some(0), "{}", String::from_utf8_lossy(&rollup.stderr));
+
+    let bad =
+        cli(env, &["enqueue", "report", "--type", "revenue", "--format", "pdf", "--from", "-7d", "--to", "today"])
+            .await;
+    assert_eq!(bad.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("'revenue'") && stderr.contains("REVENUE_SUMMARY, ENGAGEMENT_METRICS"), "{stderr}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn only_the_http_servers_mention_a_generated_admin_token() {
+    let (env, _) = report_support::env_with(&[]).await;
+    for args in [
+        &["config"][..],
+        &["migrate"],
+        &["jobs", "list"],
+        &["enqueue", "rollup", "--daily", "--date", "yesterday"],
+        &["dead-letters", "list"],
+    ] {
+        let output = command(&env, args).output().await.unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        let all = format!("{}{}", stdout(&output), String::from_utf8_lossy(&output.stderr));
+        assert!(!all.contains("generated admin token"), "{args:?} printed: {all}");
+    }
+
+    let mut serve = command(&env, &["serve"])
+        .env("EVENTMILL_HTTP_ADDR", "127.0.0.1:0")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(serve.stderr.take().unwrap()).lines();
+    let announced = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("EVENTMILL_ADMIN_TOKEN is unset; generated admin token for this run: ") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(announced, Ok(true), "serve announces its generated token");
+    serve.kill().await.unwrap();
 }

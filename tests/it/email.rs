@@ -77,6 +77,7 @@ fn assert_delivered(message: &Value, file: &Path, recipients: &[&str]) {
     let revenue = money(report_support::expected()["totals"]["revenue"].as_f64().unwrap());
     assert!(message["text"].as_str().unwrap().contains(&format!("Revenue: {revenue}")), "{message}");
     assert!(message["html"].as_str().unwrap().contains(&revenue), "{message}");
+    assert!(message["text"].as_str().unwrap().contains("Data complete to "), "{message}");
 }
 
 #[tokio::test]

@@ -218,3 +218,41 @@ async fn a_pdf_export_shows_accented_and_euro_characters_as_extractable_text() {
         assert!(text.contains(expected), "{expected:?} missing from\n{text}");
     }
 }
+
+#[tokio::test]
+async fn an_export_reports_its_rows_written_against_the_rollups_estimate_as_it_goes() {
+    let (env, _) = report_support::env_with(&[]).await;
+    let date = NaiveDate::from_ymd_opt(2026, 3, 12).unwrap();
+    let day = date.and_hms_opt(0, 0, 0).unwrap().and_utc();
+    env.resources.partitions.ensure_for(std::iter::once(day.timestamp_micros())).await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (event_id, event_type, ts, user_id, source, properties) \
+         SELECT gen_random_uuid(), 'page_view', $1 + i * interval '1 second', 'user_' || (i % 50), 'web', '{}' \
+         FROM generate_series(1, 30000) AS i",
+    )
+    .bind(day)
+    .execute(env.pool())
+    .await
+    .unwrap();
+    let ctx = eventmill::processors::JobContext::new(
+        env.pool().clone(),
+        std::sync::Arc::new(env.settings.clone()),
+        "fill".into(),
+        1,
+        None,
+    );
+    let rollup = eventmill::domain::job::DailyRollup { date, profile_ids: None };
+    eventmill::processors::rollup::daily(&rollup, &ctx).await.unwrap();
+
+    let mut job = export(ExportDataType::Engagement, Format::Csv);
+    (job.start_date, job.end_date) = (date, date);
+    let (ctx, progress) = report_support::context(&env, "export-progress", 1);
+    export_data(&ctx, &job).await.unwrap();
+    let rows: Vec<(u8, String)> =
+        progress.lock().unwrap().iter().filter(|(_, m)| m.ends_with(" rows written")).cloned().collect();
+    // 5% at the start, 90% spread over the 30,000 rows the rollup counted.
+    assert_eq!(
+        rows,
+        vec![(35, "10000 rows written".into()), (65, "20000 rows written".into()), (95, "30000 rows written".into())]
+    );
+}

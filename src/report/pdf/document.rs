@@ -10,6 +10,9 @@ pub fn report_document(report: &Report) -> ReportDocument {
     if let Some(ids) = &report.profile_ids {
         notes.insert(0, format!("Profiles: {}", ids.join(", ")));
     }
+    if let Some(completeness) = report.completeness() {
+        notes.insert(0, completeness);
+    }
     ReportDocument {
         title: report.title.clone(),
         period: report.period(),

@@ -154,7 +154,7 @@ pub fn count_of(counts: &QueueCounts, state: JobState) -> u64 {
         JobState::Delayed => counts.delayed,
         JobState::Active => counts.active,
         JobState::Completed => counts.completed,
-        JobState::Failed => counts.failed,
+        JobState::Failed | JobState::Cancelled => counts.failed,
     }
 }
 
