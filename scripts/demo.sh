@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The main job (README, command 1): starts Redis and PostgreSQL, builds eventmill, migrates, runs
-# `eventmill run` in the background with demo traffic (`eventmill loadgen`, Black Friday shape), and
-# prints where to look.
+# The main job (README, command 1): starts Redis and PostgreSQL, a local SMTP mailbox, builds
+# eventmill, migrates, runs `eventmill run` in the background with demo traffic (`eventmill loadgen`,
+# Black Friday shape) and the demo schedules (scripts/demo/scheduler.toml: a revenue report e-mailed
+# to the mailbox every two minutes), and prints where to look.
 #
 #   scripts/demo.sh          start (or restart) everything
-#   scripts/demo.sh stop     stop eventmill and the traffic (the servers keep running;
-#                            scripts/services.sh down stops them)
+#   scripts/demo.sh stop     stop eventmill, the traffic and the mailbox (Redis and PostgreSQL keep
+#                            running; scripts/services.sh down stops them)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 STATE=.eventmill
@@ -25,11 +26,12 @@ stop_pidfile() { # file
 stop_all() {
     stop_pidfile "$STATE/loadgen.pid"
     stop_pidfile "$STATE/eventmill.pid"
+    stop_pidfile "$STATE/mailbox.pid"
 }
 
 if [[ "${1:-}" == "stop" ]]; then
     stop_all
-    echo "eventmill and the demo traffic stopped (scripts/services.sh down stops Redis and PostgreSQL)"
+    echo "eventmill, the demo traffic and the mailbox stopped (scripts/services.sh down stops Redis and PostgreSQL)"
     exit 0
 fi
 
@@ -39,6 +41,17 @@ fi
 
 scripts/services.sh up
 eval "$(scripts/services.sh env)"
+
+# A local SMTP mailbox (aiosmtpd, as the e-mail tests use) so e-mailed reports can be seen.
+MAILBOX="$STATE/mailbox"
+if ! python3 -c "import aiosmtpd" 2>/dev/null; then
+    echo "installing aiosmtpd (the demo's local mailbox)..." >&2
+    python3 -m pip install --quiet --disable-pip-version-check aiosmtpd 2>/dev/null ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd 2>/dev/null ||
+        { command -v apt-get >/dev/null && DEBIAN_FRONTEND=noninteractive $([[ $(id -u) -eq 0 ]] || echo sudo) \
+            apt-get install -y -qq python3-aiosmtpd >/dev/null; } ||
+        true
+fi
 
 # A stable admin token for this install, unless one is configured.
 if [[ -z "${EVENTMILL_ADMIN_TOKEN:-}" ]]; then
@@ -53,6 +66,19 @@ cargo build --release --locked --quiet
 BIN=target/release/eventmill
 
 stop_all
+if python3 -c "import aiosmtpd" 2>/dev/null; then
+    SMTP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$MAILBOX"
+    nohup python3 tests/support/smtp_sink.py "$SMTP_PORT" "$MAILBOX" forever </dev/null >"$STATE/logs/mailbox.log" 2>&1 &
+    echo $! >"$STATE/mailbox.pid"
+    for _ in $(seq 1 50); do grep -q ready "$STATE/logs/mailbox.log" 2>/dev/null && break; sleep 0.1; done
+    export EVENTMILL_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT"
+    MAIL_INFO="$MAILBOX/  (<n>.eml, <n>.json, the attached PDF; a revenue report every two minutes)"
+else
+    echo "warning: could not install aiosmtpd (python3 -m pip install aiosmtpd): e-mailed reports are off" >&2
+    MAIL_INFO="(off: aiosmtpd is not installed)"
+fi
+export EVENTMILL_SCHEDULER_FILE="${EVENTMILL_SCHEDULER_FILE:-scripts/demo/scheduler.toml}"
 "$BIN" migrate
 nohup "$BIN" run >"$STATE/logs/eventmill.log" 2>&1 &
 echo $! >"$STATE/eventmill.pid"
@@ -78,6 +104,9 @@ eventmill is running with demo traffic (Black Friday shape: 10x spikes every ten
   Dashboard      http://$EVENTMILL_HTTP_ADDR/dashboard  (log in with the admin token)
   Queue admin    http://$EVENTMILL_HTTP_ADDR/admin
   Admin token    $EVENTMILL_ADMIN_TOKEN
+  E-mails        $MAIL_INFO
+  Schedules      $EVENTMILL_SCHEDULER_FILE
+  Metrics        curl -H "Authorization: Bearer $EVENTMILL_ADMIN_TOKEN" http://$EVENTMILL_HTTP_ADDR/metrics
   Health         http://$EVENTMILL_HTTP_ADDR/healthz/detailed
   Ingest API     POST http://$EVENTMILL_HTTP_ADDR/v1/events  and  /v1/events/bulk
   Logs           $STATE/logs/eventmill.log  (traffic: $STATE/logs/loadgen.log)

@@ -131,6 +131,16 @@ pub async fn serve(resources: &Resources, listener: TcpListener, shutdown: Shutd
     web::serve(listener, resources.app_state(), shutdown).await
 }
 
+/// `/metrics` without a token on `EVENTMILL_METRICS_ADDR`, when set, until shutdown (every
+/// process kind calls this once).
+pub async fn serve_metrics(resources: &Resources, shutdown: Shutdown) -> anyhow::Result<()> {
+    let Some(addr) = resources.settings.metrics_addr else { return Ok(()) };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("could not listen on {addr} (EVENTMILL_METRICS_ADDR): is another process on it?"))?;
+    web::metrics::serve_open(listener, resources.app_state(), shutdown).await
+}
+
 /// `eventmill worker`: the stream consumers, partition maintenance, job workers and scheduler
 /// until shutdown.
 pub async fn worker(resources: &Resources, shutdown: Shutdown) -> anyhow::Result<()> {

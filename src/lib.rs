@@ -23,6 +23,7 @@
 
 pub mod settings;
 pub mod telemetry;
+pub mod metrics;
 pub mod shutdown;
 pub mod domain;
 pub mod stream;

@@ -13,6 +13,8 @@ pub struct Settings {
     pub redis_url: SecretString,
     pub database_url: SecretString,
     pub http_addr: SocketAddr,
+    /// Where `/metrics` is served without a token, for scrapers (unset = only on the API, behind a token).
+    pub metrics_addr: Option<SocketAddr>,
     /// Admin token; generated at start (and printed) when unset.
     pub admin_token: Option<SecretString>,
     pub readonly_token: Option<SecretString>,
@@ -190,6 +192,7 @@ impl Settings {
             redis_url: env.string("EVENTMILL_REDIS_URL", "redis://127.0.0.1:6379").into(),
             database_url: env.string("EVENTMILL_DATABASE_URL", "postgres://eventmill@127.0.0.1:5432/eventmill").into(),
             http_addr: env.parse("EVENTMILL_HTTP_ADDR", "127.0.0.1:8080", "host:port")?,
+            metrics_addr: env.parse_optional("EVENTMILL_METRICS_ADDR", "host:port")?,
             admin_token: env.optional("EVENTMILL_ADMIN_TOKEN").map(Into::into),
             readonly_token: env.optional("EVENTMILL_READONLY_TOKEN").map(Into::into),
             ingest_keys: env
@@ -242,6 +245,11 @@ impl Settings {
             ("EVENTMILL_REDIS_URL", mask_url(self.redis_url.expose_secret())),
             ("EVENTMILL_DATABASE_URL", mask_url(self.database_url.expose_secret())),
             ("EVENTMILL_HTTP_ADDR", self.http_addr.to_string()),
+            (
+                "EVENTMILL_METRICS_ADDR",
+                self.metrics_addr
+                    .map_or("(unset: /metrics only on the API, with a token)".to_owned(), |a| a.to_string()),
+            ),
             (
                 "EVENTMILL_ADMIN_TOKEN",
                 match &self.admin_token {

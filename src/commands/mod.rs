@@ -68,18 +68,21 @@ pub async fn dispatch_with(command: Command, settings: Settings, registry: Regis
             resources.announce_admin_token();
             resources.migrate().await?;
             let listener = bind(&resources).await?;
-            app::run(&resources, listener, shutdown::on_signal()).await?;
+            let shutdown = shutdown::on_signal();
+            with_metrics(&resources, &shutdown, app::run(&resources, listener, shutdown.clone())).await?;
         }
         Command::Serve => {
             let resources = resources(settings)?;
             resources.announce_admin_token();
             let listener = bind(&resources).await?;
-            app::serve(&resources, listener, shutdown::on_signal()).await?;
+            let shutdown = shutdown::on_signal();
+            with_metrics(&resources, &shutdown, app::serve(&resources, listener, shutdown.clone())).await?;
         }
         Command::Worker => {
             let resources = resources(settings)?;
             resources.migrate().await?;
-            app::worker(&resources, shutdown::on_signal()).await?;
+            let shutdown = shutdown::on_signal();
+            with_metrics(&resources, &shutdown, app::worker(&resources, shutdown.clone())).await?;
         }
         Command::Enqueue(args) => {
             let resources = resources(settings)?;
@@ -100,6 +103,30 @@ pub async fn dispatch_with(command: Command, settings: Settings, registry: Regis
         Command::DeadLetters(DeadLettersCommand::Replay(args)) => replay_dead_letters(settings, args).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `part` beside the open `/metrics` listener (when configured); either failing stops both.
+async fn with_metrics(
+    resources: &Resources,
+    shutdown: &shutdown::Shutdown,
+    part: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let metrics = app::serve_metrics(resources, shutdown.clone());
+    let (part, metrics) = tokio::join!(
+        async {
+            let result = part.await;
+            shutdown.cancel();
+            result
+        },
+        async {
+            let result = metrics.await;
+            if result.is_err() {
+                shutdown.cancel();
+            }
+            result
+        }
+    );
+    part.and(metrics)
 }
 
 async fn bind(resources: &Resources) -> anyhow::Result<TcpListener> {

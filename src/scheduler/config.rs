@@ -96,6 +96,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_demo_scheduler_file_is_valid_and_e_mails_a_report() {
+        let registry = crate::processors::registry();
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo/scheduler.toml");
+        let entries = load(&file, &registry).unwrap();
+        assert!(entries.iter().any(|e| e.name == "demo-revenue-email"));
+    }
+
+    #[test]
     fn the_shipped_scheduler_file_is_valid() {
         let registry = crate::processors::registry();
         let entries = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scheduler.toml"), &registry).unwrap();

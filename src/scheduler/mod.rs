@@ -74,6 +74,7 @@ impl Scheduler {
         if enqueued.created {
             tracing::info!(schedule = %schedule.name, tick = %tick_text, job = %enqueued.id, "scheduled job enqueued");
         }
+        crate::metrics::scheduler_tick(&schedule.name, if enqueued.created { "enqueued" } else { "duplicate" });
         Ok(enqueued)
     }
 
@@ -219,6 +220,7 @@ async fn on_tick(tick: Tick<Tz>, ctx: Data<TickContext>) -> Result<(), BoxDynErr
     let at = Utc.timestamp_opt(tick.get_timestamp() as i64, 0).single().ok_or("tick out of range")?;
     if let Err(error) = ctx.scheduler.fire(schedule, at).await {
         tracing::error!(schedule = %schedule.name, %error, "could not enqueue a scheduled job");
+        crate::metrics::scheduler_tick(&schedule.name, "error");
         return Err(error.into());
     }
     Ok(())

@@ -133,7 +133,13 @@ impl Consumer {
             }
             self.read_new().await?;
         }
+        let started = Instant::now();
         let outcome = if self.buffer.is_empty() { Outcome::Idle } else { self.store_buffer().await? };
+        if let Outcome::Stored { rows, dead_lettered, .. } = outcome {
+            crate::metrics::flush(started, Some((rows, dead_lettered)));
+        } else if outcome == Outcome::StoreUnavailable {
+            crate::metrics::flush(started, None);
+        }
         if Instant::now() >= self.next_trim {
             group::trim_stored(&mut self.redis, &self.keys).await?;
             self.next_trim = Instant::now() + TRIM_INTERVAL;
@@ -241,6 +247,7 @@ impl Consumer {
                 .collect();
             let ids: Vec<&str> = exhausted.iter().map(|e| e.id.as_str()).collect();
             self.acknowledge(&ids, &letters, &live::Tally::default()).await?;
+            crate::metrics::dead_lettered(letters.len());
         }
         Ok(total)
     }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::stream::dead_letter;
+use crate::{metrics::StreamGauges, stream::dead_letter};
 
 /// Longest a dependency check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -55,21 +55,14 @@ pub(crate) async fn detailed(State(state): State<AppState>) -> (StatusCode, Json
 
 /// Redis's state: the stream's backlog and the job queues' sizes.
 async fn redis_report(state: &AppState) -> (Check, Value, Value) {
-    let mut conn = state.redis.clone();
-    let keys = &state.keys;
     let work = async {
-        let length: u64 =
-            redis::cmd("XLEN").arg(&keys.events).query_async(&mut conn).await.map_err(|e| e.to_string())?;
-        let groups: redis::RedisResult<redis::streams::StreamInfoGroupsReply> =
-            redis::cmd("XINFO").arg("GROUPS").arg(&keys.events).query_async(&mut conn).await;
-        let group = groups.ok().and_then(|g| g.groups.into_iter().find(|g| g.name == keys.group));
-        let dead_letters = dead_letter::count(&mut conn, keys).await.map_err(|e| e.to_string())?;
+        let backlog = stream_backlog(state).await.map_err(|e| e.to_string())?;
         let stream = json!({
-            "length": length,
-            "lag": group.as_ref().and_then(|g| g.lag),
-            "pending": group.as_ref().map(|g| g.pending),
-            "consumers": group.as_ref().map(|g| g.consumers),
-            "dead_letters": dead_letters,
+            "length": backlog.length,
+            "lag": backlog.lag,
+            "pending": backlog.pending,
+            "consumers": backlog.consumers,
+            "dead_letters": backlog.dead_letters,
         });
         let mut queues = serde_json::Map::new();
         for queue in state.queues.all() {
@@ -83,6 +76,24 @@ async fn redis_report(state: &AppState) -> (Check, Value, Value) {
         Ok(Err(e)) => (Check { ok: false, error: Some(e) }, Value::Null, Value::Null),
         Err(_) => (Check { ok: false, error: Some("no answer within 2 s".to_owned()) }, Value::Null, Value::Null),
     }
+}
+
+/// The stream's length, the group's lag, pending entries and consumers (`None` before the group
+/// exists) and the dead letters: what `/healthz/detailed` and `/metrics` report.
+pub(super) async fn stream_backlog(state: &AppState) -> redis::RedisResult<StreamGauges> {
+    let mut conn = state.redis.clone();
+    let keys = &state.keys;
+    let length: u64 = redis::cmd("XLEN").arg(&keys.events).query_async(&mut conn).await?;
+    let groups: redis::RedisResult<redis::streams::StreamInfoGroupsReply> =
+        redis::cmd("XINFO").arg("GROUPS").arg(&keys.events).query_async(&mut conn).await;
+    let group = groups.ok().and_then(|g| g.groups.into_iter().find(|g| g.name == keys.group));
+    Ok(StreamGauges {
+        length,
+        lag: group.as_ref().and_then(|g| g.lag.map(|l| l as u64)),
+        pending: group.as_ref().map(|g| g.pending as u64),
+        consumers: group.as_ref().map(|g| g.consumers as u64),
+        dead_letters: dead_letter::count(&mut conn, keys).await?,
+    })
 }
 
 async fn postgres_report(state: &AppState) -> (Check, Value) {

@@ -10,6 +10,7 @@ pub mod query;
 pub mod dashboard;
 pub mod admin;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod limits;
 
@@ -78,6 +79,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(openapi::router())
         .merge(admin::router())
+        .merge(metrics::router())
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(body_limit))
         // A request (its body included) not answered in time, i.e. a client sending too slowly.
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))

@@ -3,6 +3,7 @@
 
 mod browser;
 mod golden;
+mod fleet;
 mod helpers;
 mod jobs_support;
 mod report_support;
@@ -31,3 +32,5 @@ mod custom_kind;
 mod queue;
 mod rollup;
 mod scheduler;
+mod processes;
+mod compose;

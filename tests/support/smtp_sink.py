@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """A tiny SMTP sink for eventmill's e-mail tests (needs `pip install aiosmtpd`).
 
-Usage: smtp_sink.py PORT FOLDER
+Usage: smtp_sink.py PORT FOLDER [forever]
 
 Listens on 127.0.0.1:PORT and, for every message received, writes into FOLDER:
   - <n>.eml: the message as received;
   - <n>.json: envelope recipients, subject, the text and HTML bodies, and the attachments, each saved
     as <n>-<filename> (decoded bytes) so a test can compare them with the file that was sent.
-Prints "ready" on standard output once listening; stops on SIGTERM or when standard input closes.
+Prints "ready" on standard output once listening; stops on SIGTERM or when standard input closes
+(with "forever", as scripts/demo.sh runs it in the background: only on SIGTERM).
 """
 import asyncio
 import email
@@ -65,7 +66,8 @@ def main():
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    threading.Thread(target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(stop.set)), daemon=True).start()
+    if sys.argv[3:] != ["forever"]:
+        threading.Thread(target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(stop.set)), daemon=True).start()
     loop.run_until_complete(stop.wait())
     controller.stop()
 

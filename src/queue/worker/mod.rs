@@ -230,6 +230,7 @@ impl Worker {
                 abort.abort();
             }
             pace.pending.push(Finished { id, outcome: Outcome::Released, logs: slot.progress.take().logs });
+            crate::metrics::job_released(self.queue.name);
             pace.running -= 1;
         }
     }

@@ -33,6 +33,7 @@ impl Worker {
         let policy = self.queue.policy(&job.kind);
         let (active, done, id, timeout) = (self.active.clone(), self.done.clone(), job.id.clone(), job.timeout);
         let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempt);
+        let (queue, started) = (self.queue.name, std::time::Instant::now());
         // Registered before the task can finish: the task takes its slot back out under the lock.
         let mut slots = lock(&self.active);
         let abort = self.jobs.spawn(
@@ -50,6 +51,7 @@ impl Worker {
                         Outcome::Failed { error, retry_at: now_ms() + retry_in.as_millis() as i64 }
                     }
                 };
+                crate::metrics::job_attempt(queue, &job.kind, crate::metrics::job_outcome(&outcome, job.attempt, job.max_attempts), started);
                 let slot = lock(&active).remove(&id);
                 if let Some(slot) = slot {
                     let _ = done.send(Finished { id, outcome, logs: slot.progress.take().logs });

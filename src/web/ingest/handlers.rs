@@ -108,6 +108,7 @@ pub async fn ingest_bulk(
         }
     }
     if !errors.is_empty() {
+        crate::metrics::ingest_events("invalid", bulk.events.len());
         return Err(ApiError::InvalidEvents(errors));
     }
     publish(&state, &mut events, &request_id).await?;
@@ -134,7 +135,9 @@ fn checked_body(
 }
 
 async fn publish(state: &AppState, events: &mut [Event], request_id: &str) -> Result<(), ApiError> {
-    state.producer.publish(events, request_id).await.map_err(|error| match error {
+    let published = state.producer.publish(events, request_id).await;
+    crate::metrics::ingest_events(if published.is_ok() { "accepted" } else { "refused" }, events.len());
+    published.map_err(|error| match error {
         PublishError::Backpressure { .. } => ApiError::Backpressure { retry_after: 1 },
         PublishError::Unavailable(cause) => {
             tracing::warn!(%cause, request_id, "Redis unavailable; events refused");
