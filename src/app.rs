@@ -81,6 +81,7 @@ impl Resources {
             keys: self.keys.clone(),
             queues: self.queues.clone(),
             admin_token: self.admin_token.clone(),
+            login_failures: Arc::default(),
         }
     }
 

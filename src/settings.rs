@@ -16,6 +16,8 @@ pub struct Settings {
     /// Admin token; generated at start (and printed) when unset.
     pub admin_token: Option<SecretString>,
     pub readonly_token: Option<SecretString>,
+    /// eventmill is reached over HTTPS (usually behind a TLS proxy): the session cookie gets `Secure`.
+    pub https: bool,
     /// Keys accepted on the ingestion API; empty = open on loopback only.
     pub ingest_keys: Vec<SecretString>,
     pub reports_dir: PathBuf,
@@ -187,6 +189,7 @@ impl Settings {
             http_addr: env.parse("EVENTMILL_HTTP_ADDR", "127.0.0.1:8080", "host:port")?,
             admin_token: env.optional("EVENTMILL_ADMIN_TOKEN").map(Into::into),
             readonly_token: env.optional("EVENTMILL_READONLY_TOKEN").map(Into::into),
+            https: env.parse("EVENTMILL_HTTPS", "false", "true or false")?,
             ingest_keys: env
                 .string("EVENTMILL_INGEST_KEYS", "")
                 .split(',')
@@ -243,6 +246,7 @@ impl Settings {
                 },
             ),
             ("EVENTMILL_READONLY_TOKEN", secret(&self.readonly_token)),
+            ("EVENTMILL_HTTPS", self.https.to_string()),
             (
                 "EVENTMILL_INGEST_KEYS",
                 match self.ingest_keys.len() {

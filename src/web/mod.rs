@@ -49,6 +49,8 @@ pub struct AppState {
     pub queues: crate::queue::Queues,
     /// The admin token in force (configured, or generated at start); see `admin::auth`.
     pub admin_token: SecretString,
+    /// Refused admin logins in a row: each one waits longer (`admin::pages`).
+    pub login_failures: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// The request id (from `X-Request-ID`, or generated) of the request being handled.
