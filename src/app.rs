@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use tokio::{net::TcpListener, task::JoinSet};
 
 use crate::{
-    processors,
+    live, processors,
     queue::{self, Dispatch, Queues, Registry, WorkerOptions},
     scheduler::{self, Scheduler},
     settings::Settings,
@@ -28,6 +28,9 @@ const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
 /// not be fatal to a worker (apalis-redis defect 8 was redis-rs's 500 ms default).
 const QUEUE_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Dashboards one process feeds at once (each SSE client holds a connection).
+const MAX_SSE_CLIENTS: usize = 200;
+
 /// Connections and settings shared by every part of one process.
 #[derive(Clone)]
 pub struct Resources {
@@ -40,6 +43,8 @@ pub struct Resources {
     pub queues: Queues,
     /// The admin token in force (configured, or generated at start).
     pub admin_token: SecretString,
+    /// The live counters' shared once-a-second read (SSE).
+    pub feed: live::Feed,
 }
 
 impl Resources {
@@ -68,7 +73,8 @@ impl Resources {
             eprintln!("EVENTMILL_ADMIN_TOKEN is unset; generated admin token for this run: {token}");
             SecretString::from(token)
         });
-        Ok(Self { settings: Arc::new(settings), pool, redis, keys, partitions, queues, admin_token })
+        let feed = live::Feed::new(redis.clone(), keys.live.clone(), MAX_SSE_CLIENTS);
+        Ok(Self { settings: Arc::new(settings), pool, redis, keys, partitions, queues, admin_token, feed })
     }
 
     /// The HTTP handlers' state.
@@ -82,6 +88,7 @@ impl Resources {
             queues: self.queues.clone(),
             admin_token: self.admin_token.clone(),
             login_failures: Arc::default(),
+            feed: self.feed.clone(),
         }
     }
 
@@ -135,6 +142,12 @@ pub async fn worker(resources: &Resources, shutdown: Shutdown) -> anyhow::Result
         parts.spawn(consumer.run(shutdown.clone()));
     }
     parts.spawn(maintain_partitions(resources.partitions.clone(), shutdown.clone()));
+    parts.spawn(live::reconcile::run(
+        resources.pool.clone(),
+        resources.redis.clone(),
+        resources.keys.live.clone(),
+        shutdown.clone(),
+    ));
     spawn_jobs(resources, &mut parts, shutdown)?;
     join_all(parts).await
 }

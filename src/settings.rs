@@ -26,6 +26,8 @@ pub struct Settings {
     pub smtp_from: String,
     /// Rows a PDF export shows at most (the PDF says so when capped; CSV and JSON are never capped).
     pub export_pdf_max_rows: usize,
+    /// Error rate (percent) above which the dashboard's error card and chart show their alert state.
+    pub dashboard_error_threshold: f64,
     pub scheduler_file: PathBuf,
     /// Prefix of every Redis key eventmill owns (lets several installs, or tests, share one Redis).
     pub redis_prefix: String,
@@ -201,6 +203,7 @@ impl Settings {
             smtp_url: env.optional("EVENTMILL_SMTP_URL").map(Into::into),
             smtp_from: env.string("EVENTMILL_SMTP_FROM", "eventmill@localhost"),
             export_pdf_max_rows: env.parse("EVENTMILL_EXPORT_PDF_MAX_ROWS", "5000", "a count")?,
+            dashboard_error_threshold: env.parse("EVENTMILL_DASHBOARD_ERROR_THRESHOLD", "5", "a percentage")?,
             scheduler_file: env.string("EVENTMILL_SCHEDULER_FILE", "scheduler.toml").into(),
             redis_prefix: env.string("EVENTMILL_REDIS_PREFIX", "eventmill"),
             ingest: IngestSettings {
@@ -264,6 +267,7 @@ impl Settings {
             ),
             ("EVENTMILL_SMTP_FROM", self.smtp_from.clone()),
             ("EVENTMILL_EXPORT_PDF_MAX_ROWS", self.export_pdf_max_rows.to_string()),
+            ("EVENTMILL_DASHBOARD_ERROR_THRESHOLD", self.dashboard_error_threshold.to_string()),
             ("EVENTMILL_SCHEDULER_FILE", self.scheduler_file.display().to_string()),
             ("EVENTMILL_REDIS_PREFIX", self.redis_prefix.clone()),
             ("EVENTMILL_MAX_BATCH_EVENTS", self.ingest.max_batch_events.to_string()),

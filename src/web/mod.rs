@@ -6,6 +6,8 @@
 pub mod error;
 pub mod auth;
 pub mod ingest;
+pub mod query;
+pub mod dashboard;
 pub mod admin;
 pub mod health;
 pub mod openapi;
@@ -47,10 +49,12 @@ pub struct AppState {
     pub keys: StreamKeys,
     /// The job queues (for the admin view).
     pub queues: crate::queue::Queues,
-    /// The admin token in force (configured, or generated at start); see `admin::auth`.
+    /// The admin token in force (configured, or generated at start); see `auth`.
     pub admin_token: SecretString,
     /// Refused admin logins in a row: each one waits longer (`admin::pages`).
     pub login_failures: Arc<std::sync::atomic::AtomicU32>,
+    /// The live counters' once-a-second read, shared by every SSE client of this process.
+    pub feed: crate::live::Feed,
 }
 
 /// The request id (from `X-Request-ID`, or generated) of the request being handled.
@@ -71,6 +75,8 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.settings.ingest.request_timeout;
     Router::new()
         .merge(ingest::router())
+        .merge(query::router())
+        .merge(dashboard::router())
         .merge(health::router())
         .merge(openapi::router())
         .merge(admin::router())

@@ -60,10 +60,18 @@ pub struct ErrorBody {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "eventmill", description = "Self-hosted product analytics: ingestion and operations API."),
+    info(
+        title = "eventmill",
+        description = "Self-hosted product analytics: ingestion, analytics queries and operations API."
+    ),
     paths(
         super::ingest::handlers::ingest_one,
         super::ingest::handlers::ingest_bulk,
+        super::query::timeseries,
+        super::query::summary,
+        super::query::daily,
+        super::query::event_types,
+        super::query::raw::raw,
         super::health::live,
         super::health::detailed
     ),

@@ -9,6 +9,8 @@ mod report_support;
 
 mod admin_queues;
 mod admin_stream;
+mod analytics;
+mod dashboard;
 mod consumer;
 mod ingest;
 mod properties;
