@@ -98,6 +98,7 @@ impl Resources {
             keys: self.keys.clone(),
             queues: self.queues.clone(),
             admin_token: self.admin_token.clone(),
+            login_failures: Arc::default(),
             feed: self.feed.clone(),
         }
     }

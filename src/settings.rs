@@ -18,6 +18,8 @@ pub struct Settings {
     /// Admin token; generated at start (and printed) when unset.
     pub admin_token: Option<SecretString>,
     pub readonly_token: Option<SecretString>,
+    /// eventmill is reached over HTTPS (usually behind a TLS proxy): the session cookie gets `Secure`.
+    pub https: bool,
     /// Keys accepted on the ingestion API; empty = open on loopback only.
     pub ingest_keys: Vec<SecretString>,
     pub reports_dir: PathBuf,
@@ -195,6 +197,7 @@ impl Settings {
             metrics_addr: env.parse_optional("EVENTMILL_METRICS_ADDR", "host:port")?,
             admin_token: env.optional("EVENTMILL_ADMIN_TOKEN").map(Into::into),
             readonly_token: env.optional("EVENTMILL_READONLY_TOKEN").map(Into::into),
+            https: env.parse("EVENTMILL_HTTPS", "false", "true or false")?,
             ingest_keys: env
                 .string("EVENTMILL_INGEST_KEYS", "")
                 .split(',')
@@ -258,6 +261,7 @@ impl Settings {
                 },
             ),
             ("EVENTMILL_READONLY_TOKEN", secret(&self.readonly_token)),
+            ("EVENTMILL_HTTPS", self.https.to_string()),
             (
                 "EVENTMILL_INGEST_KEYS",
                 match self.ingest_keys.len() {

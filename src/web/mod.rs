@@ -52,6 +52,8 @@ pub struct AppState {
     pub queues: crate::queue::Queues,
     /// The admin token in force (configured, or generated at start); see `auth`.
     pub admin_token: SecretString,
+    /// Refused admin logins in a row: each one waits longer (`admin::pages`).
+    pub login_failures: Arc<std::sync::atomic::AtomicU32>,
     /// The live counters' once-a-second read, shared by every SSE client of this process.
     pub feed: crate::live::Feed,
 }

@@ -20,6 +20,7 @@ mod faults_support;
 mod faults;
 mod outages;
 mod limits;
+mod login;
 mod private;
 mod partitions;
 mod reports;

@@ -117,19 +117,47 @@ pub async fn login(
         .flatten()
         .and_then(|role| Some((role, auth::new_session(&state, role)?)));
     let Some((role, session)) = session else {
-        tracing::warn!(target: "eventmill::audit", action = "login", outcome = "refused", "admin login refused");
+        let wait = login_throttle::refused(&state.login_failures).await;
+        tracing::warn!(target: "eventmill::audit", action = "login", outcome = "refused", wait_s = wait,
+            "admin login refused");
         let page = LoginPage { next, error: Some("That token is not valid.") };
+        let retry_after = [(header::RETRY_AFTER, wait.to_string())];
         return match render(&page) {
-            Ok(html) => (StatusCode::UNAUTHORIZED, html).into_response(),
+            Ok(html) => (StatusCode::UNAUTHORIZED, retry_after, html).into_response(),
             Err(e) => e.into_response(),
         };
     };
+    login_throttle::succeeded(&state.login_failures);
     tracing::info!(target: "eventmill::audit", role = role.as_str(), token = %auth::fingerprint(form.token.trim()),
         action = "login", outcome = "ok", "admin login");
-    ([(header::SET_COOKIE, auth::set_cookie(&session))], Redirect::to(&next)).into_response()
+    ([(header::SET_COOKIE, auth::set_cookie(&session, state.settings.https))], Redirect::to(&next)).into_response()
 }
 
 /// `POST /admin/logout`: clears the session cookie.
-pub async fn logout() -> Response {
-    ([(header::SET_COOKIE, auth::set_cookie(""))], Redirect::to("/admin/login")).into_response()
+pub async fn logout(State(state): State<AppState>) -> Response {
+    ([(header::SET_COOKIE, auth::set_cookie("", state.settings.https))], Redirect::to("/admin/login")).into_response()
+}
+
+/// Slows down guessing: each refused login in a row waits twice as long as the one before (1 s, 2 s,
+/// 4 s ... at most 16 s) before it is answered; a successful login resets it. Counted per server, not
+/// per address, on purpose: a guesser spreading over many addresses is slowed down all the same.
+mod login_throttle {
+    use std::{
+        sync::atomic::{AtomicU32, Ordering},
+        time::Duration,
+    };
+
+    const MAX_WAIT_SECONDS: u64 = 16;
+
+    /// Waits out this refusal; returns the seconds waited (sent as `Retry-After`).
+    pub async fn refused(refused_in_a_row: &AtomicU32) -> u64 {
+        let before = refused_in_a_row.fetch_add(1, Ordering::Relaxed).min(8);
+        let wait = (1u64 << before).min(MAX_WAIT_SECONDS);
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        wait
+    }
+
+    pub fn succeeded(refused_in_a_row: &AtomicU32) {
+        refused_in_a_row.store(0, Ordering::Relaxed);
+    }
 }

@@ -102,11 +102,13 @@ pub fn new_session(state: &AppState, role: Role) -> Option<String> {
     Some(format!("{}.{issued}.{nonce}.{signature}", role.as_str()))
 }
 
-/// The `Set-Cookie` value carrying a session (or clearing it when `value` is empty).
-pub fn set_cookie(value: &str) -> String {
+/// The `Set-Cookie` value carrying a session (or clearing it when `value` is empty); `Secure` when
+/// eventmill is told it is served over HTTPS (`EVENTMILL_HTTPS`), so the cookie never travels in clear.
+pub fn set_cookie(value: &str, https: bool) -> String {
     let max_age = if value.is_empty() { 0 } else { SESSION_SECONDS };
+    let secure = if https { "; Secure" } else { "" };
     // Path `/`: the dashboard and the query API it calls take the same session as the admin view.
-    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}")
+    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
 }
 
 /// Checks a session cookie value; answers the caller it names.
