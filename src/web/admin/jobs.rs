@@ -194,6 +194,9 @@ pub struct EnqueueForm {
     job: String,
     #[serde(default)]
     delay_seconds: Option<String>,
+    /// Deduplication key (24 h window, as `enqueue --key`).
+    #[serde(default)]
+    key: Option<String>,
 }
 
 /// Parses a job file's text exactly as `eventmill enqueue --file` does (`JobTemplate`: one object,
@@ -220,7 +223,9 @@ pub async fn enqueue(State(state): State<AppState>, action: Action<EnqueueForm>)
             )),
         };
         let origin = format!("admin:{}", action.principal.fingerprint);
-        let done = state.queues.enqueue(&spec, EnqueueOptions { delay, origin, ..Default::default() }).await?;
+        let idempotency_key = action.body.key.as_deref().map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned);
+        let options = EnqueueOptions { delay, idempotency_key, origin, ..Default::default() };
+        let done = state.queues.enqueue(&spec, options).await?;
         Ok((format!("Job {} enqueued.", done.id), json!({ "id": done.id, "created": done.created })))
     }
     .await;
