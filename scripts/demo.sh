@@ -75,6 +75,7 @@ cat <<INFO
 
 eventmill is running with demo traffic (Black Friday shape: 10x spikes every ten minutes).
 
+  Dashboard      http://$EVENTMILL_HTTP_ADDR/dashboard  (log in with the admin token)
   Queue admin    http://$EVENTMILL_HTTP_ADDR/admin
   Admin token    $EVENTMILL_ADMIN_TOKEN
   Health         http://$EVENTMILL_HTTP_ADDR/healthz/detailed

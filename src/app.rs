@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use tokio::{net::TcpListener, task::JoinSet};
 
 use crate::{
-    processors,
+    live, processors,
     queue::{self, Dispatch, Queues, Registry, WorkerOptions},
     scheduler::{self, Scheduler},
     settings::Settings,
@@ -28,6 +28,9 @@ const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
 /// not be fatal to a worker (apalis-redis defect 8 was redis-rs's 500 ms default).
 const QUEUE_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Dashboards one process feeds at once (each SSE client holds a connection).
+const MAX_SSE_CLIENTS: usize = 200;
+
 /// Connections and settings shared by every part of one process.
 #[derive(Clone)]
 pub struct Resources {
@@ -42,6 +45,8 @@ pub struct Resources {
     pub admin_token: SecretString,
     /// Whether `admin_token` was generated because EVENTMILL_ADMIN_TOKEN is unset.
     pub admin_token_generated: bool,
+    /// The live counters' shared once-a-second read (SSE).
+    pub feed: live::Feed,
 }
 
 impl Resources {
@@ -70,8 +75,9 @@ impl Resources {
             .admin_token
             .clone()
             .unwrap_or_else(|| SecretString::from(format!("{:032x}", rand::random::<u128>())));
+        let feed = live::Feed::new(redis.clone(), keys.live.clone(), MAX_SSE_CLIENTS);
         let settings = Arc::new(settings);
-        Ok(Self { settings, pool, redis, keys, partitions, queues, admin_token, admin_token_generated })
+        Ok(Self { settings, pool, redis, keys, partitions, queues, admin_token, admin_token_generated, feed })
     }
 
     /// Tells the operator the generated admin token; only the HTTP servers (`run`, `serve`) need it.
@@ -92,6 +98,7 @@ impl Resources {
             keys: self.keys.clone(),
             queues: self.queues.clone(),
             admin_token: self.admin_token.clone(),
+            feed: self.feed.clone(),
         }
     }
 
@@ -145,6 +152,12 @@ pub async fn worker(resources: &Resources, shutdown: Shutdown) -> anyhow::Result
         parts.spawn(consumer.run(shutdown.clone()));
     }
     parts.spawn(maintain_partitions(resources.partitions.clone(), shutdown.clone()));
+    parts.spawn(live::reconcile::run(
+        resources.pool.clone(),
+        resources.redis.clone(),
+        resources.keys.live.clone(),
+        shutdown.clone(),
+    ));
     spawn_jobs(resources, &mut parts, shutdown)?;
     join_all(parts).await
 }

@@ -8,6 +8,7 @@
 //!        │  XREADGROUP → sort → binary COPY → commit → XACK
 //!        ▼
 //!  PostgreSQL  events, partitioned by day (store: partitions, exactly-once writes)
+//!        │  live: counters per second/minute added in the XACK's Lua call → SSE → web::dashboard
 //!        │
 //!        ▼
 //!  queue: analytics:rollup / analytics:reports on Redis (waiting, delayed, active, completed,
@@ -26,6 +27,7 @@ pub mod shutdown;
 pub mod domain;
 pub mod stream;
 pub mod store;
+pub mod live;
 pub mod queue;
 pub mod processors;
 pub mod report;

@@ -24,6 +24,8 @@ pub struct Settings {
     pub smtp_from: String,
     /// Rows a PDF export shows at most (the PDF says so when capped; CSV and JSON are never capped).
     pub export_pdf_max_rows: usize,
+    /// Error rate (percent) above which the dashboard's error card and chart show their alert state.
+    pub dashboard_error_threshold: f64,
     pub scheduler_file: PathBuf,
     /// Prefix of every Redis key eventmill owns (lets several installs, or tests, share one Redis).
     pub redis_prefix: String,
@@ -42,6 +44,10 @@ pub struct IngestSettings {
     pub stream_high_water: u64,
     /// Longest wait on Redis before answering 503.
     pub redis_timeout: Duration,
+    /// Longest time a request (its body included) may take before it is answered 408.
+    pub request_timeout: Duration,
+    /// Most connections open at once; one more is answered 503 and closed.
+    pub max_connections: usize,
 }
 
 /// How the stream consumer batches, retries and gives up.
@@ -194,6 +200,7 @@ impl Settings {
             smtp_url: env.optional("EVENTMILL_SMTP_URL").map(Into::into),
             smtp_from: env.string("EVENTMILL_SMTP_FROM", "eventmill@localhost"),
             export_pdf_max_rows: env.parse("EVENTMILL_EXPORT_PDF_MAX_ROWS", "5000", "a count")?,
+            dashboard_error_threshold: env.parse("EVENTMILL_DASHBOARD_ERROR_THRESHOLD", "5", "a percentage")?,
             scheduler_file: env.string("EVENTMILL_SCHEDULER_FILE", "scheduler.toml").into(),
             redis_prefix: env.string("EVENTMILL_REDIS_PREFIX", "eventmill"),
             ingest: IngestSettings {
@@ -201,6 +208,8 @@ impl Settings {
                 body_limit_bytes: env.parse("EVENTMILL_BODY_LIMIT_BYTES", "16777216", "bytes")?,
                 stream_high_water: env.parse("EVENTMILL_STREAM_MAX_LEN", "2000000", "a count")?,
                 redis_timeout: env.millis("EVENTMILL_REDIS_TIMEOUT_MS", "2000")?,
+                request_timeout: env.millis("EVENTMILL_REQUEST_TIMEOUT_MS", "10000")?,
+                max_connections: env.parse("EVENTMILL_MAX_CONNECTIONS", "1000", "a count")?,
             },
             consumer: ConsumerSettings {
                 consumers: env.parse("EVENTMILL_CONSUMERS", "2", "a count")?,
@@ -254,12 +263,15 @@ impl Settings {
             ),
             ("EVENTMILL_SMTP_FROM", self.smtp_from.clone()),
             ("EVENTMILL_EXPORT_PDF_MAX_ROWS", self.export_pdf_max_rows.to_string()),
+            ("EVENTMILL_DASHBOARD_ERROR_THRESHOLD", self.dashboard_error_threshold.to_string()),
             ("EVENTMILL_SCHEDULER_FILE", self.scheduler_file.display().to_string()),
             ("EVENTMILL_REDIS_PREFIX", self.redis_prefix.clone()),
             ("EVENTMILL_MAX_BATCH_EVENTS", self.ingest.max_batch_events.to_string()),
             ("EVENTMILL_BODY_LIMIT_BYTES", self.ingest.body_limit_bytes.to_string()),
             ("EVENTMILL_STREAM_MAX_LEN", self.ingest.stream_high_water.to_string()),
             ("EVENTMILL_REDIS_TIMEOUT_MS", self.ingest.redis_timeout.as_millis().to_string()),
+            ("EVENTMILL_REQUEST_TIMEOUT_MS", self.ingest.request_timeout.as_millis().to_string()),
+            ("EVENTMILL_MAX_CONNECTIONS", self.ingest.max_connections.to_string()),
             ("EVENTMILL_CONSUMERS", self.consumer.consumers.to_string()),
             ("EVENTMILL_BATCH_SIZE", self.consumer.batch_size.to_string()),
             ("EVENTMILL_FLUSH_INTERVAL_MS", self.consumer.flush_interval.as_millis().to_string()),

@@ -13,8 +13,8 @@ cd "$(dirname "$0")/../.."
 
 quick=""
 [[ "${1:-}" == "--quick" ]] && quick=1
-jobs=10000 samples=50 retries=20 seconds=5
-if [[ -n "$quick" ]]; then jobs=2000 samples=15 retries=8 seconds=2; fi
+jobs=10000 samples=50 retries=20 seconds=16
+if [[ -n "$quick" ]]; then jobs=2000 samples=15 retries=8 seconds=3; fi
 
 : "${EVENTMILL_REDIS_URL:?set EVENTMILL_REDIS_URL (the driver does)}"
 bin="${EVENTMILL_BIN:-target/release/eventmill}"

@@ -57,6 +57,10 @@ pub struct Mail {
 pub fn parse_recipients(list: &[String]) -> Result<Vec<Mailbox>, EmailError> {
     list.iter()
         .map(|address| {
+            if address.contains(['\r', '\n', ',', ';']) {
+                let reason = "one address per entry, without line breaks, commas or semicolons".to_owned();
+                return Err(EmailError::BadAddress(address.clone(), reason));
+            }
             address
                 .trim()
                 .parse()

@@ -9,7 +9,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::Name;
+use super::{Name, check_storable};
 
 /// Largest serialized `properties` object accepted.
 pub const MAX_PROPERTIES_BYTES: usize = 16 * 1024;
@@ -103,7 +103,9 @@ pub fn parse_event(raw: &RawValue, index: usize, now: DateTime<Utc>) -> Result<E
     let fields = match serde_json::from_str::<RawFields>(raw.get()) {
         Ok(fields) => fields.0,
         Err(_) => {
-            fail("", "an event must be a JSON object".to_owned());
+            // A key serde could not decode (a lone surrogate) gets its real reason.
+            let reason = check_storable(raw.get()).err().unwrap_or_else(|| "an event must be a JSON object".to_owned());
+            fail("", reason);
             return Err(errors);
         }
     };
@@ -195,6 +197,7 @@ fn name(raw: &RawValue) -> Result<Name, String> {
 /// A user or session id: a string (or a number, which older clients send), empty meaning absent.
 fn identifier(raw: &RawValue) -> Result<Option<String>, String> {
     let text = raw.get();
+    check_storable(text)?;
     let value = if text.starts_with('"') {
         string(raw).ok_or_else(|| "must be a string".to_owned())?
     } else if serde_json::from_str::<i64>(text).is_ok() {
@@ -204,9 +207,6 @@ fn identifier(raw: &RawValue) -> Result<Option<String>, String> {
     };
     if value.chars().count() > MAX_ID_CHARS {
         return Err(format!("must be at most {MAX_ID_CHARS} characters"));
-    }
-    if value.contains('\0') {
-        return Err("must not contain NUL characters".to_owned());
     }
     Ok((!value.is_empty()).then_some(value))
 }
@@ -240,9 +240,7 @@ fn properties(raw: &RawValue) -> Result<Box<RawValue>, String> {
     if text.len() > MAX_PROPERTIES_BYTES {
         return Err(format!("is {} bytes; at most {MAX_PROPERTIES_BYTES} are accepted", text.len()));
     }
-    if text.contains("\\u0000") {
-        return Err("must not contain \\u0000 (PostgreSQL cannot store it)".to_owned());
-    }
+    check_storable(text)?;
     Ok(raw.to_owned())
 }
 

@@ -94,9 +94,10 @@ pub struct ExportData {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportFilters {
-    #[serde(default, alias = "eventType", skip_serializing_if = "Option::is_none")]
+    /// An event type name (checked as such: a value no event can have is a mistake, not a filter).
+    #[serde(default, alias = "eventType", deserialize_with = "optional_name", skip_serializing_if = "Option::is_none")]
     pub event_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "optional_name", skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     #[serde(default, alias = "userId", skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
@@ -148,6 +149,13 @@ impl Format {
             Format::Pdf => "pdf",
         }
     }
+}
+
+fn optional_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let Some(value) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
+    super::Name::parse(value.clone())
+        .map_err(|reason| serde::de::Error::custom(format!("filter {value:?} {reason}")))?;
+    Ok(Some(value))
 }
 
 fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {

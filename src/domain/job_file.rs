@@ -12,7 +12,10 @@ use std::{fmt, path::Path, sync::Arc};
 use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use serde_json::{Map, Value};
 
-use super::job::Job;
+use super::{
+    job::Job,
+    job_checks::{MAX_FILE_BYTES, check_hostile},
+};
 use crate::queue::{Kind, Registry, registry::checked_job};
 
 /// A job as written in a file: its registered kind, relative values not yet resolved.
@@ -31,6 +34,10 @@ impl fmt::Debug for JobTemplate {
 impl JobTemplate {
     /// Reads a `.toml` or `.json` job file and checks it resolves to a valid job.
     pub fn from_file(path: &Path, registry: &Registry) -> Result<Self, String> {
+        let size = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(format!("{} is {size} bytes; a job file may be at most {MAX_FILE_BYTES}", path.display()));
+        }
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let value: Value = match path.extension().and_then(|e| e.to_str()) {
             Some("json") => serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?,
@@ -42,6 +49,7 @@ impl JobTemplate {
     /// Builds a template from one object (an inline `[schedule.job]` table, a parsed file).
     pub fn from_value(value: Value, registry: &Registry) -> Result<Self, String> {
         let Value::Object(mut fields) = value else { return Err("a job must be one object".into()) };
+        check_hostile(&fields)?;
         if let Some(kind) = fields.remove("jobType") {
             if fields.contains_key("job_type") {
                 return Err("give job_type or jobType, not both".into());

@@ -2,8 +2,11 @@
 
 pub mod event;
 pub mod job;
+pub mod job_checks;
 pub mod job_file;
 pub mod name;
+pub mod storable;
 
 pub use event::{Event, EventError, parse_event};
 pub use name::Name;
+pub use storable::check_storable;

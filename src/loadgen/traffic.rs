@@ -13,7 +13,9 @@ use uuid::Uuid;
 pub enum Scenario {
     /// The same rate throughout.
     Steady,
-    /// A Black Friday spike: ramps to 10x the rate and doubles the checkout error rate at the peak.
+    /// A Black Friday spike: ramps to 10x the rate with doubled checkout errors at the peak, and a
+    /// checkout incident in the middle of it (errors at 6x, about 9 % of events: past the dashboard's
+    /// default 5 % alert line).
     BlackFriday,
 }
 
@@ -26,7 +28,8 @@ pub struct Intensity {
 
 impl Scenario {
     /// Steady is flat; Black Friday: baseline for 15 % of the run, a ramp to 10x until 25 %,
-    /// the peak (checkout errors doubled) until 75 %, a ramp down until 85 %, baseline after.
+    /// the peak (checkout errors doubled) until 75 % with the incident (errors 6x) from 45 % to
+    /// 60 %, a ramp down until 85 %, baseline after.
     pub fn intensity(self, progress: f64) -> Intensity {
         match self {
             Scenario::Steady => Intensity { rate: 1.0, errors: 1.0 },
@@ -38,7 +41,11 @@ impl Scenario {
                     p if p < 0.85 => 10.0 - 9.0 * (p - 0.75) / 0.10,
                     _ => 1.0,
                 };
-                let errors = if (0.25..0.75).contains(&progress) { 2.0 } else { 1.0 };
+                let errors = match progress {
+                    p if (0.45..0.60).contains(&p) => 6.0,
+                    p if (0.25..0.75).contains(&p) => 2.0,
+                    _ => 1.0,
+                };
                 Intensity { rate, errors }
             }
         }
@@ -153,9 +160,9 @@ mod tests {
     }
 
     #[test]
-    fn black_friday_peaks_at_ten_times_with_doubled_errors() {
-        let peak = Scenario::BlackFriday.intensity(0.5);
-        assert_eq!(peak, Intensity { rate: 10.0, errors: 2.0 });
+    fn black_friday_peaks_at_ten_times_with_doubled_errors_and_an_incident() {
+        assert_eq!(Scenario::BlackFriday.intensity(0.3), Intensity { rate: 10.0, errors: 2.0 });
+        assert_eq!(Scenario::BlackFriday.intensity(0.5), Intensity { rate: 10.0, errors: 6.0 });
         assert_eq!(Scenario::BlackFriday.intensity(0.05).rate, 1.0);
     }
 }

@@ -14,7 +14,7 @@ use sqlx::{PgPool, postgres::PgPoolOptions};
 use uuid::Uuid;
 
 pub use partitions::Partitions;
-pub use writer::{RowFailure, StoreError, write_rows};
+pub use writer::{RowFailure, StoreError, Written, write_rows};
 
 /// Migrations compiled into the binary (`migrations/`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

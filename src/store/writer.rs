@@ -5,8 +5,16 @@
 //! the batch goes through a temporary table and `INSERT .. ON CONFLICT DO NOTHING`. If it refuses a
 //! row's data, the batch is split in halves until the refused rows are isolated, so one bad row
 //! costs a few dozen small transactions, not one per row; the good rows are stored.
+//!
+//! The duplicate-skipping path also reports the rows another entry stored before (a client
+//! re-send: same key, another arrival time), which the live counters must not count again; a row
+//! found stored with its own arrival time was committed by an earlier delivery of the same entry,
+//! which was never acknowledged, so it was never counted.
+
+use std::collections::HashMap;
 
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use uuid::Uuid;
 
 use super::{EventRow, copy};
 
@@ -15,6 +23,15 @@ use super::{EventRow, copy};
 pub struct RowFailure {
     pub index: usize,
     pub reason: String,
+}
+
+/// What a batch's write did.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// Rows PostgreSQL refused.
+    pub refused: Vec<RowFailure>,
+    /// Indexes of rows another stream entry had stored already (not new, not to be counted).
+    pub already_stored: Vec<usize>,
 }
 
 /// The database could not take the batch at all; nothing is lost, the caller retries later.
@@ -45,9 +62,9 @@ impl ErrorKind {
 /// Stores `rows` (sorted by time by the caller: in-order index inserts are three times cheaper).
 /// Returns the rows PostgreSQL refused; all others are committed once.
 #[tracing::instrument(skip_all, fields(rows = rows.len()))]
-pub async fn write_rows(pool: &PgPool, rows: &[&EventRow]) -> Result<Vec<RowFailure>, StoreError> {
+pub async fn write_rows(pool: &PgPool, rows: &[&EventRow]) -> Result<Written, StoreError> {
     let error = match copy_rows(pool, rows).await {
-        Ok(()) => return Ok(Vec::new()),
+        Ok(()) => return Ok(Written::default()),
         Err(error) => error,
     };
     match ErrorKind::of(&error) {
@@ -60,15 +77,21 @@ pub async fn write_rows(pool: &PgPool, rows: &[&EventRow]) -> Result<Vec<RowFail
 }
 
 /// Splits the batch until every refused row stands alone; good halves commit as they go.
-async fn isolate_refused_rows(pool: &PgPool, rows: &[&EventRow]) -> Result<Vec<RowFailure>, StoreError> {
-    let mut failures = Vec::new();
+async fn isolate_refused_rows(pool: &PgPool, rows: &[&EventRow]) -> Result<Written, StoreError> {
+    let mut written = Written::default();
     let mut ranges = vec![(0, rows.len())];
     while let Some((start, end)) = ranges.pop() {
-        let Err(error) = copy_rows_skipping_duplicates(pool, &rows[start..end]).await else { continue };
+        let error = match copy_rows_skipping_duplicates(pool, &rows[start..end]).await {
+            Ok(skipped) => {
+                written.already_stored.extend(skipped.into_iter().map(|i| start + i));
+                continue;
+            }
+            Err(error) => error,
+        };
         match ErrorKind::of(&error) {
             ErrorKind::Unavailable | ErrorKind::Duplicate => return Err(StoreError(error)),
             ErrorKind::RowRefused if end - start == 1 => {
-                failures.push(RowFailure { index: start, reason: database_message(&error) });
+                written.refused.push(RowFailure { index: start, reason: database_message(&error) });
             }
             ErrorKind::RowRefused => {
                 let mid = start + (end - start) / 2;
@@ -77,7 +100,7 @@ async fn isolate_refused_rows(pool: &PgPool, rows: &[&EventRow]) -> Result<Vec<R
             }
         }
     }
-    Ok(failures)
+    Ok(written)
 }
 
 async fn copy_rows(pool: &PgPool, rows: &[&EventRow]) -> Result<(), sqlx::Error> {
@@ -85,7 +108,8 @@ async fn copy_rows(pool: &PgPool, rows: &[&EventRow]) -> Result<(), sqlx::Error>
     copy_into(&mut conn, "events", rows).await
 }
 
-async fn copy_rows_skipping_duplicates(pool: &PgPool, rows: &[&EventRow]) -> Result<(), sqlx::Error> {
+/// Returns the indexes of the rows another entry had stored (same key, another arrival time).
+async fn copy_rows_skipping_duplicates(pool: &PgPool, rows: &[&EventRow]) -> Result<Vec<usize>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query(
         "CREATE TEMP TABLE IF NOT EXISTS incoming_events (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
@@ -93,12 +117,24 @@ async fn copy_rows_skipping_duplicates(pool: &PgPool, rows: &[&EventRow]) -> Res
     .execute(&mut *tx)
     .await?;
     copy_into(&mut tx, "incoming_events", rows).await?;
+    // The outer query sees `events` as it was before the CTE's insert: a row found there with the
+    // incoming arrival time was stored by an earlier delivery of the same entry.
     let insert = format!(
-        "INSERT INTO events ({cols}) SELECT {cols} FROM incoming_events ORDER BY ts ON CONFLICT DO NOTHING",
+        "WITH inserted AS (INSERT INTO events ({cols}) SELECT {cols} FROM incoming_events ORDER BY ts \
+         ON CONFLICT DO NOTHING RETURNING event_id, ts, ingested_at) \
+         SELECT i.event_id, i.ingested_at FROM incoming_events i \
+         WHERE NOT EXISTS (SELECT 1 FROM inserted n \
+                           WHERE n.event_id = i.event_id AND n.ts = i.ts AND n.ingested_at = i.ingested_at) \
+           AND NOT EXISTS (SELECT 1 FROM events e \
+                           WHERE e.event_id = i.event_id AND e.ts = i.ts AND e.ingested_at = i.ingested_at)",
         cols = copy::COLUMNS
     );
-    sqlx::query(AssertSqlSafe(insert)).execute(&mut *tx).await?;
-    tx.commit().await
+    let skipped: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as(AssertSqlSafe(insert)).fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    let index: HashMap<(Uuid, i64), usize> =
+        rows.iter().enumerate().map(|(i, r)| ((r.event_id, r.ingested_micros), i)).collect();
+    Ok(skipped.iter().filter_map(|(id, at)| index.get(&(*id, at.timestamp_micros())).copied()).collect())
 }
 
 async fn copy_into(conn: &mut PgConnection, table: &str, rows: &[&EventRow]) -> Result<(), sqlx::Error> {

@@ -25,6 +25,7 @@ use super::{
     reply::{self, Entry},
 };
 use crate::{
+    live,
     settings::ConsumerSettings,
     shutdown::Shutdown,
     store::{self, EventRow, Partitions},
@@ -221,7 +222,7 @@ impl Consumer {
                     letter(e, reason)
                 })
                 .collect();
-            self.acknowledge(&[], &letters).await?;
+            self.acknowledge(&[], &letters, &live::Tally::default()).await?;
         }
         Ok(total)
     }
@@ -236,8 +237,8 @@ impl Consumer {
             Ok(()) => store::write_rows(&self.pool, &rows).await.map_err(|e| e.0),
             Err(error) => Err(error),
         };
-        let refused = match stored {
-            Ok(refused) => refused,
+        let written = match stored {
+            Ok(written) => written,
             Err(error) => {
                 tracing::warn!(%error, entries = self.buffer.len(), "PostgreSQL unavailable; batch kept for retry");
                 return Ok(Outcome::StoreUnavailable);
@@ -247,7 +248,8 @@ impl Consumer {
         let mut failed: HashMap<usize, String> = (0..self.buffer.len())
             .filter_map(|i| self.buffer[i].row.as_ref().err().map(|reason| (i, reason.clone())))
             .collect();
-        failed.extend(refused.into_iter().map(|f| (order[f.index], f.reason)));
+        failed.extend(written.refused.iter().map(|f| (order[f.index], f.reason.clone())));
+        let tally = live_tally(&self.buffer, &order, &written, &failed);
 
         let entries = std::mem::take(&mut self.buffer);
         let mut ack = Vec::with_capacity(entries.len());
@@ -265,13 +267,19 @@ impl Consumer {
                 }
             }
         }
-        self.acknowledge(&ack, &letters).await?;
+        self.acknowledge(&ack, &letters, &tally).await?;
         log_batch(&entries, ack.len());
         Ok(Outcome::Stored { rows: ack.len(), retry_later, dead_lettered: letters.len() })
     }
 
-    /// XACKs stored entries and moves dead letters, in one MULTI/EXEC.
-    async fn acknowledge(&mut self, stored: &[&str], letters: &[DeadLetter]) -> redis::RedisResult<()> {
+    /// XACKs stored entries (adding their rows to the live counters) and moves dead letters, in one
+    /// MULTI/EXEC.
+    async fn acknowledge(
+        &mut self,
+        stored: &[&str],
+        letters: &[DeadLetter],
+        tally: &live::Tally,
+    ) -> redis::RedisResult<()> {
         if stored.is_empty() && letters.is_empty() {
             return Ok(());
         }
@@ -283,8 +291,8 @@ impl Consumer {
             dead_letter::queue_move(&mut pipe, &self.keys, letter);
             self.last_errors.remove(&letter.entry_id);
         }
-        let ids = stored.iter().copied().chain(letters.iter().map(|l| l.entry_id.as_str()));
-        pipe.cmd("XACK").arg(&self.keys.events).arg(&self.keys.group).arg(ids.collect::<Vec<_>>()).ignore();
+        let ids: Vec<&str> = stored.iter().copied().chain(letters.iter().map(|l| l.entry_id.as_str())).collect();
+        live::queue_ack_and_count(&mut pipe, &self.keys.events, &self.keys.group, &self.keys.live, &ids, tally);
         pipe.query_async(&mut self.redis).await
     }
 }
@@ -299,6 +307,28 @@ fn letter(entry: &Entry, reason: String) -> DeadLetter {
         request_id: entry.request_id.clone(),
         payload: entry.payload.clone(),
     }
+}
+
+/// The live counts of a stored batch: rows of acknowledged entries that this write stored (or that
+/// an unacknowledged earlier delivery of the same entry stored), never rows another entry stored.
+fn live_tally(
+    entries: &[Entry],
+    order: &[usize],
+    written: &store::Written,
+    failed: &HashMap<usize, String>,
+) -> live::Tally {
+    let skip: std::collections::HashSet<usize> = written.already_stored.iter().copied().collect();
+    let now = chrono::Utc::now().timestamp();
+    let mut tally = live::Tally::default();
+    for (position, &i) in order.iter().enumerate() {
+        if skip.contains(&position) || failed.contains_key(&i) {
+            continue;
+        }
+        if let Ok(row) = &entries[i].row {
+            tally.add(row, now);
+        }
+    }
+    tally
 }
 
 fn log_batch(entries: &[Entry], stored: usize) {

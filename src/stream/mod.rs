@@ -31,6 +31,8 @@ pub struct StreamKeys {
     pub group: String,
     /// Prefix of the keys pinning the arrival time of client-identified events without a timestamp.
     pub pinned_ts: String,
+    /// The live counters the consumer updates as it acknowledges.
+    pub live: crate::live::LiveKeys,
 }
 
 impl StreamKeys {
@@ -40,6 +42,7 @@ impl StreamKeys {
             dead: format!("{prefix}:events:dead"),
             group: "storage".to_owned(),
             pinned_ts: format!("{prefix}:event-ts:"),
+            live: crate::live::LiveKeys::new(prefix),
         }
     }
 }

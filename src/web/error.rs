@@ -41,6 +41,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A query parameter that cannot be used, by name.
+    #[error("parameter `{name}`: {reason}")]
+    BadParameter { name: String, reason: String },
     /// A well-formed request the admin view cannot act on (a bad job payload, an unknown state).
     #[error("{0}")]
     Invalid(String),
@@ -61,6 +64,7 @@ impl ApiError {
         match self {
             Self::MalformedJson { .. } => (StatusCode::BAD_REQUEST, "malformed_json"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::BadParameter { .. } => (StatusCode::BAD_REQUEST, "bad_parameter"),
             Self::InvalidBody { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
             Self::InvalidEvents(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_events"),
             Self::TooManyEvents { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_many_events"),
@@ -89,6 +93,7 @@ impl IntoResponse for ApiError {
         let details = match &self {
             Self::InvalidEvents(errors) => json!(errors),
             Self::MalformedJson { line, column, .. } => json!([{ "line": line, "column": column }]),
+            Self::BadParameter { name, reason } => json!([{ "parameter": name, "reason": reason }]),
             _ => json!([]),
         };
         let body = Json(json!({ "error": code, "message": self.to_string(), "details": details }));

@@ -6,9 +6,12 @@
 pub mod error;
 pub mod auth;
 pub mod ingest;
+pub mod query;
+pub mod dashboard;
 pub mod admin;
 pub mod health;
 pub mod openapi;
+pub mod limits;
 
 pub use error::ApiError;
 
@@ -17,7 +20,8 @@ use std::{net::SocketAddr, sync::Arc};
 use axum::{
     Router,
     extract::{DefaultBodyLimit, FromRequestParts},
-    http::{Request, request::Parts},
+    http::{Request, StatusCode, request::Parts},
+    serve::ListenerExt,
 };
 use redis::aio::ConnectionManager;
 use secrecy::SecretString;
@@ -25,6 +29,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 
@@ -44,8 +49,10 @@ pub struct AppState {
     pub keys: StreamKeys,
     /// The job queues (for the admin view).
     pub queues: crate::queue::Queues,
-    /// The admin token in force (configured, or generated at start); see `admin::auth`.
+    /// The admin token in force (configured, or generated at start); see `auth`.
     pub admin_token: SecretString,
+    /// The live counters' once-a-second read, shared by every SSE client of this process.
+    pub feed: crate::live::Feed,
 }
 
 /// The request id (from `X-Request-ID`, or generated) of the request being handled.
@@ -63,12 +70,17 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 /// Every route of the service.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.ingest.body_limit_bytes;
+    let timeout = state.settings.ingest.request_timeout;
     Router::new()
         .merge(ingest::router())
+        .merge(query::router())
+        .merge(dashboard::router())
         .merge(health::router())
         .merge(openapi::router())
         .merge(admin::router())
         .layer(DefaultBodyLimit::max(body_limit))
+        // A request (its body included) not answered in time, i.e. a client sending too slowly.
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -81,6 +93,7 @@ pub fn router(state: AppState) -> Router {
 /// Serves until shutdown; in-flight requests finish first.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: Shutdown) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "HTTP server listening");
+    let listener = limits::CappedListener::new(listener, state.settings.ingest.max_connections).tap_io(|_| {});
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
     tracing::info!("HTTP server stopped");

@@ -60,7 +60,7 @@ async fn a_consumer_killed_after_commit_before_xack_stores_nothing_twice() {
     let mut refs: Vec<&EventRow> = rows.iter().collect();
     refs.sort_by_key(|r| r.ts_micros);
     env.resources.partitions.ensure_for(refs.iter().map(|r| r.ts_micros)).await.unwrap();
-    assert!(store::write_rows(env.pool(), &refs).await.unwrap().is_empty());
+    assert!(store::write_rows(env.pool(), &refs).await.unwrap().refused.is_empty());
     assert_eq!(env.count_events().await, 250);
     assert_eq!(pending(env).await, 250);
 

@@ -19,12 +19,12 @@ use crate::helpers::eventually;
 use crate::report_support::{self, money};
 
 /// A running SMTP sink writing what it receives into `folder`.
-struct Sink {
+pub(crate) struct Sink {
     _child: Child,
 }
 
 impl Sink {
-    async fn start(port: u16, folder: &Path) -> Self {
+    pub(crate) async fn start(port: u16, folder: &Path) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
         let mut child = Command::new("python3")
             .arg(script)
@@ -47,7 +47,7 @@ fn free_port() -> u16 {
 }
 
 /// The summary the sink wrote for its first message, once there.
-async fn first_message(folder: &Path) -> Value {
+pub(crate) async fn first_message(folder: &Path) -> Value {
     let summary = folder.join("1.json");
     assert!(eventually(Duration::from_secs(10), || async { summary.exists() }).await, "no e-mail arrived");
     serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap()

@@ -52,7 +52,7 @@ pub async fn load(env: &TestEnv) {
     let rows: Vec<&EventRow> = ROWS.iter().collect();
     env.resources.partitions.ensure_for(rows.iter().map(|r| r.ts_micros)).await.unwrap();
     for chunk in rows.chunks(5000) {
-        assert!(store::write_rows(env.pool(), chunk).await.unwrap().is_empty());
+        assert!(store::write_rows(env.pool(), chunk).await.unwrap().refused.is_empty());
     }
     assert_eq!(env.count_events().await, 20_000);
 }

@@ -38,14 +38,19 @@ impl TestEnv {
     /// `overrides` are `EVENTMILL_*` settings for this test.
     pub async fn with(overrides: &[(&str, &str)]) -> Self {
         let (redis_url, admin_db_url) = base_urls();
+        Self::on(&redis_url, &admin_db_url, overrides).await
+    }
+
+    /// On other servers than the shared ones (the fault tests' private servers).
+    pub async fn on(redis_url: &str, admin_db_url: &str, overrides: &[(&str, &str)]) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let db_name = format!("em_test_{}", &id[..16]);
-        let mut admin = PgConnection::connect(&admin_db_url).await.expect("PostgreSQL reachable (run scripts/test.sh)");
+        let mut admin = PgConnection::connect(admin_db_url).await.expect("PostgreSQL reachable (run scripts/test.sh)");
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name}"))).execute(&mut admin).await.unwrap();
-        let db_url = replace_db_name(&admin_db_url, &db_name);
+        let db_url = replace_db_name(admin_db_url, &db_name);
         let prefix = format!("emtest:{}", &id[..12]);
         let mut values: HashMap<String, String> = [
-            ("EVENTMILL_REDIS_URL", redis_url.as_str()),
+            ("EVENTMILL_REDIS_URL", redis_url),
             ("EVENTMILL_DATABASE_URL", db_url.as_str()),
             ("EVENTMILL_REDIS_PREFIX", prefix.as_str()),
             ("EVENTMILL_ADMIN_TOKEN", "test-admin-token"),

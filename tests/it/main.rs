@@ -9,8 +9,17 @@ mod report_support;
 
 mod admin_queues;
 mod admin_stream;
+mod analytics;
+mod dashboard;
 mod consumer;
 mod ingest;
+mod properties;
+mod hostile;
+mod faults_support;
+mod faults;
+mod outages;
+mod limits;
+mod private;
 mod partitions;
 mod reports;
 mod freshness;

@@ -215,7 +215,7 @@ async fn a_rerun_picks_up_late_events_and_a_profile_run_replaces_only_its_profil
         "2026-03-08T12:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap().timestamp_micros()
     ))
     .unwrap();
-    assert!(store::write_rows(env.pool(), &[&late]).await.unwrap().is_empty());
+    assert!(store::write_rows(env.pool(), &[&late]).await.unwrap().refused.is_empty());
     sqlx::query("UPDATE rollup_profile_daily SET impressions = 999 WHERE profile_id = 'profile_02'")
         .execute(env.pool())
         .await

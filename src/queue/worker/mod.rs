@@ -155,6 +155,7 @@ impl Worker {
             let free = if stopping { 0 } else { self.concurrency - pace.running };
             let ready = pace.retry_at.is_none_or(|at| Instant::now() >= at);
             if ready && (!pace.pending.is_empty() || (free > 0 && pace.look)) {
+                let free = if stopping { 0 } else { free + linger(&mut pace, &mut finished).await };
                 self.round_trip(&mut pace, free).await;
                 continue;
             }
@@ -232,6 +233,28 @@ impl Worker {
             pace.running -= 1;
         }
     }
+}
+
+/// How long a round trip waits for more slots to finish when some just did and others still run:
+/// millisecond jobs then travel in batches instead of one per round trip.
+const LINGER: Duration = Duration::from_millis(1);
+
+/// Collects the outcomes of slots finishing within `LINGER`; answers how many slots that freed.
+async fn linger(pace: &mut Pace, finished: &mut mpsc::UnboundedReceiver<Finished>) -> usize {
+    if pace.pending.is_empty() || pace.running == 0 {
+        return 0;
+    }
+    let (deadline, before) = (Instant::now() + LINGER, pace.running);
+    while pace.running > 0 {
+        match tokio::time::timeout_at(deadline, finished.recv()).await {
+            Ok(Some(done)) => {
+                pace.pending.push(done);
+                pace.running -= 1;
+            }
+            _ => break,
+        }
+    }
+    before - pace.running
 }
 
 fn past(at: Option<Instant>) -> bool {

@@ -61,7 +61,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// No inline script or style runs, nothing loads from elsewhere, no framing, no caching.
-async fn security_headers(mut response: Response) -> Response {
+pub async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     let set = |headers: &mut axum::http::HeaderMap, name, value: &'static str| {
         headers.insert(name, HeaderValue::from_static(value));

@@ -105,7 +105,8 @@ pub fn new_session(state: &AppState, role: Role) -> Option<String> {
 /// The `Set-Cookie` value carrying a session (or clearing it when `value` is empty).
 pub fn set_cookie(value: &str) -> String {
     let max_age = if value.is_empty() { 0 } else { SESSION_SECONDS };
-    format!("{COOKIE}={value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={max_age}")
+    // Path `/`: the dashboard and the query API it calls take the same session as the admin view.
+    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}")
 }
 
 /// Checks a session cookie value; answers the caller it names.
@@ -157,7 +158,7 @@ pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Option<Principal> 
 
 /// Whether the request is for the JSON API (401/403 as JSON) rather than a page (login redirect).
 pub fn is_api(path: &str) -> bool {
-    path.starts_with("/admin/api")
+    path.starts_with("/admin/api") || path.starts_with("/v1/")
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -186,11 +187,18 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) != Some("cross-site")
 }
 
-/// A `next` target that stays inside the admin view (no open redirect).
+/// A `next` target that stays inside the admin view or the dashboard (no open redirect); the
+/// dashboard is the first page after login.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/admin") && !n.starts_with("/admin/login") && !n.contains("//") => n.to_owned(),
-        _ => "/admin".to_owned(),
+        Some(n)
+            if (n.starts_with("/admin") || n.starts_with("/dashboard"))
+                && !n.starts_with("/admin/login")
+                && !n.contains("//") =>
+        {
+            n.to_owned()
+        }
+        _ => "/dashboard".to_owned(),
     }
 }
 
@@ -201,9 +209,10 @@ mod tests {
     #[test]
     fn next_targets_outside_the_admin_view_are_replaced() {
         assert_eq!(safe_next(Some("/admin/stream?x=1")), "/admin/stream?x=1");
-        assert_eq!(safe_next(Some("https://evil.example/admin")), "/admin");
-        assert_eq!(safe_next(Some("/admin//evil.example")), "/admin");
-        assert_eq!(safe_next(None), "/admin");
+        assert_eq!(safe_next(Some("/dashboard?range=24h")), "/dashboard?range=24h");
+        assert_eq!(safe_next(Some("https://evil.example/admin")), "/dashboard");
+        assert_eq!(safe_next(Some("/admin//evil.example")), "/dashboard");
+        assert_eq!(safe_next(None), "/dashboard");
     }
 
     #[test]

@@ -1,0 +1,71 @@
+//! Reading the live counters back: a range of seconds or minutes as figures per bucket, per
+//! (type, source), and the distinct users of a range of minutes.
+
+use std::collections::BTreeMap;
+
+use redis::aio::ConnectionManager;
+use serde::Serialize;
+
+use super::{LiveKeys, MICROS};
+
+/// The figures of one (type, source) in one bucket.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Cell {
+    pub events: i64,
+    /// Revenue in micro-units.
+    pub revenue_micros: i64,
+}
+
+/// One bucket (a second or a minute): (type, source) -> figures.
+pub type Bucket = BTreeMap<(String, String), Cell>;
+
+/// Parses a counter hash (`c|type|source`, `r|type|source`).
+pub fn parse_bucket(fields: Vec<(String, i64)>) -> Bucket {
+    let mut bucket = Bucket::new();
+    for (field, value) in fields {
+        let mut parts = field.splitn(3, '|');
+        let (Some(kind), Some(event_type), Some(source)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let cell = bucket.entry((event_type.to_owned(), source.to_owned())).or_default();
+        match kind {
+            "c" => cell.events += value,
+            "r" => cell.revenue_micros += value,
+            _ => {}
+        }
+    }
+    bucket
+}
+
+/// Buckets `first..=last` of seconds (`minutes == false`) or minutes, in one pipelined round trip.
+pub async fn buckets(
+    redis: &mut ConnectionManager,
+    keys: &LiveKeys,
+    minutes: bool,
+    first: i64,
+    last: i64,
+) -> redis::RedisResult<Vec<(i64, Bucket)>> {
+    if last < first {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for t in first..=last {
+        pipe.hgetall(if minutes { keys.minute(t) } else { keys.second(t) });
+    }
+    let replies: Vec<Vec<(String, i64)>> = pipe.query_async(redis).await?;
+    Ok((first..=last).zip(replies).map(|(t, fields)| (t, parse_bucket(fields))).collect())
+}
+
+/// Distinct users seen in minutes `first..=last` (HyperLogLog estimate, about 0.8 % error).
+pub async fn active_users(
+    redis: &mut ConnectionManager,
+    keys: &LiveKeys,
+    first: i64,
+    last: i64,
+) -> redis::RedisResult<u64> {
+    let names: Vec<String> = (first..=last).map(|m| keys.users(m)).collect();
+    redis::cmd("PFCOUNT").arg(names).query_async(redis).await
+}
+
+/// Revenue in currency units.
+pub fn revenue(micros: i64) -> f64 {
+    micros as f64 / MICROS
+}

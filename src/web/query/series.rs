@@ -1,0 +1,229 @@
+//! Where each part of a window's figures comes from: the live minute (and second) counters for
+//! the last 23 hours, the rollup tables before that, raw rows for seconds and minutes older than
+//! the live data. Every source yields cells (bucket, event type, events, revenue, errors), filtered
+//! by event type and source, summed per bucket by the caller.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, PgPool};
+
+use super::params::Interval;
+use crate::{domain::Name, live, web::AppState};
+
+/// Live seconds older than this are left to the rows (their keys expire after two hours).
+const LIVE_SECONDS: i64 = 7000;
+/// Live minutes cover the last 23 whole hours (their keys live 24 hours).
+const LIVE_HOURS: i64 = 23;
+
+/// Which events count.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub event_type: Option<Name>,
+    pub source: Option<Name>,
+}
+
+impl Filter {
+    fn keeps(&self, event_type: &str, source: &str) -> bool {
+        self.event_type.as_ref().is_none_or(|t| t.as_str() == event_type)
+            && self.source.as_ref().is_none_or(|s| s.as_str() == source)
+    }
+
+    fn binds(&self) -> (Option<String>, Option<String>) {
+        (self.event_type.as_ref().map(|n| n.to_string()), self.source.as_ref().map(|n| n.to_string()))
+    }
+}
+
+/// Figures of one bucket and event type.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figures {
+    pub events: i64,
+    pub revenue_micros: i64,
+    pub errors: i64,
+}
+
+impl Figures {
+    fn add(&mut self, other: &Figures) {
+        self.events += other.events;
+        self.revenue_micros += other.revenue_micros;
+        self.errors += other.errors;
+    }
+}
+
+/// (bucket start in unix seconds, event type) -> figures.
+pub type Cells = BTreeMap<(i64, String), Figures>;
+
+/// Failure to read a source.
+#[derive(Debug, thiserror::Error)]
+pub enum SeriesError {
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Postgres(#[from] sqlx::Error),
+}
+
+impl From<SeriesError> for crate::web::ApiError {
+    fn from(error: SeriesError) -> Self {
+        match error {
+            SeriesError::Redis(e) => Self::Redis(e),
+            SeriesError::Postgres(e) => Self::Internal(e.into()),
+        }
+    }
+}
+
+/// The cells of `[from, to)` in buckets of `interval` (`from` rounded down to its bucket).
+pub async fn cells(
+    state: &AppState,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    interval: Interval,
+    filter: &Filter,
+) -> Result<Cells, SeriesError> {
+    let size = interval.seconds();
+    let (from, to) = (from.timestamp().div_euclid(size) * size, to.timestamp());
+    let now = Utc::now().timestamp();
+    let mut out = Cells::new();
+    if interval == Interval::Second {
+        let live_from = ((now - LIVE_SECONDS) / 60 * 60).max(from);
+        raw(&state.pool, from, live_from.min(to), size, filter, &mut out).await?;
+        live_buckets(state, false, live_from, to, size, filter, &mut out).await?;
+        return Ok(out);
+    }
+    let live_from = ((now / 3600 - LIVE_HOURS) * 3600).max(from);
+    let before = live_from.min(to);
+    match interval {
+        Interval::Minute => raw(&state.pool, from, before, size, filter, &mut out).await?,
+        Interval::Hour => rollup(&state.pool, HOURLY, from, before, size, filter, &mut out).await?,
+        _ => {
+            let day_edge = (before.div_euclid(86_400) * 86_400).max(from);
+            rollup(&state.pool, DAILY, from, day_edge, size, filter, &mut out).await?;
+            rollup(&state.pool, HOURLY, day_edge, before, size, filter, &mut out).await?;
+        }
+    }
+    live_buckets(state, true, live_from, to, size, filter, &mut out).await?;
+    Ok(out)
+}
+
+/// Sums cells over event types: bucket -> figures.
+pub fn per_bucket(cells: &Cells) -> BTreeMap<i64, Figures> {
+    let mut out: BTreeMap<i64, Figures> = BTreeMap::new();
+    for ((t, _), figures) in cells {
+        out.entry(*t).or_default().add(figures);
+    }
+    out
+}
+
+/// Sums cells over buckets: event type -> figures.
+pub fn per_type(cells: &Cells) -> BTreeMap<String, Figures> {
+    let mut out: BTreeMap<String, Figures> = BTreeMap::new();
+    for ((_, event_type), figures) in cells {
+        out.entry(event_type.clone()).or_default().add(figures);
+    }
+    out
+}
+
+fn put(out: &mut Cells, t: i64, event_type: &str, figures: Figures) {
+    out.entry((t, event_type.to_owned())).or_default().add(&figures);
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn live_buckets(
+    state: &AppState,
+    minutes: bool,
+    from: i64,
+    to: i64,
+    size: i64,
+    filter: &Filter,
+    out: &mut Cells,
+) -> Result<(), SeriesError> {
+    if from >= to {
+        return Ok(());
+    }
+    let unit = if minutes { 60 } else { 1 };
+    let mut redis = state.redis.clone();
+    let buckets = live::read::buckets(&mut redis, &state.keys.live, minutes, from / unit, (to - 1) / unit).await?;
+    for (t, bucket) in buckets {
+        for ((event_type, source), cell) in bucket {
+            if filter.keeps(&event_type, &source) {
+                let errors = if event_type == "error" { cell.events } else { 0 };
+                let figures = Figures { events: cell.events, revenue_micros: cell.revenue_micros, errors };
+                put(out, (t * unit).div_euclid(size) * size, &event_type, figures);
+            }
+        }
+    }
+    Ok(())
+}
+
+type Row = (i64, String, i64, i64, i64);
+
+/// A rollup table: its name, its bucket's epoch, its bucket range condition on `$1..$2`.
+struct Rollup(&'static str, &'static str, &'static str);
+
+const HOURLY: Rollup =
+    Rollup("rollup_hourly", "extract(epoch FROM bucket)", "bucket >= to_timestamp($1) AND bucket < to_timestamp($2)");
+const DAILY: Rollup = Rollup(
+    "rollup_daily",
+    "extract(epoch FROM day::timestamp)",
+    "day >= (to_timestamp($1) AT TIME ZONE 'UTC')::date AND day < (to_timestamp($2) AT TIME ZONE 'UTC')::date",
+);
+
+#[allow(clippy::too_many_arguments)]
+async fn rollup(
+    pool: &PgPool,
+    Rollup(table, epoch, range): Rollup,
+    from: i64,
+    to: i64,
+    size: i64,
+    filter: &Filter,
+    out: &mut Cells,
+) -> Result<(), SeriesError> {
+    if from >= to {
+        return Ok(());
+    }
+    let (event_type, source) = filter.binds();
+    // Table and column expressions are ours (never user input); values are bound.
+    let sql = format!(
+        "SELECT (floor({epoch} / $3) * $3)::bigint, event_type, sum(events)::bigint, \
+                round(sum(revenue) * 1000000)::bigint, sum(errors)::bigint \
+         FROM {table} WHERE {range} \
+           AND ($4::text IS NULL OR event_type = $4) AND ($5::text IS NULL OR source = $5) GROUP BY 1, 2"
+    );
+    let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(from)
+        .bind(to)
+        .bind(size)
+        .bind(event_type)
+        .bind(source)
+        .fetch_all(pool)
+        .await?;
+    for (t, event_type, events, revenue_micros, errors) in rows {
+        put(out, t, &event_type, Figures { events, revenue_micros, errors });
+    }
+    Ok(())
+}
+
+async fn raw(
+    pool: &PgPool,
+    from: i64,
+    to: i64,
+    size: i64,
+    filter: &Filter,
+    out: &mut Cells,
+) -> Result<(), SeriesError> {
+    if from >= to {
+        return Ok(());
+    }
+    let (event_type, source) = filter.binds();
+    let rows: Vec<Row> = sqlx::query_as(include_str!("sql/raw_buckets.sql"))
+        .bind(from)
+        .bind(to)
+        .bind(size)
+        .bind(event_type)
+        .bind(source)
+        .fetch_all(pool)
+        .await?;
+    for (t, event_type, events, revenue_micros, errors) in rows {
+        put(out, t, &event_type, Figures { events, revenue_micros, errors });
+    }
+    Ok(())
+}
