@@ -55,7 +55,7 @@ async fn store_purchases(env: &TestEnv, n: usize, ts: &str) {
         .collect();
     let refs: Vec<&EventRow> = rows.iter().collect();
     env.resources.partitions.ensure_for(refs.iter().map(|r| r.ts_micros)).await.unwrap();
-    assert!(store::write_rows(env.pool(), &refs).await.unwrap().is_empty());
+    assert!(store::write_rows(env.pool(), &refs).await.unwrap().refused.is_empty());
 }
 
 fn complete_to(json: &Value) -> DateTime<Utc> {
