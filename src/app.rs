@@ -43,10 +43,10 @@ pub struct Resources {
     pub queues: Queues,
     /// The admin token in force (configured, or generated at start).
     pub admin_token: SecretString,
-    /// Whether `admin_token` was generated because EVENTMILL_ADMIN_TOKEN is unset.
-    pub admin_token_generated: bool,
     /// The live counters' shared once-a-second read (SSE).
     pub feed: live::Feed,
+    /// Whether `admin_token` was generated because EVENTMILL_ADMIN_TOKEN is unset.
+    pub admin_token_generated: bool,
 }
 
 impl Resources {
