@@ -50,6 +50,9 @@ pub async fn generate_report(ctx: &JobContext, job: &GenerateReport) -> Result<J
     ctx.progress(50, "computing the report from the rollup tables");
     let mut report = report::build(&ctx.pool, &query).await.map_err(job_error)?;
     report.complete_to = Some(fresh.complete_to);
+    if let Some(completeness) = report.completeness() {
+        ctx.log(completeness);
+    }
     ctx.progress(60, format!("rendering {:?}", job.format));
     let bytes = report::render(&report, job.format).map_err(job_error)?;
     let size = write_atomic(&output, &bytes)
@@ -126,6 +129,7 @@ async fn ensure_fresh_rollups(ctx: &JobContext, job: &GenerateReport) -> Result<
     let on_day = |done: usize, total: usize, day: chrono::NaiveDate| {
         let percent = 5 + (45 * done / total.max(1)) as u8;
         ctx.progress(percent, format!("rolling up {day} first: day {} of {total} with new events", done + 1));
+        ctx.log(format!("{day}: stored events changed since its daily rollup; rolling it up again"));
     };
     rollup::roll_up_stale_days(&ctx.without_progress(), job.start_date, job.end_date, &on_day).await
 }

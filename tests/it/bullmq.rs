@@ -115,3 +115,28 @@ async fn cancel_removes_a_waiting_or_delayed_job_and_stops_a_running_one_which_e
     worker.shutdown.cancel();
     worker.handle.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_processors_log_lines_are_shown_by_jobs_show_and_the_admin_job_page() {
+    let (env, _) = crate::report_support::env_with(&[]).await;
+    crate::report_support::load_events(&env).await;
+    let app = TestApp::full(env).await;
+    let env = &app.env;
+    let args = ["enqueue", "report", "--type", "revenue_summary", "--format", "json", "--from", "2026-03-07"];
+    let report = cli(env, &[&args[..], &["--to", "2026-03-09", "--wait"]].concat()).await;
+    assert_eq!(report.status.code(), Some(0), "{}", String::from_utf8_lossy(&report.stderr));
+    let stderr = String::from_utf8_lossy(&report.stderr).into_owned();
+    let id = stderr.split("enqueued job ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_owned();
+
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&cli(env, &["jobs", "show", &id]).await)).unwrap();
+    let log: Vec<&str> = shown["log"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert!(log.contains(&"2026-03-08: stored events changed since its daily rollup; rolling it up again"), "{log:?}");
+    assert!(log.last().unwrap().starts_with("Data complete to "), "{log:?}");
+
+    let page =
+        app.client.get(app.url(&format!("/admin/jobs/{id}"))).bearer_auth("test-admin-token").send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("id=\"log\"") && html.contains("2026-03-07: stored events changed since"), "{html}");
+    app.stop().await;
+}

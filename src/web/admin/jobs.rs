@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     domain::{job::Job, job_file::JobTemplate},
-    queue::{EnqueueOptions, JobRecord, JobState, Registry},
+    queue::{Cancelled, EnqueueOptions, JobRecord, JobState, Registry},
     web::{ApiError, AppState, auth::Principal},
 };
 
@@ -105,6 +105,8 @@ struct JobPage {
     result: String,
     errors: Vec<(u32, String, String, String)>,
     times: Vec<(&'static str, String)>,
+    /// The processor's log lines, oldest first.
+    log: Vec<String>,
 }
 
 /// `GET /admin/jobs/{id}`
@@ -121,7 +123,8 @@ pub async fn page(principal: Principal, State(state): State<AppState>, Path(id):
         ("Started", time(job.job.started_at)),
         ("Finished", time(job.job.finished_at)),
     ];
-    render(&JobPage { nav: Nav::new(&principal, "queues", &uri), job, payload, result, errors, times })
+    let log = state.queues.log(&id).await.map_err(ApiError::from)?;
+    render(&JobPage { nav: Nav::new(&principal, "queues", &uri), job, payload, result, errors, times, log })
 }
 
 /// The job of `id` and its queue, for actions.
@@ -153,6 +156,26 @@ pub async fn remove(State(state): State<AppState>, Path(id): Path<String>, actio
     action.respond("job.remove", &id, result)
 }
 
+/// `POST /admin/api/jobs/{id}/cancel`: a waiting or delayed job is removed, a running one is
+/// asked to stop and ends `cancelled`.
+pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>, action: Action<NoBody>) -> Response {
+    let result = async {
+        match queue_of(&state, &id).await?.cancel(&id).await? {
+            Cancelled::Removed => {
+                Ok((format!("Job {id} cancelled: removed before it ran."), json!({ "cancelled": "removed" })))
+            }
+            Cancelled::Running => {
+                Ok((format!("Job {id} cancelled: it is asked to stop."), json!({ "cancelled": "running" })))
+            }
+            Cancelled::AlreadyFinished(state) => {
+                Err(ApiError::Conflict(format!("job {id} is {state}: nothing to cancel")))
+            }
+        }
+    }
+    .await;
+    action.respond("job.cancel", &id, result)
+}
+
 /// `POST /admin/api/jobs/{id}/promote`: a delayed job runs now.
 pub async fn promote(State(state): State<AppState>, Path(id): Path<String>, action: Action<NoBody>) -> Response {
     let result = async {
@@ -171,6 +194,9 @@ pub struct EnqueueForm {
     job: String,
     #[serde(default)]
     delay_seconds: Option<String>,
+    /// Deduplication key (24 h window, as `enqueue --key`).
+    #[serde(default)]
+    key: Option<String>,
 }
 
 /// Parses a job file's text exactly as `eventmill enqueue --file` does (`JobTemplate`: one object,
@@ -197,7 +223,9 @@ pub async fn enqueue(State(state): State<AppState>, action: Action<EnqueueForm>)
             )),
         };
         let origin = format!("admin:{}", action.principal.fingerprint);
-        let done = state.queues.enqueue(&spec, EnqueueOptions { delay, origin, ..Default::default() }).await?;
+        let idempotency_key = action.body.key.as_deref().map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned);
+        let options = EnqueueOptions { delay, idempotency_key, origin, ..Default::default() };
+        let done = state.queues.enqueue(&spec, options).await?;
         Ok((format!("Job {} enqueued.", done.id), json!({ "id": done.id, "created": done.created })))
     }
     .await;

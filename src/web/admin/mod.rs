@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/api/jobs/{id}", get(jobs::api_job))
         .route("/admin/api/jobs/{id}/retry", post(jobs::retry))
         .route("/admin/api/jobs/{id}/remove", post(jobs::remove))
+        .route("/admin/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/admin/api/jobs/{id}/promote", post(jobs::promote))
         .route("/admin/api/enqueue", post(jobs::enqueue))
         .route("/admin/schedules", get(schedules::page))
