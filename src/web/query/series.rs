@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, PgPool, SqlSafeStr};
 
 use super::params::Interval;
 use crate::{domain::Name, live, web::AppState};
@@ -180,7 +180,6 @@ async fn rollup(
     if from >= to {
         return Ok(());
     }
-    let (event_type, source) = filter.binds();
     // Table and column expressions are ours (never user input); values are bound.
     let sql = format!(
         "SELECT (floor({epoch} / $3) * $3)::bigint, event_type, sum(events)::bigint, \
@@ -188,18 +187,7 @@ async fn rollup(
          FROM {table} WHERE {range} \
            AND ($4::text IS NULL OR event_type = $4) AND ($5::text IS NULL OR source = $5) GROUP BY 1, 2"
     );
-    let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(from)
-        .bind(to)
-        .bind(size)
-        .bind(event_type)
-        .bind(source)
-        .fetch_all(pool)
-        .await?;
-    for (t, event_type, events, revenue_micros, errors) in rows {
-        put(out, t, &event_type, Figures { events, revenue_micros, errors });
-    }
-    Ok(())
+    fetch_buckets(pool, AssertSqlSafe(sql), from, to, size, filter, out).await
 }
 
 async fn raw(
@@ -213,15 +201,23 @@ async fn raw(
     if from >= to {
         return Ok(());
     }
+    fetch_buckets(pool, include_str!("sql/raw_buckets.sql"), from, to, size, filter, out).await
+}
+
+/// Runs a bucket query (binds: from, to, bucket size, event type, source; rows as `Row`) and adds
+/// its rows to `out`.
+async fn fetch_buckets(
+    pool: &PgPool,
+    sql: impl SqlSafeStr,
+    from: i64,
+    to: i64,
+    size: i64,
+    filter: &Filter,
+    out: &mut Cells,
+) -> Result<(), SeriesError> {
     let (event_type, source) = filter.binds();
-    let rows: Vec<Row> = sqlx::query_as(include_str!("sql/raw_buckets.sql"))
-        .bind(from)
-        .bind(to)
-        .bind(size)
-        .bind(event_type)
-        .bind(source)
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<Row> =
+        sqlx::query_as(sql).bind(from).bind(to).bind(size).bind(event_type).bind(source).fetch_all(pool).await?;
     for (t, event_type, events, revenue_micros, errors) in rows {
         put(out, t, &event_type, Figures { events, revenue_micros, errors });
     }
