@@ -75,7 +75,7 @@ impl Resources {
             .admin_token
             .clone()
             .unwrap_or_else(|| SecretString::from(format!("{:032x}", rand::random::<u128>())));
-        let feed = live::Feed::new(redis.clone(), keys.live.clone(), MAX_SSE_CLIENTS);
+        let feed = live::Feed::new(redis.clone(), keys.live.clone(), MAX_SSE_CLIENTS, settings.live_tick);
         let settings = Arc::new(settings);
         Ok(Self { settings, pool, redis, keys, partitions, queues, admin_token, admin_token_generated, feed })
     }

@@ -30,6 +30,9 @@ pub struct Settings {
     pub export_pdf_max_rows: usize,
     /// Error rate (percent) above which the dashboard's error card and chart show their alert state.
     pub dashboard_error_threshold: f64,
+    /// How often the live feed reads the counters and pushes an SSE message (one Redis read per
+    /// tick per process, whatever the number of viewers).
+    pub live_tick: Duration,
     pub scheduler_file: PathBuf,
     /// Prefix of every Redis key eventmill owns (lets several installs, or tests, share one Redis).
     pub redis_prefix: String,
@@ -210,6 +213,7 @@ impl Settings {
             smtp_from: env.string("EVENTMILL_SMTP_FROM", "eventmill@localhost"),
             export_pdf_max_rows: env.parse("EVENTMILL_EXPORT_PDF_MAX_ROWS", "5000", "a count")?,
             dashboard_error_threshold: env.parse("EVENTMILL_DASHBOARD_ERROR_THRESHOLD", "5", "a percentage")?,
+            live_tick: env.millis_in("EVENTMILL_LIVE_TICK_MS", "250", 20..=60_000)?,
             scheduler_file: env.string("EVENTMILL_SCHEDULER_FILE", "scheduler.toml").into(),
             redis_prefix: env.string("EVENTMILL_REDIS_PREFIX", "eventmill"),
             ingest: IngestSettings {
@@ -224,7 +228,7 @@ impl Settings {
             consumer: ConsumerSettings {
                 consumers: env.parse("EVENTMILL_CONSUMERS", "2", "a count")?,
                 batch_size: env.parse("EVENTMILL_BATCH_SIZE", "4000", "a count")?,
-                flush_interval: env.millis("EVENTMILL_FLUSH_INTERVAL_MS", "200")?,
+                flush_interval: env.millis("EVENTMILL_FLUSH_INTERVAL_MS", "100")?,
                 max_deliveries: env.parse("EVENTMILL_MAX_DELIVERIES", "5", "a count")?,
                 reclaim_idle: env.millis("EVENTMILL_RECLAIM_IDLE_MS", "30000")?,
                 reclaim_interval: env.millis("EVENTMILL_RECLAIM_INTERVAL_MS", "5000")?,
@@ -280,6 +284,7 @@ impl Settings {
             ("EVENTMILL_SMTP_FROM", self.smtp_from.clone()),
             ("EVENTMILL_EXPORT_PDF_MAX_ROWS", self.export_pdf_max_rows.to_string()),
             ("EVENTMILL_DASHBOARD_ERROR_THRESHOLD", self.dashboard_error_threshold.to_string()),
+            ("EVENTMILL_LIVE_TICK_MS", self.live_tick.as_millis().to_string()),
             ("EVENTMILL_SCHEDULER_FILE", self.scheduler_file.display().to_string()),
             ("EVENTMILL_REDIS_PREFIX", self.redis_prefix.clone()),
             ("EVENTMILL_MAX_BATCH_EVENTS", self.ingest.max_batch_events.to_string()),
@@ -429,6 +434,20 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
 
     fn millis(&self, var: &str, default: &str) -> Result<Duration, SettingsError> {
         self.parse(var, default, "milliseconds").map(Duration::from_millis)
+    }
+
+    fn millis_in(
+        &self,
+        var: &str,
+        default: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, SettingsError> {
+        let ms: u64 = self.parse(var, default, "milliseconds from 20 to 60000")?;
+        if !range.contains(&ms) {
+            let value = self.string(var, default);
+            return Err(SettingsError { var: var.to_owned(), value, expected: "milliseconds from 20 to 60000" });
+        }
+        Ok(Duration::from_millis(ms))
     }
 }
 

@@ -1,5 +1,5 @@
 // eventmill dashboard: KPI cards from /v1/analytics/summary, live charts from the SSE feed
-// /v1/analytics/live (one message per second), history from /v1/analytics/timeseries.
+// /v1/analytics/live (one message per tick, 250 ms by default), history from /v1/analytics/timeseries.
 // Plain DOM and SVG, no library.
 "use strict";
 
@@ -56,7 +56,10 @@ function chart(svg, series, opts) {
     el("text", { x: L - 6, y: y(v) + 4, class: "tick", "text-anchor": "end" }, svg).textContent = opts.label ? opts.label(v) : plain;
   }
   for (const t of opts.xticks || []) {
-    el("text", { x: x(t[0]), y: H - 6, class: "tick", "text-anchor": "middle" }, svg).textContent = t[1];
+    // Labels at either end are anchored inside the plot so they are never cut off.
+    const at = x(t[0]);
+    const anchor = at > W - R - 40 ? "end" : at < L + 20 ? "start" : "middle";
+    el("text", { x: Math.min(at, W - 2), y: H - 6, class: "tick", "text-anchor": anchor }, svg).textContent = t[1];
   }
   let points = 0;
   for (const s of series) {
@@ -71,7 +74,9 @@ function chart(svg, series, opts) {
   }
   if (opts.threshold !== undefined) {
     el("line", { x1: L, x2: W - R, y1: y(opts.threshold), y2: y(opts.threshold), class: "threshold" }, svg);
-    el("text", { x: W - R - 4, y: y(opts.threshold) - 4, class: "tick threshold-label", "text-anchor": "end" }, svg).textContent =
+    // Above the line, or below it when the line runs along the top of the plot.
+    const ty = y(opts.threshold) < T + 14 ? y(opts.threshold) + 13 : y(opts.threshold) - 4;
+    el("text", { x: W - R - 4, y: ty, class: "tick threshold-label", "text-anchor": "end" }, svg).textContent =
       `alert above ${opts.label(opts.threshold)}`;
   }
   svg.dataset.points = String(points);
@@ -152,7 +157,6 @@ function onCounters(message) {
   lastT = Math.max(lastT, data.t);
   if (!firstT) firstT = data.seconds.length ? data.seconds[0].t : data.t;
   for (const t of seconds.keys()) if (t < lastT - LIVE_SECONDS - 5) seconds.delete(t);
-  document.querySelector('[data-kpi="active_users"]').textContent = fmt(data.active_users);
   $("live-clock").textContent = new Date(data.t * 1000).toISOString().slice(11, 19) + " UTC";
   renderLive();
 }
@@ -174,8 +178,9 @@ async function getJson(path, params) {
 async function refreshKpis() {
   const from = new Date(Date.now() - PERIODS[$("period").value] * 1000).toISOString();
   try {
-    const s = await getJson("/v1/analytics/summary", { from, source: filters().source });
-    for (const key of ["page_views", "purchases", "errors"]) document.querySelector(`[data-kpi="${key}"]`).textContent = fmt(s[key]);
+    const f = filters();
+    const s = await getJson("/v1/analytics/summary", { from, source: f.source, event_type: f.type });
+    for (const key of ["page_views", "purchases", "errors", "active_users"]) document.querySelector(`[data-kpi="${key}"]`).textContent = fmt(s[key]);
     document.querySelector('[data-kpi="revenue"]').textContent = money(s.revenue);
     $("kpis").dataset.events = String(s.events);
   } catch (error) {

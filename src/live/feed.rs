@@ -1,5 +1,6 @@
-//! The live feed behind the SSE endpoint: one task per process reads the counters once a second
-//! (one pipelined Redis round trip) and broadcasts the snapshot to every subscriber. It starts
+//! The live feed behind the SSE endpoint: one task per process reads the counters once a tick
+//! (`EVENTMILL_LIVE_TICK_MS`, default 250 ms: one pipelined Redis round trip) and broadcasts the
+//! snapshot to every subscriber. It starts
 //! with the first subscriber and stops when the last one leaves; subscribers are bounded.
 
 use std::sync::{Arc, Mutex};
@@ -12,7 +13,7 @@ use super::{LiveKeys, read};
 /// Seconds of history in each snapshot: a late-counted second is corrected by the next messages.
 const SECONDS_PER_SNAPSHOT: i64 = 5;
 
-/// The once-a-second read shared by this process's SSE clients.
+/// The once-a-tick read shared by this process's SSE clients.
 #[derive(Clone)]
 pub struct Feed {
     inner: Arc<Inner>,
@@ -23,6 +24,7 @@ struct Inner {
     keys: LiveKeys,
     sender: Mutex<Option<broadcast::Sender<Arc<String>>>>,
     slots: Arc<Semaphore>,
+    tick: std::time::Duration,
 }
 
 /// One SSE client's place in the feed; dropping it frees the slot.
@@ -32,10 +34,10 @@ pub struct Subscription {
 }
 
 impl Feed {
-    /// A feed that admits at most `max_subscribers` at once.
-    pub fn new(redis: ConnectionManager, keys: LiveKeys, max_subscribers: usize) -> Self {
+    /// A feed that admits at most `max_subscribers` at once and reads every `tick`.
+    pub fn new(redis: ConnectionManager, keys: LiveKeys, max_subscribers: usize, tick: std::time::Duration) -> Self {
         let slots = Arc::new(Semaphore::new(max_subscribers));
-        Self { inner: Arc::new(Inner { redis, keys, sender: Mutex::new(None), slots }) }
+        Self { inner: Arc::new(Inner { redis, keys, sender: Mutex::new(None), slots, tick }) }
     }
 
     /// Joins the feed, or `None` when every slot is taken.
@@ -55,13 +57,14 @@ impl Feed {
     }
 }
 
-/// Reads and broadcasts once a second, on the second, until nobody listens.
+/// Reads and broadcasts once a tick, aligned on the wall clock (a 1 s tick lands just after each
+/// second), until nobody listens.
 async fn tick(inner: Arc<Inner>, tx: broadcast::Sender<Arc<String>>) {
     let mut redis = inner.redis.clone();
+    let tick_ms = inner.tick.as_millis().max(1) as i64;
     loop {
-        let now = chrono::Utc::now();
-        let into_second = u64::from(now.timestamp_subsec_millis());
-        tokio::time::sleep(std::time::Duration::from_millis(1000 - into_second.min(999) + 20)).await;
+        let into_tick = chrono::Utc::now().timestamp_millis().rem_euclid(tick_ms);
+        tokio::time::sleep(std::time::Duration::from_millis((tick_ms - into_tick + 20) as u64)).await;
         {
             let mut sender = inner.sender.lock().expect("feed lock");
             if tx.receiver_count() == 0 {

@@ -24,8 +24,14 @@ pub use tally::Tally;
 pub const SECOND_TTL: u64 = 2 * 3600;
 /// Seconds of per-minute data kept.
 pub const MINUTE_TTL: u64 = 24 * 3600 + 600;
+/// Seconds of per-hour data kept: an hour outlives each of its minutes.
+pub const HOUR_TTL: u64 = MINUTE_TTL + 3600;
 
-/// Names of the live counter keys, all under `<prefix>:live`.
+/// Names of the live counter keys, all under `{<prefix>:events}:live`.
+///
+/// The hash tag is the stream's own key name (`<prefix>:events` has no braces, so Redis Cluster
+/// hashes it whole), so every counter lands in the stream's slot: the acknowledge script XACKs the
+/// stream and counts in one call, and a script's keys must share a slot.
 #[derive(Debug, Clone)]
 pub struct LiveKeys {
     pub prefix: String,
@@ -33,7 +39,7 @@ pub struct LiveKeys {
 
 impl LiveKeys {
     pub fn new(redis_prefix: &str) -> Self {
-        Self { prefix: format!("{redis_prefix}:live") }
+        Self { prefix: format!("{{{redis_prefix}:events}}:live") }
     }
 
     /// Hash of second `sec` (unix seconds): `c|type|source` counts, `r|type|source` revenue in
@@ -47,9 +53,24 @@ impl LiveKeys {
         format!("{}:m:{min}", self.prefix)
     }
 
+    /// Hash of hour `hour` (unix hours), same fields as a second.
+    pub fn hour(&self, hour: i64) -> String {
+        format!("{}:h:{hour}", self.prefix)
+    }
+
     /// HyperLogLog of the users seen in minute `min`.
     pub fn users(&self, min: i64) -> String {
         format!("{}:u:{min}", self.prefix)
+    }
+
+    /// HyperLogLog of the users seen in hour `hour`.
+    pub fn hour_users(&self, hour: i64) -> String {
+        format!("{}:uh:{hour}", self.prefix)
+    }
+
+    /// HyperLogLog of the users of one `type|source` in hour `hour` (the filtered active users).
+    pub fn cell_users(&self, hour: i64, cell: &str) -> String {
+        format!("{}:uc:{hour}:{cell}", self.prefix)
     }
 
     /// Set of minutes whose counts must be rewritten from PostgreSQL.

@@ -35,11 +35,38 @@ pub fn parse_bucket(fields: Vec<(String, i64)>) -> Bucket {
     bucket
 }
 
-/// Buckets `first..=last` of seconds (`minutes == false`) or minutes, in one pipelined round trip.
+/// The granularity of a live counter hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Second,
+    Minute,
+    Hour,
+}
+
+impl Unit {
+    /// Seconds per bucket.
+    pub fn seconds(self) -> i64 {
+        match self {
+            Self::Second => 1,
+            Self::Minute => 60,
+            Self::Hour => 3600,
+        }
+    }
+
+    fn key(self, keys: &LiveKeys, t: i64) -> String {
+        match self {
+            Self::Second => keys.second(t),
+            Self::Minute => keys.minute(t),
+            Self::Hour => keys.hour(t),
+        }
+    }
+}
+
+/// Buckets `first..=last` (in `unit`s since the epoch), in one pipelined round trip.
 pub async fn buckets(
     redis: &mut ConnectionManager,
     keys: &LiveKeys,
-    minutes: bool,
+    unit: Unit,
     first: i64,
     last: i64,
 ) -> redis::RedisResult<Vec<(i64, Bucket)>> {
@@ -48,7 +75,7 @@ pub async fn buckets(
     }
     let mut pipe = redis::pipe();
     for t in first..=last {
-        pipe.hgetall(if minutes { keys.minute(t) } else { keys.second(t) });
+        pipe.hgetall(unit.key(keys, t));
     }
     let replies: Vec<Vec<(String, i64)>> = pipe.query_async(redis).await?;
     Ok((first..=last).zip(replies).map(|(t, fields)| (t, parse_bucket(fields))).collect())
@@ -63,6 +90,35 @@ pub async fn active_users(
 ) -> redis::RedisResult<u64> {
     let names: Vec<String> = (first..=last).map(|m| keys.users(m)).collect();
     redis::cmd("PFCOUNT").arg(names).query_async(redis).await
+}
+
+/// Distinct users of the union of HyperLogLogs `names` (0 without any).
+pub async fn distinct(redis: &mut ConnectionManager, names: &[String]) -> redis::RedisResult<u64> {
+    if names.is_empty() {
+        return Ok(0);
+    }
+    redis::cmd("PFCOUNT").arg(names).query_async(redis).await
+}
+
+/// The `type|source` cells seen in hours `first..=last` (the fields of their counter hashes).
+pub async fn hour_cells(
+    redis: &mut ConnectionManager,
+    keys: &LiveKeys,
+    first: i64,
+    last: i64,
+) -> redis::RedisResult<Vec<(i64, Vec<String>)>> {
+    if last < first {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for hour in first..=last {
+        pipe.cmd("HKEYS").arg(keys.hour(hour));
+    }
+    let replies: Vec<Vec<String>> = pipe.query_async(redis).await?;
+    let cells = replies
+        .into_iter()
+        .map(|fields| fields.into_iter().filter_map(|f| f.strip_prefix("c|").map(str::to_owned)).collect());
+    Ok((first..=last).zip(cells).collect())
 }
 
 /// Revenue in currency units.

@@ -11,6 +11,7 @@ mod report_support;
 mod admin_queues;
 mod admin_stream;
 mod analytics;
+mod live_counts;
 mod dashboard;
 mod consumer;
 mod ingest;

@@ -1,6 +1,6 @@
-//! Where each part of a window's figures comes from: the live minute (and second) counters for
-//! the last 23 hours, the rollup tables before that, raw rows for seconds and minutes older than
-//! the live data. Every source yields cells (bucket, event type, events, revenue, errors), filtered
+//! Where each part of a window's figures comes from (`plan`): the live hour, minute and second
+//! counters for the last 23 hours, the rollup tables (whole days, whole hours) before that, raw
+//! rows for seconds and minutes older than the live data. Every source yields cells (bucket, event type, events, revenue, errors), filtered
 //! by event type and source, summed per bucket by the caller.
 
 use std::collections::BTreeMap;
@@ -24,12 +24,12 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn keeps(&self, event_type: &str, source: &str) -> bool {
+    pub fn keeps(&self, event_type: &str, source: &str) -> bool {
         self.event_type.as_ref().is_none_or(|t| t.as_str() == event_type)
             && self.source.as_ref().is_none_or(|s| s.as_str() == source)
     }
 
-    fn binds(&self) -> (Option<String>, Option<String>) {
+    pub fn binds(&self) -> (Option<String>, Option<String>) {
         (self.event_type.as_ref().map(|n| n.to_string()), self.source.as_ref().map(|n| n.to_string()))
     }
 }
@@ -71,6 +71,71 @@ impl From<SeriesError> for crate::web::ApiError {
     }
 }
 
+/// Output bucket size that puts a whole window in one bucket (the summary's totals).
+pub const WHOLE: i64 = 1 << 40;
+
+/// Where one piece of a window is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Raw,
+    Hourly,
+    Daily,
+    Live(live::read::Unit),
+}
+
+/// `[from, to)` (unix seconds) read from `source`; aligned to its unit, except raw pieces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    pub source: Source,
+    pub from: i64,
+    pub to: i64,
+}
+
+/// The first unix second of the live minutes and hours.
+pub fn live_start(now: i64) -> i64 {
+    (now.div_euclid(3600) - LIVE_HOURS) * 3600
+}
+
+/// Splits `[from, to)` into the coarsest pieces buckets of `size` seconds allow: whole days from
+/// `rollup_daily`, whole hours from `rollup_hourly` before the live window, live hours and
+/// minutes inside it, raw rows for the minute edges before it. A `to` at or after `now` takes the
+/// live hour and minute it falls in whole (the unfinished buckets).
+pub fn plan(from: i64, to: i64, size: i64, now: i64) -> Vec<Piece> {
+    use live::read::Unit;
+    let live_from = live_start(now).clamp(from, to.max(from));
+    let mut old: Vec<(i64, Source)> = vec![(60, Source::Raw)];
+    let mut recent: Vec<(i64, Source)> = vec![(60, Source::Live(Unit::Minute))];
+    if size >= 3600 {
+        old.insert(0, (3600, Source::Hourly));
+        recent.insert(0, (3600, Source::Live(Unit::Hour)));
+    }
+    if size >= 86_400 {
+        old.insert(0, (86_400, Source::Daily));
+    }
+    let mut out = Vec::new();
+    split(from, live_from, &old, &mut out);
+    let live_to = if to >= now && size >= 3600 { to.div_euclid(3600) * 3600 + 3600 } else { to };
+    split(live_from, live_to, &recent, &mut out);
+    out
+}
+
+fn split(a: i64, b: i64, units: &[(i64, Source)], out: &mut Vec<Piece>) {
+    if a >= b {
+        return;
+    }
+    let (unit, source) = units[0];
+    if units.len() == 1 {
+        return out.push(Piece { source, from: a, to: b });
+    }
+    let (lo, hi) = ((a + unit - 1).div_euclid(unit) * unit, b.div_euclid(unit) * unit);
+    if lo >= hi {
+        return split(a, b, &units[1..], out);
+    }
+    split(a, lo, &units[1..], out);
+    out.push(Piece { source, from: lo, to: hi });
+    split(hi, b, &units[1..], out);
+}
+
 /// The cells of `[from, to)` in buckets of `interval` (`from` rounded down to its bucket).
 pub async fn cells(
     state: &AppState,
@@ -84,24 +149,41 @@ pub async fn cells(
     let now = Utc::now().timestamp();
     let mut out = Cells::new();
     if interval == Interval::Second {
-        let live_from = ((now - LIVE_SECONDS) / 60 * 60).max(from);
-        raw(&state.pool, from, live_from.min(to), size, filter, &mut out).await?;
-        live_buckets(state, false, live_from, to, size, filter, &mut out).await?;
+        let live_from = ((now - LIVE_SECONDS) / 60 * 60).clamp(from, to.max(from));
+        raw(&state.pool, from, live_from, size, filter, &mut out).await?;
+        live_buckets(state, live::read::Unit::Second, live_from, to, size, filter, &mut out).await?;
         return Ok(out);
     }
-    let live_from = ((now / 3600 - LIVE_HOURS) * 3600).max(from);
-    let before = live_from.min(to);
-    match interval {
-        Interval::Minute => raw(&state.pool, from, before, size, filter, &mut out).await?,
-        Interval::Hour => rollup(&state.pool, HOURLY, from, before, size, filter, &mut out).await?,
-        _ => {
-            let day_edge = (before.div_euclid(86_400) * 86_400).max(from);
-            rollup(&state.pool, DAILY, from, day_edge, size, filter, &mut out).await?;
-            rollup(&state.pool, HOURLY, day_edge, before, size, filter, &mut out).await?;
+    read_pieces(state, &plan(from, to, size, now), size, filter, &mut out).await?;
+    Ok(out)
+}
+
+/// The figures of `[from, to)` per event type, in one bucket (minute precision: `from` rounded
+/// down, `to` up to the minute).
+pub async fn totals(state: &AppState, from: i64, to: i64, filter: &Filter) -> Result<Cells, SeriesError> {
+    let (from, to) = (from.div_euclid(60) * 60, (to + 59).div_euclid(60) * 60);
+    let mut out = Cells::new();
+    read_pieces(state, &plan(from, to, WHOLE, Utc::now().timestamp()), WHOLE, filter, &mut out).await?;
+    Ok(out)
+}
+
+async fn read_pieces(
+    state: &AppState,
+    pieces: &[Piece],
+    size: i64,
+    filter: &Filter,
+    out: &mut Cells,
+) -> Result<(), SeriesError> {
+    for piece in pieces {
+        let (a, b) = (piece.from, piece.to);
+        match piece.source {
+            Source::Raw => raw(&state.pool, a, b, size, filter, out).await?,
+            Source::Hourly => rollup(&state.pool, HOURLY, a, b, size, filter, out).await?,
+            Source::Daily => rollup(&state.pool, DAILY, a, b, size, filter, out).await?,
+            Source::Live(unit) => live_buckets(state, unit, a, b, size, filter, out).await?,
         }
     }
-    live_buckets(state, true, live_from, to, size, filter, &mut out).await?;
-    Ok(out)
+    Ok(())
 }
 
 /// Sums cells over event types: bucket -> figures.
@@ -129,7 +211,7 @@ fn put(out: &mut Cells, t: i64, event_type: &str, figures: Figures) {
 #[allow(clippy::too_many_arguments)]
 async fn live_buckets(
     state: &AppState,
-    minutes: bool,
+    unit: live::read::Unit,
     from: i64,
     to: i64,
     size: i64,
@@ -139,15 +221,16 @@ async fn live_buckets(
     if from >= to {
         return Ok(());
     }
-    let unit = if minutes { 60 } else { 1 };
+    let secs = unit.seconds();
     let mut redis = state.redis.clone();
-    let buckets = live::read::buckets(&mut redis, &state.keys.live, minutes, from / unit, (to - 1) / unit).await?;
+    let (first, last) = (from.div_euclid(secs), (to - 1).div_euclid(secs));
+    let buckets = live::read::buckets(&mut redis, &state.keys.live, unit, first, last).await?;
     for (t, bucket) in buckets {
         for ((event_type, source), cell) in bucket {
             if filter.keeps(&event_type, &source) {
                 let errors = if event_type == "error" { cell.events } else { 0 };
                 let figures = Figures { events: cell.events, revenue_micros: cell.revenue_micros, errors };
-                put(out, (t * unit).div_euclid(size) * size, &event_type, figures);
+                put(out, (t * secs).div_euclid(size) * size, &event_type, figures);
             }
         }
     }
