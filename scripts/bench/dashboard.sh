@@ -51,7 +51,7 @@ SELECT gen_random_uuid(), t.name,
        'user_' || (i * 7919 % 50000), 'sess_' || (i / 20), (ARRAY['web', 'mobile', 'api'])[1 + i % 3],
        CASE WHEN t.name = 'purchase' THEN jsonb_build_object('amount', ((i % 49500) + 500) / 100.0) ELSE '{}'::jsonb END,
        now()
-FROM generate_series(1, $ROWS) AS i
+FROM generate_series(1::bigint, $ROWS) AS i
 CROSS JOIN LATERAL (SELECT (ARRAY['page_view','page_view','page_view','impression','click','add_to_cart','purchase','error'])[1 + (i * 31 % 8)] AS name) t
 ORDER BY 3;
 ANALYZE events;

@@ -1,18 +1,21 @@
 //! Distinct users of a period and filter (the `active_users` KPI), from HyperLogLogs: inside the
 //! live window the consumer's own (per minute, per hour, per hour and `type|source`), before it
-//! per-day ones built once from the stored rows and cached for an hour. With an event type or
-//! source filter the live part counts whole hours (the per-cell HyperLogLogs are hourly).
+//! per-day ones built from the stored rows on first use and cached for six hours. With an event
+//! type or source filter the live part counts whole hours (the per-cell HyperLogLogs are hourly);
+//! before the live window the period counts whole UTC days.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::{StreamExt, TryStreamExt};
 
 use redis::aio::ConnectionManager;
 
 use super::series::{Filter, SeriesError, live_start};
 use crate::{live::LiveKeys, web::AppState};
 
-/// How long a day's user HyperLogLogs built from the rows are kept (late events into an old day
-/// show after at most this long).
-const DAY_CACHE_SECONDS: u64 = 3600;
+/// How long a day's user HyperLogLogs built from the rows are kept (late events into a day before
+/// the live window show in active users after at most this long).
+const DAY_CACHE_SECONDS: u64 = 6 * 3600;
 
 /// Distinct users with events in `[from, to)` (unix seconds) that pass `filter`.
 pub async fn active_users(state: &AppState, from: i64, to: i64, filter: &Filter) -> Result<u64, SeriesError> {
@@ -24,18 +27,12 @@ pub async fn active_users(state: &AppState, from: i64, to: i64, filter: &Filter)
     if live_from < to {
         names.extend(live_names(&mut redis, keys, live_from, to, filter).await?);
     }
-    let mut edge_users: Vec<String> = Vec::new();
     if from < live_from {
-        let (first_day, last_day) = ((from + 86_399).div_euclid(86_400), live_from.div_euclid(86_400));
-        if first_day < last_day {
-            names.extend(day_names(state, &mut redis, first_day, last_day, filter).await?);
-            edge_users.extend(rows_users(state, from, first_day * 86_400, filter).await?);
-            edge_users.extend(rows_users(state, last_day * 86_400, live_from, filter).await?);
-        } else {
-            edge_users.extend(rows_users(state, from, live_from, filter).await?);
-        }
+        // Before the live window, whole UTC days (the period rounded out to them).
+        let (first_day, last_day) = (from.div_euclid(86_400), (live_from - 1).div_euclid(86_400) + 1);
+        names.extend(day_names(state, &mut redis, first_day, last_day, filter).await?);
     }
-    Ok(count_union(&mut redis, keys, names, &edge_users).await?)
+    Ok(crate::live::read::distinct(&mut redis, &names).await?)
 }
 
 /// The live HyperLogLogs covering `[from, to)`.
@@ -72,7 +69,8 @@ fn keeps(filter: &Filter, cell: &str) -> bool {
     filter.keeps(event_type, source)
 }
 
-/// The per-day HyperLogLogs of days `first..last` (unix days), built from the rows when missing.
+/// The per-day HyperLogLogs of days `first..last` (unix days), built from the rows when missing
+/// (a few at a time; each day is cached as soon as it is built).
 async fn day_names(
     state: &AppState,
     redis: &mut ConnectionManager,
@@ -81,107 +79,66 @@ async fn day_names(
     filter: &Filter,
 ) -> Result<Vec<String>, SeriesError> {
     let keys = &state.keys.live;
+    let per_cell = filter.event_type.is_some() || filter.source.is_some();
     let mut pipe = redis::pipe();
     for day in first..last {
-        pipe.smembers(day_cells_key(keys, day));
+        pipe.smembers(day_cells_key(keys, day, per_cell));
     }
     let known: Vec<BTreeSet<String>> = pipe.query_async(redis).await?;
+    let missing: Vec<i64> = (first..last).zip(&known).filter(|(_, c)| c.is_empty()).map(|(d, _)| d).collect();
+    let built: Vec<(i64, BTreeSet<String>)> = futures_util::stream::iter(missing)
+        .map(|day| async move { build_day(state, day, per_cell).await.map(|cells| (day, cells)) })
+        .buffer_unordered(3)
+        .try_collect()
+        .await?;
+    let built: std::collections::HashMap<i64, BTreeSet<String>> = built.into_iter().collect();
     let mut names = Vec::new();
-    for (day, mut cells) in (first..last).zip(known) {
-        if cells.is_empty() {
-            cells = build_day(state, redis, day).await?;
-        }
-        let unfiltered = filter.event_type.is_none() && filter.source.is_none();
-        if unfiltered {
-            names.push(day_users_key(keys, day, "*"));
-        } else {
+    for (day, cells) in (first..last).zip(known) {
+        let cells = built.get(&day).unwrap_or(&cells);
+        if per_cell {
             names.extend(cells.iter().filter(|c| keeps(filter, c)).map(|c| day_users_key(keys, day, c)));
+        } else {
+            names.push(day_users_key(keys, day, "*"));
         }
     }
     Ok(names)
 }
 
-/// Reads one day's users per `type|source` from the rows into HyperLogLogs; returns its cells.
-async fn build_day(state: &AppState, redis: &mut ConnectionManager, day: i64) -> Result<BTreeSet<String>, SeriesError> {
-    let rows: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT event_type, source, user_id FROM events \
-         WHERE ts >= to_timestamp($1) AND ts < to_timestamp($1 + 86400) AND user_id IS NOT NULL GROUP BY 1, 2, 3",
-    )
-    .bind(day * 86_400)
-    .fetch_all(&state.pool)
-    .await?;
+/// Reads one day's users (`per_cell`: per `type|source`) from the rows into HyperLogLogs; returns
+/// the cells built (the empty cell marks the day as built even without users).
+async fn build_day(state: &AppState, day: i64, per_cell: bool) -> Result<BTreeSet<String>, SeriesError> {
+    let sql = if per_cell {
+        "SELECT event_type || '|' || source, user_id FROM events \
+         WHERE ts >= to_timestamp($1) AND ts < to_timestamp($1 + 86400) AND user_id IS NOT NULL GROUP BY 1, 2"
+    } else {
+        "SELECT '*', user_id FROM events \
+         WHERE ts >= to_timestamp($1) AND ts < to_timestamp($1 + 86400) AND user_id IS NOT NULL GROUP BY 2"
+    };
+    let rows: Vec<(String, String)> = sqlx::query_as(sql).bind(day * 86_400).fetch_all(&state.pool).await?;
     let keys = &state.keys.live;
-    // The empty cell marks the day as built even when it has no users.
+    let mut users: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (cell, user) in &rows {
+        users.entry(cell).or_default().push(user);
+    }
     let mut cells = BTreeSet::from([String::new()]);
     let mut pipe = redis::pipe();
-    for chunk in rows.chunks(1000) {
-        let users: Vec<&str> = chunk.iter().map(|(_, _, u)| u.as_str()).collect();
-        pipe.pfadd(day_users_key(keys, day, "*"), users).ignore();
-    }
-    let mut per_cell: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
-    for (event_type, source, user) in &rows {
-        per_cell.entry(format!("{event_type}|{source}")).or_default().push(user);
-    }
-    for (cell, users) in per_cell {
-        for chunk in users.chunks(1000) {
-            pipe.pfadd(day_users_key(keys, day, &cell), chunk).ignore();
+    for (cell, list) in users {
+        for chunk in list.chunks(1000) {
+            pipe.pfadd(day_users_key(keys, day, cell), chunk).ignore();
         }
-        cells.insert(cell);
-    }
-    for cell in &cells {
         pipe.expire(day_users_key(keys, day, cell), DAY_CACHE_SECONDS as i64).ignore();
+        cells.insert(cell.to_owned());
     }
-    pipe.expire(day_users_key(keys, day, "*"), DAY_CACHE_SECONDS as i64).ignore();
-    pipe.sadd(day_cells_key(keys, day), &cells).ignore();
-    pipe.expire(day_cells_key(keys, day), DAY_CACHE_SECONDS as i64).ignore();
-    let _: () = pipe.query_async(redis).await?;
+    let marker = day_cells_key(keys, day, per_cell);
+    pipe.sadd(&marker, &cells).ignore().expire(&marker, DAY_CACHE_SECONDS as i64).ignore();
+    let _: () = pipe.query_async(&mut state.redis.clone()).await?;
     Ok(cells)
-}
-
-/// The distinct users of the rows of `[from, to)` (the edges of a period outside the live window).
-async fn rows_users(state: &AppState, from: i64, to: i64, filter: &Filter) -> Result<Vec<String>, SeriesError> {
-    if from >= to {
-        return Ok(Vec::new());
-    }
-    let (event_type, source) = filter.binds();
-    Ok(sqlx::query_scalar(
-        "SELECT DISTINCT user_id FROM events WHERE ts >= to_timestamp($1) AND ts < to_timestamp($2) \
-         AND user_id IS NOT NULL AND ($3::text IS NULL OR event_type = $3) AND ($4::text IS NULL OR source = $4)",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(event_type)
-    .bind(source)
-    .fetch_all(&state.pool)
-    .await?)
-}
-
-/// PFCOUNT of `names` and `extra` users (added to a scratch HyperLogLog, dropped in the same step).
-async fn count_union(
-    redis: &mut ConnectionManager,
-    keys: &LiveKeys,
-    mut names: Vec<String>,
-    extra: &[String],
-) -> redis::RedisResult<u64> {
-    if extra.is_empty() {
-        return crate::live::read::distinct(redis, &names).await;
-    }
-    let scratch = format!("{}:scratch:{}", keys.prefix, uuid::Uuid::new_v4());
-    let mut pipe = redis::pipe();
-    pipe.atomic();
-    for chunk in extra.chunks(1000) {
-        pipe.pfadd(&scratch, chunk).ignore();
-    }
-    names.push(scratch.clone());
-    pipe.cmd("PFCOUNT").arg(&names).del(&scratch).ignore();
-    let (count,): (u64,) = pipe.query_async(redis).await?;
-    Ok(count)
 }
 
 fn day_users_key(keys: &LiveKeys, day: i64, cell: &str) -> String {
     format!("{}:ud:{day}:{cell}", keys.prefix)
 }
 
-fn day_cells_key(keys: &LiveKeys, day: i64) -> String {
-    format!("{}:udc:{day}", keys.prefix)
+fn day_cells_key(keys: &LiveKeys, day: i64, per_cell: bool) -> String {
+    format!("{}:udc:{day}:{}", keys.prefix, if per_cell { "cells" } else { "*" })
 }
