@@ -239,21 +239,29 @@ async fn live_buckets(
 
 type Row = (i64, String, i64, i64, i64);
 
-/// A rollup table: its name, its bucket's epoch, its bucket range condition on `$1..$2`.
-struct Rollup(&'static str, &'static str, &'static str);
+/// A rollup table: its name, its bucket column, that column's unix epoch, its bucket size in
+/// seconds, its bucket range condition on `$1..$2`.
+struct Rollup(&'static str, &'static str, &'static str, i64, &'static str);
 
-const HOURLY: Rollup =
-    Rollup("rollup_hourly", "extract(epoch FROM bucket)", "bucket >= to_timestamp($1) AND bucket < to_timestamp($2)");
+const HOURLY: Rollup = Rollup(
+    "rollup_hourly",
+    "bucket",
+    "extract(epoch FROM bucket)",
+    3600,
+    "bucket >= to_timestamp($1) AND bucket < to_timestamp($2)",
+);
 const DAILY: Rollup = Rollup(
     "rollup_daily",
+    "day",
     "extract(epoch FROM day::timestamp)",
+    86_400,
     "day >= (to_timestamp($1) AT TIME ZONE 'UTC')::date AND day < (to_timestamp($2) AT TIME ZONE 'UTC')::date",
 );
 
 #[allow(clippy::too_many_arguments)]
 async fn rollup(
     pool: &PgPool,
-    Rollup(table, epoch, range): Rollup,
+    Rollup(table, column, epoch, native, range): Rollup,
     from: i64,
     to: i64,
     size: i64,
@@ -263,12 +271,19 @@ async fn rollup(
     if from >= to {
         return Ok(());
     }
+    // Grouping on the table's own bucket (or on nothing, for totals) spares the numeric arithmetic
+    // of re-bucketing every row: a third of the time of an hourly week at 10M events.
+    let (bucket, group) = match size {
+        s if s == native => (format!("{epoch}::bigint + 0 * $3::bigint"), format!("{column}, event_type")),
+        WHOLE => ("0 * $3::bigint".to_owned(), "event_type".to_owned()),
+        _ => (format!("(floor({epoch} / $3) * $3)::bigint"), "1, 2".to_owned()),
+    };
     // Table and column expressions are ours (never user input); values are bound.
     let sql = format!(
-        "SELECT (floor({epoch} / $3) * $3)::bigint, event_type, sum(events)::bigint, \
+        "SELECT {bucket}, event_type, sum(events)::bigint, \
                 round(sum(revenue) * 1000000)::bigint, sum(errors)::bigint \
          FROM {table} WHERE {range} \
-           AND ($4::text IS NULL OR event_type = $4) AND ($5::text IS NULL OR source = $5) GROUP BY 1, 2"
+           AND ($4::text IS NULL OR event_type = $4) AND ($5::text IS NULL OR source = $5) GROUP BY {group}"
     );
     fetch_buckets(pool, AssertSqlSafe(sql), from, to, size, filter, out).await
 }
