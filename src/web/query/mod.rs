@@ -138,12 +138,12 @@ struct SummaryQuery {
     event_type: Option<String>,
 }
 
-/// `GET /v1/analytics/summary`: KPIs of `[from, to)`, to the minute (whole days and hours from the
-/// rollups, the last 23 hours from the live counters, minute edges before that from the rows).
+/// `GET /v1/analytics/summary`: KPIs of `[from, to)`, to the minute inside the last 23 hours (live
+/// counters), to the hour before (whole days and hours from the rollups).
 #[utoipa::path(get, path = "/v1/analytics/summary", tag = "analytics",
     params(
-        ("from" = Option<String>, Query, description = "RFC 3339 or unix ms; default `to` minus 24 hours; rounded down to the minute"),
-        ("to" = Option<String>, Query, description = "RFC 3339 or unix ms; default now; rounded up to the minute"),
+        ("from" = Option<String>, Query, description = "RFC 3339 or unix ms; default `to` minus 24 hours; rounded down to the minute (last 23 hours) or hour"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or unix ms; default now; rounded up to the minute (last 23 hours) or hour"),
         ("source" = Option<String>, Query, description = "Only this source"),
         ("event_type" = Option<String>, Query, description = "Only this event type"),
     ),
@@ -161,7 +161,7 @@ pub async fn summary(
         event_type: params::name("event_type", q.event_type.as_deref())?,
         source: params::name("source", q.source.as_deref())?,
     };
-    let (from, to) = (from.timestamp().div_euclid(60) * 60, (to.timestamp() + 59).div_euclid(60) * 60);
+    let (from, to) = series::totals_window(from.timestamp(), to.timestamp(), Utc::now().timestamp());
     let (cells, active_users) =
         tokio::try_join!(series::totals(&state, from, to, &filter), users::active_users(&state, from, to, &filter),)?;
     let per_type = series::per_type(&cells);

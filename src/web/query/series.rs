@@ -158,13 +158,20 @@ pub async fn cells(
     Ok(out)
 }
 
-/// The figures of `[from, to)` per event type, in one bucket (minute precision: `from` rounded
-/// down, `to` up to the minute).
+/// The figures of `[from, to)` per event type, in one bucket; `from` and `to` as `totals_window`
+/// rounds them.
 pub async fn totals(state: &AppState, from: i64, to: i64, filter: &Filter) -> Result<Cells, SeriesError> {
-    let (from, to) = (from.div_euclid(60) * 60, (to + 59).div_euclid(60) * 60);
     let mut out = Cells::new();
     read_pieces(state, &plan(from, to, WHOLE, Utc::now().timestamp()), WHOLE, filter, &mut out).await?;
     Ok(out)
+}
+
+/// The window the totals cover: to the minute inside the live window, to the hour before it (so
+/// no raw rows are read: an hour of them costs more than the whole rest of a month's summary).
+pub fn totals_window(from: i64, to: i64, now: i64) -> (i64, i64) {
+    let live = live_start(now);
+    let unit = |t: i64| if t < live { 3600 } else { 60 };
+    (from.div_euclid(unit(from)) * unit(from), (to + unit(to) - 1).div_euclid(unit(to)) * unit(to))
 }
 
 async fn read_pieces(
