@@ -3,7 +3,7 @@
 //! `analytics:reports`).
 //!
 //! ```text
-//!  enqueue ──▶ waiting (list) ◀── promote ── delayed (zset, run-at ms) ◀── fail, attempts left (backoff)
+//!  enqueue ──▶ waiting (zset) ◀── promote ── delayed (zset, run-at ms) ◀── fail, attempts left (backoff)
 //!       │         │ claim (lease)                 ▲
 //!       ▼         ▼                               │
 //!    marker    active (zset, lease expiry) ──────┘  lease expired: back to waiting (attempt counted)
@@ -21,10 +21,13 @@
 
 pub mod claim;
 pub mod context;
+pub mod events;
+pub mod flow;
 pub mod inspect;
 pub mod job;
 pub mod processor;
 pub mod queues;
+pub mod rate_limit;
 pub mod registry;
 pub mod scripts;
 pub mod store;
@@ -32,11 +35,14 @@ pub mod worker;
 
 pub use claim::{Fetched, Finished, Outcome, Round};
 pub use context::{JobContext, Progress};
+pub use events::{EventKind, Events, JobEvent};
+pub use flow::{FlowEnqueued, Planned};
 pub use job::{AttemptError, JobError, JobRecord, JobState};
 pub use processor::{Kind, Processor};
 pub use queues::Queues;
+pub use rate_limit::RateLimit;
 pub use registry::{Dispatch, QueueSpec, Registry, UnknownKind};
-pub use store::{Cancelled, EnqueueOptions, Enqueued, Queue, QueueCounts};
+pub use store::{Cancelled, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts};
 pub use worker::{JobHandler, RunningJob, WorkerOptions};
 
 /// A failure to talk to Redis (the queue's own errors; job errors are `JobError`).
