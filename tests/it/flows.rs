@@ -109,5 +109,18 @@ async fn the_weekly_report_runs_as_a_flow_after_the_daily_rollups_of_its_days() 
     let rolled: i64 =
         sqlx::query_scalar("SELECT count(DISTINCT day) FROM rollup_profile_daily").fetch_one(env.pool()).await.unwrap();
     assert!(rolled >= 1, "the children rolled the golden days up");
+
+    // The admin job pages link parent and children both ways.
+    let page = |id: String| {
+        let request = app.client.get(app.url(&format!("/admin/jobs/{id}"))).bearer_auth("test-admin-token");
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page(parent.id.clone()).await;
+    assert!(html.contains("id=\"flow-children\""), "{html}");
+    for child in &parent.children {
+        assert!(html.contains(&format!("href=\"/admin/jobs/{child}\"")), "links child {child}");
+    }
+    let html = page(parent.children[0].clone()).await;
+    assert!(html.contains(&format!("id=\"flow-parent\" href=\"/admin/jobs/{}\"", parent.id)), "{html}");
     app.stop().await;
 }

@@ -41,6 +41,25 @@ async fn jobs_run_by_priority_none_first_then_one_two_and_in_order_among_equals(
 }
 
 #[tokio::test]
+async fn the_admin_pages_show_a_jobs_priority_and_key_and_the_queues_rate_limit() {
+    let env = TestEnv::with(&[("EVENTMILL_QUEUE_RATE_LIMIT_ANALYTICS_REPORTS", "50/1m")]).await;
+    let app = crate::helpers::TestApp::api(env).await;
+    let args = ["enqueue", "rollup", "--daily", "--date", "2026-03-08", "--priority", "7", "--key", "k-7"];
+    let id = id_of(&cli(&app.env, &args).await);
+    let get = |path: String| {
+        let request = app.client.get(app.url(&path)).bearer_auth("test-admin-token");
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let html = get(format!("/admin/jobs/{id}")).await;
+    assert!(html.contains("<dd id=\"job-priority\">7</dd>") && html.contains("<dd id=\"job-key\">k-7</dd>"), "{html}");
+    let html = get("/admin/queues/analytics:reports".into()).await;
+    assert!(html.contains("rate limit 50/1m"), "{html}");
+    let html = get("/admin/queues/analytics:rollup".into()).await;
+    assert!(html.contains("no rate limit"), "{html}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_queue_rate_limit_holds_across_two_worker_processes() {
     const MAX: usize = 3;
     const PER_MS: i64 = 600;
