@@ -187,7 +187,7 @@ pub struct JobsListArgs {
     /// analytics:rollup or analytics:reports (default: both).
     #[arg(long)]
     pub queue: Option<String>,
-    /// waiting, delayed, active, completed or failed.
+    /// waiting, waiting-children (flow parents), delayed, active, completed or failed.
     #[arg(long, default_value = "failed")]
     pub state: String,
     #[arg(long, default_value_t = 20)]

@@ -17,7 +17,9 @@
 //! retry waiting out its backoff lives in Redis (not in a worker's memory), and completed and
 //! failed jobs are trimmed by count and age as they arrive. `worker` drives the job slots: one
 //! script per round trip records finished attempts and claims the next jobs; idle workers block
-//! on the queue's marker.
+//! on the queue's marker. What BullMQ users expect is built on the same scripts: priorities
+//! (the waiting set's score), per-queue rate limits (a window counted inside the fetch script),
+//! lifecycle `events`, and `flow`s (a parent in `waiting-children` until its children completed).
 
 pub mod claim;
 pub mod context;
