@@ -60,6 +60,33 @@ async fn the_admin_pages_show_a_jobs_priority_and_key_and_the_queues_rate_limit(
 }
 
 #[tokio::test]
+async fn enqueue_options_come_from_flags_before_or_after_the_subcommand_or_from_the_job_files_options() {
+    let env = TestEnv::new().await;
+    let queues = &env.resources.queues;
+    let before = ["enqueue", "--delay", "10m", "--key", "before", "--priority", "3", "rollup", "--daily"];
+    let id = id_of(&cli(&env, &[&before[..], &["--date", "2026-03-08"]].concat()).await);
+    let job = queues.job(&id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.priority, job.key.as_deref()), (JobState::Delayed, 3, Some("before")));
+    assert_eq!(job.run_at.unwrap() - job.created_at, 600_000);
+
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("opts-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("job.toml");
+    let text = "job_type = \"DAILY_ROLLUP\"\ndate = \"yesterday\"\noptions = { priority = 9, delay = \"90s\", key = \"from-file\" }\n";
+    std::fs::write(&file, text).unwrap();
+    let path = file.to_str().unwrap();
+    let id = id_of(&cli(&env, &["enqueue", "--file", path]).await);
+    let job = queues.job(&id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.priority, job.key.as_deref()), (JobState::Delayed, 9, Some("from-file")));
+    assert_eq!(job.run_at.unwrap() - job.created_at, 90_000);
+    // A flag wins over the file.
+    let id = id_of(&cli(&env, &["enqueue", "--file", path, "--priority", "1", "--key", "flag"]).await);
+    assert_eq!(queues.job(&id).await.unwrap().unwrap().priority, 1);
+    let bad = cli(&env, &["enqueue", "--priority", "0", "rollup", "--daily", "--date", "2026-03-08"]).await;
+    assert_eq!(bad.status.code(), Some(2), "priority 0 is refused by the parser");
+}
+
+#[tokio::test]
 async fn a_queue_rate_limit_holds_across_two_worker_processes() {
     const MAX: usize = 3;
     const PER_MS: i64 = 600;
