@@ -87,6 +87,26 @@ async fn enqueue_options_come_from_flags_before_or_after_the_subcommand_or_from_
 }
 
 #[tokio::test]
+async fn a_waiting_list_of_an_older_eventmill_becomes_the_sorted_set_in_the_same_order_at_declare() {
+    let env = TestEnv::new().await;
+    let queue = env.resources.queues.rollup().clone();
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(queue.enqueue("DAILY_ROLLUP", r#"{"test":true}"#, EnqueueOptions::default()).await.unwrap().id);
+    }
+    // Before priorities, `waiting` was a list: LPUSH on enqueue, RPOP to claim.
+    let key = format!("{}:queue:{}:waiting", env.prefix, queue.name);
+    let mut redis = env.redis();
+    let _: () = redis::AsyncCommands::del(&mut redis, &key).await.unwrap();
+    for id in &ids {
+        let _: () = redis::AsyncCommands::lpush(&mut redis, &key, id).await.unwrap();
+    }
+    queue.declare(false, 1).await.unwrap();
+    assert_eq!(queue.ids(JobState::Waiting, 10).await.unwrap(), ids, "the next to run first, as before");
+    assert_eq!(queue.counts().await.unwrap().waiting, 4);
+}
+
+#[tokio::test]
 async fn a_queue_rate_limit_holds_across_two_worker_processes() {
     const MAX: usize = 3;
     const PER_MS: i64 = 600;
