@@ -112,13 +112,18 @@ async fn a_queue_rate_limit_holds_across_two_worker_processes() {
     const PER_MS: i64 = 600;
     let env = TestEnv::new().await;
     let queues = env.resources.queues.clone();
+    let limit = [("EVENTMILL_QUEUE_RATE_LIMIT_ANALYTICS_ROLLUP", "3/600ms"), ("EVENTMILL_JOB_CONCURRENCY", "2")];
+    let workers = [Proc::start(&env, &["worker"], &limit), Proc::start(&env, &["worker"], &limit)];
+    let both_up = eventually(Duration::from_secs(20), || async {
+        queues.rollup().workers(Duration::from_secs(30)).await.unwrap().len() == 2
+    })
+    .await;
+    assert!(both_up, "both worker processes poll the queue");
     let mut ids = Vec::new();
     for day in 1..=12 {
         let job = format!(r#"{{"job_type":"DAILY_ROLLUP","date":"2026-02-{day:02}"}}"#);
         ids.push(queues.rollup().enqueue("DAILY_ROLLUP", &job, EnqueueOptions::default()).await.unwrap().id);
     }
-    let limit = [("EVENTMILL_QUEUE_RATE_LIMIT_ANALYTICS_ROLLUP", "3/600ms"), ("EVENTMILL_JOB_CONCURRENCY", "2")];
-    let workers = [Proc::start(&env, &["worker"], &limit), Proc::start(&env, &["worker"], &limit)];
     let done = eventually(Duration::from_secs(40), || async {
         queues.rollup().counts().await.unwrap().completed == ids.len() as u64
     })
