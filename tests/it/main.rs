@@ -35,3 +35,4 @@ mod rollup;
 mod scheduler;
 mod processes;
 mod compose;
+mod schemathesis;
