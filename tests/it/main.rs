@@ -36,3 +36,4 @@ mod scheduler;
 mod processes;
 mod compose;
 mod schemathesis;
+mod secrets;
