@@ -37,3 +37,4 @@ mod processes;
 mod compose;
 mod schemathesis;
 mod secrets;
+mod confirm;
