@@ -278,7 +278,7 @@ fn integer(text: &str) -> Option<i64> {
     // The digits with the decimal point moved `exponent` places right; every digit past it must be 0.
     let digits = format!("{whole}{fraction}");
     let point = whole.len() as i64 + i64::from(exponent);
-    if point < 0 || point > 40 {
+    if !(0..=40).contains(&point) {
         return digits.bytes().all(|b| b == b'0').then_some(0);
     }
     let point = point as usize;

@@ -91,7 +91,8 @@ fn assess(state: &AppState, redis: &Check, postgres: &Check, stream: &Value) -> 
         overall = Overall::Degraded;
     }
     if !postgres.ok {
-        reasons.push("PostgreSQL is unreachable: events are accepted and wait in the stream until it is back".to_owned());
+        reasons
+            .push("PostgreSQL is unreachable: events are accepted and wait in the stream until it is back".to_owned());
         overall = overall.max(Overall::Degraded);
     }
     (overall, reasons)

@@ -39,7 +39,10 @@ async fn a_destructive_action_without_confirmation_changes_nothing_and_with_it_h
         let body: Value = asked.json().await.unwrap();
         assert_eq!(body["error"], "confirmation_required", "{body}");
         assert!(body["message"].as_str().unwrap().contains("\"confirm\": true"), "{body}");
-        assert!(env.resources.queues.job(&id).await.unwrap().is_some(), "the job is still there after an unconfirmed {action}");
+        assert!(
+            env.resources.queues.job(&id).await.unwrap().is_some(),
+            "the job is still there after an unconfirmed {action}"
+        );
     }
     let asked = post("/admin/api/dead-letters/replay-all".into(), json!({ "confirm": "yes" })).await.unwrap();
     assert_eq!(asked.status(), 428, "only `true` confirms a JSON call");
@@ -53,9 +56,9 @@ async fn a_destructive_action_without_confirmation_changes_nothing_and_with_it_h
     // Log lines are JSON (README "Operations").
     let audit = |outcome: &str| {
         let outcome = format!(r#""outcome":"{outcome}""#);
-        logs.lines().filter(|l| l.contains(r#""target":"eventmill::audit""#)).any(|l| {
-            l.contains(r#""action":"job.remove""#) && l.contains(r#""token":""#) && l.contains(&outcome)
-        })
+        logs.lines()
+            .filter(|l| l.contains(r#""target":"eventmill::audit""#))
+            .any(|l| l.contains(r#""action":"job.remove""#) && l.contains(r#""token":""#) && l.contains(&outcome))
     };
     assert!(audit("confirmation asked"), "the unconfirmed remove is audited:\n{logs}");
     assert!(audit("ok"), "the confirmed remove is audited:\n{logs}");

@@ -179,8 +179,7 @@ async fn after_redis_is_killed_and_restarted_the_schedulers_go_on_with_one_job_p
     }
     let queues = &env.resources.queues;
     let jobs = queues.list(queues.rollup(), JobState::Waiting, 100).await.unwrap();
-    let mut ticks: Vec<i64> =
-        jobs.iter().map(|j| at(j.origin.rsplit('@').next().unwrap()).timestamp()).collect();
+    let mut ticks: Vec<i64> = jobs.iter().map(|j| at(j.origin.rsplit('@').next().unwrap()).timestamp()).collect();
     ticks.sort();
     let total = ticks.len();
     ticks.dedup();

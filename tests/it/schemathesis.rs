@@ -35,17 +35,17 @@ bearer = "${SCHEMATHESIS_TOKEN}"
 const RUNS: [(&str, &str); 2] = [("^/(v1/events|healthz)", ""), ("^/v1/analytics/", "positive_data_acceptance")];
 
 fn schemathesis_bin() -> PathBuf {
-    std::env::var_os("EVENTMILL_SCHEMATHESIS").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".eventmill/schemathesis/bin/schemathesis")
-    })
+    std::env::var_os("EVENTMILL_SCHEMATHESIS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".eventmill/schemathesis/bin/schemathesis"))
 }
 
 #[tokio::test]
 async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
     let bin = schemathesis_bin();
     assert!(bin.exists(), "{} is missing: run scripts/test.sh (scripts/test-deps.sh installs it)", bin.display());
-    let env = TestEnv::with(&[("EVENTMILL_INGEST_KEYS", INGEST_KEY), ("EVENTMILL_READONLY_TOKEN", READONLY_TOKEN)])
-        .await;
+    let env =
+        TestEnv::with(&[("EVENTMILL_INGEST_KEYS", INGEST_KEY), ("EVENTMILL_READONLY_TOKEN", READONLY_TOKEN)]).await;
     let app = TestApp::full(env).await;
     let dir = std::env::temp_dir().join(format!("eventmill-schemathesis-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -85,7 +85,11 @@ async fn provoke_http_errors(p: &Logged) -> Vec<String> {
         client.get(p.url("/v1/analytics/summary")).bearer_auth(format!("{READONLY}x")),
         client.get(p.url("/admin/api/queues")).bearer_auth(format!("x{ADMIN}")),
         client.post(p.url("/v1/events")).header("x-api-key", format!("{INGEST}x")).body(event),
-        client.post(p.url("/v1/events")).header("x-api-key", INGEST).header("content-type", "application/json").body(event),
+        client
+            .post(p.url("/v1/events"))
+            .header("x-api-key", INGEST)
+            .header("content-type", "application/json")
+            .body(event),
         client.get(p.url("/v1/analytics/events/raw")).bearer_auth(READONLY),
         client.get(p.url("/healthz/detailed")),
         client.get(p.url("/metrics")).bearer_auth(ADMIN),
@@ -134,7 +138,8 @@ async fn no_token_key_or_password_appears_in_logs_or_error_answers() {
     let id = enqueued["id"].as_str().unwrap_or_else(|| panic!("enqueued: {enqueued}")).to_owned();
     let job_url = run.url(&format!("/admin/api/jobs/{id}"));
     let failed = eventually(Duration::from_secs(30), || async {
-        let job: serde_json::Value = client.get(&job_url).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+        let job: serde_json::Value =
+            client.get(&job_url).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
         job["state"] == "failed"
     })
     .await;
@@ -163,7 +168,10 @@ async fn no_token_key_or_password_appears_in_logs_or_error_answers() {
     let serve = Logged::start("serve", &refused);
     bodies.extend(provoke_http_errors(&serve).await);
     let refused_logs = serve.stop().await;
-    assert!(refused_logs.to_lowercase().contains("password"), "PostgreSQL's or Redis's refusal is logged: {refused_logs}");
+    assert!(
+        refused_logs.to_lowercase().contains("password"),
+        "PostgreSQL's or Redis's refusal is logged: {refused_logs}"
+    );
 
     for (i, body) in bodies.iter().enumerate() {
         assert_no_secret(&format!("HTTP answer {i}"), body);
