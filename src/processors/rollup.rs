@@ -63,54 +63,120 @@ pub async fn hourly(job: &HourlyRollup, ctx: &JobContext) -> Result<serde_json::
     Ok(json!({ "start_time": start, "end_time": end, "rollup_hourly_rows": rows.rows_affected() }))
 }
 
+/// One table of the daily rollup: recomputed from one SELECT (`sql/*.sql`) over the day's events.
+struct DailyTable {
+    name: &'static str,
+    /// The table's columns in the order the SELECT yields them.
+    columns: &'static str,
+    select: &'static str,
+}
+
+const DAILY_TABLES: [DailyTable; 4] = [
+    DailyTable {
+        name: "rollup_daily",
+        columns: "day, event_type, source, events, unique_users, revenue, errors",
+        select: include_str!("sql/daily.sql"),
+    },
+    DailyTable {
+        name: "rollup_daily_summary",
+        columns: "day, events, unique_users, sessions, errors, orders, revenue",
+        select: include_str!("sql/daily_summary.sql"),
+    },
+    DailyTable {
+        name: "rollup_profile_daily",
+        columns: "day, profile_id, impressions, clicks, purchases, revenue",
+        select: include_str!("sql/profile_daily.sql"),
+    },
+    DailyTable {
+        name: "rollup_cost_daily",
+        columns: "day, category, feature, amount, events",
+        select: include_str!("sql/cost_daily.sql"),
+    },
+];
+
+const PROFILE_TABLE: &DailyTable = &DAILY_TABLES[2];
+
 /// Recomputes one UTC day's `rollup_daily`, `rollup_daily_summary`, `rollup_profile_daily` and
 /// `rollup_cost_daily` rows; with `profile_ids`, only those profiles' profile rows.
+///
+/// The four SELECTs read the day's events at the same time on their own connections (PostgreSQL
+/// never runs an `INSERT ... SELECT` in parallel, and one scan per core is what two cores can do);
+/// their results are small (one row per type and source, per profile...) and are then swapped in
+/// by one transaction, so a reader sees either the old day or the new one.
 #[tracing::instrument(skip_all, fields(date = %job.date))]
 pub async fn daily(job: &DailyRollup, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
     let start = day_start(job.date);
     let end = start + Duration::days(1);
-    ctx.report(5, "waiting for the day's lock").await;
-    let mut tx = begin(ctx).await?;
-    lock(&mut tx, DAILY_LOCK, start.timestamp() / 86_400).await?;
     let day = job.date;
     if let Some(profiles) = &job.profile_ids {
         ctx.report(30, "recomputing profile rows").await;
+        let rows = compute(ctx, PROFILE_TABLE, (start, end), Some(profiles)).await?;
+        let mut tx = begin(ctx).await?;
+        lock(&mut tx, DAILY_LOCK, start.timestamp() / 86_400).await?;
         sqlx::query("DELETE FROM rollup_profile_daily WHERE day = $1 AND profile_id = ANY ($2)")
             .bind(day)
             .bind(profiles)
             .execute(&mut *tx)
             .await?;
-        let rows = insert(&mut tx, include_str!("sql/profile_daily.sql"), start, end, Some(profiles)).await?;
+        let rows = replace_rows(&mut tx, PROFILE_TABLE, &rows).await?;
         tx.commit().await?;
         ctx.report(100, "profile rollup done").await;
         return Ok(json!({ "date": day, "profile_ids": profiles, "rollup_profile_daily_rows": rows }));
     }
     // Before any read of the day's events (see report::freshness): what this run will cover.
-    freshness::record_rollup(&mut tx, day, (start, end)).await?;
-    for table in ["rollup_daily", "rollup_daily_summary", "rollup_profile_daily", "rollup_cost_daily"] {
+    let seen = freshness::count_day(&ctx.pool, (start, end)).await?;
+    ctx.report(20, "recomputing the day's tables").await;
+    let computed =
+        futures_util::future::try_join_all(DAILY_TABLES.iter().map(|table| compute(ctx, table, (start, end), None)))
+            .await?;
+    ctx.report(85, "replacing the day's rows").await;
+    let mut tx = begin(ctx).await?;
+    lock(&mut tx, DAILY_LOCK, start.timestamp() / 86_400).await?;
+    freshness::record_rollup(&mut tx, day, &seen).await?;
+    let mut written = serde_json::Map::new();
+    for (table, rows) in DAILY_TABLES.iter().zip(&computed) {
         // Table names come from the fixed list above, never from input.
-        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE day = $1")))
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {} WHERE day = $1", table.name)))
             .bind(day)
             .execute(&mut *tx)
             .await?;
+        let count = replace_rows(&mut tx, table, rows).await?;
+        written.insert(format!("{}_rows", table.name), count.into());
     }
-    ctx.report(20, "recomputing daily rows").await;
-    let daily = insert(&mut tx, include_str!("sql/daily.sql"), start, end, None).await?;
-    ctx.report(45, "recomputing the day's summary").await;
-    let summary = insert(&mut tx, include_str!("sql/daily_summary.sql"), start, end, None).await?;
-    ctx.report(65, "recomputing profile rows").await;
-    let profiles = insert(&mut tx, include_str!("sql/profile_daily.sql"), start, end, None).await?;
-    ctx.report(85, "recomputing cost rows").await;
-    let costs = insert(&mut tx, include_str!("sql/cost_daily.sql"), start, end, None).await?;
     tx.commit().await?;
     ctx.report(100, "daily rollup done").await;
-    Ok(json!({
-        "date": day,
-        "rollup_daily_rows": daily,
-        "rollup_daily_summary_rows": summary,
-        "rollup_profile_daily_rows": profiles,
-        "rollup_cost_daily_rows": costs,
-    }))
+    written.insert("date".into(), json!(day));
+    Ok(serde_json::Value::Object(written))
+}
+
+/// Runs one table's SELECT over `[start, end)` on its own connection; its rows as a JSON array.
+async fn compute(
+    ctx: &JobContext,
+    table: &DailyTable,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    profiles: Option<&Vec<String>>,
+) -> Result<String, JobError> {
+    let mut tx = begin(ctx).await?;
+    let sql = format!(
+        "SELECT coalesce(json_agg(t), '[]')::text FROM ({}) AS t ({})",
+        table.select.trim_end().trim_end_matches(';'),
+        table.columns
+    );
+    let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(start).bind(end);
+    let query = if table.select.contains("$3") { query.bind(profiles) } else { query };
+    let rows: String = query.fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Inserts rows computed by [`compute`] into their table.
+async fn replace_rows(conn: &mut PgConnection, table: &DailyTable, rows: &str) -> Result<u64, JobError> {
+    let sql = format!(
+        "INSERT INTO {name} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{name}, $1::json)",
+        name = table.name,
+        columns = table.columns
+    );
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(rows).execute(conn).await?.rows_affected())
 }
 
 /// A transaction in UTC, with memory enough for hash aggregates of a big day.
@@ -124,18 +190,6 @@ async fn begin(ctx: &JobContext) -> Result<Transaction<'static, Postgres>, JobEr
 async fn lock(conn: &mut PgConnection, class: i32, key: i64) -> Result<(), JobError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)").bind(class).bind(key as i32).execute(conn).await?;
     Ok(())
-}
-
-async fn insert(
-    conn: &mut PgConnection,
-    sql: &'static str,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    profiles: Option<&Vec<String>>,
-) -> Result<u64, JobError> {
-    let query = sqlx::query(sql).bind(start).bind(end);
-    let query = if sql.contains("$3") { query.bind(profiles) } else { query };
-    Ok(query.execute(conn).await?.rows_affected())
 }
 
 /// Widens `[start, end)` to whole hours; an empty or huge window is a permanent error.

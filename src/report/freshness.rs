@@ -1,9 +1,9 @@
 //! rollups -> **freshness** -> report: how far each day's daily rollup is complete, and which days
 //! of a report's period changed since (SPEC section 9, "reports are never stale").
 //!
-//! The DAILY_ROLLUP job calls [`record_rollup`] inside its transaction, before it reads the day's
-//! events: it stores the day's stored-event count and the time of that count in `rollup_freshness`
-//! (see the migration for why a count). A report calls [`check`] first: a day whose stored count
+//! The DAILY_ROLLUP job counts the day's stored events ([`count_day`]) before it reads them, and
+//! stores that count and its time in `rollup_freshness` ([`record_rollup`]) in the transaction that
+//! swaps in the recomputed rows (see the migration for why a count). A report calls [`check`] first: a day whose stored count
 //! grew past what its rollup saw (or that has events and no record) is stale and is recomputed;
 //! every day is then complete to the time of the check, which the report states.
 
@@ -21,10 +21,20 @@ const CHECK: &str = "SELECT statement_timestamp(), \
            FROM generate_series($1::date::timestamp, $2::date::timestamp, interval '1 day') AS g) d \
      LEFT JOIN rollup_freshness f ON f.day = d.day";
 
-/// Counts `$1`'s events in `[$2, $3)` and records them as what its rollup covers.
-const RECORD: &str = "INSERT INTO rollup_freshness (day, events_seen, complete_to) \
-     SELECT $1, count(*), statement_timestamp() FROM events WHERE ts >= $2 AND ts < $3 \
+/// Stored events in `[$1, $2)`, and the time of the count.
+const COUNT: &str = "SELECT count(*), statement_timestamp() FROM events WHERE ts >= $1 AND ts < $2";
+
+/// Records what a daily rollup covers.
+const RECORD: &str = "INSERT INTO rollup_freshness (day, events_seen, complete_to) VALUES ($1, $2, $3) \
      ON CONFLICT (day) DO UPDATE SET events_seen = excluded.events_seen, complete_to = excluded.complete_to";
+
+/// A day's stored events at one instant: taken before a rollup reads them, so the rollup covers
+/// at least these (rows are only ever added to a day).
+#[derive(Debug, Clone, Copy)]
+pub struct DayCount {
+    events: i64,
+    at: DateTime<Utc>,
+}
 
 /// What [`check`] found for a period.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,13 +53,15 @@ pub async fn check(pool: &PgPool, from: NaiveDate, to: NaiveDate) -> Result<Fres
     Ok(Freshness { stale, complete_to })
 }
 
-/// Records, inside a full daily rollup's transaction and before it reads the day's events, how
-/// many events the day has now: the rollup that follows covers at least those.
-pub async fn record_rollup(
-    conn: &mut PgConnection,
-    day: NaiveDate,
-    (start, end): (DateTime<Utc>, DateTime<Utc>),
-) -> Result<(), sqlx::Error> {
-    sqlx::query(RECORD).bind(day).bind(start).bind(end).execute(conn).await?;
+/// Counts a day's stored events; a full daily rollup calls it before it reads them.
+pub async fn count_day(pool: &PgPool, (start, end): (DateTime<Utc>, DateTime<Utc>)) -> Result<DayCount, sqlx::Error> {
+    let (events, at) = sqlx::query_as(COUNT).bind(start).bind(end).fetch_one(pool).await?;
+    Ok(DayCount { events, at })
+}
+
+/// Records, inside the transaction that replaces a day's rollup rows, the count taken before they
+/// were computed: every event it counted is in them.
+pub async fn record_rollup(conn: &mut PgConnection, day: NaiveDate, seen: &DayCount) -> Result<(), sqlx::Error> {
+    sqlx::query(RECORD).bind(day).bind(seen.events).bind(seen.at).execute(conn).await?;
     Ok(())
 }

@@ -76,35 +76,54 @@ pub fn encode_packed(events: &[Event], ingested_at: DateTime<Utc>) -> Vec<u8> {
     buf
 }
 
-/// One event of an entry: where its JSON sits in the payload (what a dead letter keeps) and the
-/// row read from it, or why it could not be read (the dead-letter reason if it persists).
+/// One event of an entry: the row read from it, or why it could not be read (the dead-letter
+/// reason if it persists). Where its JSON sits in the payload is found only when a dead letter
+/// needs it ([`spans`]).
 #[derive(Debug)]
 pub struct Decoded {
-    pub span: Range<usize>,
     pub row: Result<EventRow, String>,
 }
 
-/// Reads an entry's events back. An unreadable payload is one event spanning it all, with the error.
+/// Reads an entry's events back. A packed entry is read in one pass; only when that fails (an
+/// unreadable event, which is rare) is the list split and each event read alone, so one bad event
+/// is isolated. An unreadable payload is one event spanning it all, with the error.
 pub fn decode(payload: &str) -> Vec<Decoded> {
-    let whole = |reason: String| vec![Decoded { span: 0..payload.len(), row: Err(reason) }];
     if !payload.trim_start().starts_with('[') {
-        return vec![Decoded { span: 0..payload.len(), row: decode_one(payload) }];
+        return vec![Decoded { row: decode_one(payload) }];
     }
-    let items: Vec<&RawValue> = match serde_json::from_str(payload) {
-        Ok(items) => items,
-        Err(e) => return whole(format!("stream entry is not a valid event list: {e}")),
-    };
+    if let Ok(rows) = serde_json::from_str::<Vec<EventRow>>(payload)
+        && !rows.is_empty()
+    {
+        return rows.into_iter().map(|row| Decoded { row: Ok(row) }).collect();
+    }
+    match split(payload) {
+        Ok(spans) => spans.into_iter().map(|span| Decoded { row: decode_one(&payload[span]) }).collect(),
+        Err(reason) => vec![Decoded { row: Err(reason) }],
+    }
+}
+
+/// The byte span of each event of a payload, in the order [`decode`] returns them.
+pub fn spans(payload: &str) -> Vec<Range<usize>> {
+    if !payload.trim_start().starts_with('[') {
+        return std::iter::once(0..payload.len()).collect();
+    }
+    split(payload).unwrap_or_else(|_| std::iter::once(0..payload.len()).collect())
+}
+
+fn split(payload: &str) -> Result<Vec<Range<usize>>, String> {
+    let items: Vec<&RawValue> =
+        serde_json::from_str(payload).map_err(|e| format!("stream entry is not a valid event list: {e}"))?;
     if items.is_empty() {
-        return whole("stream entry holds an empty event list".to_owned());
+        return Err("stream entry holds an empty event list".to_owned());
     }
     let base = payload.as_ptr() as usize;
-    items
+    Ok(items
         .into_iter()
         .map(|raw| {
             let start = raw.get().as_ptr() as usize - base;
-            Decoded { span: start..start + raw.get().len(), row: decode_one(raw.get()) }
+            start..start + raw.get().len()
         })
-        .collect()
+        .collect())
 }
 
 /// Reads one event object.
@@ -140,10 +159,20 @@ mod tests {
         let payload = String::from_utf8(encode_packed(&events, Utc::now())).unwrap();
         let decoded = decode(&payload);
         assert_eq!(decoded.len(), 2);
-        for (d, e) in decoded.iter().zip(&events) {
+        for ((d, span), e) in decoded.iter().zip(spans(&payload)).zip(&events) {
             assert_eq!(d.row.as_ref().unwrap().event_id, e.event_id);
-            assert_eq!(decode_one(&payload[d.span.clone()]).unwrap().event_id, e.event_id);
+            assert_eq!(decode_one(&payload[span]).unwrap().event_id, e.event_id);
         }
+    }
+
+    #[test]
+    fn a_bad_event_among_good_ones_is_isolated() {
+        let good = event(r#"{"event_type":"a"}"#);
+        let bad = format!(r#"[{},{{"id":"x"}}]"#, encode(&good, Utc::now()));
+        let decoded = decode(&bad);
+        assert_eq!(decoded.len(), 2);
+        assert!(decoded[0].row.is_ok());
+        assert!(decoded[1].row.is_err());
     }
 
     #[test]
@@ -151,9 +180,9 @@ mod tests {
         let decoded = decode(r#"[{"nope":1}, 7]"#);
         assert_eq!(decoded.len(), 2);
         assert!(decoded.iter().all(|d| d.row.is_err()));
-        assert_eq!(decoded[1].span, 13..14);
+        assert_eq!(spans(r#"[{"nope":1}, 7]"#)[1], 13..14);
         let garbage = decode("not json");
         assert!(garbage[0].row.as_ref().unwrap_err().contains("not a valid event"));
-        assert_eq!(garbage[0].span, 0..8);
+        assert_eq!(spans("not json").first(), Some(&(0..8)));
     }
 }

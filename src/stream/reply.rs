@@ -14,6 +14,8 @@ pub struct Entry {
     pub payload: String,
     /// Its events (one, or up to `EVENTS_PER_ENTRY` when packed); never empty.
     pub events: Vec<Decoded>,
+    /// Each event's byte span in `payload`, found the first time a dead letter needs one.
+    spans: std::sync::OnceLock<Vec<std::ops::Range<usize>>>,
 }
 
 impl Entry {
@@ -25,15 +27,16 @@ impl Entry {
             }
             None => {
                 let reason = format!("stream entry has no UTF-8 `{EVENT_FIELD}` field");
-                (String::new(), vec![Decoded { span: 0..0, row: Err(reason) }])
+                (String::new(), vec![Decoded { row: Err(reason) }])
             }
         };
-        Self { id, deliveries, request_id, payload, events }
+        Self { id, deliveries, request_id, payload, events, spans: Default::default() }
     }
 
     /// The JSON of its event `index`, as a dead letter keeps it.
     pub fn event_json(&self, index: usize) -> &str {
-        &self.payload[self.events[index].span.clone()]
+        let spans = self.spans.get_or_init(|| entry::spans(&self.payload));
+        spans.get(index).map_or(self.payload.as_str(), |span| &self.payload[span.clone()])
     }
 }
 

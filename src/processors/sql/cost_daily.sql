@@ -1,5 +1,4 @@
 -- DAILY_ROLLUP: rollup_cost_daily rows of the UTC day [$1, $2): cost events by category and feature.
-INSERT INTO rollup_cost_daily (day, category, feature, amount, events)
 SELECT ($1::timestamptz AT TIME ZONE 'UTC')::date,
        coalesce(properties ->> 'category', 'unknown'), coalesce(properties ->> 'feature', 'unknown'),
        coalesce(sum(CASE WHEN jsonb_typeof(properties -> 'amount') = 'number'

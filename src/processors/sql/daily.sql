@@ -3,7 +3,6 @@
 -- per-user level carries only a count: a numeric sum per group (693K groups over a 2.4M-event day)
 -- made the hash table spill to disk; revenue comes from the purchases alone, and errors are the
 -- `error` type's events.
-INSERT INTO rollup_daily (day, event_type, source, events, unique_users, revenue, errors)
 SELECT ($1::timestamptz AT TIME ZONE 'UTC')::date, p.event_type, p.source, sum(p.events), count(p.user_id),
        coalesce(max(r.revenue), 0), CASE WHEN p.event_type = 'error' THEN sum(p.events) ELSE 0 END
 FROM (

@@ -2,7 +2,6 @@
 -- over all types and sources (per-type rows cannot be added up into these). One scan feeds the
 -- distinct users, the distinct sessions and the totals (hashed grouping sets), where three
 -- separate scans did; revenue comes from the purchases alone.
-INSERT INTO rollup_daily_summary (day, events, unique_users, sessions, errors, orders, revenue)
 SELECT ($1::timestamptz AT TIME ZONE 'UTC')::date, t.events, t.users, t.sessions, t.errors, t.orders, r.revenue
 FROM (
     SELECT sum(n) FILTER (WHERE g = 3) AS events,

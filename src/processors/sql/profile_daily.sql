@@ -1,6 +1,5 @@
 -- DAILY_ROLLUP: rollup_profile_daily rows of the UTC day [$1, $2): impressions, clicks and the
 -- purchases carrying properties.profile_id. $3: only these profiles (NULL = all).
-INSERT INTO rollup_profile_daily (day, profile_id, impressions, clicks, purchases, revenue)
 SELECT ($1::timestamptz AT TIME ZONE 'UTC')::date, properties ->> 'profile_id',
        count(*) FILTER (WHERE event_type = 'impression'),
        count(*) FILTER (WHERE event_type = 'click'),
