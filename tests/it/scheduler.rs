@@ -198,8 +198,9 @@ async fn after_redis_is_killed_and_restarted_the_schedulers_go_on_with_one_job_p
     assert!(after.windows(2).all(|w| w[1] - w[0] == 1), "no tick skipped after the restart: {ticks:?}");
     // misfire = run_once (the default): the latest tick lost while Redis was down is enqueued once,
     // late, at the first tick after it is back; the ticks from it on are contiguous.
+    // (A tick is caught up at the next one, a second later; a busy machine may delay others too.)
     let caught_up: Vec<&(i64, i64)> = ticks.iter().filter(|(t, late)| *t >= crashed && *late >= 900).collect();
-    assert_eq!(caught_up.len(), 1, "one missed tick caught up (tick, ms late): {ticks:?}");
+    assert!(!caught_up.is_empty(), "a missed tick caught up (tick, ms late; crash at {crashed}): {ticks:?}");
     let from = caught_up[0].0;
     let rest: Vec<i64> = ticks.iter().map(|(t, _)| *t).filter(|t| *t >= from).collect();
     assert!(rest.windows(2).all(|w| w[1] - w[0] == 1), "contiguous from the caught-up tick: {ticks:?}");
