@@ -52,7 +52,6 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct EnqueueArgs {
     #[command(subcommand)]
     pub kind: Option<EnqueueKind>,
@@ -65,6 +64,10 @@ pub struct EnqueueArgs {
     /// Run no earlier than this from now (`90s`, `10m`, `2h`): the job waits as `delayed`.
     #[arg(long, global = true, value_parser = humantime::parse_duration)]
     pub delay: Option<std::time::Duration>,
+    /// Priority, as BullMQ's: 1 runs first, then 2...; without one a job runs before any
+    /// prioritised job. Jobs of equal priority run in order.
+    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::queue::MAX_PRIORITY)))]
+    pub priority: Option<u32>,
     /// Deduplication key: enqueuing again with the same key inside its window gives back the first
     /// job instead of a new one.
     #[arg(long, global = true)]
@@ -129,6 +132,10 @@ pub struct ReportArgs {
     /// E-mail the file to (repeatable).
     #[arg(long = "email")]
     pub emails: Vec<String>,
+    /// Enqueue as a flow: one DAILY_ROLLUP child per day of the period, the report after they
+    /// all completed (a rollup that fails for good fails the report).
+    #[arg(long)]
+    pub after_rollups: bool,
 }
 
 #[derive(Debug, Args)]
@@ -180,7 +187,7 @@ pub struct JobsListArgs {
     /// analytics:rollup or analytics:reports (default: both).
     #[arg(long)]
     pub queue: Option<String>,
-    /// waiting, delayed, active, completed or failed.
+    /// waiting, waiting-children (flow parents), delayed, active, completed or failed.
     #[arg(long, default_value = "failed")]
     pub state: String,
     #[arg(long, default_value_t = 20)]

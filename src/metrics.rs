@@ -38,6 +38,7 @@ struct Metrics {
     rows_stored: IntCounter,
     dead_lettered: IntCounter,
     jobs: IntCounterVec,
+    job_events: IntCounterVec,
     job_duration: HistogramVec,
     queue_jobs: IntGaugeVec,
     scheduler_ticks: IntCounterVec,
@@ -123,6 +124,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "Job attempts ended by this process, by queue, kind and outcome",
             &["queue", "kind", "outcome"],
         ),
+        job_events: counter(
+            "eventmill_job_events_total",
+            "Job lifecycle events emitted by this process (started, progress, completed, retried, failed, cancelled, released), by queue, kind and event",
+            &["queue", "kind", "event"],
+        ),
         job_duration: histogram(
             "eventmill_job_duration_seconds",
             "Job attempt duration by queue, kind and outcome",
@@ -198,6 +204,11 @@ pub fn job_outcome(outcome: &crate::queue::Outcome, attempt: u32, max_attempts: 
         crate::queue::Outcome::Failed { .. } => "failed",
         crate::queue::Outcome::Released => "released",
     }
+}
+
+/// One job lifecycle event (`queue::events`).
+pub fn job_event(queue: &str, kind: &str, event: &str) {
+    METRICS.job_events.with_label_values(&[queue, kind, event]).inc();
 }
 
 /// A running job handed back at shutdown (its kind is not at hand there: `kind="any"`).

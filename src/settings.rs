@@ -7,6 +7,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::queue::{RateLimit, rate_limit};
+
 /// Everything eventmill can be configured with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -104,6 +106,9 @@ pub struct JobSettings {
     /// Failed jobs kept: at most this many, and none older than `keep_failed_age`.
     pub keep_failed: u64,
     pub keep_failed_age: Duration,
+    /// Per-queue rate limits from `EVENTMILL_QUEUE_RATE_LIMIT_<QUEUE>` (`100/1s`; `none` lifts a
+    /// declared one), by queue name, for the declared queues.
+    pub rate_limits: Vec<(String, Option<RateLimit>)>,
 }
 
 /// Attempts, backoff and timeout of one job kind.
@@ -155,6 +160,11 @@ impl JobSettings {
     pub fn policy(&self, kind: &str) -> RetryPolicy {
         self.override_for(kind).apply(self.default_policy)
     }
+
+    /// Queue `queue`'s rate limit: the environment's, else `declared`.
+    pub fn rate_limit(&self, queue: &str, declared: Option<RateLimit>) -> Option<RateLimit> {
+        self.rate_limits.iter().find(|(q, _)| q == queue).map_or(declared, |(_, limit)| *limit)
+    }
 }
 
 /// A setting that could not be parsed; names the variable and what was expected.
@@ -167,28 +177,36 @@ pub struct SettingsError {
 }
 
 impl Settings {
-    /// Reads `.env` (when present) and then the process environment, for eventmill's job kinds.
+    /// Reads `.env` (when present) and then the process environment, for eventmill's job kinds
+    /// and queues.
     pub fn from_env() -> Result<Self, SettingsError> {
-        Self::from_env_for(&crate::processors::registry().kind_names())
+        let registry = crate::processors::registry();
+        Self::from_env_for(&registry.kind_names(), &registry.queue_names())
     }
 
     /// As `from_env`, for the job kinds `kinds` (a registry of one's own); a per-kind variable
     /// naming another kind is an error, not silently ignored.
-    pub fn from_env_for(kinds: &[&str]) -> Result<Self, SettingsError> {
+    pub fn from_env_for(kinds: &[&str], queues: &[&str]) -> Result<Self, SettingsError> {
         let _ = dotenvy::dotenv();
         for (var, value) in std::env::vars() {
             check_kind_variable(&var, &value, kinds)?;
+            check_queue_variable(&var, &value, queues)?;
         }
-        Self::from_lookup_for(kinds, |key| std::env::var(key).ok())
+        Self::from_lookup_for(kinds, queues, |key| std::env::var(key).ok())
     }
 
     /// Builds settings from any key lookup; tests pass a map here instead of touching the environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        Self::from_lookup_for(&crate::processors::registry().kind_names(), get)
+        let registry = crate::processors::registry();
+        Self::from_lookup_for(&registry.kind_names(), &registry.queue_names(), get)
     }
 
     /// As `from_lookup`, reading the per-kind variables of `kinds`.
-    pub fn from_lookup_for(kinds: &[&str], get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+    pub fn from_lookup_for(
+        kinds: &[&str],
+        queues: &[&str],
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
         let env = Env(&get);
         Ok(Self {
             redis_url: env.string("EVENTMILL_REDIS_URL", "redis://127.0.0.1:6379").into(),
@@ -234,7 +252,7 @@ impl Settings {
                 partitions_ahead_days: env.parse("EVENTMILL_PARTITIONS_AHEAD_DAYS", "7", "days")?,
                 max_connections: env.parse("EVENTMILL_DB_MAX_CONNECTIONS", "10", "a count")?,
             },
-            jobs: job_settings(&env, kinds)?,
+            jobs: job_settings(&env, kinds, queues)?,
         })
     }
 
@@ -342,7 +360,45 @@ fn check_kind_variable(var: &str, value: &str, kinds: &[&str]) -> Result<(), Set
     Ok(())
 }
 
-fn job_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>, kinds: &[&str]) -> Result<JobSettings, SettingsError> {
+/// A variable `EVENTMILL_QUEUE_RATE_LIMIT_<QUEUE>` for a queue not in `queues` is an error naming it.
+fn check_queue_variable(var: &str, value: &str, queues: &[&str]) -> Result<(), SettingsError> {
+    if var.starts_with(rate_limit::VARIABLE_PREFIX) && !queues.iter().any(|q| RateLimit::variable(q) == var) {
+        return Err(SettingsError {
+            var: var.to_owned(),
+            value: value.to_owned(),
+            expected: "a declared queue after EVENTMILL_QUEUE_RATE_LIMIT_ (analytics:reports -> ANALYTICS_REPORTS)",
+        });
+    }
+    Ok(())
+}
+
+/// The rate-limit variables of the declared `queues` that are set.
+fn rate_limits<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+    queues: &[&str],
+) -> Result<Vec<(String, Option<RateLimit>)>, SettingsError> {
+    let mut limits = Vec::new();
+    for queue in queues {
+        let var = RateLimit::variable(queue);
+        let Some(value) = env.optional(&var) else { continue };
+        let limit = match value.trim() {
+            "none" | "off" => None,
+            text => Some(text.parse().map_err(|_| SettingsError {
+                var,
+                value: value.clone(),
+                expected: "jobs/duration (100/1s, 10/1m) or none",
+            })?),
+        };
+        limits.push(((*queue).to_owned(), limit));
+    }
+    Ok(limits)
+}
+
+fn job_settings<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+    kinds: &[&str],
+    queues: &[&str],
+) -> Result<JobSettings, SettingsError> {
     let default_policy = RetryPolicy {
         attempts: env.parse("EVENTMILL_JOB_ATTEMPTS", "3", "a count of at least 1")?,
         backoff: env.millis("EVENTMILL_JOB_BACKOFF_MS", "2000")?,
@@ -378,6 +434,7 @@ fn job_settings<F: Fn(&str) -> Option<String>>(env: &Env<'_, F>, kinds: &[&str])
             .map(Duration::from_secs)?,
         keep_failed: env.parse("EVENTMILL_JOB_KEEP_FAILED", "5000", "a count")?,
         keep_failed_age: env.parse("EVENTMILL_JOB_KEEP_FAILED_SECS", "604800", "seconds").map(Duration::from_secs)?,
+        rate_limits: rate_limits(env, queues)?,
     })
 }
 

@@ -8,8 +8,12 @@ use serde_json::{Value, json};
 
 use crate::{
     cli::{EnqueueArgs, EnqueueKind},
-    domain::{job::Job, job_file::JobTemplate},
-    queue::{EnqueueOptions, JobRecord, JobState, Queues, Registry},
+    domain::{
+        job::Job,
+        job_file::{JobTemplate, MAX_CHILDREN, PlannedJob},
+        job_options::JobOptions,
+    },
+    queue::{JobRecord, JobState, Queues, Registry},
 };
 
 /// A usage problem: exit code 2.
@@ -17,8 +21,9 @@ use crate::{
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// The job the arguments describe (its kind registered, relative dates resolved now).
-pub fn job_from_args(args: &EnqueueArgs, registry: &Registry) -> Result<Job, UsageError> {
+/// The job the arguments describe (its kind registered, relative dates resolved now) and how to
+/// enqueue it: a job file's `options`, overridden by the flags given.
+pub fn job_from_args(args: &EnqueueArgs, registry: &Registry) -> Result<PlannedJob, UsageError> {
     let template = match (&args.kind, &args.file) {
         (None, Some(file)) => JobTemplate::from_file(file, registry).map_err(UsageError)?,
         (Some(kind), None) => JobTemplate::from_value(fields(kind)?, registry).map_err(UsageError)?,
@@ -27,7 +32,42 @@ pub fn job_from_args(args: &EnqueueArgs, registry: &Registry) -> Result<Job, Usa
             return Err(UsageError(format!("give a job kind (rollup, report, export, or one of {kinds}) or --file")));
         }
     };
-    template.resolve(chrono::Utc::now()).map_err(UsageError)
+    let mut plan = template.plan(chrono::Utc::now()).map_err(UsageError)?;
+    plan.options = plan.options.or(flag_options(args));
+    plan.options.check().map_err(UsageError)?;
+    if matches!(&args.kind, Some(EnqueueKind::Report(r)) if r.after_rollups) {
+        plan.children = daily_rollups(&plan.job)?;
+    }
+    Ok(plan)
+}
+
+/// `enqueue report --after-rollups`: one DAILY_ROLLUP child per day of the report's period.
+fn daily_rollups(report: &Job) -> Result<Vec<PlannedJob>, UsageError> {
+    let day = |field: &str| {
+        report.payload[field]
+            .as_str()
+            .and_then(|d| d.parse::<chrono::NaiveDate>().ok())
+            .ok_or_else(|| UsageError(format!("--after-rollups needs the report's {field} as a date")))
+    };
+    let (from, to) = (day("start_date")?, day("end_date")?);
+    let days: Vec<chrono::NaiveDate> = from.iter_days().take_while(|d| *d <= to).take(MAX_CHILDREN + 1).collect();
+    if days.len() > MAX_CHILDREN {
+        return Err(UsageError(format!("--after-rollups covers at most {MAX_CHILDREN} days")));
+    }
+    let registry = crate::processors::registry();
+    days.into_iter()
+        .map(|d| {
+            let fields = json!({ "job_type": "DAILY_ROLLUP", "date": d.to_string() });
+            let Value::Object(fields) = fields else { unreachable!("an object") };
+            let job = registry.job(fields).map_err(UsageError)?;
+            Ok(PlannedJob { job, options: JobOptions::default(), children: Vec::new() })
+        })
+        .collect()
+}
+
+/// The options given as flags (`--priority`, `--delay`, `--key`, `--key-window`).
+fn flag_options(args: &EnqueueArgs) -> JobOptions {
+    JobOptions { priority: args.priority, delay: args.delay, key: args.key.clone(), key_window: args.key_window }
 }
 
 /// `KIND field=value ...`: each value is JSON when it parses as JSON, else text.
@@ -91,25 +131,18 @@ fn fields(kind: &EnqueueKind) -> Result<Value, UsageError> {
     })
 }
 
-/// The enqueue options of the CLI flags (`--delay`, `--key`, `--key-window`).
-pub fn options(args: &EnqueueArgs, origin: &str) -> EnqueueOptions {
-    EnqueueOptions {
-        delay: args.delay,
-        idempotency_key: args.key.clone(),
-        idempotency_ttl: args.key_window,
-        origin: origin.to_owned(),
-        ..Default::default()
-    }
-}
-
-/// Enqueues `spec` and, with `wait`, follows it; returns the exit code.
-pub async fn enqueue(queues: &Queues, spec: &Job, options: EnqueueOptions, wait: bool) -> anyhow::Result<ExitCode> {
+/// Enqueues `plan` (a flow when it has children) and, with `wait`, follows it; returns the exit code.
+pub async fn enqueue(queues: &Queues, plan: &PlannedJob, wait: bool) -> anyhow::Result<ExitCode> {
+    let options = plan.options.enqueue_options("cli");
     let key = options.idempotency_key.clone();
-    let enqueued = queues.enqueue(spec, options).await.context("could not enqueue: is Redis running?")?;
+    let enqueued = queues.enqueue_planned(plan, options).await.context("could not enqueue: is Redis running?")?;
     let job = queues.job(&enqueued.id).await?.context("the job vanished right after enqueue")?;
     match (&key, enqueued.created) {
         (Some(key), false) => eprintln!("job {} ({}) already enqueued with key {key:?}", job.id, job.kind),
         _ => eprintln!("enqueued job {} ({}) on {} ({})", job.id, job.kind, job.queue, job.state),
+    }
+    if !job.children.is_empty() {
+        eprintln!("it runs after its {} child job(s): {}", job.children.len(), job.children.join(", "));
     }
     if !wait {
         println!("{}", job.id);

@@ -73,9 +73,10 @@ async fn list(resources: &Resources, args: JobsListArgs) -> anyhow::Result<()> {
     for queue in selected(resources, args.queue.as_deref())? {
         let counts = queue.counts().await.context("could not read Redis")?;
         eprintln!(
-            "{}: waiting {} delayed {} active {} completed {} failed {}{}",
+            "{}: waiting {} waiting-children {} delayed {} active {} completed {} failed {}{}",
             queue.name,
             counts.waiting,
+            counts.waiting_children,
             counts.delayed,
             counts.active,
             counts.completed,
@@ -91,7 +92,7 @@ async fn list(resources: &Resources, args: JobsListArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<8} {:<18} {:<16} {:<9} {:>8}  {:<20} ERROR / PROGRESS",
+        "{:<8} {:<18} {:<16} {:<16} {:>8}  {:<20} ERROR / PROGRESS",
         "ID", "QUEUE", "KIND", "STATE", "ATTEMPTS", "CREATED"
     );
     for job in jobs {
@@ -100,11 +101,11 @@ async fn list(resources: &Resources, args: JobsListArgs) -> anyhow::Result<()> {
             _ => format!("{}% {}", job.progress, job.progress_message),
         };
         println!(
-            "{:<8} {:<18} {:<16} {:<9} {:>8}  {:<20} {}",
+            "{:<8} {:<18} {:<16} {:<16} {:>8}  {:<20} {}",
             job.id,
             job.queue,
             job.kind,
-            job.state,
+            job.state.as_str(),
             format!("{}/{}", job.attempts, job.max_attempts),
             time(job.created_at),
             note

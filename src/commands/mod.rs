@@ -26,7 +26,7 @@ use crate::{
 pub async fn main(registry: Registry) -> ExitCode {
     let cli = cli::parse(&registry.describe());
     telemetry::init();
-    let settings = match Settings::from_env_for(&registry.kind_names()) {
+    let settings = match Settings::from_env_for(&registry.kind_names(), &registry.queue_names()) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("error: {error}");
@@ -49,13 +49,13 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
 
 /// Runs one subcommand; the exit code follows SPEC section 12 (0 ok, 1 failure, 2 usage).
 pub async fn dispatch_with(command: Command, settings: Settings, registry: Registry) -> anyhow::Result<ExitCode> {
+    if let Command::Config = command {
+        print_config(&settings, &registry);
+        return Ok(ExitCode::SUCCESS);
+    }
     let resources = move |settings| Resources::with_registry(settings, registry);
     match command {
-        Command::Config => {
-            for (name, value) in settings.describe() {
-                println!("{name}={value}");
-            }
-        }
+        Command::Config => unreachable!("answered above"),
         Command::BenchJobs(args) => bench_jobs::run(settings, args).await?,
         Command::Loadgen(args) => loadgen::run(args, &settings, shutdown::on_signal()).await?,
         Command::Migrate => {
@@ -86,8 +86,8 @@ pub async fn dispatch_with(command: Command, settings: Settings, registry: Regis
         }
         Command::Enqueue(args) => {
             let resources = resources(settings)?;
-            let job = match enqueue::job_from_args(&args, resources.queues.registry()) {
-                Ok(job) => job,
+            let plan = match enqueue::job_from_args(&args, resources.queues.registry()) {
+                Ok(plan) => plan,
                 Err(usage) => {
                     eprintln!("error: {usage}");
                     return Ok(ExitCode::from(2));
@@ -95,7 +95,7 @@ pub async fn dispatch_with(command: Command, settings: Settings, registry: Regis
             };
             let wait = args.wait
                 || matches!(&args.kind, Some(EnqueueKind::Other(words)) if words.iter().any(|w| w == "--wait"));
-            return enqueue::enqueue(&resources.queues, &job, enqueue::options(&args, "cli"), wait).await;
+            return enqueue::enqueue(&resources.queues, &plan, wait).await;
         }
         Command::Jobs(command) => return jobs::jobs(&resources(settings)?, command).await,
         Command::Schedules(command) => return jobs::schedules(&resources(settings)?, command).await,
@@ -180,5 +180,16 @@ fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
+    }
+}
+
+/// `eventmill config`: every setting, then each declared queue's rate limit in force.
+fn print_config(settings: &Settings, registry: &Registry) {
+    for (name, value) in settings.describe() {
+        println!("{name}={value}");
+    }
+    for spec in registry.queues() {
+        let limit = settings.jobs.rate_limit(spec.name, spec.rate_limit);
+        println!("{}={}", crate::queue::RateLimit::variable(spec.name), limit.map_or("none".into(), |l| l.to_string()));
     }
 }

@@ -15,15 +15,32 @@ use serde_json::{Map, Value};
 use super::{
     job::Job,
     job_checks::{MAX_FILE_BYTES, check_hostile},
+    job_options::JobOptions,
 };
 use crate::queue::{Kind, Registry, registry::checked_job};
 
-/// A job as written in a file: its registered kind, relative values not yet resolved.
+/// A job as written in a file: its registered kind, relative values not yet resolved, and how to
+/// enqueue it (the file's `options` table).
 #[derive(Clone)]
 pub struct JobTemplate {
     fields: Map<String, Value>,
     kind: Arc<dyn Kind>,
+    options: JobOptions,
+    /// A flow's children (`[[children]]`): this job runs once they all completed.
+    children: Vec<JobTemplate>,
 }
+
+/// A job resolved for one enqueue: the job, how to enqueue it, and its flow children (each
+/// resolved the same way; empty for a plain job).
+#[derive(Debug, Clone)]
+pub struct PlannedJob {
+    pub job: Job,
+    pub options: JobOptions,
+    pub children: Vec<PlannedJob>,
+}
+
+/// Most children one flow may have (a year of daily rollups fits).
+pub const MAX_CHILDREN: usize = 400;
 
 impl fmt::Debug for JobTemplate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -56,8 +73,14 @@ impl JobTemplate {
             }
             fields.insert("job_type".into(), kind);
         }
+        let options = fields.remove("options").map(JobOptions::from_value).transpose()?.unwrap_or_default();
+        let children = match fields.remove("children") {
+            None => Vec::new(),
+            Some(Value::Array(children)) => children_of(children, registry)?,
+            Some(_) => return Err("children must be a list of jobs ([[children]] tables)".into()),
+        };
         let kind = registry.kind_of(&fields)?.clone();
-        let template = Self { fields, kind };
+        let template = Self { fields, kind, options, children };
         template.resolve(Utc::now())?; // a bad file is an error now, not at 02:00
         Ok(template)
     }
@@ -85,6 +108,33 @@ impl JobTemplate {
     pub fn kind(&self) -> &'static str {
         self.kind.name()
     }
+
+    /// The job, its options and its flow children, as meant at `now`.
+    pub fn plan<Tz: TimeZone>(&self, now: DateTime<Tz>) -> Result<PlannedJob, String> {
+        let children = self.children.iter().map(|c| c.plan(now.clone())).collect::<Result<_, _>>()?;
+        Ok(PlannedJob { job: self.resolve(now)?, options: self.options.clone(), children })
+    }
+
+    /// How the file asks for the job to be enqueued.
+    pub fn options(&self) -> &JobOptions {
+        &self.options
+    }
+}
+
+/// A flow's children: jobs without children of their own (flows are one level deep).
+fn children_of(children: Vec<Value>, registry: &Registry) -> Result<Vec<JobTemplate>, String> {
+    if children.is_empty() || children.len() > MAX_CHILDREN {
+        return Err(format!("a flow needs 1 to {MAX_CHILDREN} children, not {}", children.len()));
+    }
+    let mut templates = Vec::with_capacity(children.len());
+    for (i, child) in children.into_iter().enumerate() {
+        let template = JobTemplate::from_value(child, registry).map_err(|e| format!("children[{i}]: {e}"))?;
+        if !template.children.is_empty() {
+            return Err(format!("children[{i}]: a child cannot have children of its own (flows are one level deep)"));
+        }
+        templates.push(template);
+    }
+    Ok(templates)
 }
 
 /// `start_date` -> `startDate`.
@@ -187,6 +237,18 @@ mod tests {
         assert!(err.contains("-xd"), "{err}");
         let err = template(serde_json::json!({"job_type": "NOPE"})).unwrap_err();
         assert!(err.contains("unknown job kind \"NOPE\""), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_weekly_report_is_a_flow_after_the_daily_rollups_of_its_days() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/weekly-profile-performance-report.toml");
+        let template = JobTemplate::from_file(&path, &crate::processors::registry()).unwrap();
+        let plan = template.plan(at("2026-03-09T07:00:00Z")).unwrap();
+        assert_eq!((plan.job.kind, &plan.job.payload["start_date"]), ("GENERATE_REPORT", &"2026-03-02".into()));
+        let days: Vec<&Value> = plan.children.iter().map(|c| &c.job.payload["date"]).collect();
+        let expected: Vec<Value> = (2..=8).map(|d| format!("2026-03-{d:02}").into()).collect();
+        assert_eq!(days, expected.iter().collect::<Vec<_>>());
+        assert!(plan.children.iter().all(|c| c.job.kind == "DAILY_ROLLUP"));
     }
 
     #[test]

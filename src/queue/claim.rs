@@ -38,6 +38,9 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct Finished {
     pub id: String,
+    /// The job's kind and this attempt's number (for its lifecycle event).
+    pub kind: String,
+    pub attempt: u32,
     pub outcome: Outcome,
     pub logs: Vec<String>,
 }
@@ -71,9 +74,17 @@ impl Queue {
         want: usize,
     ) -> Result<Round, QueueError> {
         let mut script = scripts::FINISH_AND_FETCH.prepare_invoke();
-        for key in
-            [&self.waiting, &self.delayed, &self.active, &self.completed, &self.failed, &self.paused, &self.marker]
-        {
+        for key in [
+            &self.waiting,
+            &self.delayed,
+            &self.active,
+            &self.completed,
+            &self.failed,
+            &self.paused,
+            &self.marker,
+            &self.order,
+            &self.limiter,
+        ] {
             script.key(key);
         }
         let s = &self.settings;
@@ -87,7 +98,9 @@ impl Queue {
             .arg(s.keep_completed)
             .arg(s.keep_completed_age.as_millis() as u64)
             .arg(s.keep_failed)
-            .arg(s.keep_failed_age.as_millis() as u64);
+            .arg(s.keep_failed_age.as_millis() as u64)
+            .arg(self.rate_limit.map_or(0, |r| r.max))
+            .arg(self.rate_limit.map_or(0, |r| r.per.as_millis().max(1) as u64));
         for done in finished {
             let (kind, a, b) = match &done.outcome {
                 Outcome::Completed(result) => ("c", result.to_string(), String::new()),
@@ -142,9 +155,13 @@ impl Queue {
             .key(&self.meta)
             .key(&self.paused)
             .key(&self.marker)
+            .key(&self.waiting)
+            .key(&self.order)
             .arg(now_ms())
             .arg(if paused { "1" } else { "0" })
             .arg(concurrency)
+            .arg(&self.job_prefix)
+            .arg(self.rate_limit.map_or(String::new(), |r| r.to_string()))
             .invoke_async(&mut self.redis.clone())
             .await?;
         Ok(first == 1)

@@ -17,13 +17,14 @@ impl Queue {
             JobState::Waiting => &self.waiting,
             JobState::Delayed => &self.delayed,
             JobState::Active => &self.active,
+            JobState::WaitingChildren => &self.waiting_children,
             JobState::Completed => &self.completed,
             JobState::Failed | JobState::Cancelled => &self.failed,
         }
     }
 
     /// One page of ids in `state` (same order as `ids`) and how many jobs the state holds. Costs
-    /// O(log n + limit) whatever the size of the state (ZRANGE / LRANGE by index).
+    /// O(log n + limit) whatever the size of the state (ZRANGE by index).
     pub async fn ids_page(
         &self,
         state: JobState,
@@ -34,14 +35,7 @@ impl Queue {
         let (start, stop) = (offset as isize, (offset + limit.max(1)) as isize - 1);
         let key = self.state_key(state);
         Ok(match state {
-            JobState::Waiting => {
-                // The next job to run is at the list's tail: page from the tail.
-                let (mut ids, total): (Vec<String>, u64) =
-                    redis::pipe().lrange(key, -stop - 1, -start - 1).llen(key).query_async(&mut redis).await?;
-                ids.reverse();
-                (ids, total)
-            }
-            JobState::Delayed | JobState::Active => {
+            JobState::Waiting | JobState::Delayed | JobState::Active | JobState::WaitingChildren => {
                 redis::pipe().zrange(key, start, stop).zcard(key).query_async(&mut redis).await?
             }
             JobState::Completed | JobState::Failed | JobState::Cancelled => {
@@ -65,9 +59,8 @@ impl Queue {
             .key(self.state_key(state))
             .arg(&self.job_prefix)
             .arg(match state {
-                JobState::Waiting => "list",
                 JobState::Completed | JobState::Failed | JobState::Cancelled => "zrev",
-                JobState::Delayed | JobState::Active => "z",
+                JobState::Waiting | JobState::Delayed | JobState::Active | JobState::WaitingChildren => "z",
             })
             .arg(needle.to_lowercase())
             .arg(from)

@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum JobState {
     Waiting,
+    /// A flow's parent, waiting for its children to complete.
+    WaitingChildren,
     Delayed,
     Active,
     Completed,
@@ -19,11 +21,13 @@ pub enum JobState {
 }
 
 impl JobState {
-    pub const ALL: [JobState; 5] = [Self::Waiting, Self::Delayed, Self::Active, Self::Completed, Self::Failed];
+    pub const ALL: [JobState; 6] =
+        [Self::Waiting, Self::WaitingChildren, Self::Delayed, Self::Active, Self::Completed, Self::Failed];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Waiting => "waiting",
+            Self::WaitingChildren => "waiting-children",
             Self::Delayed => "delayed",
             Self::Active => "active",
             Self::Completed => "completed",
@@ -47,11 +51,9 @@ impl fmt::Display for JobState {
 impl std::str::FromStr for JobState {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .chain([Self::Cancelled])
-            .find(|state| state.as_str() == s)
-            .ok_or_else(|| format!("unknown state {s:?}: expected waiting, delayed, active, completed or failed"))
+        Self::ALL.into_iter().chain([Self::Cancelled]).find(|state| state.as_str() == s).ok_or_else(|| {
+            format!("unknown state {s:?}: expected waiting, waiting-children, delayed, active, completed or failed")
+        })
     }
 }
 
@@ -87,6 +89,15 @@ pub struct JobRecord {
     pub worker: Option<String>,
     /// What enqueued it: `cli`, `schedule:<name>@<tick>`...
     pub origin: String,
+    /// 0: none (runs before prioritised jobs); else 1 first, 2 next...
+    pub priority: u32,
+    /// The deduplication key it was enqueued with.
+    pub key: Option<String>,
+    /// A flow's child: its parent's id.
+    pub parent: Option<String>,
+    /// A flow's parent: its children's ids, and how many have not completed yet.
+    pub children: Vec<String>,
+    pub pending_children: u32,
 }
 
 impl JobRecord {
@@ -112,6 +123,11 @@ impl JobRecord {
             errors: h.get("errors").and_then(|e| serde_json::from_str(e).ok()).unwrap_or_default(),
             worker: h.remove("worker"),
             origin: h.remove("origin").unwrap_or_default(),
+            priority: num(&h, "priority").unwrap_or(0).max(0) as u32,
+            key: h.remove("key").filter(|k| !k.is_empty()),
+            parent: h.remove("parent").filter(|p| !p.is_empty()),
+            children: h.get("children").and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default(),
+            pending_children: num(&h, "pending").unwrap_or(0).max(0) as u32,
             id,
         })
     }

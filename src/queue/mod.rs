@@ -3,7 +3,7 @@
 //! `analytics:reports`).
 //!
 //! ```text
-//!  enqueue ──▶ waiting (list) ◀── promote ── delayed (zset, run-at ms) ◀── fail, attempts left (backoff)
+//!  enqueue ──▶ waiting (zset) ◀── promote ── delayed (zset, run-at ms) ◀── fail, attempts left (backoff)
 //!       │         │ claim (lease)                 ▲
 //!       ▼         ▼                               │
 //!    marker    active (zset, lease expiry) ──────┘  lease expired: back to waiting (attempt counted)
@@ -17,14 +17,19 @@
 //! retry waiting out its backoff lives in Redis (not in a worker's memory), and completed and
 //! failed jobs are trimmed by count and age as they arrive. `worker` drives the job slots: one
 //! script per round trip records finished attempts and claims the next jobs; idle workers block
-//! on the queue's marker.
+//! on the queue's marker. What BullMQ users expect is built on the same scripts: priorities
+//! (the waiting set's score), per-queue rate limits (a window counted inside the fetch script),
+//! lifecycle `events`, and `flow`s (a parent in `waiting-children` until its children completed).
 
 pub mod claim;
 pub mod context;
+pub mod events;
+pub mod flow;
 pub mod inspect;
 pub mod job;
 pub mod processor;
 pub mod queues;
+pub mod rate_limit;
 pub mod registry;
 pub mod scripts;
 pub mod store;
@@ -32,11 +37,14 @@ pub mod worker;
 
 pub use claim::{Fetched, Finished, Outcome, Round};
 pub use context::{JobContext, Progress};
+pub use events::{EventKind, Events, JobEvent};
+pub use flow::{FlowEnqueued, Planned};
 pub use job::{AttemptError, JobError, JobRecord, JobState};
 pub use processor::{Kind, Processor};
 pub use queues::Queues;
+pub use rate_limit::RateLimit;
 pub use registry::{Dispatch, QueueSpec, Registry, UnknownKind};
-pub use store::{Cancelled, EnqueueOptions, Enqueued, Queue, QueueCounts};
+pub use store::{Cancelled, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts};
 pub use worker::{JobHandler, RunningJob, WorkerOptions};
 
 /// A failure to talk to Redis (the queue's own errors; job errors are `JobError`).

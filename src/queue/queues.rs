@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use redis::{AsyncCommands, aio::ConnectionManager};
 
-use super::{EnqueueOptions, Enqueued, JobRecord, JobState, Queue, QueueError, Registry};
+use super::{EnqueueOptions, Enqueued, Events, JobRecord, JobState, Queue, QueueError, Registry};
 use crate::{domain::job::Job, settings::JobSettings};
 
 /// The declared queues, the registry and the shared job hashes.
@@ -15,6 +15,7 @@ pub struct Queues {
     registry: Arc<Registry>,
     redis: ConnectionManager,
     job_prefix: String,
+    events: Events,
 }
 
 impl Queues {
@@ -28,18 +29,27 @@ impl Queues {
         registry: Arc<Registry>,
     ) -> Self {
         let policies = Arc::new(registry.policies(&settings));
+        let events = Events::default();
         let queues = registry
             .queues()
             .iter()
             .map(|spec| {
                 Queue::new(redis.clone(), client.clone(), prefix, spec.name, settings.clone(), policies.clone())
+                    .with_rate_limit(settings.rate_limit(spec.name, spec.rate_limit))
+                    .with_events(events.clone())
             })
             .collect();
-        Self { queues, registry, redis, job_prefix: format!("{prefix}:queue:job:") }
+        Self { queues, registry, redis, job_prefix: format!("{prefix}:queue:job:"), events }
     }
 
     pub fn all(&self) -> &[Queue] {
         &self.queues
+    }
+
+    /// This process's job lifecycle events: `queues.events().subscribe()` sees every job this
+    /// process starts, finishes, cancels or hands back.
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -58,6 +68,10 @@ impl Queues {
     pub async fn enqueue(&self, job: &Job, options: EnqueueOptions) -> Result<Enqueued, QueueError> {
         let kind = self.registry.kind(job.kind).map_err(|e| QueueError::Invalid(e.to_string()))?;
         self.named(kind.queue())?.enqueue(job.kind, &job.payload.to_string(), options).await
+    }
+
+    pub(super) fn connection(&self) -> ConnectionManager {
+        self.redis.clone()
     }
 
     /// A job by id, in any queue and state.

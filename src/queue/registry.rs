@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sqlx::PgPool;
 
 use super::{
-    JobContext, JobError, JobHandler, RunningJob,
+    JobContext, JobError, JobHandler, RateLimit, RunningJob,
     processor::{Kind, Processor, Registered},
 };
 use crate::{
@@ -17,19 +17,22 @@ use crate::{
     settings::{JobSettings, RetryPolicy, Settings},
 };
 
-/// A declared queue: its name, how many jobs one worker process runs from it at once, and whether
-/// it starts paused the first time it is seen (an operator's later pause or resume wins).
+/// A declared queue: its name, how many jobs one worker process runs from it at once, whether
+/// it starts paused the first time it is seen (an operator's later pause or resume wins), and its
+/// rate limit (`EVENTMILL_QUEUE_RATE_LIMIT_<QUEUE>` overrides it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueSpec {
     pub name: &'static str,
     /// `None`: `EVENTMILL_JOB_CONCURRENCY`.
     pub concurrency: Option<usize>,
     pub paused: bool,
+    /// At most this many jobs start per window, across every worker process.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl QueueSpec {
     pub const fn new(name: &'static str) -> Self {
-        Self { name, concurrency: None, paused: false }
+        Self { name, concurrency: None, paused: false, rate_limit: None }
     }
 
     pub const fn concurrency(self, concurrency: usize) -> Self {
@@ -38,6 +41,11 @@ impl QueueSpec {
 
     pub const fn paused(self, paused: bool) -> Self {
         Self { paused, ..self }
+    }
+
+    /// At most `max` jobs of this queue start per `per`, whatever the number of workers.
+    pub const fn rate_limit(self, max: u32, per: std::time::Duration) -> Self {
+        Self { rate_limit: Some(RateLimit::new(max, per)), ..self }
     }
 }
 
@@ -95,6 +103,10 @@ impl Registry {
 
     pub fn queues(&self) -> &[QueueSpec] {
         &self.queues
+    }
+
+    pub fn queue_names(&self) -> Vec<&'static str> {
+        self.queues.iter().map(|q| q.name).collect()
     }
 
     pub fn queue_spec(&self, name: &str) -> Option<&QueueSpec> {

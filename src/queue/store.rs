@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use redis::{AsyncCommands, aio::ConnectionManager};
 
-use super::{JobState, QueueError, now_ms, scripts};
+use super::{EventKind, Events, JobState, QueueError, RateLimit, now_ms, scripts};
 use crate::settings::{JobSettings, RetryPolicy};
 
 /// Options of one enqueue.
@@ -17,11 +17,18 @@ pub struct EnqueueOptions {
     pub idempotency_key: Option<String>,
     /// How long the idempotency key lives (default 24 h).
     pub idempotency_ttl: Option<Duration>,
+    /// BullMQ's priority: 1 runs before 2, and so on; `None` (or 0) runs before any prioritised
+    /// job. Jobs of equal priority run in the order they became ready. At most `MAX_PRIORITY`.
+    pub priority: Option<u32>,
     /// Overrides the kind's configured attempts.
     pub max_attempts: Option<u32>,
     /// What enqueued the job, shown in listings.
     pub origin: String,
 }
+
+/// The lowest priority (BullMQ's too: 2^21), so that priority and place in line share one exact
+/// sorted-set score.
+pub const MAX_PRIORITY: u32 = 1 << 21;
 
 /// The answer of an enqueue: the job's id, and whether it is new (false: an idempotent duplicate).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +56,8 @@ pub struct QueueCounts {
     pub active: u64,
     pub completed: u64,
     pub failed: u64,
+    /// Flow parents waiting for their children.
+    pub waiting_children: u64,
     pub paused: bool,
 }
 
@@ -72,7 +81,17 @@ pub struct Queue {
     pub(super) active: String,
     pub(super) completed: String,
     pub(super) failed: String,
+    /// Flow parents waiting for their children, by enqueue time.
+    pub(super) waiting_children: String,
     pub(super) paused: String,
+    /// The waiting line's counter (the low bits of a waiting job's score).
+    pub(super) order: String,
+    /// The rate limit's window counter (shared by every process's workers).
+    pub(super) limiter: String,
+    /// `None`: no rate limit.
+    pub(super) rate_limit: Option<RateLimit>,
+    /// Where this process's lifecycle events go (shared by every queue of `Queues`).
+    pub(super) events: Events,
     /// A sorted set a blocked worker waits on (BZPOPMIN): every script that makes a job runnable
     /// adds to it.
     pub(super) marker: String,
@@ -103,10 +122,34 @@ impl Queue {
             active: format!("{base}:active"),
             completed: format!("{base}:completed"),
             failed: format!("{base}:failed"),
+            waiting_children: format!("{base}:waiting-children"),
             paused: format!("{base}:paused"),
+            order: format!("{base}:order"),
+            limiter: format!("{base}:limiter"),
+            rate_limit: None,
+            events: Events::default(),
             marker: format!("{base}:marker"),
             meta: format!("{base}:meta"),
         }
+    }
+
+    /// The queue with a rate limit (see `QueueSpec::rate_limit`).
+    pub fn with_rate_limit(self, rate_limit: Option<RateLimit>) -> Self {
+        Self { rate_limit, ..self }
+    }
+
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.rate_limit
+    }
+
+    /// The queue reporting its lifecycle events to `events`.
+    pub fn with_events(self, events: Events) -> Self {
+        Self { events, ..self }
+    }
+
+    /// This process's lifecycle events (see `queue::events`).
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     pub fn settings(&self) -> &JobSettings {
@@ -120,6 +163,12 @@ impl Queue {
 
     /// Adds a job of `kind` with a JSON payload.
     pub async fn enqueue(&self, kind: &str, payload: &str, options: EnqueueOptions) -> Result<Enqueued, QueueError> {
+        let priority = options.priority.unwrap_or(0);
+        if priority > MAX_PRIORITY {
+            return Err(QueueError::Invalid(format!(
+                "priority {priority} is too large: use 1 (first) to {MAX_PRIORITY}"
+            )));
+        }
         let now = now_ms();
         let run_at = now + options.delay.map_or(0, |d| d.as_millis() as i64);
         let policy = self.policy(kind);
@@ -133,6 +182,7 @@ impl Queue {
             .key(&self.delayed)
             .key(idempotency)
             .key(&self.marker)
+            .key(&self.order)
             .arg(&self.job_prefix)
             .arg(self.name)
             .arg(kind)
@@ -143,6 +193,8 @@ impl Queue {
             .arg(run_at)
             .arg(ttl.max(1))
             .arg(&options.origin)
+            .arg(priority)
+            .arg(options.idempotency_key.as_deref().unwrap_or(""))
             .invoke_async(&mut self.redis.clone())
             .await?;
         Ok(Enqueued { id, created: created == 1 })
@@ -154,6 +206,7 @@ impl Queue {
             .key(&self.failed)
             .key(&self.waiting)
             .key(&self.marker)
+            .key(&self.order)
             .arg(&self.job_prefix)
             .arg(now_ms())
             .arg(id.unwrap_or(""))
@@ -170,8 +223,10 @@ impl Queue {
             .key(&self.active)
             .key(&self.completed)
             .key(&self.failed)
+            .key(&self.waiting_children)
             .arg(&self.job_prefix)
             .arg(id)
+            .arg(now_ms())
             .invoke_async(&mut self.redis.clone())
             .await?;
         Ok(done == 1)
@@ -181,19 +236,31 @@ impl Queue {
     /// and its worker, told its claim is gone at its next report (at most a third of the lease),
     /// cancels the job's context, which the processor sees. Finished jobs are left as they are.
     pub async fn cancel(&self, id: &str) -> Result<Cancelled, QueueError> {
+        let kind: Option<String> = self.redis.clone().hget(format!("{}{id}", self.job_prefix), "kind").await?;
         let answer: String = scripts::CANCEL
             .key(&self.waiting)
             .key(&self.delayed)
             .key(&self.active)
             .key(&self.failed)
+            .key(&self.waiting_children)
             .arg(&self.job_prefix)
             .arg(id)
             .arg(now_ms())
             .invoke_async(&mut self.redis.clone())
             .await?;
+        let cancelled = |message| {
+            let kind = kind.as_deref().unwrap_or("?");
+            self.events.emit(EventKind::Cancelled, self.name, kind, id, 0, None, message);
+        };
         Ok(match answer.as_str() {
-            "removed" => Cancelled::Removed,
-            "stopping" => Cancelled::Running,
+            "removed" => {
+                cancelled("removed before it ran");
+                Cancelled::Removed
+            }
+            "stopping" => {
+                cancelled("cancelled while running");
+                Cancelled::Running
+            }
             "missing" => return Err(QueueError::NotFound(id.to_owned())),
             ended => Cancelled::AlreadyFinished(ended.trim_start_matches("ended:").to_owned()),
         })
@@ -212,16 +279,25 @@ impl Queue {
     }
 
     pub async fn counts(&self) -> Result<QueueCounts, QueueError> {
-        let (waiting, delayed, active, completed, failed, paused): (u64, u64, u64, u64, u64, bool) = redis::pipe()
-            .llen(&self.waiting)
+        let (waiting, delayed, active, completed, failed, waiting_children, paused): (
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+            bool,
+        ) = redis::pipe()
+            .zcard(&self.waiting)
             .zcard(&self.delayed)
             .zcard(&self.active)
             .zcard(&self.completed)
             .zcard(&self.failed)
+            .zcard(&self.waiting_children)
             .exists(&self.paused)
             .query_async(&mut self.redis.clone())
             .await?;
-        Ok(QueueCounts { waiting, delayed, active, completed, failed, paused })
+        Ok(QueueCounts { waiting, delayed, active, completed, failed, waiting_children, paused })
     }
 
     /// Ids in one state: newest first for finished jobs, next-to-run first otherwise.
@@ -229,13 +305,10 @@ impl Queue {
         let mut redis = self.redis.clone();
         let end = limit.max(1) as isize - 1;
         Ok(match state {
-            JobState::Waiting => {
-                let mut ids: Vec<String> = redis.lrange(&self.waiting, -(limit.max(1) as isize), -1).await?;
-                ids.reverse();
-                ids
-            }
+            JobState::Waiting => redis.zrange(&self.waiting, 0, end).await?,
             JobState::Delayed => redis.zrange(&self.delayed, 0, end).await?,
             JobState::Active => redis.zrange(&self.active, 0, end).await?,
+            JobState::WaitingChildren => redis.zrange(&self.waiting_children, 0, end).await?,
             JobState::Completed => redis.zrevrange(&self.completed, 0, end).await?,
             JobState::Failed | JobState::Cancelled => redis.zrevrange(&self.failed, 0, end).await?,
         })

@@ -69,14 +69,14 @@ impl Scheduler {
     /// schedule's timezone), at most once per tick across every scheduler process.
     pub async fn fire(&self, schedule: &ScheduleEntry, tick: DateTime<Utc>) -> Result<Enqueued, QueueError> {
         let tick_text = tick.to_rfc3339_opts(SecondsFormat::Secs, true);
-        let spec = schedule.job.resolve(tick.with_timezone(&schedule.cron.timezone)).map_err(QueueError::Invalid)?;
+        let plan = schedule.job.plan(tick.with_timezone(&schedule.cron.timezone)).map_err(QueueError::Invalid)?;
+        // The file's priority and delay apply; its key gives way to the tick's (one job per tick).
         let options = EnqueueOptions {
             idempotency_key: Some(format!("schedule:{}:{tick_text}", schedule.name)),
             idempotency_ttl: Some(TICK_KEY_TTL),
-            origin: format!("schedule:{}@{tick_text}", schedule.name),
-            ..Default::default()
+            ..schedule.job.options().enqueue_options(&format!("schedule:{}@{tick_text}", schedule.name))
         };
-        let enqueued = self.queues.enqueue(&spec, options).await?;
+        let enqueued = self.queues.enqueue_planned(&plan, options).await?;
         self.record_run(&schedule.name, tick).await?;
         self.record_job(&schedule.name, &enqueued.id).await?;
         if enqueued.created {
@@ -89,10 +89,9 @@ impl Scheduler {
     /// "Run now": enqueues the schedule's job resolved at this moment, outside the tick series.
     pub async fn run_now(&self, name: &str) -> Result<Enqueued, QueueError> {
         let schedule = self.get(name)?;
-        let spec =
-            schedule.job.resolve(Utc::now().with_timezone(&schedule.cron.timezone)).map_err(QueueError::Invalid)?;
+        let plan = schedule.job.plan(Utc::now().with_timezone(&schedule.cron.timezone)).map_err(QueueError::Invalid)?;
         let origin = format!("schedule:{name}@manual");
-        let enqueued = self.queues.enqueue(&spec, EnqueueOptions { origin, ..Default::default() }).await?;
+        let enqueued = self.queues.enqueue_planned(&plan, plan.options.enqueue_options(&origin)).await?;
         self.record_job(name, &enqueued.id).await?;
         Ok(enqueued)
     }

@@ -54,6 +54,7 @@ async fn refresh_gauges(state: &AppState) -> anyhow::Result<()> {
         let c = queue.counts().await?;
         let states = [
             ("waiting", c.waiting),
+            ("waiting-children", c.waiting_children),
             ("delayed", c.delayed),
             ("active", c.active),
             ("completed", c.completed),

@@ -22,7 +22,7 @@ use crate::{
 
 const ROLLUP: [&str; 5] = ["enqueue", "rollup", "--daily", "--date", "2026-03-08"];
 
-fn id_of(output: &std::process::Output) -> String {
+pub fn id_of(output: &std::process::Output) -> String {
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     stdout(output).trim().to_owned()
 }

@@ -142,6 +142,81 @@ async fn a_job_worker_killed_while_its_job_runs_leaves_the_job_done_once_by_the_
     next.kill9().await;
 }
 
+/// A flow whose last child is an e-mailed report: three daily rollups and the e-mailed report,
+/// then a CSV revenue report of the same days as the parent.
+const FLOW: &str = r#"
+job_type = "GENERATE_REPORT"
+report_type = "REVENUE_SUMMARY"
+format = "CSV"
+start_date = "2026-03-07"
+end_date = "2026-03-09"
+[[children]]
+job_type = "DAILY_ROLLUP"
+date = "2026-03-07"
+[[children]]
+job_type = "DAILY_ROLLUP"
+date = "2026-03-08"
+[[children]]
+job_type = "DAILY_ROLLUP"
+date = "2026-03-09"
+[[children]]
+job_type = "GENERATE_REPORT"
+report_type = "REVENUE_SUMMARY"
+format = "JSON"
+start_date = "2026-03-07"
+end_date = "2026-03-09"
+recipient_email = "boss@example.com"
+"#;
+
+#[tokio::test]
+async fn a_job_worker_killed_during_a_flow_leaves_the_flow_done_once_and_each_child_once() {
+    let (env, reports) = report_support::env_with(&[]).await;
+    report_support::load_events(&env).await;
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_url = format!("smtp://127.0.0.1:{}", hang.local_addr().unwrap().port());
+    let _held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = hang.accept().await {
+            open.push(socket);
+        }
+    });
+    let settings = [("EVENTMILL_JOB_LEASE_MS", "1500"), ("EVENTMILL_JOB_BACKOFF_MS", "200")];
+    let worker = Proc::start(&env, &["worker"], &[&settings[..], &[("EVENTMILL_SMTP_URL", &hang_url)]].concat());
+    let file = reports.with_file_name(format!("flow-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, FLOW).unwrap();
+    let parent = cli(&env, &["enqueue", "--file", file.to_str().unwrap()], &[]).await.trim().to_owned();
+    let children: Vec<String> = job(&env, &parent).await["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    // The worker dies while the e-mailed child is in its e-mail step, the rollups done.
+    wait_for_job(&env, &children[3], "reached its e-mail step", |j| {
+        j["state"] == "active" && j["progress"].as_u64() >= Some(80)
+    })
+    .await;
+    worker.kill9().await;
+    assert_eq!(job(&env, &parent).await["state"], "waiting-children");
+
+    let port = free_port();
+    let mail = reports.with_file_name(format!("mail-{}", uuid::Uuid::new_v4().simple()));
+    let _sink = Sink::start(port, &mail).await;
+    let smtp = format!("smtp://127.0.0.1:{port}");
+    let next = Proc::start(&env, &["worker"], &[&settings[..], &[("EVENTMILL_SMTP_URL", &smtp)]].concat());
+    let done = wait_for_job(&env, &parent, "completed", |j| j["state"] == "completed").await;
+    assert_eq!((done["attempts"].as_u64(), done["errors"].as_array().map(Vec::len)), (Some(1), Some(0)), "{done}");
+    for child in &children {
+        let child = job(&env, child).await;
+        assert_eq!(child["state"], "completed", "{child}");
+        assert!(done["started_at"].as_i64() >= child["finished_at"].as_i64());
+    }
+    first_message(&mail).await;
+    assert!(!mail.join("2.json").exists(), "one e-mail, not two");
+    assert_eq!(files_in(&reports), 2, "one file for the child report, one for the parent");
+    next.kill9().await;
+}
+
 #[tokio::test]
 async fn a_job_worker_killed_during_a_backoff_wait_leaves_the_retry_to_the_next_worker() {
     let (env, reports) = report_support::env_with(&[]).await;

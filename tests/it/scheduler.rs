@@ -123,8 +123,11 @@ async fn a_monday_0800_berlin_schedule_fires_at_0800_local_across_the_dst_change
         s.fire(weekly, *tick).await.unwrap(); // a second scheduler on the same tick
     }
     let queues = &env.resources.queues;
-    let jobs = queues.list(queues.reports(), JobState::Waiting, 10).await.unwrap();
+    // The weekly report is a flow: each waits for the daily rollups of its week.
+    let jobs = queues.list(queues.reports(), JobState::WaitingChildren, 10).await.unwrap();
     assert_eq!(jobs.len(), 4, "one job per Monday");
+    assert!(jobs.iter().all(|j| j.children.len() == 7), "seven daily rollups each");
+    assert_eq!(queues.rollup().counts().await.unwrap().waiting, 28);
     let after_change = jobs.iter().find(|j| j.origin.ends_with("2026-03-30T06:00:00Z")).unwrap();
     assert_eq!(after_change.payload["start_date"], "2026-03-23");
     assert_eq!(after_change.payload["end_date"], "2026-03-29");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{Active, lock};
-use crate::queue::{Queue, claim::Live, context::Pending};
+use crate::queue::{EventKind, Queue, claim::Live, context::Pending};
 
 /// How often the worker says it is alive (admin counts workers seen within 30 s).
 const BEAT_EVERY: Duration = Duration::from_secs(10);
@@ -39,6 +39,7 @@ pub(super) async fn run(queue: Queue, worker: String, active: Active) {
             }
             continue;
         }
+        emit_progress(&queue, &active, &news);
         let lives: Vec<Live<'_>> =
             news.iter().map(|(id, p)| Live { id, progress: p.progress.clone(), logs: p.logs.clone() }).collect();
         match queue.report_live(renew, &lives).await {
@@ -55,6 +56,16 @@ pub(super) async fn run(queue: Queue, worker: String, active: Active) {
                 }
             }
             Err(error) => tracing::warn!(%error, "could not report running jobs' progress and leases"),
+        }
+    }
+}
+
+/// A progress event per job whose progress changed since the last report.
+fn emit_progress(queue: &Queue, active: &Active, news: &[(String, Pending)]) {
+    let slots = lock(active);
+    for (id, pending) in news {
+        if let (Some((percent, message)), Some(slot)) = (&pending.progress, slots.get(id)) {
+            queue.events().emit(EventKind::Progress, queue.name, &slot.kind, id, slot.attempt, Some(*percent), message);
         }
     }
 }

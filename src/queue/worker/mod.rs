@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use slot::backoff;
 
-use super::{Finished, JobError, Outcome, Progress, Queue, now_ms};
+use super::{EventKind, Finished, JobError, Outcome, Progress, Queue, now_ms};
 use crate::shutdown::Shutdown;
 
 /// Runs claimed jobs; eventmill's is `registry::Dispatch`, tests plug in their own.
@@ -68,6 +68,8 @@ pub struct WorkerOptions {
 
 /// A job in a slot.
 struct Slot {
+    kind: String,
+    attempt: u32,
     progress: Progress,
     cancel: CancellationToken,
     abort: Option<AbortHandle>,
@@ -188,9 +190,7 @@ impl Worker {
         match self.queue.finish_and_fetch(&self.name, &pace.pending, free).await {
             Ok(round) => {
                 for (done, status) in pace.pending.iter().zip(&round.statuses) {
-                    if status == "lost" {
-                        tracing::warn!(job = %done.id, "job finished after its claim was lost (lease expired or removed)");
-                    }
+                    self.recorded(done, status);
                 }
                 pace.pending.clear();
                 pace.retry_at = None;
@@ -198,6 +198,8 @@ impl Worker {
                 pace.next_due = round.next_due.map(instant_at);
                 pace.running += round.claimed.len();
                 for job in round.claimed {
+                    let events = self.queue.events();
+                    events.emit(EventKind::Started, self.queue.name, &job.kind, &job.id, job.attempt, None, "");
                     self.start(job);
                 }
             }
@@ -206,6 +208,21 @@ impl Worker {
                 pace.retry_at = Some(Instant::now() + Duration::from_secs(1));
             }
         }
+    }
+
+    /// The lifecycle event of an attempt the queue just recorded as `status`.
+    fn recorded(&self, done: &Finished, status: &str) {
+        let (event, message) = match (status, &done.outcome) {
+            ("completed", _) => (EventKind::Completed, String::new()),
+            ("retry", Outcome::Failed { error, .. }) => (EventKind::Retried, error.to_string()),
+            ("failed", Outcome::Failed { error, .. }) => (EventKind::Failed, error.to_string()),
+            ("released", _) => (EventKind::Released, String::new()),
+            _ => {
+                tracing::warn!(job = %done.id, "job finished after its claim was lost (lease expired, removed or cancelled)");
+                return;
+            }
+        };
+        self.queue.events().emit(event, self.queue.name, &done.kind, &done.id, done.attempt, None, &message);
     }
 
     /// Asks every running job to stop; what still runs after the grace period is handed back.
@@ -229,7 +246,14 @@ impl Worker {
             if let Some(abort) = slot.abort {
                 abort.abort();
             }
-            pace.pending.push(Finished { id, outcome: Outcome::Released, logs: slot.progress.take().logs });
+            let logs = slot.progress.take().logs;
+            pace.pending.push(Finished {
+                id,
+                kind: slot.kind,
+                attempt: slot.attempt,
+                outcome: Outcome::Released,
+                logs,
+            });
             crate::metrics::job_released(self.queue.name);
             pace.running -= 1;
         }

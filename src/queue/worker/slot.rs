@@ -34,6 +34,7 @@ impl Worker {
         let (active, done, id, timeout) = (self.active.clone(), self.done.clone(), job.id.clone(), job.timeout);
         let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempt);
         let (queue, started) = (self.queue.name, std::time::Instant::now());
+        let slot_kind = job.kind.clone();
         // Registered before the task can finish: the task takes its slot back out under the lock.
         let mut slots = lock(&self.active);
         let abort = self.jobs.spawn(
@@ -54,12 +55,13 @@ impl Worker {
                 crate::metrics::job_attempt(queue, &job.kind, crate::metrics::job_outcome(&outcome, job.attempt, job.max_attempts), started);
                 let slot = lock(&active).remove(&id);
                 if let Some(slot) = slot {
-                    let _ = done.send(Finished { id, outcome, logs: slot.progress.take().logs });
+                    let logs = slot.progress.take().logs;
+                    let _ = done.send(Finished { id, kind: job.kind, attempt: job.attempt, outcome, logs });
                 }
             }
             .instrument(span),
         );
-        slots.insert(job.id, Slot { progress, cancel, abort: Some(abort) });
+        slots.insert(job.id, Slot { kind: slot_kind, attempt: job.attempt, progress, cancel, abort: Some(abort) });
     }
 }
 

@@ -19,8 +19,11 @@ use super::{
     pages::{Nav, render},
 };
 use crate::{
-    domain::{job::Job, job_file::JobTemplate},
-    queue::{Cancelled, EnqueueOptions, JobRecord, JobState, Registry},
+    domain::{
+        job_file::{JobTemplate, PlannedJob},
+        job_options::JobOptions,
+    },
+    queue::{Cancelled, JobRecord, JobState, Registry},
     web::{ApiError, AppState, auth::Principal},
 };
 
@@ -107,6 +110,8 @@ struct JobPage {
     times: Vec<(&'static str, String)>,
     /// The processor's log lines, oldest first.
     log: Vec<String>,
+    /// A flow parent's children: id and state (`removed` when no longer kept).
+    children: Vec<(String, String)>,
 }
 
 /// `GET /admin/jobs/{id}`
@@ -124,7 +129,13 @@ pub async fn page(principal: Principal, State(state): State<AppState>, Path(id):
         ("Finished", time(job.job.finished_at)),
     ];
     let log = state.queues.log(&id).await.map_err(ApiError::from)?;
-    render(&JobPage { nav: Nav::new(&principal, "queues", &uri), job, payload, result, errors, times, log })
+    let mut children = Vec::with_capacity(job.job.children.len());
+    for child in &job.job.children {
+        let state = state.queues.job(child).await.map_err(ApiError::from)?;
+        children.push((child.clone(), state.map_or("removed".to_owned(), |c| c.state.to_string())));
+    }
+    let nav = Nav::new(&principal, "queues", &uri);
+    render(&JobPage { nav, job, payload, result, errors, times, log, children })
 }
 
 /// The job of `id` and its queue, for actions.
@@ -204,25 +215,28 @@ pub struct EnqueueForm {
     /// Deduplication key (24 h window, as `enqueue --key`).
     #[serde(default)]
     key: Option<String>,
+    /// 1 runs first (as `enqueue --priority`); empty = none.
+    #[serde(default)]
+    priority: Option<String>,
 }
 
 /// Parses a job file's text exactly as `eventmill enqueue --file` does (`JobTemplate`: one object,
 /// `job_type` of a registered kind plus that kind's fields, unknown fields refused, relative dates
 /// resolved now).
-pub fn parse_job(text: &str, registry: &Registry) -> Result<Job, String> {
+pub fn parse_job(text: &str, registry: &Registry) -> Result<PlannedJob, String> {
     let trimmed = text.trim();
     let value: serde_json::Value = if trimmed.starts_with('{') {
         serde_json::from_str(trimmed).map_err(|e| format!("invalid job (JSON): {e}"))?
     } else {
         toml::from_str(trimmed).map_err(|e| format!("invalid job (TOML): {e}"))?
     };
-    JobTemplate::from_value(value, registry)?.resolve(Utc::now())
+    JobTemplate::from_value(value, registry)?.plan(Utc::now())
 }
 
 /// `POST /admin/api/enqueue`
 pub async fn enqueue(State(state): State<AppState>, action: Action<EnqueueForm>) -> Response {
     let result = async {
-        let spec = parse_job(&action.body.job, state.queues.registry()).map_err(ApiError::Invalid)?;
+        let mut plan = parse_job(&action.body.job, state.queues.registry()).map_err(ApiError::Invalid)?;
         let delay = match action.body.delay_seconds.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
             None => None,
             Some(d) => Some(std::time::Duration::from_secs(
@@ -230,9 +244,16 @@ pub async fn enqueue(State(state): State<AppState>, action: Action<EnqueueForm>)
             )),
         };
         let origin = format!("admin:{}", action.principal.fingerprint);
-        let idempotency_key = action.body.key.as_deref().map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned);
-        let options = EnqueueOptions { delay, idempotency_key, origin, ..Default::default() };
-        let done = state.queues.enqueue(&spec, options).await?;
+        let key = action.body.key.as_deref().map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned);
+        let priority = match action.body.priority.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            None => None,
+            Some(p) => Some(p.parse().map_err(|_| ApiError::Invalid(format!("priority {p:?} is not a whole number")))?),
+        };
+        let form = JobOptions { priority, delay, key, key_window: None };
+        plan.options = plan.options.or(form);
+        plan.options.check().map_err(ApiError::Invalid)?;
+        let options = plan.options.enqueue_options(&origin);
+        let done = state.queues.enqueue_planned(&plan, options).await?;
         Ok((format!("Job {} enqueued.", done.id), json!({ "id": done.id, "created": done.created })))
     }
     .await;

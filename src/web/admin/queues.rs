@@ -54,6 +54,8 @@ pub struct QueueSummary {
     /// Failed / finished in the last hour, in percent (0 when nothing finished).
     pub failure_rate: f64,
     pub workers: Vec<String>,
+    /// The rate limit in force (`100/1s`), if any.
+    pub rate_limit: Option<String>,
 }
 
 pub async fn summary(queue: &Queue) -> Result<QueueSummary, ApiError> {
@@ -69,6 +71,7 @@ pub async fn summary(queue: &Queue) -> Result<QueueSummary, ApiError> {
         failed_last_hour: failed,
         failure_rate,
         workers,
+        rate_limit: queue.rate_limit().map(|limit| limit.to_string()),
     })
 }
 
@@ -151,6 +154,7 @@ async fn list(state: &AppState, name: &str, query: &ListQuery) -> Result<JobList
 pub fn count_of(counts: &QueueCounts, state: JobState) -> u64 {
     match state {
         JobState::Waiting => counts.waiting,
+        JobState::WaitingChildren => counts.waiting_children,
         JobState::Delayed => counts.delayed,
         JobState::Active => counts.active,
         JobState::Completed => counts.completed,

@@ -6,9 +6,12 @@
 //! loops over many ids are bounded per call (`promote` moves at most `limit` due jobs, so a backlog
 //! of any size is drained in chunks: apalis-redis defect 1 unpacked the whole backlog at once).
 
+mod steer;
+
 use std::sync::LazyLock;
 
 use redis::Script;
+pub use steer::{CANCEL, ENQUEUE_FLOW, PROMOTE_ONE, REMOVE, RETRY_FAILED, SEARCH};
 
 /// Shared helpers, prepended to the scripts that need them.
 const HELPERS: &str = r#"
@@ -33,18 +36,52 @@ local function append_log(key, lines)
   redis.call('LTRIM', key .. ':log', -1000, -1)
 end
 
+-- A waiting job's score: its priority (0 = none, runs first; then 1, 2, ... like BullMQ) in the
+-- high bits, its place in line in the low 32 bits, so ZPOPMIN claims by priority, then FIFO.
+-- `front` puts it first among its priority (handed back, lease expired, promoted by hand).
+local function waiting_score(key, order_key, front)
+  local priority = tonumber(redis.call('HGET', key, 'priority') or '0') or 0
+  if front then return priority * 4294967296 end
+  return priority * 4294967296 + redis.call('INCR', order_key) % 4294967296
+end
+
 local function push_error(key, attempt, now, message, worker)
   local errors = cjson.decode(redis.call('HGET', key, 'errors') or '[]')
   errors[#errors + 1] = {attempt = attempt, at = now, error = message, worker = worker}
   redis.call('HSET', key, 'errors', cjson.encode(errors), 'last_error', message)
 end
+
+-- A flow's child `id` ended (ok: completed; else failed for good, cancelled or removed), in the
+-- same script that recorded it: the parent (still waiting for its children) counts it, and runs
+-- once none is pending; a failed child fails the parent with the child's error. The parent's
+-- queue keys are in its hash (a child may live on another queue).
+local function child_ended(prefix, parent, id, ok, message, now)
+  if not parent or parent == '' then return end
+  local pkey = prefix .. parent
+  if redis.call('HGET', pkey, 'state') ~= 'waiting-children' then return end
+  local k = redis.call('HMGET', pkey, 'k_children', 'k_waiting', 'k_order', 'k_marker', 'k_failed')
+  if ok then
+    if redis.call('HINCRBY', pkey, 'pending', -1) > 0 then return end
+    redis.call('ZREM', k[1], parent)
+    redis.call('HSET', pkey, 'state', 'waiting', 'run_at', now, 'progress_message', '')
+    redis.call('ZADD', k[2], waiting_score(pkey, k[3], false), parent)
+    redis.call('ZADD', k[4], 0, '0')
+  else
+    redis.call('ZREM', k[1], parent)
+    push_error(pkey, 0, now, 'child job ' .. id .. ' failed: ' .. message, '')
+    redis.call('HSET', pkey, 'state', 'failed', 'finished_at', now, 'progress_message', 'child job ' .. id .. ' failed')
+    redis.call('ZADD', k[5], now, parent)
+  end
+end
 "#;
 
-/// KEYS: seq, waiting, delayed, idempotency key ('' = none), marker.
-/// ARGV: prefix, queue, kind, payload, max_attempts, timeout_ms, now, run_at, idempotency_ttl_ms, origin.
+/// KEYS: seq, waiting, delayed, idempotency key ('' = none), marker, order (the waiting line's counter).
+/// ARGV: prefix, queue, kind, payload, max_attempts, timeout_ms, now, run_at, idempotency_ttl_ms, origin,
+/// priority (0 = none), the idempotency key as given ('' = none).
 /// Returns {created (1|0), id}. Wakes a blocked worker (the marker) either way it lands.
 pub static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(&format!(
+        "{HELPERS}{}",
         r#"
 if KEYS[4] ~= '' then
   local existing = redis.call('GET', KEYS[4])
@@ -57,17 +94,18 @@ local state = 'waiting'
 if run_at > now then state = 'delayed' end
 redis.call('HSET', key, 'id', id, 'queue', ARGV[2], 'kind', ARGV[3], 'payload', ARGV[4],
   'max_attempts', ARGV[5], 'timeout_ms', ARGV[6], 'created_at', ARGV[7], 'run_at', ARGV[8],
-  'state', state, 'attempts', 0, 'progress', 0, 'progress_message', '', 'errors', '[]', 'origin', ARGV[10])
+  'state', state, 'attempts', 0, 'progress', 0, 'progress_message', '', 'errors', '[]', 'origin', ARGV[10],
+  'priority', ARGV[11], 'key', ARGV[12])
 if state == 'delayed' then
   redis.call('ZADD', KEYS[3], run_at, id)
 else
-  redis.call('LPUSH', KEYS[2], id)
+  redis.call('ZADD', KEYS[2], waiting_score(key, KEYS[6], false), id)
 end
 redis.call('ZADD', KEYS[5], 0, '0')
 if KEYS[4] ~= '' then redis.call('SET', KEYS[4], id, 'PX', ARGV[9]) end
 return {1, id}
-"#,
-    )
+"#
+    ))
 });
 
 /// The worker's one round trip: records the outcomes of finished attempts, then (unless the queue
@@ -75,9 +113,14 @@ return {1, id}
 /// the attempt counts; out of attempts, the job fails) and claims up to `want` waiting jobs with a
 /// lease, counting their attempt.
 ///
-/// KEYS: waiting, delayed, active, completed, failed, paused, marker.
+/// A rate limit (`rate_max` jobs per `rate_ms`, 0 = none) is a fixed window shared by every worker
+/// of the queue, in any process: the limiter key counts the window's claims and expires with it;
+/// a worker held back is answered the window's end as its next due time.
+///
+/// KEYS: waiting (zset by `waiting_score`), delayed, active, completed, failed, paused, marker, order,
+/// limiter.
 /// ARGV: prefix, now, worker, lease_ms, want, chunk, keep_completed, keep_completed_age_ms,
-/// keep_failed, keep_failed_age_ms, then 5 values per outcome: id, type, a, b, logs (a JSON list of
+/// keep_failed, keep_failed_age_ms, rate_max, rate_ms, then 5 values per outcome: id, type, a, b, logs (a JSON list of
 /// log lines, '' = none). Types: 'c' completed (a = result JSON), 'r' retry or fail (a = error,
 /// b = retry_at ms), 'f' fail now (a = error), 'h' handed back (shutdown; attempt not counted).
 /// Returns {statuses ('completed' | 'retry' | 'failed' | 'released' | 'lost' per outcome),
@@ -90,7 +133,7 @@ pub static FINISH_AND_FETCH: LazyLock<Script> = LazyLock::new(|| {
 local prefix, now, worker = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local lease, want, chunk = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local statuses, finished, failed = {}, 0, 0
-for i = 11, #ARGV, 5 do
+for i = 13, #ARGV, 5 do
   local id, kind, a, b, logs = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = prefix .. id
   if not redis.call('ZSCORE', KEYS[3], id) then
@@ -102,12 +145,13 @@ for i = 11, #ARGV, 5 do
     if kind == 'c' then
       redis.call('HSET', key, 'state', 'completed', 'finished_at', now, 'result', a, 'progress', 100)
       redis.call('ZADD', KEYS[4], now, id)
+      child_ended(prefix, redis.call('HGET', key, 'parent'), id, true, '', now)
       finished = finished + 1
       statuses[#statuses + 1] = 'completed'
     elseif kind == 'h' then
       redis.call('HINCRBY', key, 'attempts', -1)
       redis.call('HSET', key, 'state', 'waiting')
-      redis.call('RPUSH', KEYS[1], id)
+      redis.call('ZADD', KEYS[1], waiting_score(key, KEYS[8], true), id)
       statuses[#statuses + 1] = 'released'
     else
       push_error(key, attempts, now, a, worker)
@@ -120,6 +164,7 @@ for i = 11, #ARGV, 5 do
         redis.call('HSET', key, 'state', 'failed', 'finished_at', now,
           'progress_message', 'failed after ' .. attempts .. ' attempt(s)')
         redis.call('ZADD', KEYS[5], now, id)
+        child_ended(prefix, redis.call('HGET', key, 'parent'), id, false, a, now)
         failed = failed + 1
         statuses[#statuses + 1] = 'failed'
       end
@@ -127,12 +172,12 @@ for i = 11, #ARGV, 5 do
   end
 end
 if finished > 0 then trim(KEYS[4], prefix, tonumber(ARGV[7]), tonumber(ARGV[8]), now) end
-local claimed = {}
+local claimed, next_due = {}, -1
 if redis.call('EXISTS', KEYS[6]) == 0 then
   local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, chunk)
   for _, id in ipairs(due) do
     redis.call('ZREM', KEYS[2], id)
-    redis.call('LPUSH', KEYS[1], id)
+    redis.call('ZADD', KEYS[1], waiting_score(prefix .. id, KEYS[8], false), id)
     redis.call('HSET', prefix .. id, 'state', 'waiting')
   end
   local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, chunk)
@@ -145,16 +190,23 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
     if attempts >= tonumber(redis.call('HGET', key, 'max_attempts') or '1') then
       redis.call('HSET', key, 'state', 'failed', 'finished_at', now)
       redis.call('ZADD', KEYS[5], now, id)
+      child_ended(prefix, redis.call('HGET', key, 'parent'), id, false, 'its worker stopped responding', now)
       failed = failed + 1
     else
       redis.call('HSET', key, 'state', 'waiting')
-      redis.call('RPUSH', KEYS[1], id)
+      redis.call('ZADD', KEYS[1], waiting_score(key, KEYS[8], true), id)
     end
   end
+  local rate_max, limited = tonumber(ARGV[11]), false
+  if want > 0 and rate_max > 0 then
+    local left = rate_max - tonumber(redis.call('GET', KEYS[9]) or '0')
+    if left < want then want, limited = math.max(left, 0), true end
+  end
   if want > 0 then
-    local ids = redis.call('RPOP', KEYS[1], want)
-    if ids then
-      for _, id in ipairs(ids) do
+    local popped = redis.call('ZPOPMIN', KEYS[1], want)
+    if popped then
+      for i = 1, #popped, 2 do
+        local id = popped[i]
         local key = prefix .. id
         redis.call('ZADD', KEYS[3], now + lease, id)
         redis.call('HINCRBY', key, 'attempts', 1)
@@ -163,13 +215,19 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
         claimed[#claimed + 1] = redis.call('HMGET', key, 'id', 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms')
       end
     end
-    if #claimed == want and redis.call('LLEN', KEYS[1]) > 0 then redis.call('ZADD', KEYS[7], 0, '0') end
+    if rate_max > 0 and #claimed > 0 and redis.call('INCRBY', KEYS[9], #claimed) == #claimed then
+      redis.call('PEXPIRE', KEYS[9], ARGV[12])
+    end
+    if not limited and #claimed == want and redis.call('ZCARD', KEYS[1]) > 0 then redis.call('ZADD', KEYS[7], 0, '0') end
+  end
+  if limited and redis.call('ZCARD', KEYS[1]) > 0 then
+    local window_end = now + math.max(redis.call('PTTL', KEYS[9]), 1)
+    if next_due < 0 or window_end < next_due then next_due = window_end end
   end
 end
 if failed > 0 then trim(KEYS[5], prefix, tonumber(ARGV[9]), tonumber(ARGV[10]), now) end
-local next_due = -1
 local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-if first[2] then next_due = tonumber(first[2]) end
+if first[2] and (next_due < 0 or tonumber(first[2]) < next_due) then next_due = tonumber(first[2]) end
 local lease_end = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
 if lease_end[2] and (next_due < 0 or tonumber(lease_end[2]) < next_due) then next_due = tonumber(lease_end[2]) end
 return {statuses, claimed, next_due}
@@ -208,135 +266,24 @@ return lost
 });
 
 /// A declared queue's first start: `paused` applies only if the queue was never started before
-/// (later pauses and resumes belong to the operator). KEYS: meta, paused, marker. ARGV: now,
-/// paused (1|0), concurrency. Returns 1 on the first declaration.
+/// (later pauses and resumes belong to the operator). A `waiting` list of an older eventmill
+/// (before priorities) becomes the sorted set, in the same order.
+/// KEYS: meta, paused, marker, waiting, order. ARGV: now, paused (1|0), concurrency, prefix,
+/// rate limit (`max/ms`, '' = none). Returns 1 on the first declaration.
 pub static DECLARE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local first = redis.call('HSETNX', KEYS[1], 'declared_at', ARGV[1])
-redis.call('HSET', KEYS[1], 'concurrency', ARGV[3])
-if first == 1 and ARGV[2] == '1' then redis.call('SET', KEYS[2], 1) end
-if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('ZADD', KEYS[3], 0, '0') end
-return first
-"#,
-    )
-});
-
-/// Puts failed jobs back in `waiting` with a fresh set of attempts (their error history is kept).
-/// KEYS: failed, waiting, marker. ARGV: prefix, now, id ('' = the oldest `limit` failed jobs), limit.
-/// Returns how many were re-queued.
-pub static RETRY_FAILED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local ids
-if ARGV[3] ~= '' then
-  if not redis.call('ZSCORE', KEYS[1], ARGV[3]) then return 0 end
-  ids = {ARGV[3]}
-else
-  ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[4]) - 1)
-end
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('HSET', ARGV[1] .. id, 'state', 'waiting', 'attempts', 0, 'run_at', ARGV[2])
-  redis.call('HDEL', ARGV[1] .. id, 'finished_at')
-  redis.call('LPUSH', KEYS[2], id)
-end
-if #ids > 0 then redis.call('ZADD', KEYS[3], 0, '0') end
-return #ids
-"#,
-    )
-});
-
-/// Deletes a job whatever its state. KEYS: waiting, delayed, active, completed, failed.
-/// ARGV: prefix, id. Returns 1 or 0 (no such job).
-pub static REMOVE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('DEL', ARGV[1] .. ARGV[2], ARGV[1] .. ARGV[2] .. ':log') == 0 then return 0 end
-redis.call('LREM', KEYS[1], 0, ARGV[2])
-for i = 2, 5 do redis.call('ZREM', KEYS[i], ARGV[2]) end
-return 1
-"#,
-    )
-});
-
-/// Scans the ids of one state from position ARGV[4] (0-based, in display order) and returns those
-/// whose payload contains ARGV[3] (lower-cased; plain find, no patterns), at most ARGV[5] of them,
-/// looking at no more than ARGV[6] ids. KEYS: the state's list or zset. ARGV: prefix, order
-/// ('list' = from the tail, 'z' = ascending, 'zrev' = descending), needle, from, limit, budget.
-/// Returns {matching ids, next position or -1 at the end}.
-pub static SEARCH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local order, needle = ARGV[2], ARGV[3]
-local from, limit, budget = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local found, pos, chunk = {}, from, 200
-while pos < from + budget do
-  local n = math.min(chunk, from + budget - pos)
-  local ids
-  if order == 'list' then
-    ids = redis.call('LRANGE', KEYS[1], -(pos + n), -(pos + 1))
-    local r = {}
-    for i = #ids, 1, -1 do r[#r + 1] = ids[i] end
-    ids = r
-  elseif order == 'zrev' then
-    ids = redis.call('ZREVRANGE', KEYS[1], pos, pos + n - 1)
-  else
-    ids = redis.call('ZRANGE', KEYS[1], pos, pos + n - 1)
-  end
-  if #ids == 0 then return {found, -1} end
-  for i, id in ipairs(ids) do
-    local payload = redis.call('HGET', ARGV[1] .. id, 'payload')
-    if payload and string.find(string.lower(payload), needle, 1, true) then
-      found[#found + 1] = id
-      if #found >= limit then return {found, pos + i} end
-    end
-  end
-  pos = pos + #ids
-  if #ids < n then return {found, -1} end
-end
-return {found, pos}
-"#,
-    )
-});
-
-/// Cancels one job. KEYS: waiting, delayed, active, failed. ARGV: prefix, id, now.
-/// Returns 'removed' (it was waiting or delayed: deleted), 'stopping' (it was running: now in
-/// `failed` with state `cancelled`; its worker learns the claim is gone), 'missing', or
-/// 'ended:<state>' for a job that had already ended.
-pub static CANCEL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}{}",
         r#"
-local id = ARGV[2]
-local key = ARGV[1] .. id
-if redis.call('EXISTS', key) == 0 then return 'missing' end
-if redis.call('LREM', KEYS[1], 0, id) > 0 or redis.call('ZREM', KEYS[2], id) > 0 then
-  redis.call('DEL', key, key .. ':log')
-  return 'removed'
+local first = redis.call('HSETNX', KEYS[1], 'declared_at', ARGV[1])
+redis.call('HSET', KEYS[1], 'concurrency', ARGV[3], 'rate_limit', ARGV[5])
+if first == 1 and ARGV[2] == '1' then redis.call('SET', KEYS[2], 1) end
+if redis.call('TYPE', KEYS[4]).ok == 'list' then
+  local ids = redis.call('LRANGE', KEYS[4], 0, -1)
+  redis.call('DEL', KEYS[4])
+  for i = #ids, 1, -1 do redis.call('ZADD', KEYS[4], waiting_score(ARGV[4] .. ids[i], KEYS[5], false), ids[i]) end
 end
-if redis.call('ZREM', KEYS[3], id) > 0 then
-  local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
-  push_error(key, attempts, tonumber(ARGV[3]), 'cancelled while running', redis.call('HGET', key, 'worker') or '')
-  redis.call('HSET', key, 'state', 'cancelled', 'finished_at', ARGV[3], 'progress_message', 'cancelled')
-  redis.call('ZADD', KEYS[4], ARGV[3], id)
-  return 'stopping'
-end
-return 'ended:' .. (redis.call('HGET', key, 'state') or '?')
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('ZADD', KEYS[3], 0, '0') end
+return first
 "#
     ))
-});
-
-/// Moves one delayed job to `waiting`, next in line. KEYS: delayed, waiting, marker. ARGV: prefix, id, now.
-/// Returns 1, or 0 when the job is not delayed.
-pub static PROMOTE_ONE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('ZREM', KEYS[1], ARGV[2]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('HSET', ARGV[1] .. ARGV[2], 'state', 'waiting', 'run_at', ARGV[3])
-redis.call('ZADD', KEYS[3], 0, '0')
-return 1
-"#,
-    )
 });
