@@ -1,7 +1,8 @@
 //! Every state-changing admin request goes through `Action`: the caller must be the admin (read-only
 //! gets 403), the request must come from this origin, and a cookie session must send its CSRF token
 //! (form field `csrf` or header `X-CSRF-Token`). Each action, allowed or refused, leaves an audit line
-//! saying who (role and token fingerprint), what and on which target.
+//! saying who (role and token fingerprint), what and on which target (field `subject`: a field named
+//! `target` would collide with the log line's own `target` in the JSON logs).
 //!
 //! The same endpoint serves the JSON API and the pages' forms: a form post is answered with a
 //! redirect back to its `return_to` page and a flash message, a JSON call with JSON.
@@ -54,7 +55,7 @@ impl<T> Action<T> {
         }
         let who = &self.principal;
         tracing::info!(target: "eventmill::audit", role = who.role.as_str(), token = who.fingerprint.as_str(), action,
-            target, outcome = "confirmation asked", "admin action awaits confirmation: {question}");
+            subject = target, outcome = "confirmation asked", "admin action awaits confirmation: {question}");
         Some(match &self.return_to {
             Some(back) => super::pages::confirmation(question, &self.path, &self.form_fields, back),
             None => ApiError::ConfirmationRequired(format!(
@@ -69,9 +70,9 @@ impl<T> Action<T> {
         let who = &self.principal;
         let (role, token) = (who.role.as_str(), who.fingerprint.as_str());
         match &result {
-            Ok((message, _)) => tracing::info!(target: "eventmill::audit", role, token, action, target,
+            Ok((message, _)) => tracing::info!(target: "eventmill::audit", role, token, action, subject = target,
                 outcome = "ok", "admin action: {message}"),
-            Err(error) => tracing::info!(target: "eventmill::audit", role, token, action, target,
+            Err(error) => tracing::info!(target: "eventmill::audit", role, token, action, subject = target,
                 outcome = "error", "admin action failed: {error}"),
         }
         match (result, self.return_to.as_deref()) {
