@@ -65,7 +65,11 @@ export EVENTMILL_RECLAIM_IDLE_MS=2000 EVENTMILL_RECLAIM_INTERVAL_MS=500 EVENTMIL
 
 serve() { "$BIN" serve & SERVE=$!; PIDS+=("$SERVE"); until curl -sf "http://$EVENTMILL_HTTP_ADDR/healthz" >/dev/null; do sleep 0.05; done; }
 worker() { "$BIN" worker & WORKER=$!; PIDS+=("$WORKER"); }
-health() { curl -s -o /dev/null -w '%{http_code}' "http://$EVENTMILL_HTTP_ADDR/healthz/detailed"; }
+# "<HTTP status>/<overall status>", e.g. 200/degraded.
+health() {
+    curl -s -w ' %{http_code}' "http://$EVENTMILL_HTTP_ADDR/healthz/detailed" |
+        sed -E 's/.*"status":"([a-z]+)".* ([0-9]+)$/\2\/\1/'
+}
 loadgen() { # background loadgen --verify; output in $HOME_DIR/load.out
     "$BIN" loadgen --url "http://$EVENTMILL_HTTP_ADDR" --rate "$RATE" --duration "${SECONDS_PER_RUN}s" \
         --concurrency 8 --verify >"$HOME_DIR/load.out" 2>&1 &

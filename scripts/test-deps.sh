@@ -22,3 +22,23 @@ if ! python3 -c "import aiosmtpd" 2>/dev/null; then
     python3 -c "import aiosmtpd" || { log "error: could not install the Python package aiosmtpd"; exit 1; }
 fi
 # --- end report tests ---
+
+# --- API document tests (tests/it/schemathesis.rs): schemathesis from PyPI, pinned, in its own venv ---
+SCHEMATHESIS_VERSION=4.32.5
+schemathesis_venv=.eventmill/schemathesis
+if ! "$schemathesis_venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION (python3 -m venv $schemathesis_venv)"
+    rm -rf "$schemathesis_venv"
+    if ! python3 -m venv "$schemathesis_venv" 2>/dev/null; then
+        log "installing python3-venv (Debian splits venv out of python3)"
+        rm -rf "$schemathesis_venv"
+        sudo=""
+        [[ $(id -u) -eq 0 ]] || sudo="sudo"
+        $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$schemathesis_venv"
+    fi
+    "$schemathesis_venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" ||
+        { log "error: could not install schemathesis $SCHEMATHESIS_VERSION from PyPI"; exit 1; }
+fi
+export EVENTMILL_SCHEMATHESIS="$PWD/$schemathesis_venv/bin/schemathesis"
+# --- end API document tests ---

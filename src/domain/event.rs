@@ -229,8 +229,8 @@ fn identifier(raw: &RawValue) -> Result<Option<String>, String> {
     check_storable(text)?;
     let value = if text.starts_with('"') {
         string(raw).ok_or_else(|| "must be a string".to_owned())?.into_owned()
-    } else if serde_json::from_str::<i64>(text).is_ok() {
-        text.to_owned()
+    } else if let Some(number) = integer(text) {
+        number.to_string()
     } else {
         return Err("must be a string".to_owned());
     };
@@ -249,8 +249,7 @@ fn timestamp(raw: &RawValue) -> Result<DateTime<Utc>, String> {
             .map(|t| t.with_timezone(&Utc))
             .ok_or_else(|| "must be an RFC 3339 date-time such as 2026-03-07T12:00:00Z".to_owned())?
     } else {
-        serde_json::from_str::<i64>(text)
-            .ok()
+        integer(text)
             .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
             .ok_or_else(|| "must be an RFC 3339 string or integer unix milliseconds".to_owned())?
     };
@@ -259,6 +258,40 @@ fn timestamp(raw: &RawValue) -> Result<DateTime<Utc>, String> {
         return Err(format!("year {year} is outside 1970..9999"));
     }
     Ok(parsed)
+}
+
+/// A JSON number whose value is a whole number that fits `i64`, however it is written (`282`,
+/// `282.0`, `2.82e2`): JSON Schema's `integer`, which generated clients may send either way.
+fn integer(text: &str) -> Option<i64> {
+    if let Ok(n) = text.parse::<i64>() {
+        return Some(n);
+    }
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], text[i + 1..].parse::<i32>().ok()?),
+        None => (text, 0),
+    };
+    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if whole.is_empty() || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // The digits with the decimal point moved `exponent` places right; every digit past it must be 0.
+    let digits = format!("{whole}{fraction}");
+    let point = whole.len() as i64 + i64::from(exponent);
+    if !(0..=40).contains(&point) {
+        return digits.bytes().all(|b| b == b'0').then_some(0);
+    }
+    let point = point as usize;
+    let (int_part, rest) = if point <= digits.len() {
+        (digits[..point].to_owned(), &digits[point..])
+    } else {
+        (format!("{digits}{}", "0".repeat(point - digits.len())), "")
+    };
+    if !rest.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    let int_part = if int_part.is_empty() { "0" } else { &int_part };
+    format!("{sign}{int_part}").parse().ok()
 }
 
 fn properties(raw: &RawValue) -> Result<Box<RawValue>, String> {
@@ -284,6 +317,21 @@ mod tests {
 
     fn fields(json: &str) -> Vec<String> {
         parse(json).unwrap_err().into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn whole_numbers_count_as_integers_however_they_are_written() {
+        for (text, value) in [("282", 282), ("282.0", 282), ("2.82e2", 282), ("-3364.0", -3364), ("1E3", 1000)] {
+            assert_eq!(integer(text), Some(value), "{text}");
+        }
+        assert_eq!(integer("2012317736758272.0"), Some(2_012_317_736_758_272));
+        assert_eq!(integer("0.0e-5"), Some(0));
+        for text in ["282.5", "2.825e2", "1e40", "9223372036854775808", "1e-3", "-", ".5", "\"1\""] {
+            assert_eq!(integer(text), None, "{text}");
+        }
+        let e = parse(r#"{"event_type":"a","user_id":-3364.0,"timestamp":1772841600000.0}"#).unwrap();
+        assert_eq!(e.user_id.as_deref(), Some("-3364"));
+        assert_eq!(e.ts.timestamp_millis(), 1_772_841_600_000);
     }
 
     #[test]

@@ -4,12 +4,20 @@
 //! Several scheduler processes may run: each tick is enqueued with the idempotency key
 //! `schedule:{name}:{tick UTC}`, so exactly one job exists per tick. The last enqueued tick of each
 //! schedule is kept in Redis; at start, runs missed while no scheduler ran are enqueued once
-//! (`misfire = "run_once"`) or skipped. Ticks follow the schedule's timezone (`cron_expr`).
+//! (`misfire = "run_once"`) or skipped; the same policy applies to ticks that could not be enqueued
+//! while Redis was unreachable, at the first tick after it is back. Ticks follow the schedule's
+//! timezone (`cron_expr`).
 
 pub mod config;
 pub mod cron_expr;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::Context;
 use apalis::prelude::{BoxDynError, Data, WorkerBuilder};
@@ -185,7 +193,7 @@ async fn run_schedule(scheduler: Arc<Scheduler>, index: usize, shutdown: Shutdow
         let name = crate::queue::worker::unique_worker_name(&format!("schedule-{}", schedule.name));
         let worker = WorkerBuilder::new(name.as_str())
             .backend(backend)
-            .data(TickContext { scheduler: scheduler.clone(), index })
+            .data(TickContext { scheduler: scheduler.clone(), index, missed: Arc::default() })
             .build(on_tick);
         let stop = shutdown.clone();
         let result = worker
@@ -212,12 +220,24 @@ async fn run_schedule(scheduler: Arc<Scheduler>, index: usize, shutdown: Shutdow
 struct TickContext {
     scheduler: Arc<Scheduler>,
     index: usize,
+    /// A tick could not be enqueued (Redis unreachable): the next one first applies the schedule's
+    /// misfire policy to what was missed, as a start after downtime does.
+    missed: Arc<AtomicBool>,
 }
 
 async fn on_tick(tick: Tick<Tz>, ctx: Data<TickContext>) -> Result<(), BoxDynError> {
     let schedule = &ctx.scheduler.schedules[ctx.index];
     let at = Utc.timestamp_opt(tick.get_timestamp() as i64, 0).single().ok_or("tick out of range")?;
+    if ctx.missed.load(Ordering::Relaxed) {
+        // The latest tick before this one (it was not enqueued), once or not at all per `misfire`.
+        let before = at - chrono::Duration::milliseconds(1);
+        match ctx.scheduler.catch_up_schedule(schedule, before, schedule.misfire).await {
+            Ok(_) => ctx.missed.store(false, Ordering::Relaxed),
+            Err(error) => tracing::warn!(schedule = %schedule.name, %error, "could not catch up a missed run yet"),
+        }
+    }
     if let Err(error) = ctx.scheduler.fire(schedule, at).await {
+        ctx.missed.store(true, Ordering::Relaxed);
         tracing::error!(schedule = %schedule.name, %error, "could not enqueue a scheduled job");
         crate::metrics::scheduler_tick(&schedule.name, "error");
         return Err(error.into());

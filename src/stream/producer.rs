@@ -91,8 +91,8 @@ impl Producer {
         Ok(())
     }
 
-    /// Estimated events in a stream of `entries` entries.
-    fn events_in(&self, entries: u64) -> u64 {
+    /// Estimated events in a stream of `entries` entries (also `/healthz/detailed`'s fill check).
+    pub fn events_in(&self, entries: u64) -> u64 {
         let (events, appended) = (self.appended.0.load(Ordering::Relaxed), self.appended.1.load(Ordering::Relaxed));
         entries.saturating_mul(events).checked_div(appended).unwrap_or(entries)
     }

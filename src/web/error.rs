@@ -49,6 +49,9 @@ pub enum ApiError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    /// A destructive admin action sent without `confirm` (`admin::action`).
+    #[error("{0}")]
+    ConfirmationRequired(String),
     #[error("the event stream is full; retry after {retry_after} s")]
     Backpressure { retry_after: u32 },
     #[error("the event store is unavailable; retry after {retry_after} s")]
@@ -75,6 +78,7 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::ConfirmationRequired(_) => (StatusCode::PRECONDITION_REQUIRED, "confirmation_required"),
             Self::Redis(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Backpressure { .. } => (StatusCode::TOO_MANY_REQUESTS, "backpressure"),
             Self::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

@@ -1,5 +1,9 @@
 //! `/healthz` (liveness) and `/healthz/detailed` (dependencies, stream backlog, job queue sizes,
-//! default-partition rows; 503 when Redis or PostgreSQL is down).
+//! default-partition rows) with one overall state (README "Health"):
+//! - `ok` (200): Redis and PostgreSQL answer and the stream has room;
+//! - `degraded` (200): events are still accepted (202) but something needs attention: PostgreSQL is
+//!   down (events wait in the stream), or the stream holds 80 % or more of its high-water mark;
+//! - `down` (503): new events are refused: Redis is down, or the stream is at its high-water mark (429).
 
 use std::time::Duration;
 
@@ -12,6 +16,8 @@ use crate::{metrics::StreamGauges, stream::dead_letter};
 
 /// Longest a dependency check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Share of the high-water mark from which the stream's fill is reported as `degraded`.
+const FILL_WARNING: f64 = 0.8;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(live)).route("/healthz/detailed", get(detailed))
@@ -32,18 +38,19 @@ struct Check {
 }
 
 /// Dependencies and backlog: Redis, PostgreSQL, stream length/lag/pending/dead letters, job queue
-/// sizes, default-partition rows.
+/// sizes, default-partition rows, and the overall state with the reasons for it.
 #[utoipa::path(get, path = "/healthz/detailed", tag = "operations", responses(
-    (status = 200, description = "Redis and PostgreSQL reachable"),
-    (status = 503, description = "Redis or PostgreSQL down"),
+    (status = 200, description = "`ok`, or `degraded` (events still accepted; see `reasons`)"),
+    (status = 503, description = "`down`: new events are refused (Redis down or the stream full; see `reasons`)"),
 ))]
 pub(crate) async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let (redis, stream, queues) = redis_report(&state).await;
     let (postgres, storage) = postgres_report(&state).await;
-    let healthy = redis.ok && postgres.ok;
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let (overall, reasons) = assess(&state, &redis, &postgres, &stream);
+    let status = if overall == Overall::Down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     let body = json!({
-        "status": if healthy { "ok" } else { "unavailable" },
+        "status": overall,
+        "reasons": reasons,
         "redis": redis,
         "postgres": postgres,
         "stream": stream,
@@ -51,6 +58,44 @@ pub(crate) async fn detailed(State(state): State<AppState>) -> (StatusCode, Json
         "storage": storage,
     });
     (status, Json(body))
+}
+
+/// The overall state of `/healthz/detailed`.
+/// Ordered from best to worst, so the worst problem wins (`max`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Overall {
+    Ok,
+    Degraded,
+    Down,
+}
+
+/// The overall state from the checks, and a sentence per problem saying what it means for clients.
+fn assess(state: &AppState, redis: &Check, postgres: &Check, stream: &Value) -> (Overall, Vec<String>) {
+    let mut reasons = Vec::new();
+    if !redis.ok {
+        reasons.push("Redis is unreachable: new events are refused with 503".to_owned());
+        return (Overall::Down, reasons);
+    }
+    let high_water = state.settings.ingest.stream_high_water;
+    let entries = stream["length"].as_u64().unwrap_or(0);
+    let backlog = state.producer.events_in(entries);
+    let mut overall = Overall::Ok;
+    if backlog >= high_water {
+        reasons.push(format!(
+            "the stream holds about {backlog} events, its high-water mark is {high_water}: new events are refused with 429"
+        ));
+        overall = Overall::Down;
+    } else if backlog as f64 >= high_water as f64 * FILL_WARNING {
+        reasons.push(format!("the stream holds about {backlog} of at most {high_water} events: consumers fall behind"));
+        overall = Overall::Degraded;
+    }
+    if !postgres.ok {
+        reasons
+            .push("PostgreSQL is unreachable: events are accepted and wait in the stream until it is back".to_owned());
+        overall = overall.max(Overall::Degraded);
+    }
+    (overall, reasons)
 }
 
 /// Redis's state: the stream's backlog and the job queues' sizes.

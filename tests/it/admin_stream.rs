@@ -110,9 +110,18 @@ async fn an_admin_session_action_without_the_csrf_token_or_from_another_origin_i
         .unwrap();
     assert_eq!(foreign.status(), 403, "another origin may not act even with the token");
 
-    let form =
-        client.post(&replay_all).header("cookie", &cookie).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
-    assert_eq!(form.status(), 303, "the page's own form is accepted and redirects back");
+    let form = [("csrf", csrf.as_str()), ("return_to", "/admin/stream")];
+    let asked = client.post(&replay_all).header("cookie", &cookie).form(&form).send().await.unwrap();
+    assert_eq!(asked.status(), 200, "the page's own form is accepted and asks for confirmation");
+    let page = asked.text().await.unwrap();
+    assert!(page.contains("Replay every dead letter?") && page.contains(r#"name="confirm" value="yes""#), "{page}");
+    assert!(page.contains(&format!(r#"name="csrf" value="{csrf}""#)), "the confirmation posts the same fields: {page}");
+    assert_eq!(dead_letter::count(&mut app.env.redis(), &app.env.resources.keys).await.unwrap(), 1, "nothing yet");
+
+    let confirmed = [form[0], form[1], ("confirm", "yes")];
+    let done = client.post(&replay_all).header("cookie", &cookie).form(&confirmed).send().await.unwrap();
+    assert_eq!(done.status(), 303, "confirmed, it happens and redirects back");
+    assert!(done.headers()["location"].to_str().unwrap().starts_with("/admin/stream?flash="));
     assert_eq!(dead_letter::count(&mut app.env.redis(), &app.env.resources.keys).await.unwrap(), 0);
     app.stop().await;
 }

@@ -264,7 +264,7 @@ async fn idempotency_state_is_bounded_a_uuid_v7_needs_none_and_other_ids_live_fo
 }
 
 #[tokio::test]
-async fn health_reports_postgres_down_as_503() {
+async fn health_reports_postgres_down_as_degraded_while_events_are_still_accepted() {
     let env = TestEnv::new().await;
     let mut settings = env.settings.clone();
     settings.database_url = "postgres://eventmill@127.0.0.1:1/nothing".to_owned().into();
@@ -277,8 +277,9 @@ async fn health_reports_postgres_down_as_503() {
         async move { eventmill::app::serve(&resources, listener, shutdown).await }
     });
     let response = reqwest::get(format!("http://{addr}/healthz/detailed")).await.unwrap();
-    assert_eq!(response.status(), 503);
+    assert_eq!(response.status(), 200, "202s continue: not down");
     let json: Value = response.json().await.unwrap();
+    assert_eq!(json["status"], "degraded", "{json}");
     assert_eq!(json["postgres"]["ok"], false);
     assert_eq!(reqwest::get(format!("http://{addr}/healthz")).await.unwrap().status(), 200);
     shutdown.cancel();

@@ -39,3 +39,6 @@ mod rollup;
 mod scheduler;
 mod processes;
 mod compose;
+mod schemathesis;
+mod secrets;
+mod confirm;

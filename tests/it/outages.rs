@@ -38,8 +38,10 @@ async fn postgresql_stopped_under_load_keeps_202s_coming_until_the_high_water_ma
 
     block_in_place(|| pg.stop());
     let before = load.accepted();
+    // Degraded, not down: 202s continue while the stream has room.
     let (status, body) = health(&app).await;
-    assert_eq!(status, 503, "{body}");
+    assert_eq!((status, &body["status"]), (200, &"degraded".into()), "{body}");
+    assert!(body["reasons"][0].as_str().unwrap().starts_with("PostgreSQL is unreachable"), "{body}");
     assert_eq!(body["postgres"]["ok"], false, "{body}");
     assert_eq!(body["redis"]["ok"], true, "{body}");
     tokio::time::sleep(OUTAGE).await;
@@ -55,11 +57,36 @@ async fn postgresql_stopped_under_load_keeps_202s_coming_until_the_high_water_ma
     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     assert!(retry_after.is_some_and(|s| s >= 1), "429 without a Retry-After");
     assert!(load.statuses.lock().unwrap().contains_key(&429), "the client was told to back off");
+    let (status, body) = health(&app).await;
+    assert_eq!((status, &body["status"]), (503, &"down".into()), "a full stream refuses events: {body}");
 
     block_in_place(|| pg.resume());
     let accepted = load.stop().await;
     assert_each_stored_once(&app.env, &accepted).await;
-    assert!(eventually(Duration::from_secs(10), || async { health(&app).await.0 == 200 }).await);
+    let healthy = eventually(Duration::from_secs(10), || async { health(&app).await.1["status"] == "ok" }).await;
+    assert!(healthy, "{}", health(&app).await.1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_stream_past_80_percent_of_its_high_water_mark_is_degraded_and_a_full_one_down() {
+    // No consumer: what is sent stays in the stream.
+    let app = TestApp::api(TestEnv::with(&[("EVENTMILL_STREAM_MAX_LEN", "100")]).await).await;
+    let (status, body) = health(&app).await;
+    assert_eq!((status, &body["status"], &body["reasons"]), (200, &"ok".into(), &serde_json::json!([])), "{body}");
+    for _ in 0..80 {
+        assert_eq!(app.post_json("/v1/events", r#"{"event_type":"page_view"}"#).await.status(), 202);
+    }
+    let (status, body) = health(&app).await;
+    assert_eq!((status, &body["status"]), (200, &"degraded".into()), "{body}");
+    assert!(body["reasons"][0].as_str().unwrap().contains("80 of at most 100 events"), "{body}");
+    for _ in 0..20 {
+        assert_eq!(app.post_json("/v1/events", r#"{"event_type":"page_view"}"#).await.status(), 202);
+    }
+    assert_eq!(app.post_json("/v1/events", r#"{"event_type":"page_view"}"#).await.status(), 429);
+    let (status, body) = health(&app).await;
+    assert_eq!((status, &body["status"]), (503, &"down".into()), "{body}");
+    assert!(body["reasons"][0].as_str().unwrap().contains("refused with 429"), "{body}");
     app.stop().await;
 }
 
@@ -81,7 +108,7 @@ async fn redis_crashed_and_restarted_with_aof_answers_503_recovers_by_itself_and
     assert_eq!(response.status(), 503, "Redis down is a 503");
     assert!(response.headers().contains_key("retry-after"));
     let (status, body) = health(&app).await;
-    assert_eq!(status, 503, "{body}");
+    assert_eq!((status, &body["status"]), (503, &"down".into()), "{body}");
     assert_eq!(body["redis"]["ok"], false, "{body}");
     tokio::time::sleep(OUTAGE).await;
 

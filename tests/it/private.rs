@@ -33,17 +33,30 @@ pub struct PrivateRedis {
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// `requirepass`, if any.
+    password: Option<String>,
 }
 
 impl PrivateRedis {
     pub fn start() -> Self {
-        let mut redis = Self { port: free_port(), dir: temp_folder("redis"), child: None };
+        let mut redis = Self { port: free_port(), dir: temp_folder("redis"), child: None, password: None };
+        redis.restart();
+        redis
+    }
+
+    /// One that requires `password` (`requirepass`).
+    pub fn start_with_password(password: &str) -> Self {
+        let mut redis =
+            Self { port: free_port(), dir: temp_folder("redis"), child: None, password: Some(password.to_owned()) };
         redis.restart();
         redis
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     /// Starts it again on the same port and data (the AOF is replayed).
@@ -51,6 +64,7 @@ impl PrivateRedis {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "yes", "--appendfsync", "everysec"])
+            .args(self.password.iter().flat_map(|p| ["--requirepass", p.as_str()]))
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -85,14 +99,25 @@ pub struct PrivatePostgres {
 
 impl PrivatePostgres {
     pub fn start() -> Self {
+        Self::start_with_auth("trust")
+    }
+
+    /// One whose TCP clients must give a password (SCRAM); `eventmill` has none, so every password
+    /// is refused.
+    pub fn start_with_passwords() -> Self {
+        Self::start_with_auth("scram-sha-256")
+    }
+
+    fn start_with_auth(host_auth: &str) -> Self {
         let dir = temp_folder("pg");
         let pg = Self { port: free_port(), bin: pg_bin(), dir };
         if is_root() {
             assert!(Command::new("chown").arg("-R").arg("postgres:postgres").arg(&pg.dir).status().unwrap().success());
         }
         let data = pg.data();
-        pg.run("initdb", &["-D", &data, "-U", "eventmill", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"])
-            .unwrap();
+        let host_auth = format!("--auth-host={host_auth}");
+        let args = ["-D", &data, "-U", "eventmill", "--auth-local=trust", &host_auth, "-E", "UTF8", "--locale=C"];
+        pg.run("initdb", &[&args[..], &["--no-sync"]].concat()).unwrap();
         pg.resume();
         pg
     }

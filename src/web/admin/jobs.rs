@@ -157,6 +157,9 @@ pub async fn retry(State(state): State<AppState>, Path(id): Path<String>, action
 
 /// `POST /admin/api/jobs/{id}/remove`
 pub async fn remove(State(state): State<AppState>, Path(id): Path<String>, action: Action<NoBody>) -> Response {
+    if let Some(ask) = action.unconfirmed("job.remove", &id, &format!("Remove job {id}? It is deleted for good.")) {
+        return ask;
+    }
     let result = async {
         match queue_of(&state, &id).await?.remove(&id).await? {
             true => Ok((format!("Job {id} removed."), json!({ "removed": 1 }))),
@@ -170,6 +173,10 @@ pub async fn remove(State(state): State<AppState>, Path(id): Path<String>, actio
 /// `POST /admin/api/jobs/{id}/cancel`: a waiting or delayed job is removed, a running one is
 /// asked to stop and ends `cancelled`.
 pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>, action: Action<NoBody>) -> Response {
+    let question = format!("Cancel job {id}? A waiting job is removed, a running one is stopped.");
+    if let Some(ask) = action.unconfirmed("job.cancel", &id, &question) {
+        return ask;
+    }
     let result = async {
         match queue_of(&state, &id).await?.cancel(&id).await? {
             Cancelled::Removed => {

@@ -82,6 +82,22 @@ impl ErrorPage {
     }
 }
 
+/// The question a destructive action asks before it happens: a form that posts the same fields
+/// again with `confirm=yes`, and a way back (`admin::action`).
+#[derive(Template)]
+#[template(path = "admin/confirm.html")]
+struct ConfirmPage<'a> {
+    question: &'a str,
+    action_url: &'a str,
+    fields: &'a [(String, String)],
+    back: &'a str,
+}
+
+/// The confirmation page of a destructive action (status 200: nothing went wrong, nothing happened).
+pub fn confirmation(question: &str, action_url: &str, fields: &[(String, String)], back: &str) -> Response {
+    render(&ConfirmPage { question, action_url, fields, back }).into_response()
+}
+
 #[derive(Template)]
 #[template(path = "admin/login.html")]
 struct LoginPage {

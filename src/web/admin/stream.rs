@@ -127,6 +127,10 @@ pub async fn replay_one(
     Path(id): Path<String>,
     action: Action<NoBody>,
 ) -> axum::response::Response {
+    let question = format!("Replay dead letter {id}? Its events go back to the stream and the dead letter is deleted.");
+    if let Some(ask) = action.unconfirmed("dead_letter.replay", &id, &question) {
+        return ask;
+    }
     let mut conn = state.redis.clone();
     let result = match dead_letter::replay(&mut conn, &state.keys, std::slice::from_ref(&id)).await {
         Ok(done) if done.replayed == 1 => Ok((format!("Dead letter {id} replayed."), json!(done))),
@@ -138,6 +142,10 @@ pub async fn replay_one(
 
 /// `POST /admin/api/dead-letters/replay-all`
 pub async fn replay_all(State(state): State<AppState>, action: Action<NoBody>) -> axum::response::Response {
+    let question = "Replay every dead letter? Their events go back to the stream and the dead letters are deleted.";
+    if let Some(ask) = action.unconfirmed("dead_letter.replay_all", "all", question) {
+        return ask;
+    }
     let mut conn = state.redis.clone();
     let result = dead_letter::replay_all(&mut conn, &state.keys)
         .await

@@ -1,6 +1,6 @@
 //! Query parameters of the analytics API, parsed at the boundary: every bad one is a 400 naming it.
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 
 use crate::{domain::Name, web::ApiError};
 
@@ -18,15 +18,22 @@ pub fn parse_query<T: serde::de::DeserializeOwned>(query: Option<&str>) -> Resul
     })
 }
 
-/// A time: RFC 3339 or unix milliseconds.
+/// A time: RFC 3339 or unix milliseconds, in the years 1970 to 9999 (what ingestion accepts, so
+/// every stored event can be asked for, and nothing PostgreSQL's timestamps cannot hold reaches it).
 pub fn time(name: &'static str, value: Option<&str>, default: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
     let Some(value) = value else { return Ok(default) };
-    if let Ok(millis) = value.parse::<i64>() {
-        return Utc.timestamp_millis_opt(millis).single().ok_or_else(|| bad(name, "unix milliseconds out of range"));
+    let parsed = match value.parse::<i64>() {
+        Ok(millis) => {
+            Utc.timestamp_millis_opt(millis).single().ok_or_else(|| bad(name, "unix milliseconds out of range"))?
+        }
+        Err(_) => DateTime::parse_from_rfc3339(value)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| bad(name, format!("{value:?} is not an RFC 3339 time or unix milliseconds: {e}")))?,
+    };
+    if !(1970..=9999).contains(&parsed.year()) {
+        return Err(bad(name, format!("{value:?} is outside the years 1970 to 9999")));
     }
-    DateTime::parse_from_rfc3339(value)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| bad(name, format!("{value:?} is not an RFC 3339 time or unix milliseconds: {e}")))
+    Ok(parsed)
 }
 
 /// A `[from, to)` window: `to` after `from`, at most `max` long.
