@@ -14,7 +14,9 @@ day=$(date -u -d '60 days ago' +%F)
 part="events_p${day//-/}"
 psql_q -c "CREATE TABLE IF NOT EXISTS $part PARTITION OF events FOR VALUES FROM ('$day 00:00+00') TO ('$(date -u -d "$day + 1 day" +%F) 00:00+00')"
 psql_q -c "TRUNCATE $part"
-file="$BENCH_TMP/ceiling.$rows.copy"
+# Named by its day: the rows carry it, and the file outlives the run (a day later it would land
+# in another partition than the one truncated here).
+file="$BENCH_TMP/ceiling.$day.$rows.copy"
 cols="event_id, event_type, ts, user_id, session_id, source, properties, ingested_at"
 if [[ ! -s "$file" ]]; then
     psql_q -c "\\copy (SELECT gen_random_uuid(), (ARRAY['page_view','impression','click','purchase','add_to_cart'])[1 + i % 5],
