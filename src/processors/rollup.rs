@@ -1,8 +1,9 @@
 //! HOURLY_ROLLUP and DAILY_ROLLUP (SPEC section 7): partitioned `events` -> rollup tables, with
-//! replace semantics. One transaction per window: take an advisory lock per hour / day of the
-//! window (concurrent runs of overlapping windows queue up instead of double counting), delete the
-//! window's rows, insert them recomputed from `events` (`sql/*.sql`), commit. A re-run therefore
-//! picks up late events and never counts twice.
+//! replace semantics. One transaction per window swaps the rows: take an advisory lock per hour /
+//! day of the window (concurrent runs of overlapping windows queue up instead of double counting),
+//! delete the window's rows, insert them recomputed from `events` (`sql/*.sql`), commit. The daily
+//! job computes its four tables first, concurrently, and swaps them in afterwards (see [`daily`]).
+//! A re-run therefore picks up late events and never counts twice.
 
 use chrono::{DateTime, Duration, DurationRound, NaiveDate, TimeZone, Utc};
 use serde_json::json;
