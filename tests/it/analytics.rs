@@ -2,7 +2,7 @@
 //! fixture's Python script) after the rollups ran, and live traffic of the current minute counted
 //! by the live counters exactly once (re-sends, a crash between commit and XACK, kill -9).
 
-use std::{collections::BTreeMap, process::Stdio, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use chrono::{SecondsFormat, Utc};
 use eventmill::{
@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::{
     browser::{ADMIN_TOKEN, READONLY_TOKEN},
+    faults_support::Proc,
     golden::{self, cents, expected, n, s},
     helpers::{TestApp, TestEnv, eventually},
 };
@@ -314,36 +315,24 @@ async fn live_traffic_is_counted_once_across_re_sends_and_a_crash_between_commit
 async fn after_kill_9_of_a_worker_under_load_the_dashboard_totals_equal_the_stored_rows() {
     let env = TestEnv::with(&[("EVENTMILL_BATCH_SIZE", "50")]).await;
     let app = TestApp::api(env).await;
-    let spawn_worker = || {
-        let env = &app.env;
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_eventmill"))
-            .arg("worker")
-            .env("EVENTMILL_REDIS_URL", secrecy::ExposeSecret::expose_secret(&env.settings.redis_url))
-            .env("EVENTMILL_DATABASE_URL", &env.db_url)
-            .env("EVENTMILL_REDIS_PREFIX", &env.prefix)
-            .env("EVENTMILL_BATCH_SIZE", "50")
-            .env("EVENTMILL_CONSUMERS", "2")
-            .env("EVENTMILL_RECLAIM_IDLE_MS", "500")
-            .env("EVENTMILL_RECLAIM_INTERVAL_MS", "200")
-            .env("EVENTMILL_ADMIN_TOKEN", "x")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap()
-    };
-    let mut first = spawn_worker();
+    let worker_settings = [
+        ("EVENTMILL_BATCH_SIZE", "50"),
+        ("EVENTMILL_CONSUMERS", "2"),
+        ("EVENTMILL_RECLAIM_IDLE_MS", "500"),
+        ("EVENTMILL_RECLAIM_INTERVAL_MS", "200"),
+    ];
+    let spawn_worker = || Proc::start(&app.env, &["worker"], &worker_settings);
+    let mut first = Some(spawn_worker());
     let ts = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     for round in 0..20 {
         let body = live_body(&ts, 80, &[10.5, 0.25, 3.0], 5, &format!("s{}", round % 3));
         assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
         if round == 10 {
             assert!(eventually(Duration::from_secs(20), || async { app.env.count_events().await >= 400 }).await);
-            first.start_kill().unwrap(); // SIGKILL, mid-load
-            first.wait().await.unwrap();
+            first.take().expect("killed once").kill9().await; // SIGKILL, mid-load
         }
     }
-    let mut second = spawn_worker();
+    let second = spawn_worker();
     assert!(eventually(Duration::from_secs(30), || async { app.env.count_events().await >= 1760 }).await);
     let (rows, revenue) = stored(&app).await;
     assert_eq!((rows, revenue), (1760, 20 * 1375));
@@ -356,6 +345,6 @@ async fn after_kill_9_of_a_worker_under_load_the_dashboard_totals_equal_the_stor
         "dashboard totals {} vs stored ({rows}, {revenue})",
         summary_now(&app).await
     );
-    second.start_kill().unwrap();
+    second.kill9().await;
     app.stop().await;
 }

@@ -107,19 +107,33 @@ fn walk(folder: &Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_job_worker_killed_while_its_job_runs_leaves_the_job_done_once_by_the_next_worker() {
-    let (env, reports) = report_support::env_with(&[]).await;
-    report_support::load_events(&env).await;
-    // An SMTP server that accepts and never answers holds the job in its e-mail step.
+/// An SMTP server that accepts connections and never answers: it holds a job in its e-mail step.
+/// Its URL, and the task holding the connections open.
+async fn hanging_smtp() -> (String, tokio::task::JoinHandle<()>) {
     let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hang_url = format!("smtp://127.0.0.1:{}", hang.local_addr().unwrap().port());
-    let _held = tokio::spawn(async move {
+    let url = format!("smtp://127.0.0.1:{}", hang.local_addr().unwrap().port());
+    let held = tokio::spawn(async move {
         let mut open = Vec::new();
         while let Ok((socket, _)) = hang.accept().await {
             open.push(socket);
         }
     });
+    (url, held)
+}
+
+/// A real SMTP sink on a free port beside `reports`: its URL, its mail folder and the sink.
+async fn mail_sink(reports: &Path) -> (String, std::path::PathBuf, Sink) {
+    let port = free_port();
+    let mail = reports.with_file_name(format!("mail-{}", uuid::Uuid::new_v4().simple()));
+    let sink = Sink::start(port, &mail).await;
+    (format!("smtp://127.0.0.1:{port}"), mail, sink)
+}
+
+#[tokio::test]
+async fn a_job_worker_killed_while_its_job_runs_leaves_the_job_done_once_by_the_next_worker() {
+    let (env, reports) = report_support::env_with(&[]).await;
+    report_support::load_events(&env).await;
+    let (hang_url, _held) = hanging_smtp().await;
     let settings = [("EVENTMILL_JOB_LEASE_MS", "1500"), ("EVENTMILL_JOB_BACKOFF_MS", "200")];
     let worker = Proc::start(&env, &["worker"], &[&settings[..], &[("EVENTMILL_SMTP_URL", &hang_url)]].concat());
     let id = enqueue_emailed_report(&env).await;
@@ -129,10 +143,7 @@ async fn a_job_worker_killed_while_its_job_runs_leaves_the_job_done_once_by_the_
     .await;
     worker.kill9().await;
 
-    let port = free_port();
-    let mail = reports.with_file_name(format!("mail-{}", uuid::Uuid::new_v4().simple()));
-    let _sink = Sink::start(port, &mail).await;
-    let smtp = format!("smtp://127.0.0.1:{port}");
+    let (smtp, mail, _sink) = mail_sink(&reports).await;
     let next = Proc::start(&env, &["worker"], &[&settings[..], &[("EVENTMILL_SMTP_URL", &smtp)]].concat());
     let done = wait_for_job(&env, &id, "completed", |j| j["state"] == "completed").await;
     first_message(&mail).await;
@@ -172,14 +183,7 @@ recipient_email = "boss@example.com"
 async fn a_job_worker_killed_during_a_flow_leaves_the_flow_done_once_and_each_child_once() {
     let (env, reports) = report_support::env_with(&[]).await;
     report_support::load_events(&env).await;
-    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hang_url = format!("smtp://127.0.0.1:{}", hang.local_addr().unwrap().port());
-    let _held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((socket, _)) = hang.accept().await {
-            open.push(socket);
-        }
-    });
+    let (hang_url, _held) = hanging_smtp().await;
     let settings = [("EVENTMILL_JOB_LEASE_MS", "1500"), ("EVENTMILL_JOB_BACKOFF_MS", "200")];
     let worker = Proc::start(&env, &["worker"], &[&settings[..], &[("EVENTMILL_SMTP_URL", &hang_url)]].concat());
     let file = reports.with_file_name(format!("flow-{}.toml", uuid::Uuid::new_v4().simple()));
@@ -199,10 +203,7 @@ async fn a_job_worker_killed_during_a_flow_leaves_the_flow_done_once_and_each_ch
     worker.kill9().await;
     assert_eq!(job(&env, &parent).await["state"], "waiting-children");
 
-    let port = free_port();
-    let mail = reports.with_file_name(format!("mail-{}", uuid::Uuid::new_v4().simple()));
-    let _sink = Sink::start(port, &mail).await;
-    let smtp = format!("smtp://127.0.0.1:{port}");
+    let (smtp, mail, _sink) = mail_sink(&reports).await;
     let next = Proc::start(&env, &["worker"], &[&settings[..], &[("EVENTMILL_SMTP_URL", &smtp)]].concat());
     let done = wait_for_job(&env, &parent, "completed", |j| j["state"] == "completed").await;
     assert_eq!((done["attempts"].as_u64(), done["errors"].as_array().map(Vec::len)), (Some(1), Some(0)), "{done}");
