@@ -14,14 +14,7 @@ for day in "$(date -u +%F)" "$(date -u -d tomorrow +%F)"; do
     part="events_p${day//-/}"
     [[ -n "$(psql_q -c "SELECT to_regclass('$part')")" ]] && psql_q -c "TRUNCATE $part"
 done
-port=$(free_port)
-export EVENTMILL_HTTP_ADDR="127.0.0.1:$port"
-em_start serve serve
-serve_pid=$LAST_PID
-em_start worker worker
-worker_pid=$LAST_PID
-wait_http "http://127.0.0.1:$port/healthz"
-sleep 1
+em_start_pipeline
 
 (while sleep 1; do redis_q XLEN eventmill:events; done) >"$BENCH_TMP/ingest.backlog" 2>/dev/null &
 sampler=$!

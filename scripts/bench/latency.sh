@@ -7,14 +7,7 @@ source "$(dirname "$0")/lib/common.sh" "$@"
 seconds=$([[ $QUICK == 1 ]] && echo 5 || echo 30)
 
 reset_redis
-port=$(free_port)
-export EVENTMILL_HTTP_ADDR="127.0.0.1:$port"
-em_start serve serve
-serve_pid=$LAST_PID
-em_start worker worker
-worker_pid=$LAST_PID
-wait_http "http://127.0.0.1:$port/healthz"
-sleep 1
+em_start_pipeline
 before=$(cpu_snap "$serve_pid" "$worker_pid")
 "$EVENTMILL_BIN" loadgen --url "http://127.0.0.1:$port" --open-loop --rate 30000 --batch 1000 \
     --duration "${seconds}s" 2>"$BENCH_TMP/latency.loadgen" || true

@@ -38,6 +38,19 @@ em_stop_all() {
 }
 trap em_stop_all EXIT
 
+# em_start_pipeline: `serve` on a free port and a `worker` (the whole ingestion path), once the API
+# answers; sets port, serve_pid and worker_pid.
+em_start_pipeline() {
+    port=$(free_port)
+    export EVENTMILL_HTTP_ADDR="127.0.0.1:$port"
+    em_start serve serve
+    serve_pid=$LAST_PID
+    em_start worker worker
+    worker_pid=$LAST_PID
+    wait_http "http://127.0.0.1:$port/healthz"
+    sleep 1
+}
+
 # wait_http URL: waits up to 30 s for an answer.
 wait_http() {
     local i
