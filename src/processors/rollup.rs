@@ -119,7 +119,7 @@ pub async fn daily(job: &DailyRollup, ctx: &JobContext) -> Result<serde_json::Va
             .bind(profiles)
             .execute(&mut *tx)
             .await?;
-        let rows = replace_rows(&mut tx, PROFILE_TABLE, &rows).await?;
+        let rows = insert_rows(&mut tx, PROFILE_TABLE, &rows).await?;
         tx.commit().await?;
         ctx.report(100, "profile rollup done").await;
         return Ok(json!({ "date": day, "profile_ids": profiles, "rollup_profile_daily_rows": rows }));
@@ -141,7 +141,7 @@ pub async fn daily(job: &DailyRollup, ctx: &JobContext) -> Result<serde_json::Va
             .bind(day)
             .execute(&mut *tx)
             .await?;
-        let count = replace_rows(&mut tx, table, rows).await?;
+        let count = insert_rows(&mut tx, table, rows).await?;
         written.insert(format!("{}_rows", table.name), count.into());
     }
     tx.commit().await?;
@@ -171,7 +171,7 @@ async fn compute(
 }
 
 /// Inserts rows computed by [`compute`] into their table.
-async fn replace_rows(conn: &mut PgConnection, table: &DailyTable, rows: &str) -> Result<u64, JobError> {
+async fn insert_rows(conn: &mut PgConnection, table: &DailyTable, rows: &str) -> Result<u64, JobError> {
     let sql = format!(
         "INSERT INTO {name} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{name}, $1::json)",
         name = table.name,
