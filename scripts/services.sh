@@ -1,29 +1,32 @@
 #!/usr/bin/env bash
 # eventmill local services: Redis 7 + PostgreSQL >= 15 as plain local processes
-# (no systemd, no docker). All state lives under $EVENTMILL_HOME
-# (default: <repo>/.eventmill, git-ignored).
+# (no systemd, no docker), and a local 3-master Redis Cluster for the cluster tests.
+# All state lives under $EVENTMILL_HOME (default: <repo>/.eventmill, git-ignored).
 #
 # Usage: scripts/services.sh up [--env] | down [--purge] | status | env
 #
-#   up        start (or keep) both servers; idempotent. Human summary on stderr.
+#   up        start (or keep) the servers and the cluster; idempotent. Human summary on stderr.
 #             With --env, also print the env file to stdout.
-#   down      stop both servers cleanly (data kept). --purge also deletes the data.
-#   status    print state of each server; exit 0 if both up, 3 otherwise.
+#   down      stop the servers and the cluster cleanly (data kept). --purge also deletes the data.
+#   status    print state of each server; exit 0 if all up, 3 otherwise.
 #   env       print the env file, for: eval "$(scripts/services.sh env)"
 #
 # Environment:
 #   EVENTMILL_HOME        state folder (default <repo>/.eventmill)
 #   EVENTMILL_REDIS_PORT  force the Redis port (default: remembered, else 6379 if free, else a free one)
 #   EVENTMILL_PG_PORT     force the PostgreSQL port (default: remembered, else 5432 if free, else a free one)
+#   EVENTMILL_CLUSTER_PORT  force the cluster's first port; its nodes listen on it, +1 and +2 (and
+#                         their cluster bus on +10000) (default: remembered, else 7000 if free, else free ones)
 #   EVENTMILL_PG_BIN      PostgreSQL bin dir (default: newest /usr/lib/postgresql/<ver>/bin, ver >= 15)
 #
 # Layout under $EVENTMILL_HOME:
-#   ports        remembered ports (redis=N / pg=N)
-#   env          export EVENTMILL_REDIS_URL=... / export EVENTMILL_DATABASE_URL=...
+#   ports        remembered ports (redis=N / pg=N / cluster=N)
+#   env          export EVENTMILL_REDIS_URL=... / EVENTMILL_DATABASE_URL=... / EVENTMILL_CLUSTER_URL=...
 #   redis/       Redis dir (AOF in redis/appendonlydir, redis.pid)
+#   cluster/<port>/  one cluster node's dir (nodes.conf, AOF, redis.pid)
 #   pg/          PostgreSQL data dir
 #   pgsock/      PostgreSQL unix socket dir
-#   logs/        redis.log, postgres.log
+#   logs/        redis.log, postgres.log, cluster-<port>.log
 #   pgroot       only present if the PostgreSQL files had to live elsewhere
 #                (see "traversable" below); contains that folder.
 set -euo pipefail
@@ -37,6 +40,8 @@ DB_NAME=eventmill
 DB_USER=eventmill
 DEFAULT_REDIS_PORT=6379
 DEFAULT_PG_PORT=5432
+DEFAULT_CLUSTER_PORT=7000
+CLUSTER_NODES=3
 
 log() { printf '%s\n' "$*" >&2; }
 warn() { printf 'services.sh: warning: %s\n' "$*" >&2; }
@@ -75,6 +80,7 @@ LOG_DIR="$EM_HOME/logs"
 REDIS_PIDFILE="$REDIS_DIR/redis.pid"
 REDIS_LOG="$LOG_DIR/redis.log"
 PGROOT_FILE="$EM_HOME/pgroot"
+CLUSTER_DIR="$EM_HOME/cluster"
 
 HOME_HASH="$(printf '%s' "$EM_HOME" | sha256sum | cut -c1-12)"
 
@@ -105,9 +111,9 @@ fi
 
 # ---------------------------------------------------------------- ports ----
 
-REDIS_PORT="" PG_PORT=""
+REDIS_PORT="" PG_PORT="" CLUSTER_PORT=""
 load_ports() {
-    REDIS_PORT="" PG_PORT=""
+    REDIS_PORT="" PG_PORT="" CLUSTER_PORT=""
     [[ -f "$PORTS_FILE" ]] || return 0
     local k v
     while IFS='=' read -r k v; do
@@ -115,11 +121,12 @@ load_ports() {
         case "$k" in
             redis) REDIS_PORT="$v" ;;
             pg) PG_PORT="$v" ;;
+            cluster) CLUSTER_PORT="$v" ;;
         esac
     done <"$PORTS_FILE"
 }
 save_ports() {
-    printf 'redis=%s\npg=%s\n' "$REDIS_PORT" "$PG_PORT" >"$PORTS_FILE.tmp"
+    printf 'redis=%s\npg=%s\ncluster=%s\n' "$REDIS_PORT" "$PG_PORT" "$CLUSTER_PORT" >"$PORTS_FILE.tmp"
     mv -f "$PORTS_FILE.tmp" "$PORTS_FILE"
 }
 
@@ -431,6 +438,206 @@ stop_redis() {
     die "redis-server (pid ${pid:-?}) did not stop within 30s"
 }
 
+# ------------------------------------------------------------- cluster -----
+# A 3-master Redis Cluster on loopback (no replicas) for the cluster tests: node i listens on
+# CLUSTER_PORT+i, its cluster bus on +10000, and keeps nodes.conf and its AOF in cluster/<port>/,
+# so a restarted node rejoins with its slots and data.
+
+cluster_node_ports() { # the nodes' ports, one a line
+    local i
+    for ((i = 0; i < CLUSTER_NODES; i++)); do printf '%s\n' "$((CLUSTER_PORT + i))"; done
+}
+cluster_node_dir() { printf '%s' "$CLUSTER_DIR/$1"; }
+
+cluster_url() {
+    local p urls=()
+    for p in $(cluster_node_ports); do urls+=("redis://127.0.0.1:$p"); done
+    local IFS=,
+    printf '%s' "${urls[*]}"
+}
+
+# the cluster node on port $1 is up, in cluster mode, and ours (its dir is our node dir)
+cluster_node_alive() {
+    local p="$1" out dir want
+    want="$(cluster_node_dir "$p")"
+    [[ -n "$p" && -d "$want" ]] && have redis-cli || return 1
+    [[ "$(redis_cli "$p" ping 2>/dev/null)" == PONG ]] || return 1
+    out="$(redis_cli "$p" config get dir 2>/dev/null)" || return 1
+    dir="$(printf '%s\n' "$out" | sed -n 2p)"
+    [[ "$dir" == "$(cd "$want" && pwd -P)" ]] || return 1
+    redis_cli "$p" info cluster 2>/dev/null | grep -q '^cluster_enabled:1'
+}
+
+cluster_node_pid() { # pid from the node's pidfile if that process is a live redis-server
+    local pid f
+    f="$(cluster_node_dir "$1")/redis.pid"
+    [[ -f "$f" ]] || return 1
+    pid="$(head -n1 "$f" 2>/dev/null)"
+    proc_alive "$pid" redis-server || return 1
+    printf '%s' "$pid"
+}
+
+# `cluster info` field $2 of the node on port $1
+cluster_info_field() {
+    redis_cli "$1" cluster info 2>/dev/null | tr -d '\r' | sed -n "s/^$2:\(.*\)/\1/p"
+}
+
+# every node is ours, sees the cluster as ok, knows every node, and every slot is served
+cluster_healthy() {
+    local p
+    for p in $(cluster_node_ports); do
+        cluster_node_alive "$p" || return 1
+        [[ "$(cluster_info_field "$p" cluster_state)" == ok ]] || return 1
+        [[ "$(cluster_info_field "$p" cluster_known_nodes)" == "$CLUSTER_NODES" ]] || return 1
+        [[ "$(cluster_info_field "$p" cluster_size)" == "$CLUSTER_NODES" ]] || return 1
+        [[ "$(cluster_info_field "$p" cluster_slots_ok)" == 16384 ]] || return 1
+    done
+}
+
+wait_cluster_healthy() { # $1 seconds
+    local deadline=$((SECONDS + $1))
+    while ((SECONDS < deadline)); do
+        cluster_healthy && return 0
+        sleep 0.2
+    done
+    cluster_healthy
+}
+
+start_cluster_node() {
+    local p="$1" dir log
+    dir="$(cluster_node_dir "$p")"
+    log="$LOG_DIR/cluster-$p.log"
+    mkdir -p "$dir" "$LOG_DIR"
+    # fd 9 (our lock) must not leak into the daemon
+    redis-server \
+        --port "$p" \
+        --bind 127.0.0.1 \
+        --daemonize yes \
+        --dir "$dir" \
+        --pidfile "$dir/redis.pid" \
+        --logfile "$log" \
+        --cluster-enabled yes \
+        --cluster-config-file nodes.conf \
+        --cluster-node-timeout 5000 \
+        --appendonly yes \
+        --appendfsync everysec \
+        --save "" \
+        --maxmemory-policy noeviction \
+        9>&- </dev/null >/dev/null ||
+        die "redis-server (cluster node $p) failed to start; see $log"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        cluster_node_alive "$p" && return 0
+        sleep 0.2
+    done
+    tail -n 20 "$log" >&2 || true
+    die "cluster node did not answer on 127.0.0.1:$p within 20s; see $log"
+}
+
+stop_cluster_node() { # returns 1 if it was not running
+    local p="$1" pid i
+    pid="$(cluster_node_pid "$p" || true)"
+    if cluster_node_alive "$p"; then
+        redis_cli "$p" shutdown >/dev/null 2>&1 || true # SHUTDOWN fsyncs the AOF and nodes.conf
+    elif [[ -n "$pid" ]]; then
+        kill -TERM "$pid" 2>/dev/null || true
+    else
+        return 1
+    fi
+    for ((i = 0; i < 150; i++)); do
+        if [[ -n "$pid" ]]; then
+            proc_alive "$pid" redis-server || return 0
+        else
+            cluster_node_alive "$p" || return 0
+        fi
+        sleep 0.2
+    done
+    die "cluster node $p (pid ${pid:-?}) did not stop within 30s"
+}
+
+# Fresh nodes (data and nodes.conf wiped), joined into one cluster with the slots split evenly.
+create_cluster() {
+    local p nodes=()
+    for p in $(cluster_node_ports); do
+        stop_cluster_node "$p" || true
+        rm -rf -- "$(cluster_node_dir "$p")"
+        start_cluster_node "$p"
+        nodes+=("127.0.0.1:$p")
+    done
+    timeout 60 redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes \
+        >>"$LOG_DIR/cluster-create.log" 2>&1 </dev/null ||
+        die "redis-cli --cluster create ${nodes[*]} failed; see $LOG_DIR/cluster-create.log"
+    wait_cluster_healthy 30 ||
+        die "the cluster on ${nodes[*]} did not reach cluster_state:ok within 30s; see $LOG_DIR/cluster-*.log"
+}
+
+# Keeps a healthy cluster, restarts stopped nodes of a formed one (they rejoin with their data),
+# and rebuilds anything else (never formed, wrong ports, lost nodes.conf). Prints what it did.
+ensure_cluster() {
+    cluster_healthy && { printf 'already running'; return 0; }
+    local p formed=1
+    for p in $(cluster_node_ports); do
+        [[ -s "$(cluster_node_dir "$p")/nodes.conf" ]] || formed=""
+    done
+    if [[ -n "$formed" ]]; then
+        local wait=3 # running nodes that disagree: a short grace, then rebuild
+        for p in $(cluster_node_ports); do
+            cluster_node_alive "$p" && continue
+            start_cluster_node "$p"
+            wait=15 # a restarted node takes a few gossip rounds to rejoin
+        done
+        if wait_cluster_healthy "$wait"; then
+            printf 'restarted'
+            return 0
+        fi
+        warn "the cluster on port $CLUSTER_PORT.. is not healthy after a restart; rebuilding it (its data is lost)"
+    fi
+    create_cluster
+    printf 'created'
+}
+
+# every node port is ours or free, and so is its cluster bus port
+cluster_ports_usable() { # first port, ports to avoid...
+    local first="$1" p i
+    shift
+    for ((i = 0; i < CLUSTER_NODES; i++)); do
+        p=$((first + i))
+        valid_port "$((p + 10000))" || return 1
+        [[ " $* " == *" $p "* || " $* " == *" $((p + 10000)) "* ]] && return 1
+        [[ -d "$(cluster_node_dir "$p")" ]] && cluster_node_alive "$p" && continue
+        port_free "$p" && port_free "$((p + 10000))" || return 1
+    done
+}
+
+# The cluster's first port: forced, remembered, else the first usable one from 7000. Prints it.
+choose_cluster_port() { # ports to avoid...
+    local forced="${EVENTMILL_CLUSTER_PORT:-}" p
+    if [[ -n "$forced" ]]; then
+        valid_port "$forced" || die "invalid cluster port '$forced'"
+        if [[ -n "$CLUSTER_PORT" && "$CLUSTER_PORT" != "$forced" ]] && cluster_node_alive "$CLUSTER_PORT"; then
+            die "the cluster from $EM_HOME is already running on port $CLUSTER_PORT (requested $forced); run '$PROG down' first"
+        fi
+        cluster_ports_usable "$forced" "$@" ||
+            die "cluster ports $forced..$((forced + CLUSTER_NODES - 1)) (or their bus ports +10000, from the environment) are in use by another process"
+        printf '%s' "$forced"
+        return 0
+    fi
+    if [[ -n "$CLUSTER_PORT" ]]; then
+        if cluster_ports_usable "$CLUSTER_PORT" "$@"; then
+            printf '%s' "$CLUSTER_PORT"
+            return 0
+        fi
+        warn "remembered cluster ports $CLUSTER_PORT.. are now used by another process; choosing new ones"
+    fi
+    for ((p = DEFAULT_CLUSTER_PORT; p <= DEFAULT_CLUSTER_PORT + 300; p += CLUSTER_NODES)); do
+        if cluster_ports_usable "$p" "$@"; then
+            printf '%s' "$p"
+            return 0
+        fi
+    done
+    die "no $CLUSTER_NODES free consecutive ports (and bus ports +10000) from $DEFAULT_CLUSTER_PORT; set EVENTMILL_CLUSTER_PORT"
+}
+
 # ------------------------------------------------------------ postgres -----
 
 # pid of our postmaster (from postmaster.pid) if alive; empty otherwise
@@ -562,6 +769,7 @@ write_env() {
     cat >"$ENV_FILE.tmp" <<EOF
 export EVENTMILL_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 export EVENTMILL_DATABASE_URL=postgres://$DB_USER@127.0.0.1:$PG_PORT/$DB_NAME
+export EVENTMILL_CLUSTER_URL=$(cluster_url)
 EOF
     mv -f "$ENV_FILE.tmp" "$ENV_FILE"
 }
@@ -631,6 +839,8 @@ cmd_up() {
     pp="$(choose_port postgres "${EVENTMILL_PG_PORT:-}" "$PG_PORT" "$DEFAULT_PG_PORT" pg_ours_alive "$REDIS_PORT")"
     PG_PORT="$pp"
     save_ports
+    CLUSTER_PORT="$(choose_cluster_port "$REDIS_PORT" "$PG_PORT")"
+    save_ports
 
     # ---- redis
     local rstate="already running"
@@ -657,6 +867,10 @@ cmd_up() {
     fi
     ensure_db "$PG_PORT"
 
+    # ---- cluster
+    local cstate
+    cstate="$(ensure_cluster)"
+
     write_env
 
     local rv pv
@@ -665,6 +879,7 @@ cmd_up() {
     log "eventmill services up ($EM_HOME)"
     log "  redis     127.0.0.1:$REDIS_PORT  redis $rv, $rstate (pid $(redis_pid || echo '?'), log $REDIS_LOG)"
     log "  postgres  127.0.0.1:$PG_PORT  PostgreSQL $pv, $pstate (pid $(pg_pid || echo '?'), data $PG_DATA, log $PG_LOG)"
+    log "  cluster   127.0.0.1:$CLUSTER_PORT..$((CLUSTER_PORT + CLUSTER_NODES - 1))  $CLUSTER_NODES masters, $cstate (data $CLUSTER_DIR, logs $LOG_DIR/cluster-<port>.log)"
     log "  env:      eval \"\$($PROG env)\"   # $ENV_FILE"
     if [[ -n "$print_env" ]]; then cat "$ENV_FILE"; fi
 }
@@ -700,6 +915,13 @@ cmd_down() {
     else
         log "postgres was not running"
     fi
+    if [[ -n "$CLUSTER_PORT" ]]; then
+        local p stopped=0
+        for p in $(cluster_node_ports); do
+            if stop_cluster_node "$p"; then stopped=$((stopped + 1)); fi
+        done
+        log "cluster: $stopped node(s) stopped (ports $CLUSTER_PORT..$((CLUSTER_PORT + CLUSTER_NODES - 1)))"
+    fi
 
     if [[ -n "$purge" ]]; then
         if [[ "$PG_ROOT" != "$EM_HOME" && -d "$PG_ROOT" ]]; then rm -rf -- "$PG_ROOT"; fi
@@ -726,6 +948,12 @@ cmd_status() {
         echo "postgres: up    127.0.0.1:$PG_PORT (pid $(pg_pid || echo '?'), data $PG_DATA)"
     else
         echo "postgres: down  ${PG_PORT:+(port $PG_PORT)}"
+        ok=3
+    fi
+    if [[ -n "$CLUSTER_PORT" ]] && cluster_healthy; then
+        echo "cluster:  up    $(cluster_url) ($CLUSTER_NODES masters, cluster_state:ok)"
+    else
+        echo "cluster:  down  ${CLUSTER_PORT:+(ports $CLUSTER_PORT..$((CLUSTER_PORT + CLUSTER_NODES - 1)))}"
         ok=3
     fi
     echo "home:     $EM_HOME"
