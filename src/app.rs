@@ -4,8 +4,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use crate::redis_conn::{RedisConn, RedisTarget};
 use anyhow::Context;
-use redis::aio::ConnectionManager;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use tokio::{net::TcpListener, task::JoinSet};
@@ -36,7 +36,9 @@ const MAX_SSE_CLIENTS: usize = 200;
 pub struct Resources {
     pub settings: Arc<Settings>,
     pub pool: PgPool,
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
+    /// Where new connections go (one node or a cluster).
+    pub redis_target: RedisTarget,
     pub keys: StreamKeys,
     pub partitions: Arc<Partitions>,
     /// The job queues (own connection, with a long response timeout: apalis-redis defect 8).
@@ -60,16 +62,15 @@ impl Resources {
     pub fn with_registry(settings: Settings, registry: Registry) -> anyhow::Result<Self> {
         let pool = store::connect_lazy(settings.database_url.expose_secret(), settings.storage.max_connections)
             .context("EVENTMILL_DATABASE_URL is not a valid PostgreSQL URL")?;
-        let redis = stream::connect(settings.redis_url.expose_secret(), settings.ingest.redis_timeout)
-            .context("EVENTMILL_REDIS_URL is not a valid Redis URL")?;
+        let target = settings
+            .redis_target()
+            .context("EVENTMILL_REDIS_URL is not a valid Redis URL (or list of cluster node URLs)")?;
+        let redis = target.connect(settings.ingest.redis_timeout)?;
         let keys = StreamKeys::new(&settings.redis_prefix);
         let partitions = Arc::new(Partitions::new(pool.clone(), &settings.storage));
-        let queue_redis = stream::connect(settings.redis_url.expose_secret(), QUEUE_RESPONSE_TIMEOUT)
-            .context("EVENTMILL_REDIS_URL is not a valid Redis URL")?;
-        let client = redis::Client::open(settings.redis_url.expose_secret())
-            .context("EVENTMILL_REDIS_URL is not a valid Redis URL")?;
+        let queue_redis = target.connect(QUEUE_RESPONSE_TIMEOUT)?;
         let jobs = Arc::new(settings.jobs.clone());
-        let queues = Queues::new(queue_redis, client, &settings.redis_prefix, jobs, Arc::new(registry));
+        let queues = Queues::new(queue_redis, target.clone(), &settings.redis_prefix, jobs, Arc::new(registry));
         let admin_token_generated = settings.admin_token.is_none();
         let admin_token = settings
             .admin_token
@@ -77,7 +78,18 @@ impl Resources {
             .unwrap_or_else(|| SecretString::from(format!("{:032x}", rand::random::<u128>())));
         let feed = live::Feed::new(redis.clone(), keys.live.clone(), MAX_SSE_CLIENTS, settings.live_tick);
         let settings = Arc::new(settings);
-        Ok(Self { settings, pool, redis, keys, partitions, queues, admin_token, admin_token_generated, feed })
+        Ok(Self {
+            settings,
+            pool,
+            redis,
+            redis_target: target,
+            keys,
+            partitions,
+            queues,
+            admin_token,
+            admin_token_generated,
+            feed,
+        })
     }
 
     /// Tells the operator the generated admin token; only the HTTP servers (`run`, `serve`) need it.
@@ -148,10 +160,7 @@ pub async fn worker(resources: &Resources, shutdown: Shutdown) -> anyhow::Result
     let mut parts = JoinSet::new();
     for index in 0..resources.settings.consumer.consumers.max(1) {
         let consumer = Consumer::new(
-            stream::connect(
-                resources.settings.redis_url.expose_secret(),
-                resources.settings.consumer.flush_interval + Duration::from_secs(5),
-            )?,
+            resources.redis_target.connect(resources.settings.consumer.flush_interval + Duration::from_secs(5))?,
             resources.pool.clone(),
             resources.partitions.clone(),
             resources.keys.clone(),

@@ -22,6 +22,7 @@
 //! maps each CLI subcommand onto them.
 
 pub mod settings;
+pub mod redis_conn;
 pub mod telemetry;
 pub mod metrics;
 pub mod shutdown;

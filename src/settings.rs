@@ -12,7 +12,10 @@ use crate::queue::{RateLimit, rate_limit};
 /// Everything eventmill can be configured with.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// One Redis node, or the nodes of a Redis Cluster separated by commas.
     pub redis_url: SecretString,
+    /// Cluster mode with a single seed node in `redis_url` (several nodes imply it).
+    pub redis_cluster: bool,
     pub database_url: SecretString,
     pub http_addr: SocketAddr,
     /// Where `/metrics` is served without a token, for scrapers (unset = only on the API, behind a token).
@@ -213,6 +216,7 @@ impl Settings {
         let env = Env(&get);
         Ok(Self {
             redis_url: env.string("EVENTMILL_REDIS_URL", "redis://127.0.0.1:6379").into(),
+            redis_cluster: env.parse("EVENTMILL_REDIS_CLUSTER", "false", "true or false")?,
             database_url: env.string("EVENTMILL_DATABASE_URL", "postgres://eventmill@127.0.0.1:5432/eventmill").into(),
             http_addr: env.parse("EVENTMILL_HTTP_ADDR", "127.0.0.1:8080", "host:port")?,
             metrics_addr: env.parse_optional("EVENTMILL_METRICS_ADDR", "host:port")?,
@@ -260,6 +264,15 @@ impl Settings {
         })
     }
 
+    /// Where Redis is (one node or a cluster), from `EVENTMILL_REDIS_URL` and `EVENTMILL_REDIS_CLUSTER`.
+    pub fn redis_target(&self) -> redis::RedisResult<crate::redis_conn::RedisTarget> {
+        crate::redis_conn::RedisTarget::new(self.redis_url.expose_secret(), self.redis_cluster)
+    }
+
+    fn redis_target_is_cluster(&self) -> bool {
+        self.redis_cluster || self.redis_url.expose_secret().contains(',')
+    }
+
     /// The effective configuration as `NAME=value` lines, secrets masked, for `eventmill config`.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
         let secret = |s: &Option<SecretString>| match s {
@@ -268,6 +281,7 @@ impl Settings {
         };
         vec![
             ("EVENTMILL_REDIS_URL", mask_url(self.redis_url.expose_secret())),
+            ("EVENTMILL_REDIS_CLUSTER", self.redis_target_is_cluster().to_string()),
             ("EVENTMILL_DATABASE_URL", mask_url(self.database_url.expose_secret())),
             ("EVENTMILL_HTTP_ADDR", self.http_addr.to_string()),
             (
@@ -340,6 +354,9 @@ impl Settings {
 
 /// Hides the password of a `scheme://user:password@host` URL.
 pub fn mask_url(url: &str) -> String {
+    if url.contains(',') {
+        return url.split(',').map(mask_url).collect::<Vec<_>>().join(",");
+    }
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
     let Some((userinfo, host)) = rest.rsplit_once('@') else { return url.to_owned() };
     match userinfo.split_once(':') {

@@ -19,14 +19,12 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use futures_util::{FutureExt, StreamExt, future::BoxFuture};
 use redis::AsyncCommands;
-use secrecy::ExposeSecret;
 use tokio::sync::Notify;
 
 use crate::{
     queue::{self, EnqueueOptions, JobError, JobHandler, Queue, RunningJob, WorkerOptions},
     settings::{RetryPolicy, Settings},
     shutdown::Shutdown,
-    stream,
 };
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -89,11 +87,11 @@ impl JobHandler for Noop {
 
 pub async fn run(settings: Settings, args: BenchJobsArgs) -> anyhow::Result<()> {
     let prefix = format!("{}:bench:{:08x}", settings.redis_prefix, rand::random::<u32>());
-    let url = settings.redis_url.expose_secret().to_owned();
-    let redis = stream::connect(&url, Duration::from_secs(30))?;
+    let target = settings.redis_target()?;
+    let redis = target.connect(Duration::from_secs(30))?;
     let mut jobs = settings.jobs.clone();
     jobs.default_policy = RetryPolicy { attempts: 2, backoff: RETRY_BACKOFF, jitter: 0.0, ..jobs.default_policy };
-    let queue = Queue::new(redis.clone(), redis::Client::open(url)?, &prefix, "bench", Arc::new(jobs), Arc::default());
+    let queue = Queue::new(redis.clone(), target, &prefix, "bench", Arc::new(jobs), Arc::default());
     let result = match args.mode {
         BenchMode::Throughput => throughput(&queue, &args).await,
         BenchMode::Pickup => pickup(&queue, &args).await,
@@ -160,7 +158,7 @@ async fn pickup(queue: &Queue, args: &BenchJobsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn idle(queue: &Queue, mut redis: redis::aio::ConnectionManager, args: &BenchJobsArgs) -> anyhow::Result<()> {
+async fn idle(queue: &Queue, mut redis: crate::redis_conn::RedisConn, args: &BenchJobsArgs) -> anyhow::Result<()> {
     let worker = start(queue, Arc::new(Noop::default()), 50);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = commands(&mut redis).await?;
@@ -174,7 +172,7 @@ async fn idle(queue: &Queue, mut redis: redis::aio::ConnectionManager, args: &Be
 }
 
 /// Commands Redis has run in total (INFO commandstats).
-pub async fn commands(redis: &mut redis::aio::ConnectionManager) -> anyhow::Result<u64> {
+pub async fn commands(redis: &mut crate::redis_conn::RedisConn) -> anyhow::Result<u64> {
     let info: String = redis::cmd("INFO").arg("commandstats").query_async(redis).await?;
     Ok(info
         .lines()
@@ -209,9 +207,9 @@ async fn retry(queue: &Queue, args: &BenchJobsArgs) -> anyhow::Result<()> {
 }
 
 /// Deletes every key of the run.
-async fn clean(mut redis: redis::aio::ConnectionManager, prefix: &str) -> anyhow::Result<()> {
-    let keys: Vec<redis::RedisResult<String>> = redis.scan_match(format!("{prefix}:*")).await?.collect().await;
-    let keys = keys.into_iter().collect::<redis::RedisResult<Vec<String>>>()?;
+async fn clean(mut redis: crate::redis_conn::RedisConn, prefix: &str) -> anyhow::Result<()> {
+    let base = crate::queue::key_base(prefix);
+    let keys = redis.keys_in_slot_of(&base, &format!("{base}*")).await?;
     for chunk in keys.chunks(500) {
         redis.del::<_, ()>(chunk).await?;
     }

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::RedisConn;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 
 use super::{LiveKeys, read};
@@ -20,7 +20,7 @@ pub struct Feed {
 }
 
 struct Inner {
-    redis: ConnectionManager,
+    redis: RedisConn,
     keys: LiveKeys,
     sender: Mutex<Option<broadcast::Sender<Arc<String>>>>,
     slots: Arc<Semaphore>,
@@ -35,7 +35,7 @@ pub struct Subscription {
 
 impl Feed {
     /// A feed that admits at most `max_subscribers` at once and reads every `tick`.
-    pub fn new(redis: ConnectionManager, keys: LiveKeys, max_subscribers: usize, tick: std::time::Duration) -> Self {
+    pub fn new(redis: RedisConn, keys: LiveKeys, max_subscribers: usize, tick: std::time::Duration) -> Self {
         let slots = Arc::new(Semaphore::new(max_subscribers));
         Self { inner: Arc::new(Inner { redis, keys, sender: Mutex::new(None), slots, tick }) }
     }
@@ -82,7 +82,7 @@ async fn tick(inner: Arc<Inner>, tx: broadcast::Sender<Arc<String>>) {
 }
 
 /// `{"t": now, "seconds": [{"t", "cells": [[type, source, events, revenue]...]}...], "active_users"}`.
-pub async fn snapshot(redis: &mut ConnectionManager, keys: &LiveKeys) -> redis::RedisResult<String> {
+pub async fn snapshot(redis: &mut RedisConn, keys: &LiveKeys) -> redis::RedisResult<String> {
     let now = chrono::Utc::now().timestamp();
     let first = now - SECONDS_PER_SNAPSHOT + 1;
     let minute = now.div_euclid(60);

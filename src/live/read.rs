@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::RedisConn;
 use serde::Serialize;
 
 use super::{LiveKeys, MICROS};
@@ -64,7 +64,7 @@ impl Unit {
 
 /// Buckets `first..=last` (in `unit`s since the epoch), in one pipelined round trip.
 pub async fn buckets(
-    redis: &mut ConnectionManager,
+    redis: &mut RedisConn,
     keys: &LiveKeys,
     unit: Unit,
     first: i64,
@@ -82,18 +82,13 @@ pub async fn buckets(
 }
 
 /// Distinct users seen in minutes `first..=last` (HyperLogLog estimate, about 0.8 % error).
-pub async fn active_users(
-    redis: &mut ConnectionManager,
-    keys: &LiveKeys,
-    first: i64,
-    last: i64,
-) -> redis::RedisResult<u64> {
+pub async fn active_users(redis: &mut RedisConn, keys: &LiveKeys, first: i64, last: i64) -> redis::RedisResult<u64> {
     let names: Vec<String> = (first..=last).map(|m| keys.users(m)).collect();
     redis::cmd("PFCOUNT").arg(names).query_async(redis).await
 }
 
 /// Distinct users of the union of HyperLogLogs `names` (0 without any).
-pub async fn distinct(redis: &mut ConnectionManager, names: &[String]) -> redis::RedisResult<u64> {
+pub async fn distinct(redis: &mut RedisConn, names: &[String]) -> redis::RedisResult<u64> {
     if names.is_empty() {
         return Ok(0);
     }
@@ -102,7 +97,7 @@ pub async fn distinct(redis: &mut ConnectionManager, names: &[String]) -> redis:
 
 /// The `type|source` cells seen in hours `first..=last` (the fields of their counter hashes).
 pub async fn hour_cells(
-    redis: &mut ConnectionManager,
+    redis: &mut RedisConn,
     keys: &LiveKeys,
     first: i64,
     last: i64,

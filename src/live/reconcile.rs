@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::RedisConn;
 use sqlx::PgPool;
 
 use super::{HOUR_TTL, LiveKeys, MINUTE_TTL, SECOND_TTL};
@@ -29,11 +29,7 @@ pub enum ReconcileError {
 }
 
 /// Rewrites every closed dirty minute; returns how many.
-pub async fn reconcile_once(
-    pool: &PgPool,
-    redis: &mut ConnectionManager,
-    keys: &LiveKeys,
-) -> Result<usize, ReconcileError> {
+pub async fn reconcile_once(pool: &PgPool, redis: &mut RedisConn, keys: &LiveKeys) -> Result<usize, ReconcileError> {
     let dirty: Vec<i64> = redis::cmd("SMEMBERS").arg(keys.dirty()).query_async(redis).await?;
     let closed_before = (chrono::Utc::now().timestamp() - GRACE_SECONDS).div_euclid(60);
     let mut done = 0;
@@ -77,7 +73,7 @@ return #t.s
 /// Replaces one minute's live keys with what PostgreSQL holds for it (and corrects its hour).
 pub async fn rewrite_minute(
     pool: &PgPool,
-    redis: &mut ConnectionManager,
+    redis: &mut RedisConn,
     keys: &LiveKeys,
     minute: i64,
 ) -> Result<(), ReconcileError> {
@@ -121,7 +117,7 @@ pub async fn rewrite_minute(
 }
 
 /// Reconciles every few seconds until shutdown.
-pub async fn run(pool: PgPool, mut redis: ConnectionManager, keys: LiveKeys, shutdown: Shutdown) -> anyhow::Result<()> {
+pub async fn run(pool: PgPool, mut redis: RedisConn, keys: LiveKeys, shutdown: Shutdown) -> anyhow::Result<()> {
     while !shutdown.is_cancelled() {
         if let Err(error) = reconcile_once(&pool, &mut redis, &keys).await {
             tracing::warn!(%error, "live counter reconciliation failed; retrying");

@@ -20,7 +20,7 @@ pub async fn wait_until_stored(
     started_at: DateTime<Utc>,
     start: Instant,
 ) -> anyhow::Result<()> {
-    let mut redis = stream::connect(settings.redis_url.expose_secret(), Duration::from_secs(5))?;
+    let mut redis = settings.redis_target()?.connect(Duration::from_secs(5))?;
     let keys = stream::StreamKeys::new(&settings.redis_prefix);
     let mut last_backlog = u64::MAX;
     let mut last_progress = Instant::now();

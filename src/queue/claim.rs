@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::{JobError, Queue, QueueError, now_ms, scripts};
+use crate::redis_conn::RedisConn;
 
 /// Due delayed jobs and expired leases handled per round trip (a backlog drains over several).
 pub const PROMOTE_CHUNK: usize = 500;
@@ -168,20 +169,13 @@ impl Queue {
     }
 
     /// A connection of its own for blocking on the queue's marker.
-    pub(super) async fn blocking_connection(&self) -> Result<redis::aio::MultiplexedConnection, QueueError> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(self.settings.idle_check + Duration::from_secs(10)));
-        Ok(self.client.get_multiplexed_async_connection_with_config(&config).await?)
+    pub(super) fn blocking_connection(&self) -> Result<RedisConn, QueueError> {
+        Ok(self.client.connect(self.settings.idle_check + Duration::from_secs(10))?)
     }
 
     /// Waits (on `conn`) until a job may be runnable: answers true when woken by the marker,
     /// false after `timeout`.
-    pub(super) async fn wait_for_marker(
-        &self,
-        conn: &mut redis::aio::MultiplexedConnection,
-        timeout: Duration,
-    ) -> Result<bool, QueueError> {
+    pub(super) async fn wait_for_marker(&self, conn: &mut RedisConn, timeout: Duration) -> Result<bool, QueueError> {
         let popped: Option<(String, String, f64)> =
             redis::cmd("BZPOPMIN").arg(&self.marker).arg(timeout.as_secs_f64()).query_async(conn).await?;
         Ok(popped.is_some())

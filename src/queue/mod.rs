@@ -44,7 +44,7 @@ pub use processor::{Kind, Processor};
 pub use queues::Queues;
 pub use rate_limit::RateLimit;
 pub use registry::{Dispatch, QueueSpec, Registry, UnknownKind};
-pub use store::{Cancelled, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts};
+pub use store::{Cancelled, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts, key_base};
 pub use worker::{JobHandler, RunningJob, WorkerOptions};
 
 /// A failure to talk to Redis (the queue's own errors; job errors are `JobError`).

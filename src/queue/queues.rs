@@ -3,7 +3,9 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::AsyncCommands;
+
+use crate::redis_conn::RedisConn;
 
 use super::{EnqueueOptions, Enqueued, Events, JobRecord, JobState, Queue, QueueError, Registry};
 use crate::{domain::job::Job, settings::JobSettings};
@@ -13,7 +15,7 @@ use crate::{domain::job::Job, settings::JobSettings};
 pub struct Queues {
     queues: Vec<Queue>,
     registry: Arc<Registry>,
-    redis: ConnectionManager,
+    redis: RedisConn,
     job_prefix: String,
     events: Events,
 }
@@ -22,8 +24,8 @@ impl Queues {
     /// One `Queue` per queue the registry declares; `client` opens the workers' blocking
     /// connections.
     pub fn new(
-        redis: ConnectionManager,
-        client: redis::Client,
+        redis: RedisConn,
+        client: crate::redis_conn::RedisTarget,
         prefix: &str,
         settings: Arc<JobSettings>,
         registry: Arc<Registry>,
@@ -39,7 +41,7 @@ impl Queues {
                     .with_events(events.clone())
             })
             .collect();
-        Self { queues, registry, redis, job_prefix: format!("{prefix}:queue:job:"), events }
+        Self { queues, registry, redis, job_prefix: format!("{}job:", super::store::key_base(prefix)), events }
     }
 
     pub fn all(&self) -> &[Queue] {
@@ -70,7 +72,7 @@ impl Queues {
         self.named(kind.queue())?.enqueue(job.kind, &job.payload.to_string(), options).await
     }
 
-    pub(super) fn connection(&self) -> ConnectionManager {
+    pub(super) fn connection(&self) -> RedisConn {
         self.redis.clone()
     }
 

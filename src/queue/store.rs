@@ -3,7 +3,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::AsyncCommands;
+
+use crate::redis_conn::RedisConn;
 
 use super::{EventKind, Events, JobState, QueueError, RateLimit, now_ms, scripts};
 use crate::settings::{JobSettings, RetryPolicy};
@@ -61,15 +63,21 @@ pub struct QueueCounts {
     pub paused: bool,
 }
 
-/// One queue: `{prefix}:queue:{name}:{waiting|delayed|active|completed|failed|paused|marker|meta}`;
-/// job hashes are shared by every queue under `{prefix}:queue:job:{id}` (ids come from one counter).
+/// One queue: `{<prefix>:queue}:<name>:{waiting|delayed|active|completed|failed|paused|marker|meta}`;
+/// job hashes are shared by every queue under `{<prefix>:queue}:job:<id>` (ids come from one counter).
+///
+/// Every queue key carries the one hash tag `{<prefix>:queue}`, so on Redis Cluster all of them
+/// live in one slot: a flow's child on one queue completes its parent on another in the same
+/// script, atomically (BullMQ asks the same of a cluster: one hash-tagged prefix for the queues
+/// of a flow). Jobs are a few per hour to a few thousand per second; the events stream is what a
+/// cluster spreads (`EVENTMILL_STREAM_SHARDS`).
 #[derive(Clone)]
 pub struct Queue {
     pub name: &'static str,
-    pub(super) redis: ConnectionManager,
+    pub(super) redis: RedisConn,
     /// Where the worker opens its own blocking connection (a blocked command would stall the
     /// shared one for everyone).
-    pub(super) client: redis::Client,
+    pub(super) client: crate::redis_conn::RedisTarget,
     pub(super) settings: Arc<JobSettings>,
     /// The policy of each registered kind (kinds not listed follow `settings`).
     pub(super) policies: Arc<Vec<(&'static str, RetryPolicy)>>,
@@ -98,25 +106,31 @@ pub struct Queue {
     pub(super) meta: String,
 }
 
+/// The start of every queue key: `{<prefix>:queue}:` (one hash tag, see `Queue`).
+pub fn key_base(prefix: &str) -> String {
+    format!("{{{prefix}:queue}}:")
+}
+
 impl Queue {
     pub fn new(
-        redis: ConnectionManager,
-        client: redis::Client,
+        redis: RedisConn,
+        client: crate::redis_conn::RedisTarget,
         prefix: &str,
         name: &'static str,
         settings: Arc<JobSettings>,
         policies: Arc<Vec<(&'static str, RetryPolicy)>>,
     ) -> Self {
-        let base = format!("{prefix}:queue:{name}");
+        let tag = key_base(prefix);
+        let base = format!("{tag}{name}");
         Self {
             name,
             redis,
             client,
             settings,
             policies,
-            job_prefix: format!("{prefix}:queue:job:"),
-            seq: format!("{prefix}:queue:seq"),
-            idempotency_prefix: format!("{prefix}:queue:idempotency:"),
+            job_prefix: format!("{tag}job:"),
+            seq: format!("{tag}seq"),
+            idempotency_prefix: format!("{tag}idempotency:"),
             waiting: format!("{base}:waiting"),
             delayed: format!("{base}:delayed"),
             active: format!("{base}:active"),

@@ -24,7 +24,9 @@ use apalis::prelude::{BoxDynError, Data, WorkerBuilder};
 use apalis_cron::{CronScheduler, Tick};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
-use redis::{AsyncCommands, Script, aio::ConnectionManager};
+use redis::{AsyncCommands, Script};
+
+use crate::redis_conn::RedisConn;
 
 pub use config::{Misfire, ScheduleEntry};
 
@@ -49,12 +51,12 @@ static SET_MAX: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
 pub struct Scheduler {
     pub schedules: Vec<ScheduleEntry>,
     queues: Queues,
-    redis: ConnectionManager,
+    redis: RedisConn,
     prefix: String,
 }
 
 impl Scheduler {
-    pub fn new(schedules: Vec<ScheduleEntry>, queues: Queues, redis: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(schedules: Vec<ScheduleEntry>, queues: Queues, redis: RedisConn, prefix: &str) -> Self {
         Self { schedules, queues, redis, prefix: format!("{prefix}:schedule:") }
     }
 

@@ -13,10 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use redis::{
-    aio::ConnectionManager,
-    streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply},
-};
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply};
 use sqlx::PgPool;
 
 use super::{
@@ -27,6 +24,7 @@ use super::{
     reply::{self, Entry},
     settle,
 };
+use crate::redis_conn::RedisConn;
 use crate::{
     live,
     settings::ConsumerSettings,
@@ -50,7 +48,7 @@ pub enum Outcome {
 
 /// A member of the storage consumer group.
 pub struct Consumer {
-    redis: ConnectionManager,
+    redis: RedisConn,
     pool: PgPool,
     partitions: Arc<Partitions>,
     keys: StreamKeys,
@@ -71,7 +69,7 @@ impl Consumer {
     /// Joins the group (creating it when missing). `redis` should be a connection of its own:
     /// XREADGROUP blocks it for up to the flush interval.
     pub async fn new(
-        mut redis: ConnectionManager,
+        mut redis: RedisConn,
         pool: PgPool,
         partitions: Arc<Partitions>,
         keys: StreamKeys,

@@ -2,7 +2,9 @@
 //! until an operator replays them (CLI `dead-letters`, and the admin view).
 
 use chrono::Utc;
-use redis::{aio::ConnectionManager, streams::StreamRangeReply};
+use redis::streams::StreamRangeReply;
+
+use crate::redis_conn::RedisConn;
 
 use super::{
     StreamKeys,
@@ -53,11 +55,7 @@ pub fn queue_move(pipe: &mut redis::Pipeline, keys: &StreamKeys, letter: &DeadLe
 }
 
 /// The oldest `limit` dead letters.
-pub async fn list(
-    conn: &mut ConnectionManager,
-    keys: &StreamKeys,
-    limit: usize,
-) -> redis::RedisResult<Vec<DeadLetter>> {
+pub async fn list(conn: &mut RedisConn, keys: &StreamKeys, limit: usize) -> redis::RedisResult<Vec<DeadLetter>> {
     let reply: StreamRangeReply =
         redis::cmd("XRANGE").arg(&keys.dead).arg("-").arg("+").arg("COUNT").arg(limit).query_async(conn).await?;
     Ok(reply.ids.into_iter().map(from_stream_id).collect())
@@ -66,7 +64,7 @@ pub async fn list(
 /// Up to `limit` dead letters after the id `after` (exclusive; `None` = from the oldest), oldest
 /// first: the admin view pages through them with the last id it showed.
 pub async fn list_after(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     keys: &StreamKeys,
     after: Option<&str>,
     limit: usize,
@@ -78,13 +76,13 @@ pub async fn list_after(
 }
 
 /// How many dead letters wait.
-pub async fn count(conn: &mut ConnectionManager, keys: &StreamKeys) -> redis::RedisResult<u64> {
+pub async fn count(conn: &mut RedisConn, keys: &StreamKeys) -> redis::RedisResult<u64> {
     redis::cmd("XLEN").arg(&keys.dead).query_async(conn).await
 }
 
 /// Puts dead letters back on the event stream (unchanged, with their request id) and removes them
 /// from the dead-letter stream, each atomically.
-pub async fn replay(conn: &mut ConnectionManager, keys: &StreamKeys, ids: &[String]) -> redis::RedisResult<Replayed> {
+pub async fn replay(conn: &mut RedisConn, keys: &StreamKeys, ids: &[String]) -> redis::RedisResult<Replayed> {
     let mut done = Replayed::default();
     for id in ids {
         let reply: StreamRangeReply = redis::cmd("XRANGE").arg(&keys.dead).arg(id).arg(id).query_async(conn).await?;
@@ -115,7 +113,7 @@ pub async fn replay(conn: &mut ConnectionManager, keys: &StreamKeys, ids: &[Stri
 }
 
 /// Replays every dead letter.
-pub async fn replay_all(conn: &mut ConnectionManager, keys: &StreamKeys) -> redis::RedisResult<Replayed> {
+pub async fn replay_all(conn: &mut RedisConn, keys: &StreamKeys) -> redis::RedisResult<Replayed> {
     let mut total = Replayed::default();
     loop {
         let batch: Vec<String> = list(conn, keys, 500).await?.into_iter().map(|l| l.id).collect();

@@ -3,16 +3,14 @@
 
 use std::time::Duration;
 
-use redis::{
-    aio::ConnectionManager,
-    streams::{StreamInfoConsumersReply, StreamInfoGroupsReply, StreamPendingReply},
-};
+use redis::streams::{StreamInfoConsumersReply, StreamInfoGroupsReply, StreamPendingReply};
 
 use super::StreamKeys;
+use crate::redis_conn::RedisConn;
 
 /// Creates the consumer group (and the stream) when missing; reading starts at the stream's beginning
 /// so events added before the first consumer ever ran are stored too.
-pub async fn ensure_group(conn: &mut ConnectionManager, keys: &StreamKeys) -> redis::RedisResult<()> {
+pub async fn ensure_group(conn: &mut RedisConn, keys: &StreamKeys) -> redis::RedisResult<()> {
     let created: redis::RedisResult<()> = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(&keys.events)
@@ -29,7 +27,7 @@ pub async fn ensure_group(conn: &mut ConnectionManager, keys: &StreamKeys) -> re
 
 /// Trims entries every consumer has acknowledged, so the stream's length is the unsaved backlog
 /// that ingestion's backpressure watches. Never trims an unread or pending entry.
-pub async fn trim_stored(conn: &mut ConnectionManager, keys: &StreamKeys) -> redis::RedisResult<()> {
+pub async fn trim_stored(conn: &mut RedisConn, keys: &StreamKeys) -> redis::RedisResult<()> {
     let groups: StreamInfoGroupsReply = redis::cmd("XINFO").arg("GROUPS").arg(&keys.events).query_async(conn).await?;
     let Some(group) = groups.groups.into_iter().find(|g| g.name == keys.group) else { return Ok(()) };
     let mut threshold = next_id(&group.last_delivered_id);
@@ -56,7 +54,7 @@ pub async fn trim_stored(conn: &mut ConnectionManager, keys: &StreamKeys) -> red
 /// Removes group members that hold nothing and have been silent for `silent`: consumer names
 /// are unique per start, so without this every restart would leave a name behind for good.
 pub async fn forget_stopped_consumers(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     keys: &StreamKeys,
     own_name: &str,
     silent: Duration,

@@ -14,15 +14,16 @@ pub mod producer;
 pub mod reply;
 mod settle;
 
-use std::time::Duration;
-
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
 pub use consumer::Consumer;
 pub use group::ensure_group;
 pub use producer::{Producer, PublishError};
 
 /// Names of the Redis keys the ingestion path uses, all under one prefix.
+///
+/// Redis Cluster: `<prefix>:events` has no braces, so it is hashed whole; its dead letters and live
+/// counters take it as their hash tag (`{<prefix>:events}:dead`), so the consumer's acknowledge
+/// transaction stays in one slot. The pinned arrival times share a tag of their own (one pipeline
+/// sets many).
 #[derive(Debug, Clone)]
 pub struct StreamKeys {
     /// The stream of accepted, not yet stored events.
@@ -41,24 +42,12 @@ impl StreamKeys {
     pub fn new(prefix: &str) -> Self {
         Self {
             events: format!("{prefix}:events"),
-            dead: format!("{prefix}:events:dead"),
+            dead: format!("{{{prefix}:events}}:dead"),
             group: "storage".to_owned(),
-            pinned_ts: format!("{prefix}:event-ts:"),
+            pinned_ts: format!("{{{prefix}:event-ts}}:"),
             live: crate::live::LiveKeys::new(prefix),
         }
     }
-}
-
-/// A Redis connection that reconnects by itself; `response_timeout` bounds every command.
-pub fn connect(url: &str, response_timeout: Duration) -> redis::RedisResult<ConnectionManager> {
-    let client = redis::Client::open(url)?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_millis(1000)))
-        .set_response_timeout(Some(response_timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    // Lazy: eventmill starts (and answers 503) while Redis is down, and connects once it is up.
-    ConnectionManager::new_lazy_with_config(client, config)
 }
 
 /// A consumer name unique to this process and start, so a restarted consumer never inherits a

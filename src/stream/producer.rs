@@ -13,8 +13,8 @@ use std::sync::{
     atomic::{AtomicU64, Ordering},
 };
 
+use crate::redis_conn::RedisConn;
 use chrono::{DateTime, TimeZone, Utc};
-use redis::aio::ConnectionManager;
 
 use super::{
     StreamKeys,
@@ -38,7 +38,7 @@ pub enum PublishError {
 /// The write side of the stream, shared by every HTTP handler.
 #[derive(Clone)]
 pub struct Producer {
-    conn: ConnectionManager,
+    conn: RedisConn,
     keys: StreamKeys,
     settings: IngestSettings,
     /// Unsaved events in the stream as of the last append (its length times the events per entry
@@ -49,7 +49,7 @@ pub struct Producer {
 }
 
 impl Producer {
-    pub fn new(conn: ConnectionManager, keys: StreamKeys, settings: IngestSettings) -> Self {
+    pub fn new(conn: RedisConn, keys: StreamKeys, settings: IngestSettings) -> Self {
         Self { conn, keys, settings, backlog: Arc::new(AtomicU64::new(0)), appended: Arc::default() }
     }
 
@@ -99,7 +99,7 @@ impl Producer {
 
     /// Refuses new events while the stream holds more unsaved entries than its high-water mark:
     /// entries are never trimmed before they are stored, so the stream must not grow without bound.
-    async fn check_backlog(&self, conn: &mut ConnectionManager) -> Result<(), PublishError> {
+    async fn check_backlog(&self, conn: &mut RedisConn) -> Result<(), PublishError> {
         let high_water = self.settings.stream_high_water;
         if self.backlog.load(Ordering::Relaxed) < high_water {
             return Ok(());
@@ -113,7 +113,7 @@ impl Producer {
     /// A client that sends its own `event_id` but no timestamp gets the same event time on every
     /// re-send, so the stored row (keyed by time and id) is the same one: its UUIDv7's time, or the
     /// arrival time of its first send within the re-send window.
-    async fn pin_arrival_times(&self, conn: &mut ConnectionManager, events: &mut [Event]) -> Result<(), PublishError> {
+    async fn pin_arrival_times(&self, conn: &mut RedisConn, events: &mut [Event]) -> Result<(), PublishError> {
         let mut pinned = Vec::new();
         for (i, event) in events.iter_mut().enumerate() {
             if !(event.event_id_given && event.timestamp_defaulted) {

@@ -101,6 +101,8 @@ fn assess(state: &AppState, redis: &Check, postgres: &Check, stream: &Value) -> 
 /// Redis's state: the stream's backlog and the job queues' sizes.
 async fn redis_report(state: &AppState) -> (Check, Value, Value) {
     let work = async {
+        // Every master answers (a cluster's down master fails the check, not a random node's PING).
+        state.redis.clone().on_every_master::<String>(&redis::cmd("PING")).await.map_err(|e| e.to_string())?;
         let backlog = stream_backlog(state).await.map_err(|e| e.to_string())?;
         let stream = json!({
             "length": backlog.length,

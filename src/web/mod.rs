@@ -18,13 +18,13 @@ pub use error::ApiError;
 
 use std::{net::SocketAddr, sync::Arc};
 
+use crate::redis_conn::RedisConn;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, FromRequestParts},
     http::{Request, StatusCode, request::Parts},
     serve::ListenerExt,
 };
-use redis::aio::ConnectionManager;
 use secrecy::SecretString;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -45,7 +45,7 @@ use crate::{
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub producer: Producer,
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     pub pool: PgPool,
     pub keys: StreamKeys,
     /// The job queues (for the admin view).

@@ -10,7 +10,6 @@ use eventmill::{
     store::Partitions,
     stream::{self, Consumer},
 };
-use secrecy::ExposeSecret;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::{net::TcpListener, task::JoinHandle};
 
@@ -77,13 +76,13 @@ impl TestEnv {
         &self.resources.pool
     }
 
-    pub fn redis(&self) -> redis::aio::ConnectionManager {
+    pub fn redis(&self) -> eventmill::redis_conn::RedisConn {
         self.resources.redis.clone()
     }
 
     /// A consumer with its own connection and a unique name, as `worker` builds them.
     pub async fn consumer(&self) -> Consumer {
-        let redis = stream::connect(self.settings.redis_url.expose_secret(), Duration::from_secs(10)).unwrap();
+        let redis = self.resources.redis_target.connect(Duration::from_secs(10)).unwrap();
         let partitions = Arc::new(Partitions::new(self.pool().clone(), &self.settings.storage));
         Consumer::new(
             redis,

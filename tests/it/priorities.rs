@@ -95,7 +95,7 @@ async fn a_waiting_list_of_an_older_eventmill_becomes_the_sorted_set_in_the_same
         ids.push(queue.enqueue("DAILY_ROLLUP", r#"{"test":true}"#, EnqueueOptions::default()).await.unwrap().id);
     }
     // Before priorities, `waiting` was a list: LPUSH on enqueue, RPOP to claim.
-    let key = format!("{}:queue:{}:waiting", env.prefix, queue.name);
+    let key = format!("{}{}:waiting", eventmill::queue::key_base(&env.prefix), queue.name);
     let mut redis = env.redis();
     let _: () = redis::AsyncCommands::del(&mut redis, &key).await.unwrap();
     for id in &ids {

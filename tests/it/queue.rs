@@ -229,8 +229,11 @@ async fn an_idempotency_key_enqueues_once_and_expires() {
     assert!(first.created && !second.created);
     assert_eq!(first.id, second.id);
     assert_eq!(queue.counts().await.unwrap().waiting, 1);
-    let ttl: i64 =
-        env.redis().pttl(format!("{}:queue:idempotency:schedule:x:2026-03-09T08:00", env.prefix)).await.unwrap();
+    let ttl: i64 = env
+        .redis()
+        .pttl(format!("{}idempotency:schedule:x:2026-03-09T08:00", eventmill::queue::key_base(&env.prefix)))
+        .await
+        .unwrap();
     assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
 }
 

@@ -2,7 +2,7 @@
 //! always in exactly one of `waiting`, `delayed`, `active`, `completed` or `failed`, whatever
 //! crashes around it.
 //!
-//! Conventions: `ARGV[1]` is the job-hash prefix (`{prefix}:queue:job:`); times are unix ms;
+//! Conventions: `ARGV[1]` is the job-hash prefix (`{<prefix>:queue}:job:`); times are unix ms;
 //! loops over many ids are bounded per call (`promote` moves at most `limit` due jobs, so a backlog
 //! of any size is drained in chunks: apalis-redis defect 1 unpacked the whole backlog at once).
 

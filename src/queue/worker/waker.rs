@@ -11,7 +11,7 @@ use crate::queue::Queue;
 pub(super) async fn run(queue: Queue, wake: Arc<Notify>) {
     let timeout = queue.settings().idle_check.max(Duration::from_millis(100));
     loop {
-        let mut conn = match queue.blocking_connection().await {
+        let mut conn = match queue.blocking_connection() {
             Ok(conn) => conn,
             Err(error) => {
                 tracing::warn!(%error, queue = queue.name, "could not open the queue's wake-up connection; retrying");

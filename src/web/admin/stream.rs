@@ -52,7 +52,7 @@ pub struct ConsumerInfo {
 
 /// Reads the stream's state (a missing stream or group reads as empty).
 pub async fn overview(
-    conn: &mut redis::aio::ConnectionManager,
+    conn: &mut crate::redis_conn::RedisConn,
     keys: &StreamKeys,
 ) -> redis::RedisResult<StreamOverview> {
     let length: u64 = redis::cmd("XLEN").arg(&keys.events).query_async(conn).await?;

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::RedisConn;
 
 use super::series::{Filter, SeriesError, live_start};
 use crate::{live::LiveKeys, web::AppState};
@@ -37,7 +37,7 @@ pub async fn active_users(state: &AppState, from: i64, to: i64, filter: &Filter)
 
 /// The live HyperLogLogs covering `[from, to)`.
 async fn live_names(
-    redis: &mut ConnectionManager,
+    redis: &mut RedisConn,
     keys: &LiveKeys,
     from: i64,
     to: i64,
@@ -73,7 +73,7 @@ fn keeps(filter: &Filter, cell: &str) -> bool {
 /// (a few at a time; each day is cached as soon as it is built).
 async fn day_names(
     state: &AppState,
-    redis: &mut ConnectionManager,
+    redis: &mut RedisConn,
     first: i64,
     last: i64,
     filter: &Filter,
