@@ -19,6 +19,8 @@ mod properties;
 mod hostile;
 mod faults_support;
 mod faults;
+mod cluster_support;
+mod cluster;
 mod outages;
 mod limits;
 mod login;
