@@ -46,6 +46,9 @@ pub enum Outcome {
     StoreUnavailable,
 }
 
+/// How long a stopping consumer keeps storing what the stream holds.
+const DRAIN_LIMIT: Duration = Duration::from_secs(3);
+
 /// A member of the storage consumer group.
 pub struct Consumer {
     redis: RedisConn,
@@ -115,8 +118,22 @@ impl Consumer {
                 }
             }
         }
+        self.drain().await;
         tracing::info!(consumer = %self.name, unstored = self.buffer.len(), "stream consumer stopped");
         Ok(())
+    }
+
+    /// On shutdown, stores what the stream already holds (a process stopped right after its API
+    /// accepted events, before this consumer's first read, stores them too), for at most
+    /// `DRAIN_LIMIT`; whatever is left stays in the stream for the next consumer.
+    async fn drain(&mut self) {
+        let deadline = Instant::now() + DRAIN_LIMIT;
+        while Instant::now() < deadline {
+            match self.consume_once().await {
+                Ok(Outcome::Stored { rows, .. }) if rows > 0 => continue,
+                _ => return,
+            }
+        }
     }
 
     /// One step: reclaim or read a batch, store it, acknowledge it.

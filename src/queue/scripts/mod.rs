@@ -75,7 +75,7 @@ local function child_ended(prefix, parent, id, ok, message, now)
 end
 "#;
 
-/// KEYS: seq, waiting, delayed, idempotency key ('' = none), marker, order (the waiting line's counter).
+/// KEYS: seq, waiting, delayed, idempotency key (unused when ARGV[12] is ''), marker, order (the waiting line's counter).
 /// ARGV: prefix, queue, kind, payload, max_attempts, timeout_ms, now, run_at, idempotency_ttl_ms, origin,
 /// priority (0 = none), the idempotency key as given ('' = none).
 /// Returns {created (1|0), id}. Wakes a blocked worker (the marker) either way it lands.
@@ -83,7 +83,7 @@ pub static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}{}",
         r#"
-if KEYS[4] ~= '' then
+if ARGV[12] ~= '' then
   local existing = redis.call('GET', KEYS[4])
   if existing then return {0, existing} end
 end
@@ -102,7 +102,7 @@ else
   redis.call('ZADD', KEYS[2], waiting_score(key, KEYS[6], false), id)
 end
 redis.call('ZADD', KEYS[5], 0, '0')
-if KEYS[4] ~= '' then redis.call('SET', KEYS[4], id, 'PX', ARGV[9]) end
+if ARGV[12] ~= '' then redis.call('SET', KEYS[4], id, 'PX', ARGV[9]) end
 return {1, id}
 "#
     ))

@@ -136,7 +136,7 @@ return 1
 /// Enqueues a flow in one script: the parent waits in `waiting-children` with its count of pending
 /// children (and its queue's keys, for the scripts that finish a child), each child is enqueued
 /// like any job with `parent` set. Deduplicated by the parent's idempotency key.
-/// KEYS: seq, parent's waiting-children, idempotency key ('' = none), then per child its queue's
+/// KEYS: seq, parent's waiting-children, idempotency key (unused when the key text is ''), then per child its queue's
 /// waiting, delayed, marker, order.
 /// ARGV: prefix, now, idempotency_ttl_ms, the parent's queue, kind, payload, max_attempts,
 /// timeout_ms, origin, priority, key text, and its queue's waiting, order, marker, failed keys;
@@ -146,7 +146,7 @@ pub static ENQUEUE_FLOW: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{HELPERS}{}",
         r#"
-if KEYS[3] ~= '' then
+if ARGV[11] ~= '' then
   local existing = redis.call('GET', KEYS[3])
   if existing then return {0, existing, {}} end
 end
@@ -182,7 +182,7 @@ for i = 0, n - 1 do
   ids[#ids + 1] = id
 end
 redis.call('HSET', pkey, 'children', cjson.encode(ids))
-if KEYS[3] ~= '' then redis.call('SET', KEYS[3], parent, 'PX', ARGV[3]) end
+if ARGV[11] ~= '' then redis.call('SET', KEYS[3], parent, 'PX', ARGV[3]) end
 return {1, parent, ids}
 "#
     ))
