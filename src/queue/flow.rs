@@ -37,7 +37,7 @@ impl Queues {
         let now = now_ms();
         let head = self.queue_for(parent.job)?;
         let key = parent.options.idempotency_key.as_deref().unwrap_or("");
-        let idempotency = format!("{}{key}", head.idempotency_prefix); // tagged even when unused ('' key)
+        let idempotency = format!("{}{key}", head.idempotency_prefix);
         let ttl = parent.options.idempotency_ttl.unwrap_or(std::time::Duration::from_secs(86_400)).as_millis() as u64;
         let mut script = scripts::ENQUEUE_FLOW.prepare_invoke();
         script.key(&head.seq).key(&head.waiting_children).key(idempotency);

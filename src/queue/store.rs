@@ -187,8 +187,8 @@ impl Queue {
         let run_at = now + options.delay.map_or(0, |d| d.as_millis() as i64);
         let policy = self.policy(kind);
         let max_attempts = options.max_attempts.unwrap_or(policy.attempts).max(1);
-        // Without a key, the script gets the bare prefix (never written): a key of another slot, or
-        // '', would make the call cross-slot on Redis Cluster.
+        // Without a key, the bare prefix stands in (never written): every key of a script must be
+        // a real key of the queue's hash tag on Redis Cluster, even an unused one.
         let idempotency = format!("{}{}", self.idempotency_prefix, options.idempotency_key.as_deref().unwrap_or(""));
         let ttl = options.idempotency_ttl.unwrap_or(Duration::from_secs(86_400)).as_millis() as u64;
         let (created, id): (i64, String) = scripts::ENQUEUE

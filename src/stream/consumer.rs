@@ -46,6 +46,9 @@ pub enum Outcome {
     StoreUnavailable,
 }
 
+/// How long a stopping consumer keeps storing what the stream holds.
+const DRAIN_LIMIT: Duration = Duration::from_secs(3);
+
 /// A member of the storage consumer group.
 pub struct Consumer {
     redis: RedisConn,
@@ -115,8 +118,22 @@ impl Consumer {
                 }
             }
         }
+        self.drain().await;
         tracing::info!(consumer = %self.name, unstored = self.buffer.len(), "stream consumer stopped");
         Ok(())
+    }
+
+    /// On shutdown, stores what the stream already holds (a process stopped right after its API
+    /// accepted events, before this consumer's first read, stores them too), for at most
+    /// `DRAIN_LIMIT`; whatever is left stays in the stream for the next consumer.
+    async fn drain(&mut self) {
+        let deadline = Instant::now() + DRAIN_LIMIT;
+        while Instant::now() < deadline {
+            match self.consume_once().await {
+                Ok(Outcome::Stored { rows, .. }) if rows > 0 => continue,
+                _ => return,
+            }
+        }
     }
 
     /// One step: reclaim or read a batch, store it, acknowledge it.
@@ -314,6 +331,11 @@ impl Consumer {
         if settled.is_empty() && letters.is_empty() {
             return Ok(());
         }
+        // Another shard than the first counts before its MULTI (the counters are in another slot).
+        let in_flight = match self.keys.counts_with_ack() || tally.is_empty() || settled.is_empty() {
+            true => None,
+            false => Some(live::ack::count_in_flight(&mut self.redis, &self.keys.live, tally).await?),
+        };
         let mut pipe = redis::pipe();
         pipe.atomic();
         for letter in letters {
@@ -322,8 +344,21 @@ impl Consumer {
             dead_letter::queue_move(&mut pipe, &self.keys, letter);
             self.last_errors.remove(&letter.entry_id);
         }
-        live::queue_ack_and_count(&mut pipe, &self.keys.events, &self.keys.group, &self.keys.live, settled, tally);
-        pipe.query_async(&mut self.redis).await
+        if self.keys.counts_with_ack() {
+            live::queue_ack_and_count(&mut pipe, &self.keys.events, &self.keys.group, &self.keys.live, settled, tally);
+            return pipe.query_async(&mut self.redis).await;
+        }
+        if settled.is_empty() {
+            return pipe.query_async(&mut self.redis).await;
+        }
+        pipe.cmd("XACK").arg(&self.keys.events).arg(&self.keys.group).arg(settled);
+        let (acked,): (usize,) = pipe.query_async(&mut self.redis).await?;
+        match in_flight {
+            Some(token) => {
+                live::ack::settle_in_flight(&mut self.redis, &self.keys.live, &token, acked == settled.len()).await
+            }
+            None => Ok(()),
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod live_counts;
 mod dashboard;
 mod consumer;
 mod ingest;
+mod shards;
 mod properties;
 mod hostile;
 mod faults_support;

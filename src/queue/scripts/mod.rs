@@ -75,10 +75,9 @@ local function child_ended(prefix, parent, id, ok, message, now)
 end
 "#;
 
-/// KEYS: seq, waiting, delayed, idempotency key (in the queue's hash tag even when unused, for
-/// Redis Cluster), marker, order (the waiting line's counter).
+/// KEYS: seq, waiting, delayed, idempotency key (unused when ARGV[12] is ''), marker, order (the waiting line's counter).
 /// ARGV: prefix, queue, kind, payload, max_attempts, timeout_ms, now, run_at, idempotency_ttl_ms, origin,
-/// priority (0 = none), the idempotency key as given ('' = none: KEYS[4] is then not touched).
+/// priority (0 = none), the idempotency key as given ('' = none).
 /// Returns {created (1|0), id}. Wakes a blocked worker (the marker) either way it lands.
 pub static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(

@@ -136,8 +136,7 @@ return 1
 /// Enqueues a flow in one script: the parent waits in `waiting-children` with its count of pending
 /// children (and its queue's keys, for the scripts that finish a child), each child is enqueued
 /// like any job with `parent` set. Deduplicated by the parent's idempotency key.
-/// KEYS: seq, parent's waiting-children, idempotency key (in the hash tag even when the key text is
-/// '', then not touched), then per child its queue's
+/// KEYS: seq, parent's waiting-children, idempotency key (unused when the key text is ''), then per child its queue's
 /// waiting, delayed, marker, order.
 /// ARGV: prefix, now, idempotency_ttl_ms, the parent's queue, kind, payload, max_attempts,
 /// timeout_ms, origin, priority, key text, and its queue's waiting, order, marker, failed keys;
