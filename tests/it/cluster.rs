@@ -63,7 +63,7 @@ impl Enqueuer {
     }
 }
 
-/// The whole flow on the cluster: the API with a client sending events, two stream consumers, a
+/// The whole flow on the cluster: the API with a client sending events, the stream consumers, a
 /// job worker and a client enqueuing jobs.
 struct Flow {
     load: Load,
@@ -77,8 +77,11 @@ impl Flow {
     async fn start(app: &TestApp) -> Self {
         let stop = Shutdown::new();
         let mut consumers = Vec::new();
-        for _ in 0..2 {
-            consumers.push(tokio::spawn(app.env.consumer().await.run(stop.clone())));
+        // At least one consumer per stream shard, as `worker` starts them.
+        let shards = &app.env.resources.shards;
+        for index in 0..shards.len().max(2) {
+            let consumer = app.env.shard_consumer(shards[index % shards.len()].clone()).await;
+            consumers.push(tokio::spawn(consumer.run(stop.clone())));
         }
         let handler = Scripted::new(Behaviour::Succeed);
         let worker = start_worker(app.env.resources.queues.rollup(), handler.clone(), 4);
@@ -137,18 +140,20 @@ impl Flow {
     }
 }
 
-async fn env_on(cluster: &PrivateCluster) -> TestEnv {
-    TestEnv::on(&cluster.url(), &base_urls().1, &SETTINGS).await
+async fn env_on(cluster: &PrivateCluster, shards: &str) -> TestEnv {
+    let settings = [&SETTINGS[..], &[("EVENTMILL_STREAM_SHARDS", shards)]].concat();
+    TestEnv::on(&cluster.url(), &base_urls().1, &settings).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_killed_and_restarted_under_load_loses_and_duplicates_nothing() {
     use tokio::task::block_in_place;
     let mut cluster = block_in_place(PrivateCluster::start);
-    let app = TestApp::api(env_on(&cluster).await).await;
+    // Three stream shards, spread over the three masters.
+    let app = TestApp::api(env_on(&cluster, "3").await).await;
     let flow = Flow::start(&app).await;
     random_pause(500, 1000).await;
-    // The master of the stream's slot; down for longer than the node timeout, so the other
+    // The master of the first shard's slot; down for longer than the node timeout, so the other
     // masters declare the cluster down too (no replicas), then back from its AOF.
     let (port, _) = cluster.master_of(&app.env.resources.keys.events);
     block_in_place(|| cluster.kill(port));
@@ -162,7 +167,7 @@ async fn a_master_killed_and_restarted_under_load_loses_and_duplicates_nothing()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_streams_and_the_queues_slots_moved_to_another_master_under_load_lose_and_duplicate_nothing() {
     let cluster = tokio::task::block_in_place(PrivateCluster::start);
-    let app = TestApp::api(env_on(&cluster).await).await;
+    let app = TestApp::api(env_on(&cluster, "1").await).await;
     let flow = Flow::start(&app).await;
     random_pause(500, 1000).await;
     let queue_key = format!("{}x", eventmill::queue::key_base(&app.env.prefix));
