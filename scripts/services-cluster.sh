@@ -1,5 +1,6 @@
 # The local Redis Cluster of scripts/services.sh (sourced by it; uses its helpers: redis_cli,
 # proc_alive, port_free, valid_port, have, log, warn, die, and its CLUSTER_* / LOG_DIR variables).
+#
 # A 3-master Redis Cluster on loopback (no replicas) for the cluster tests: node i listens on
 # CLUSTER_PORT+i, its cluster bus on +10000, and keeps nodes.conf and its AOF in cluster/<port>/,
 # so a restarted node rejoins with its slots and data.
