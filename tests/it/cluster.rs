@@ -1,5 +1,6 @@
 //! Redis Cluster under load (SPEC section 15), on a private 3-master cluster of its own: a master
-//! killed and restarted, and the stream's and the queue's slots moved to another master, while a
+//! killed and restarted, a master killed for good and replaced by its replica, and the stream's
+//! and the queue's slots moved to another master, while a
 //! client sends events (re-sending the same ids until a 202) and jobs are enqueued (with one
 //! idempotency key each, re-sent until accepted). Every accepted event is stored exactly once and
 //! every job completes, once.
@@ -181,5 +182,32 @@ async fn the_streams_and_the_queues_slots_moved_to_another_master_under_load_los
         random_pause(300, 800).await;
     }
     flow.finish(&app, "the stream's and the queue's slots moved").await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_killed_and_replaced_by_its_replica_under_load_loses_and_duplicates_nothing() {
+    use tokio::task::block_in_place;
+    let mut cluster = block_in_place(|| PrivateCluster::with_replicas(1));
+    let app = TestApp::api(env_on(&cluster, "3").await).await;
+    // The queues' slot moved to the master of the first stream shard first, so that one failover
+    // hits both the stream and the queues.
+    let stream_key = app.env.resources.keys.events.clone();
+    let (port, _) = cluster.master_of(&stream_key);
+    let queue_key = format!("{}x", eventmill::queue::key_base(&app.env.prefix));
+    let (queue_master, queue_slot) = cluster.master_of(&queue_key);
+    if queue_master != port {
+        cluster.migrate_slot(queue_slot, port, 100, Duration::ZERO).await;
+    }
+    let flow = Flow::start(&app).await;
+    random_pause(1000, 1500).await;
+    // SIGKILL, never restarted: the other masters mark it failed after the node timeout (1 s)
+    // and its replica is elected in its place.
+    block_in_place(|| cluster.kill(port));
+    let promoted = block_in_place(|| cluster.wait_failover(port, &stream_key));
+    assert_eq!(cluster.master_of(&queue_key).0, promoted, "the queues' slot moved with the stream's");
+    eprintln!("master {port} killed; its replica {promoted} serves the stream's and the queues' slots");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    flow.finish(&app, "a master replaced by its replica").await;
     app.stop().await;
 }

@@ -1,7 +1,8 @@
 //! A private 3-master Redis Cluster for the cluster fault tests (the shared one of
-//! `scripts/services.sh` is never touched): free ports, its own temporary folder, AOF with
-//! `appendfsync always` (a master killed and restarted keeps every write it acknowledged), removed
-//! on drop. Also what the tests do to it: kill and restart a master, move a slot to another master
+//! `scripts/services.sh` is never touched), with or without one replica per master: free ports,
+//! its own temporary folder, AOF with `appendfsync always` (a master killed and restarted keeps
+//! every write it acknowledged), removed on drop. Also what the tests do to it: kill and restart a
+//! master, wait for a replica to take over a killed master's slots, move a slot to another master
 //! while clients use it.
 
 use std::{
@@ -13,7 +14,8 @@ use std::{
 use crate::private::free_port;
 
 /// How long a master may be unreachable before the others mark it failed (and, with no replicas,
-/// the whole cluster refuses commands until it is back: `cluster-require-full-coverage`).
+/// the whole cluster refuses commands until it is back: `cluster-require-full-coverage`; with
+/// replicas, one of its replicas is elected in its place about a second later).
 const NODE_TIMEOUT_MS: u64 = 1000;
 
 struct Node {
@@ -59,16 +61,24 @@ fn cli(port: u16, args: &[&str]) -> Option<String> {
     output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-/// Three masters, no replicas, the slots split evenly (`redis-cli --cluster create`).
+/// Three masters, the slots split evenly, each with `replicas` replicas (`redis-cli --cluster
+/// create`).
 pub struct PrivateCluster {
     nodes: Vec<Node>,
+    replicas: usize,
 }
 
 impl PrivateCluster {
-    /// Blocking (processes and sleeps): call it inside `tokio::task::block_in_place`.
+    /// Three masters without replicas. Blocking (processes and sleeps): call it inside
+    /// `tokio::task::block_in_place`, as every blocking method here.
     pub fn start() -> Self {
+        Self::with_replicas(0)
+    }
+
+    /// Three masters with `replicas` replicas each; returns once every replica is in sync.
+    pub fn with_replicas(replicas: usize) -> Self {
         let dir = std::env::temp_dir().join(format!("eventmill-cluster-{}", uuid::Uuid::new_v4().simple()));
-        let mut nodes: Vec<Node> = (0..3)
+        let mut nodes: Vec<Node> = (0..3 * (1 + replicas))
             .map(|i| {
                 let node_dir = dir.join(format!("node{i}"));
                 std::fs::create_dir_all(&node_dir).unwrap();
@@ -80,12 +90,12 @@ impl PrivateCluster {
         let created = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdout(Stdio::null())
             .status()
             .unwrap();
         assert!(created.success(), "redis-cli --cluster create {addresses:?} failed");
-        let cluster = Self { nodes };
+        let cluster = Self { nodes, replicas };
         cluster.wait_healthy();
         cluster
     }
@@ -95,27 +105,46 @@ impl PrivateCluster {
         self.nodes.iter().map(|n| format!("redis://127.0.0.1:{}", n.port)).collect::<Vec<_>>().join(",")
     }
 
-    /// Waits (up to 30 s) until every node sees the cluster as ok with all three masters.
+    /// Waits (up to 30 s) until every node sees the cluster as ok with every node, and every
+    /// replica is in sync with its master.
     pub fn wait_healthy(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.healthy() {
-            assert!(Instant::now() < deadline, "the private cluster did not become healthy within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until("the private cluster did not become healthy", || self.healthy() && self.replicas_in_sync());
     }
 
+    /// Every running node sees every slot served and the cluster ok.
     fn healthy(&self) -> bool {
-        self.nodes.iter().all(|n| {
+        let known = format!("cluster_known_nodes:{}", self.nodes.len());
+        self.nodes.iter().filter(|n| n.child.is_some()).all(|n| {
             let info = cli(n.port, &["cluster", "info"]).unwrap_or_default();
-            ["cluster_state:ok", "cluster_slots_ok:16384", "cluster_known_nodes:3"]
+            ["cluster_state:ok", "cluster_slots_ok:16384", &known]
                 .iter()
                 .all(|field| info.lines().any(|l| l.trim() == *field))
         })
     }
 
-    /// The port of the master serving `key`'s slot, and the slot.
+    /// Every master has its replicas, each with its link to the master up.
+    fn replicas_in_sync(&self) -> bool {
+        self.nodes.iter().all(|n| {
+            let info = cli(n.port, &["info", "replication"]).unwrap_or_default();
+            let has = |field: &str| info.lines().any(|l| l.trim() == field);
+            has("master_link_status:up") || has(&format!("connected_slaves:{}", self.replicas))
+        })
+    }
+
+    /// After the master on `dead` was killed: waits (up to 30 s) until one of its replicas serves
+    /// `key`'s slot and every running node sees the cluster ok again; returns the new master's port.
+    pub fn wait_failover(&self, dead: u16, key: &str) -> u16 {
+        let mut promoted = dead;
+        wait_until("no replica took over the killed master's slots", || {
+            promoted = self.master_of(key).0;
+            promoted != dead && self.healthy()
+        });
+        promoted
+    }
+
+    /// The port of the master serving `key`'s slot, and the slot (as a running node sees it).
     pub fn master_of(&self, key: &str) -> (u16, u16) {
-        let port = self.nodes[0].port;
+        let port = self.nodes.iter().find(|n| n.child.is_some()).expect("a running node").port;
         let slot: u16 = cli(port, &["cluster", "keyslot", key]).unwrap().parse().unwrap();
         let owner = self.topology().into_iter().find(|n| n.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)));
         (owner.expect("every slot is served").port, slot)
@@ -123,7 +152,7 @@ impl PrivateCluster {
 
     /// A master other than the one on `port`.
     pub fn other_master(&self, port: u16) -> u16 {
-        self.nodes.iter().map(|n| n.port).find(|p| *p != port).unwrap()
+        self.topology().into_iter().filter(|m| !m.slots.is_empty()).map(|m| m.port).find(|p| *p != port).unwrap()
     }
 
     /// SIGKILL of the master on `port`: a crash (its AOF has every acknowledged write).
@@ -142,9 +171,14 @@ impl PrivateCluster {
         self.nodes.iter_mut().find(|n| n.port == port).expect("a node of this cluster")
     }
 
-    /// Each master's id, port and slot ranges (`CLUSTER NODES` of the first live node).
+    /// Each master's id, port and slot ranges (`CLUSTER NODES` of the first running node).
     fn topology(&self) -> Vec<Master> {
-        let text = self.nodes.iter().find_map(|n| cli(n.port, &["cluster", "nodes"])).expect("a live node");
+        let text = self
+            .nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .find_map(|n| cli(n.port, &["cluster", "nodes"]))
+            .expect("a running node");
         text.lines().filter_map(Master::parse).collect()
     }
 
@@ -196,6 +230,15 @@ impl Drop for PrivateCluster {
         if let Some(dir) = self.nodes.first().and_then(|n| n.dir.parent()) {
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+}
+
+/// Polls `done` every 50 ms for up to 30 s; panics with `failure` if it never holds.
+fn wait_until(failure: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "{failure} within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
