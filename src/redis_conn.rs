@@ -21,11 +21,29 @@ use redis::{
     },
 };
 
-/// Where Redis is: one node or a cluster (cheap to clone; connects nothing by itself).
+/// Where Redis is: one node or a cluster, and how many replicas must have a write before it is
+/// acknowledged (cheap to clone; connects nothing by itself).
 #[derive(Clone)]
-pub enum RedisTarget {
+pub struct RedisTarget {
+    client: Client,
+    wait: ReplicaWait,
+}
+
+#[derive(Clone)]
+enum Client {
     Node(redis::Client),
     Cluster(Box<ClusterClient>),
+}
+
+/// `EVENTMILL_REDIS_WAIT_REPLICAS`: replication is asynchronous, so a write a master acknowledged
+/// but had not yet sent to its replica is lost when that replica takes the master's place. With
+/// `replicas > 0`, eventmill acknowledges an accepted request (202) or enqueued job only after
+/// `WAIT replicas timeout` confirmed it on that many replicas, and answers "unavailable" (503:
+/// the client re-sends, deduplicated by its ids or idempotency key) when fewer confirmed in time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReplicaWait {
+    pub replicas: u32,
+    pub timeout: Duration,
 }
 
 impl RedisTarget {
@@ -33,46 +51,58 @@ impl RedisTarget {
     /// single seed node.
     pub fn new(url: &str, cluster: bool) -> RedisResult<Self> {
         let nodes: Vec<&str> = url.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
-        if nodes.len() > 1 || cluster {
+        let client = if nodes.len() > 1 || cluster {
             // Few retries: a caller's own timeout (the API's 503) must come first, and a master
             // that is down stays down for longer than any retry would wait.
-            let client = ClusterClient::builder(nodes).retries(3).build()?;
-            Ok(Self::Cluster(Box::new(client)))
+            Client::Cluster(Box::new(ClusterClient::builder(nodes).retries(3).build()?))
         } else {
-            Ok(Self::Node(redis::Client::open(url)?))
-        }
+            Client::Node(redis::Client::open(url)?)
+        };
+        Ok(Self { client, wait: ReplicaWait::default() })
+    }
+
+    /// The target whose connections confirm acknowledged writes on replicas (see [`ReplicaWait`]).
+    pub fn with_replica_wait(self, wait: ReplicaWait) -> Self {
+        Self { wait, ..self }
     }
 
     pub fn is_cluster(&self) -> bool {
-        matches!(self, Self::Cluster(_))
+        matches!(self.client, Client::Cluster(_))
     }
 
     /// A connection that reconnects by itself; `response_timeout` bounds every command. Lazy:
     /// eventmill starts (and answers 503) while Redis is down, and connects once it is up. Each
     /// call opens connections of its own (a blocking command on one stalls only its owner).
     pub fn connect(&self, response_timeout: Duration) -> RedisResult<RedisConn> {
-        match self {
-            Self::Node(client) => {
+        let inner = match &self.client {
+            Client::Node(client) => {
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(Duration::from_millis(1000)))
                     .set_response_timeout(Some(response_timeout))
                     .set_number_of_retries(1)
                     .set_max_delay(Duration::from_millis(500));
-                Ok(RedisConn::Node(ConnectionManager::new_lazy_with_config(client.clone(), config)?))
+                Conn::Node(ConnectionManager::new_lazy_with_config(client.clone(), config)?)
             }
-            Self::Cluster(client) => {
+            Client::Cluster(client) => {
                 let config = ClusterConfig::new()
                     .set_connection_timeout(Duration::from_millis(1000))
                     .set_response_timeout(response_timeout);
-                Ok(RedisConn::Cluster(client.get_pending_async_connection_with_config(config)))
+                Conn::Cluster(client.get_pending_async_connection_with_config(config))
             }
-        }
+        };
+        Ok(RedisConn { inner, wait: self.wait })
     }
 }
 
 /// A connection to one node or to a whole cluster; clones share it.
 #[derive(Clone)]
-pub enum RedisConn {
+pub struct RedisConn {
+    inner: Conn,
+    wait: ReplicaWait,
+}
+
+#[derive(Clone)]
+enum Conn {
     Node(ConnectionManager),
     Cluster(ClusterConnection),
 }
@@ -84,15 +114,45 @@ impl RedisConn {
     }
 
     pub fn is_cluster(&self) -> bool {
-        matches!(self, Self::Cluster(_))
+        matches!(self.inner, Conn::Cluster(_))
+    }
+
+    /// Before acknowledging writes made on this connection to `key`'s slot: with
+    /// `EVENTMILL_REDIS_WAIT_REPLICAS` set, waits until that many replicas of the slot's master
+    /// have them (`WAIT` on the master's connection, which covers every write sent on it so far).
+    /// Fewer within the timeout is an error the caller turns into "unavailable, try again".
+    pub async fn replicated(&mut self, key: &str) -> RedisResult<()> {
+        let ReplicaWait { replicas, timeout } = self.wait;
+        if replicas == 0 {
+            return Ok(());
+        }
+        let mut wait = redis::cmd("WAIT");
+        // WAIT 0 would wait forever.
+        wait.arg(replicas).arg(timeout.as_millis().max(1) as u64);
+        let acknowledged: u32 = match &mut self.inner {
+            Conn::Node(conn) => wait.query_async(conn).await?,
+            Conn::Cluster(conn) => {
+                let route = Route::with_key(key.as_bytes(), SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                redis::from_redis_value(conn.route_command(wait, routing).await?)?
+            }
+        };
+        if acknowledged < replicas {
+            let detail = format!(
+                "{acknowledged} of the {replicas} replicas (EVENTMILL_REDIS_WAIT_REPLICAS) confirmed the write within {} ms",
+                timeout.as_millis()
+            );
+            return Err((ErrorKind::Io, "too few replicas", detail).into());
+        }
+        Ok(())
     }
 
     /// Runs `cmd` on every master (one node: on it), failing if any fails: health checks and
     /// commands about the whole keyspace.
     pub async fn on_every_master<T: redis::FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<Vec<T>> {
-        match self {
-            Self::Node(conn) => Ok(vec![cmd.query_async(conn).await?]),
-            Self::Cluster(conn) => {
+        match &mut self.inner {
+            Conn::Node(conn) => Ok(vec![cmd.query_async(conn).await?]),
+            Conn::Cluster(conn) => {
                 let routing =
                     RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, Some(ResponsePolicy::Special)));
                 let value = conn.route_command(cmd.clone(), routing).await?;
@@ -113,9 +173,9 @@ impl RedisConn {
         loop {
             let mut scan = redis::cmd("SCAN");
             scan.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000);
-            let (next, batch): (u64, Vec<String>) = match self {
-                Self::Node(conn) => scan.query_async(conn).await?,
-                Self::Cluster(conn) => {
+            let (next, batch): (u64, Vec<String>) = match &mut self.inner {
+                Conn::Node(conn) => scan.query_async(conn).await?,
+                Conn::Cluster(conn) => {
                     let route = Route::with_key(tagged_key.as_bytes(), SlotAddr::Master);
                     let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
                     redis::from_redis_value(conn.route_command(scan, routing).await?)?
@@ -183,9 +243,9 @@ async fn resend_moved(
 
 impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Node(conn) => conn.req_packed_command(cmd),
-            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        match &mut self.inner {
+            Conn::Node(conn) => conn.req_packed_command(cmd),
+            Conn::Cluster(conn) => conn.req_packed_command(cmd),
         }
     }
 
@@ -195,9 +255,9 @@ impl ConnectionLike for RedisConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Node(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(conn) => Box::pin(async move {
+        match &mut self.inner {
+            Conn::Node(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(conn) => Box::pin(async move {
                 let result = conn.req_packed_commands(pipeline, offset, count).await;
                 match moved_transaction(pipeline, &result) {
                     Some(moved) => resend_moved(conn, pipeline, offset, count, moved).await,
@@ -208,9 +268,9 @@ impl ConnectionLike for RedisConn {
     }
 
     fn get_db(&self) -> i64 {
-        match self {
-            Self::Node(conn) => conn.get_db(),
-            Self::Cluster(conn) => conn.get_db(),
+        match &self.inner {
+            Conn::Node(conn) => conn.get_db(),
+            Conn::Cluster(conn) => conn.get_db(),
         }
     }
 }

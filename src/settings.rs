@@ -18,6 +18,9 @@ pub struct Settings {
     pub redis_cluster: bool,
     /// Stream keys the ingestion stream is split over (spread across a cluster's slots).
     pub stream_shards: usize,
+    /// Replicas that must confirm an accepted request or job before it is acknowledged (0: off;
+    /// see `redis_conn::ReplicaWait`).
+    pub redis_wait_replicas: u32,
     pub database_url: SecretString,
     pub http_addr: SocketAddr,
     /// Where `/metrics` is served without a token, for scrapers (unset = only on the API, behind a token).
@@ -222,6 +225,7 @@ impl Settings {
             stream_shards: env
                 .parse::<std::num::NonZeroUsize>("EVENTMILL_STREAM_SHARDS", "1", "a count of at least 1")?
                 .get(),
+            redis_wait_replicas: env.parse("EVENTMILL_REDIS_WAIT_REPLICAS", "0", "a count of replicas (0: off)")?,
             database_url: env.string("EVENTMILL_DATABASE_URL", "postgres://eventmill@127.0.0.1:5432/eventmill").into(),
             http_addr: env.parse("EVENTMILL_HTTP_ADDR", "127.0.0.1:8080", "host:port")?,
             metrics_addr: env.parse_optional("EVENTMILL_METRICS_ADDR", "host:port")?,
@@ -269,9 +273,16 @@ impl Settings {
         })
     }
 
-    /// Where Redis is (one node or a cluster), from `EVENTMILL_REDIS_URL` and `EVENTMILL_REDIS_CLUSTER`.
+    /// Where Redis is (one node or a cluster), from `EVENTMILL_REDIS_URL` and `EVENTMILL_REDIS_CLUSTER`,
+    /// and how many replicas confirm acknowledged writes (`EVENTMILL_REDIS_WAIT_REPLICAS`, waiting
+    /// at most half of `EVENTMILL_REDIS_TIMEOUT_MS`, so the 503 comes within the timeout).
     pub fn redis_target(&self) -> redis::RedisResult<crate::redis_conn::RedisTarget> {
-        crate::redis_conn::RedisTarget::new(self.redis_url.expose_secret(), self.redis_cluster)
+        let wait = crate::redis_conn::ReplicaWait {
+            replicas: self.redis_wait_replicas,
+            timeout: self.ingest.redis_timeout / 2,
+        };
+        Ok(crate::redis_conn::RedisTarget::new(self.redis_url.expose_secret(), self.redis_cluster)?
+            .with_replica_wait(wait))
     }
 
     fn redis_target_is_cluster(&self) -> bool {
@@ -288,6 +299,13 @@ impl Settings {
             ("EVENTMILL_REDIS_URL", mask_url(self.redis_url.expose_secret())),
             ("EVENTMILL_REDIS_CLUSTER", self.redis_target_is_cluster().to_string()),
             ("EVENTMILL_STREAM_SHARDS", self.stream_shards.to_string()),
+            (
+                "EVENTMILL_REDIS_WAIT_REPLICAS",
+                match self.redis_wait_replicas {
+                    0 => "0 (off: a 202 means on the master)".to_owned(),
+                    n => format!("{n} (a 202 means on the master and {n} replica(s))"),
+                },
+            ),
             ("EVENTMILL_DATABASE_URL", mask_url(self.database_url.expose_secret())),
             ("EVENTMILL_HTTP_ADDR", self.http_addr.to_string()),
             (

@@ -191,6 +191,7 @@ impl Queue {
         // a real key of the queue's hash tag on Redis Cluster, even an unused one.
         let idempotency = format!("{}{}", self.idempotency_prefix, options.idempotency_key.as_deref().unwrap_or(""));
         let ttl = options.idempotency_ttl.unwrap_or(Duration::from_secs(86_400)).as_millis() as u64;
+        let mut redis = self.redis.clone();
         let (created, id): (i64, String) = scripts::ENQUEUE
             .key(&self.seq)
             .key(&self.waiting)
@@ -210,8 +211,11 @@ impl Queue {
             .arg(&options.origin)
             .arg(priority)
             .arg(options.idempotency_key.as_deref().unwrap_or(""))
-            .invoke_async(&mut self.redis.clone())
+            .invoke_async(&mut redis)
             .await?;
+        // Accepted only once on the replicas too (`EVENTMILL_REDIS_WAIT_REPLICAS`); a re-send
+        // after the error finds the job by its idempotency key.
+        redis.replicated(&self.seq).await?;
         Ok(Enqueued { id, created: created == 1 })
     }
 

@@ -90,6 +90,9 @@ impl Producer {
         }
         pipe.cmd("XLEN").arg(&keys.events);
         let (len,): (u64,) = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        // On the replicas too before the 202 (`EVENTMILL_REDIS_WAIT_REPLICAS`): a failover then
+        // cannot lose it. If not, the 503 makes the client re-send, and storage drops the copy.
+        conn.replicated(&keys.events).await.map_err(unavailable)?;
         self.appended.0.fetch_add(events.len() as u64, Ordering::Relaxed);
         self.appended.1.fetch_add(events.chunks(per_entry).len() as u64, Ordering::Relaxed);
         self.backlog[shard].store(self.events_in(len), Ordering::Relaxed);
@@ -155,6 +158,7 @@ impl Producer {
                 .arg(self.settings.resend_window.as_secs().max(1));
         }
         let earlier: Vec<Option<i64>> = pipe.query_async(conn).await.map_err(unavailable)?;
+        conn.replicated(&self.shards[0].pinned_ts).await.map_err(unavailable)?;
         for (&i, first) in pinned.iter().zip(earlier) {
             if let Some(ts) = first.and_then(|micros| Utc.timestamp_micros(micros).single()) {
                 events[i].ts = ts;
