@@ -117,26 +117,33 @@ impl RedisConn {
         matches!(self.inner, Conn::Cluster(_))
     }
 
-    /// Before acknowledging writes made on this connection to `key`'s slot: with
-    /// `EVENTMILL_REDIS_WAIT_REPLICAS` set, waits until that many replicas of the slot's master
-    /// have them (`WAIT` on the master's connection, which covers every write sent on it so far).
-    /// Fewer within the timeout is an error the caller turns into "unavailable, try again".
-    pub async fn replicated(&mut self, key: &str) -> RedisResult<()> {
+    /// Before acknowledging a write made on this connection: with `EVENTMILL_REDIS_WAIT_REPLICAS`
+    /// set, waits until that many replicas of the write's master have it. `proof` reads the
+    /// write back (`EXISTS` of a key it created, `XRANGE` of the entry it added): `WAIT` and
+    /// `proof` go in one pipeline, routed by `proof`'s key, so both run on the node that holds
+    /// the slot now. `WAIT` alone could not be trusted on a cluster: after a connection error the
+    /// redis crate resends a keyless command to another node, whose replicas then answer for
+    /// writes they never saw. Fewer replicas within the timeout, or the write missing (its master
+    /// failed over before its replica had it), is an error the caller answers "try again" (503).
+    pub async fn replicated(&mut self, proof: Cmd) -> RedisResult<()> {
         let ReplicaWait { replicas, timeout } = self.wait;
         if replicas == 0 {
             return Ok(());
         }
-        let mut wait = redis::cmd("WAIT");
+        let mut pipe = redis::pipe();
         // WAIT 0 would wait forever.
-        wait.arg(replicas).arg(timeout.as_millis().max(1) as u64);
-        let acknowledged: u32 = match &mut self.inner {
-            Conn::Node(conn) => wait.query_async(conn).await?,
-            Conn::Cluster(conn) => {
-                let route = Route::with_key(key.as_bytes(), SlotAddr::Master);
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
-                redis::from_redis_value(conn.route_command(wait, routing).await?)?
-            }
+        pipe.cmd("WAIT").arg(replicas).arg(timeout.as_millis().max(1) as u64).add_command(proof);
+        let (acknowledged, found): (u32, Value) = pipe.query_async(self).await?;
+        let present = match found {
+            Value::Int(n) => n > 0,
+            Value::Array(items) => !items.is_empty(),
+            Value::Nil => false,
+            _ => true,
         };
+        if !present {
+            let detail = "the write is no longer on its slot's master (it failed over first)".to_owned();
+            return Err((ErrorKind::Io, "write lost in a failover", detail).into());
+        }
         if acknowledged < replicas {
             let detail = format!(
                 "{acknowledged} of the {replicas} replicas (EVENTMILL_REDIS_WAIT_REPLICAS) confirmed the write within {} ms",

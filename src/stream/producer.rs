@@ -78,21 +78,26 @@ impl Producer {
         let chunks = events.len().div_ceil(EVENTS_PER_ENTRY);
         // Even chunks: 101 events are two entries of 51 and 50, not 100 and 1.
         let per_entry = events.len().div_ceil(chunks.max(1)).max(1);
-        for chunk in events.chunks(per_entry) {
+        let entries = events.chunks(per_entry).len();
+        for (index, chunk) in events.chunks(per_entry).enumerate() {
             pipe.cmd("XADD")
                 .arg(&keys.events)
                 .arg("*")
                 .arg(EVENT_FIELD)
                 .arg(entry::encode_packed(chunk, now))
                 .arg(REQUEST_FIELD)
-                .arg(request_id)
-                .ignore();
+                .arg(request_id);
+            // The last entry's id is kept: it proves the request is on the replicas too.
+            if index + 1 < entries {
+                pipe.ignore();
+            }
         }
         pipe.cmd("XLEN").arg(&keys.events);
-        let (len,): (u64,) = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        let (last, len): (String, u64) = pipe.query_async(&mut conn).await.map_err(unavailable)?;
         // On the replicas too before the 202 (`EVENTMILL_REDIS_WAIT_REPLICAS`): a failover then
         // cannot lose it. If not, the 503 makes the client re-send, and storage drops the copy.
-        conn.replicated(&keys.events).await.map_err(unavailable)?;
+        let proof = redis::cmd("XRANGE").arg(&keys.events).arg(&last).arg(&last).clone();
+        conn.replicated(proof).await.map_err(unavailable)?;
         self.appended.0.fetch_add(events.len() as u64, Ordering::Relaxed);
         self.appended.1.fetch_add(events.chunks(per_entry).len() as u64, Ordering::Relaxed);
         self.backlog[shard].store(self.events_in(len), Ordering::Relaxed);
@@ -158,7 +163,9 @@ impl Producer {
                 .arg(self.settings.resend_window.as_secs().max(1));
         }
         let earlier: Vec<Option<i64>> = pipe.query_async(conn).await.map_err(unavailable)?;
-        conn.replicated(&self.shards[0].pinned_ts).await.map_err(unavailable)?;
+        let proof =
+            redis::cmd("EXISTS").arg(format!("{}{}", self.shards[0].pinned_ts, events[pinned[0]].event_id)).clone();
+        conn.replicated(proof).await.map_err(unavailable)?;
         for (&i, first) in pinned.iter().zip(earlier) {
             if let Some(ts) = first.and_then(|micros| Utc.timestamp_micros(micros).single()) {
                 events[i].ts = ts;

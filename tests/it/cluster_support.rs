@@ -46,6 +46,12 @@ impl Node {
         }
     }
 
+    /// `kill -<signal>` of the running process.
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("a running node").id().to_string();
+        assert!(Command::new("kill").arg(format!("-{signal}")).arg(pid).status().unwrap().success());
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             child.kill().unwrap();
@@ -165,6 +171,28 @@ impl PrivateCluster {
     pub fn restart(&mut self, port: u16) {
         self.node(port).spawn();
         self.wait_healthy();
+    }
+
+    /// SIGSTOP of the node on `port`: a replica that falls behind (it reads nothing of its
+    /// master's replication stream until [`PrivateCluster::thaw`]).
+    pub fn freeze(&mut self, port: u16) {
+        self.node(port).signal("STOP");
+    }
+
+    pub fn thaw(&mut self, port: u16) {
+        self.node(port).signal("CONT");
+    }
+
+    /// The port of the (first) replica of the master on `port`.
+    pub fn replica_of(&self, port: u16) -> u16 {
+        let master = self.topology().into_iter().find(|m| m.port == port).expect("a master of this cluster");
+        let text = self.nodes.iter().find_map(|n| cli(n.port, &["cluster", "nodes"])).expect("a live node");
+        let replica = text
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|fields| fields.len() > 3 && fields[2].contains("slave") && fields[3] == master.id);
+        let address = replica.expect("the master has a replica")[1];
+        address.split('@').next().unwrap().rsplit(':').next().unwrap().parse().unwrap()
     }
 
     fn node(&mut self, port: u16) -> &mut Node {

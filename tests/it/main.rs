@@ -21,6 +21,7 @@ mod hostile;
 mod faults_support;
 mod faults;
 mod cluster_support;
+mod cluster_flow;
 mod cluster;
 mod outages;
 mod limits;
