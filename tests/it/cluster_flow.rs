@@ -154,10 +154,13 @@ impl Flow {
         let statuses = statuses.lock().unwrap().clone();
         let answers: u64 = statuses.values().sum();
         let rerun = jobs.iter().filter(|id| runs.get(*id).copied().unwrap_or(0) > 1).count();
+        // Ids come from a counter in Redis: an id handed out twice means the first job (and the
+        // counter's increment) was lost, and its successor completing hides it.
+        let reused = jobs.len() - jobs.iter().collect::<std::collections::HashSet<_>>().len();
         eprintln!(
             "cluster tally ({what}): events accepted {}, stored {}, duplicates {}, lost {}; answers {statuses:?} \
              (503s {}, retries {}); jobs enqueued {} (enqueue errors retried {enqueue_errors}), completed {done}, \
-             runs {}, run twice {rerun}",
+             runs {}, run twice {rerun}, ids given twice (a job lost) {reused}",
             events.sent,
             events.stored,
             events.duplicates,
@@ -171,5 +174,6 @@ impl Flow {
         assert_eq!((events.duplicates, events.lost), (0, 0), "{events:?}");
         assert_eq!(done, jobs.len(), "every enqueued job completes");
         assert_eq!(rerun, 0, "no job ran twice");
+        assert_eq!(reused, 0, "no job lost (its id given again to a later job)");
     }
 }
