@@ -4,7 +4,8 @@
 //!  HTTP POST /v1/events[/bulk]          (web::ingest: validate every event, 202 once in the stream)
 //!        │  XADD, pipelined, MULTI/EXEC
 //!        ▼
-//!  Redis Stream  <prefix>:events        (stream: consumer group, reclaim, dead letters)
+//!  Redis Stream  <prefix>:events        (stream: consumer group, reclaim, dead letters;
+//!        │                               EVENTMILL_STREAM_SHARDS keys over a cluster's slots)
 //!        │  XREADGROUP → sort → binary COPY → commit → XACK
 //!        ▼
 //!  PostgreSQL  events, partitioned by day (store: partitions, exactly-once writes)
@@ -19,7 +20,8 @@
 //! ```
 //!
 //! Modules in the order an event meets them; `app` composes the long-running parts and `commands`
-//! maps each CLI subcommand onto them.
+//! maps each CLI subcommand onto them. `redis_conn` is the one Redis connection type, for a single
+//! node or a Redis Cluster (SPEC section 15).
 
 pub mod settings;
 pub mod redis_conn;

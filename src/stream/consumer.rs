@@ -332,9 +332,10 @@ impl Consumer {
             return Ok(());
         }
         // Another shard than the first counts before its MULTI (the counters are in another slot).
-        let in_flight = match self.keys.counts_with_ack() || tally.is_empty() || settled.is_empty() {
-            true => None,
-            false => Some(live::ack::count_in_flight(&mut self.redis, &self.keys.live, tally).await?),
+        let in_flight = if self.keys.counts_with_ack() || tally.is_empty() || settled.is_empty() {
+            None
+        } else {
+            Some(live::ack::count_in_flight(&mut self.redis, &self.keys.live, tally).await?)
         };
         let mut pipe = redis::pipe();
         pipe.atomic();

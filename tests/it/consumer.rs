@@ -182,14 +182,7 @@ async fn a_poison_entry_ends_in_the_dead_letter_stream_with_its_reason() {
 #[tokio::test]
 async fn a_poison_event_inside_a_packed_entry_is_dead_lettered_alone_and_the_rest_stored() {
     let env = TestEnv::new().await;
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse_blocked() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN IF NEW.event_type = 'blocked' THEN RAISE EXCEPTION 'blocked events are refused'; END IF; RETURN NEW; END $$;
-         CREATE TRIGGER refuse_blocked BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_blocked();",
-    )
-    .execute(env.pool())
-    .await
-    .unwrap();
+    env.refuse_blocked_events().await;
     // 250 events: three packed entries; the poison one sits inside the second.
     let events: Vec<String> = (0..250)
         .map(|i| {
@@ -237,14 +230,7 @@ async fn a_poison_event_inside_a_packed_entry_is_dead_lettered_alone_and_the_res
 async fn a_dead_letter_refused_by_postgres_is_replayed_with_the_cli_once_fixed() {
     let env = TestEnv::new().await;
     // A rule PostgreSQL enforces on one kind of event: every delivery of it fails.
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse_blocked() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN IF NEW.event_type = 'blocked' THEN RAISE EXCEPTION 'blocked events are refused'; END IF; RETURN NEW; END $$;
-         CREATE TRIGGER refuse_blocked BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_blocked();",
-    )
-    .execute(env.pool())
-    .await
-    .unwrap();
+    env.refuse_blocked_events().await;
     let app = TestApp::full(env).await;
     let body = r#"{"events":[{"event_type":"ok_1"},{"event_type":"blocked","user_id":"u9"},{"event_type":"ok_2"}]}"#;
     assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);

@@ -101,6 +101,19 @@ impl TestEnv {
         .unwrap()
     }
 
+    /// Makes PostgreSQL refuse every event of type `blocked` ("blocked events are refused"), as a
+    /// rule of the database would: each delivery of one fails, until `DROP TRIGGER refuse_blocked`.
+    pub async fn refuse_blocked_events(&self) {
+        sqlx::raw_sql(
+            "CREATE FUNCTION refuse_blocked() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN IF NEW.event_type = 'blocked' THEN RAISE EXCEPTION 'blocked events are refused'; END IF; RETURN NEW; END $$;
+             CREATE TRIGGER refuse_blocked BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_blocked();",
+        )
+        .execute(self.pool())
+        .await
+        .unwrap();
+    }
+
     pub async fn count_events(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(self.pool()).await.unwrap()
     }

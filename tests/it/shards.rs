@@ -48,14 +48,7 @@ async fn entries_added(app: &TestApp, keys: &StreamKeys) -> u64 {
 #[tokio::test]
 async fn three_shards_store_every_request_once_count_it_live_and_keep_dead_letters_per_shard() {
     let env = TestEnv::with(&[("EVENTMILL_STREAM_SHARDS", "3"), ("EVENTMILL_ADMIN_TOKEN", ADMIN_TOKEN)]).await;
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse_blocked() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN IF NEW.event_type = 'blocked' THEN RAISE EXCEPTION 'blocked events are refused'; END IF; RETURN NEW; END $$;
-         CREATE TRIGGER refuse_blocked BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_blocked();",
-    )
-    .execute(env.pool())
-    .await
-    .unwrap();
+    env.refuse_blocked_events().await;
     let app = TestApp::full(env).await;
     let shards = app.env.resources.shards.clone();
     assert_eq!(shards.len(), 3);
