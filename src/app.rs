@@ -39,7 +39,10 @@ pub struct Resources {
     pub redis: RedisConn,
     /// Where new connections go (one node or a cluster).
     pub redis_target: RedisTarget,
+    /// The first stream shard's keys (and the live counters').
     pub keys: StreamKeys,
+    /// Every stream shard's keys (`EVENTMILL_STREAM_SHARDS`), the first included.
+    pub shards: Arc<Vec<StreamKeys>>,
     pub partitions: Arc<Partitions>,
     /// The job queues (own connection, with a long response timeout: apalis-redis defect 8).
     pub queues: Queues,
@@ -66,7 +69,8 @@ impl Resources {
             .redis_target()
             .context("EVENTMILL_REDIS_URL is not a valid Redis URL (or list of cluster node URLs)")?;
         let redis = target.connect(settings.ingest.redis_timeout)?;
-        let keys = StreamKeys::new(&settings.redis_prefix);
+        let shards = Arc::new(StreamKeys::shards(&settings.redis_prefix, settings.stream_shards));
+        let keys = shards[0].clone();
         let partitions = Arc::new(Partitions::new(pool.clone(), &settings.storage));
         let queue_redis = target.connect(QUEUE_RESPONSE_TIMEOUT)?;
         let jobs = Arc::new(settings.jobs.clone());
@@ -84,6 +88,7 @@ impl Resources {
             redis,
             redis_target: target,
             keys,
+            shards,
             partitions,
             queues,
             admin_token,
@@ -104,10 +109,11 @@ impl Resources {
     pub fn app_state(&self) -> AppState {
         AppState {
             settings: self.settings.clone(),
-            producer: Producer::new(self.redis.clone(), self.keys.clone(), self.settings.ingest.clone()),
+            producer: Producer::new(self.redis.clone(), self.shards.clone(), self.settings.ingest.clone()),
             redis: self.redis.clone(),
             pool: self.pool.clone(),
             keys: self.keys.clone(),
+            shards: self.shards.clone(),
             queues: self.queues.clone(),
             admin_token: self.admin_token.clone(),
             login_failures: Arc::default(),
@@ -158,12 +164,15 @@ pub async fn serve_metrics(resources: &Resources, shutdown: Shutdown) -> anyhow:
 /// until shutdown.
 pub async fn worker(resources: &Resources, shutdown: Shutdown) -> anyhow::Result<()> {
     let mut parts = JoinSet::new();
-    for index in 0..resources.settings.consumer.consumers.max(1) {
+    // Every shard has at least one consumer in every worker process (XREADGROUP reads one shard:
+    // a cluster refuses a read over several slots).
+    let shards = &resources.shards;
+    for index in 0..resources.settings.consumer.consumers.max(shards.len()) {
         let consumer = Consumer::new(
             resources.redis_target.connect(resources.settings.consumer.flush_interval + Duration::from_secs(5))?,
             resources.pool.clone(),
             resources.partitions.clone(),
-            resources.keys.clone(),
+            shards[index % shards.len()].clone(),
             stream::unique_consumer_name(index),
             resources.settings.consumer.clone(),
         )

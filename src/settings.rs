@@ -16,6 +16,8 @@ pub struct Settings {
     pub redis_url: SecretString,
     /// Cluster mode with a single seed node in `redis_url` (several nodes imply it).
     pub redis_cluster: bool,
+    /// Stream keys the ingestion stream is split over (spread across a cluster's slots).
+    pub stream_shards: usize,
     pub database_url: SecretString,
     pub http_addr: SocketAddr,
     /// Where `/metrics` is served without a token, for scrapers (unset = only on the API, behind a token).
@@ -217,6 +219,9 @@ impl Settings {
         Ok(Self {
             redis_url: env.string("EVENTMILL_REDIS_URL", "redis://127.0.0.1:6379").into(),
             redis_cluster: env.parse("EVENTMILL_REDIS_CLUSTER", "false", "true or false")?,
+            stream_shards: env
+                .parse::<std::num::NonZeroUsize>("EVENTMILL_STREAM_SHARDS", "1", "a count of at least 1")?
+                .get(),
             database_url: env.string("EVENTMILL_DATABASE_URL", "postgres://eventmill@127.0.0.1:5432/eventmill").into(),
             http_addr: env.parse("EVENTMILL_HTTP_ADDR", "127.0.0.1:8080", "host:port")?,
             metrics_addr: env.parse_optional("EVENTMILL_METRICS_ADDR", "host:port")?,
@@ -282,6 +287,7 @@ impl Settings {
         vec![
             ("EVENTMILL_REDIS_URL", mask_url(self.redis_url.expose_secret())),
             ("EVENTMILL_REDIS_CLUSTER", self.redis_target_is_cluster().to_string()),
+            ("EVENTMILL_STREAM_SHARDS", self.stream_shards.to_string()),
             ("EVENTMILL_DATABASE_URL", mask_url(self.database_url.expose_secret())),
             ("EVENTMILL_HTTP_ADDR", self.http_addr.to_string()),
             (

@@ -137,8 +137,8 @@ async fn bind(resources: &Resources) -> anyhow::Result<TcpListener> {
 async fn list_dead_letters(settings: Settings, args: ListArgs) -> anyhow::Result<()> {
     let resources = Resources::new(settings)?;
     let mut conn = resources.redis.clone();
-    let letters = dead_letter::list(&mut conn, &resources.keys, args.limit).await.context("could not read Redis")?;
-    let total = dead_letter::count(&mut conn, &resources.keys).await?;
+    let letters = dead_letter::list(&mut conn, &resources.shards, args.limit).await.context("could not read Redis")?;
+    let total = dead_letter::count(&mut conn, &resources.shards).await?;
     if args.json {
         for letter in &letters {
             println!("{}", serde_json::to_string(letter)?);
@@ -164,9 +164,9 @@ async fn replay_dead_letters(settings: Settings, args: ReplayArgs) -> anyhow::Re
     let resources = Resources::new(settings)?;
     let mut conn = resources.redis.clone();
     let done = if args.all {
-        dead_letter::replay_all(&mut conn, &resources.keys).await
+        dead_letter::replay_all(&mut conn, &resources.shards).await
     } else {
-        dead_letter::replay(&mut conn, &resources.keys, &args.ids).await
+        dead_letter::replay(&mut conn, &resources.shards, &args.ids).await
     }
     .context("could not replay: is Redis running at EVENTMILL_REDIS_URL?")?;
     println!("replayed {} dead letter(s)", done.replayed);

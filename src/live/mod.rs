@@ -73,6 +73,12 @@ impl LiveKeys {
         format!("{}:uc:{hour}:{cell}", self.prefix)
     }
 
+    /// Hash of the batches of other stream shards counted but not yet acknowledged (token ->
+    /// their minutes), see `ack::count_in_flight`.
+    pub fn in_flight(&self) -> String {
+        format!("{}:in-flight", self.prefix)
+    }
+
     /// Set of minutes whose counts must be rewritten from PostgreSQL.
     pub fn dirty(&self) -> String {
         format!("{}:dirty", self.prefix)

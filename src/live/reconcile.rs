@@ -30,6 +30,7 @@ pub enum ReconcileError {
 
 /// Rewrites every closed dirty minute; returns how many.
 pub async fn reconcile_once(pool: &PgPool, redis: &mut RedisConn, keys: &LiveKeys) -> Result<usize, ReconcileError> {
+    super::ack::settle_abandoned(redis, keys).await?;
     let dirty: Vec<i64> = redis::cmd("SMEMBERS").arg(keys.dirty()).query_async(redis).await?;
     let closed_before = (chrono::Utc::now().timestamp() - GRACE_SECONDS).div_euclid(60);
     let mut done = 0;

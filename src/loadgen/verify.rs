@@ -21,21 +21,25 @@ pub async fn wait_until_stored(
     start: Instant,
 ) -> anyhow::Result<()> {
     let mut redis = settings.redis_target()?.connect(Duration::from_secs(5))?;
-    let keys = stream::StreamKeys::new(&settings.redis_prefix);
+    let shards = stream::StreamKeys::shards(&settings.redis_prefix, settings.stream_shards);
     let mut last_backlog = u64::MAX;
     let mut last_progress = Instant::now();
     let drained = loop {
-        let info: StreamInfoStreamReply =
-            redis::cmd("XINFO").arg("STREAM").arg(&keys.events).query_async(&mut redis).await?;
-        let groups: StreamInfoGroupsReply =
-            redis::cmd("XINFO").arg("GROUPS").arg(&keys.events).query_async(&mut redis).await?;
-        let group = groups
-            .groups
-            .into_iter()
-            .find(|g| g.name == keys.group)
-            .context("no consumer group: is an eventmill worker running?")?;
-        let backlog = group.lag.unwrap_or(u64::MAX as usize) as u64 + group.pending as u64;
-        if group.last_delivered_id == info.last_generated_id && group.pending == 0 {
+        let (mut backlog, mut drained) = (0u64, true);
+        for keys in &shards {
+            let info: StreamInfoStreamReply =
+                redis::cmd("XINFO").arg("STREAM").arg(&keys.events).query_async(&mut redis).await?;
+            let groups: StreamInfoGroupsReply =
+                redis::cmd("XINFO").arg("GROUPS").arg(&keys.events).query_async(&mut redis).await?;
+            let group = groups
+                .groups
+                .into_iter()
+                .find(|g| g.name == keys.group)
+                .context("no consumer group: is an eventmill worker running?")?;
+            backlog = backlog.saturating_add(group.lag.unwrap_or(u64::MAX as usize) as u64 + group.pending as u64);
+            drained &= group.last_delivered_id == info.last_generated_id && group.pending == 0;
+        }
+        if drained {
             break start.elapsed();
         }
         if backlog < last_backlog {

@@ -331,6 +331,11 @@ impl Consumer {
         if settled.is_empty() && letters.is_empty() {
             return Ok(());
         }
+        // Another shard than the first counts before its MULTI (the counters are in another slot).
+        let in_flight = match self.keys.counts_with_ack() || tally.is_empty() || settled.is_empty() {
+            true => None,
+            false => Some(live::ack::count_in_flight(&mut self.redis, &self.keys.live, tally).await?),
+        };
         let mut pipe = redis::pipe();
         pipe.atomic();
         for letter in letters {
@@ -339,8 +344,21 @@ impl Consumer {
             dead_letter::queue_move(&mut pipe, &self.keys, letter);
             self.last_errors.remove(&letter.entry_id);
         }
-        live::queue_ack_and_count(&mut pipe, &self.keys.events, &self.keys.group, &self.keys.live, settled, tally);
-        pipe.query_async(&mut self.redis).await
+        if self.keys.counts_with_ack() {
+            live::queue_ack_and_count(&mut pipe, &self.keys.events, &self.keys.group, &self.keys.live, settled, tally);
+            return pipe.query_async(&mut self.redis).await;
+        }
+        if settled.is_empty() {
+            return pipe.query_async(&mut self.redis).await;
+        }
+        pipe.cmd("XACK").arg(&self.keys.events).arg(&self.keys.group).arg(settled);
+        let (acked,): (usize,) = pipe.query_async(&mut self.redis).await?;
+        match in_flight {
+            Some(token) => {
+                live::ack::settle_in_flight(&mut self.redis, &self.keys.live, &token, acked == settled.len()).await
+            }
+            None => Ok(()),
+        }
     }
 }
 

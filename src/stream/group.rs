@@ -11,6 +11,7 @@ use crate::redis_conn::RedisConn;
 /// Creates the consumer group (and the stream) when missing; reading starts at the stream's beginning
 /// so events added before the first consumer ever ran are stored too.
 pub async fn ensure_group(conn: &mut RedisConn, keys: &StreamKeys) -> redis::RedisResult<()> {
+    adopt_legacy_dead_letters(conn, keys).await?;
     let created: redis::RedisResult<()> = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(&keys.events)
@@ -23,6 +24,19 @@ pub async fn ensure_group(conn: &mut RedisConn, keys: &StreamKeys) -> redis::Red
         Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
         other => other,
     }
+}
+
+/// Before the stream's keys were hash-tagged for Redis Cluster, dead letters were kept under
+/// `<stream>:dead`: on one node, a first start of this version renames them into place, so no
+/// dead letter is lost by an upgrade (a cluster never held the old name).
+async fn adopt_legacy_dead_letters(conn: &mut RedisConn, keys: &StreamKeys) -> redis::RedisResult<()> {
+    let legacy = format!("{}:dead", keys.events);
+    if conn.is_cluster() || keys.shard != 0 || !redis::cmd("EXISTS").arg(&legacy).query_async::<bool>(conn).await? {
+        return Ok(());
+    }
+    let moved: bool = redis::cmd("RENAMENX").arg(&legacy).arg(&keys.dead).query_async(conn).await?;
+    tracing::info!(from = %legacy, to = %keys.dead, moved, "dead letters of an older eventmill adopted");
+    Ok(())
 }
 
 /// Trims entries every consumer has acknowledged, so the stream's length is the unsaved backlog

@@ -1,5 +1,6 @@
 //! Appends accepted events to the stream: one MULTI/EXEC pipeline per request, so a request's
-//! events are either all in the stream or none are, and the client may safely re-send. Events
+//! events are either all in the stream or none are, and the client may safely re-send. With
+//! several shards (`EVENTMILL_STREAM_SHARDS`), requests take turns over them, each whole into one. Events
 //! are packed [`EVENTS_PER_ENTRY`] to an entry: Redis' cost is per entry, not per event.
 //!
 //! Idempotency of client-chosen ids without a timestamp (the row is keyed by time and id, so a
@@ -10,7 +11,7 @@
 
 use std::sync::{
     Arc,
-    atomic::{AtomicU64, Ordering},
+    atomic::{AtomicU64, AtomicUsize, Ordering},
 };
 
 use crate::redis_conn::RedisConn;
@@ -39,18 +40,21 @@ pub enum PublishError {
 #[derive(Clone)]
 pub struct Producer {
     conn: RedisConn,
-    keys: StreamKeys,
+    shards: Arc<Vec<StreamKeys>>,
     settings: IngestSettings,
-    /// Unsaved events in the stream as of the last append (its length times the events per entry
-    /// this producer writes): the backpressure gauge, refreshed on every append.
-    backlog: Arc<AtomicU64>,
+    /// Unsaved events in each shard as of the last append to it (its length times the events per
+    /// entry this producer writes): the backpressure gauges, refreshed on every append.
+    backlog: Arc<Vec<AtomicU64>>,
+    /// Turns over the shards.
+    next_shard: Arc<AtomicUsize>,
     /// Events and entries this producer appended, for the events-per-entry ratio.
     appended: Arc<(AtomicU64, AtomicU64)>,
 }
 
 impl Producer {
-    pub fn new(conn: RedisConn, keys: StreamKeys, settings: IngestSettings) -> Self {
-        Self { conn, keys, settings, backlog: Arc::new(AtomicU64::new(0)), appended: Arc::default() }
+    pub fn new(conn: RedisConn, shards: Arc<Vec<StreamKeys>>, settings: IngestSettings) -> Self {
+        let backlog = Arc::new(shards.iter().map(|_| AtomicU64::new(0)).collect());
+        Self { conn, shards, settings, backlog, next_shard: Arc::default(), appended: Arc::default() }
     }
 
     /// Appends `events` (already validated) in one atomic pipeline.
@@ -65,7 +69,8 @@ impl Producer {
 
     async fn publish_inner(&self, events: &mut [Event], request_id: &str) -> Result<(), PublishError> {
         let mut conn = self.conn.clone();
-        self.check_backlog(&mut conn).await?;
+        let shard = self.pick_shard(&mut conn).await?;
+        let keys = &self.shards[shard];
         self.pin_arrival_times(&mut conn, events).await?;
         let now = Utc::now();
         let mut pipe = redis::pipe();
@@ -75,7 +80,7 @@ impl Producer {
         let per_entry = events.len().div_ceil(chunks.max(1)).max(1);
         for chunk in events.chunks(per_entry) {
             pipe.cmd("XADD")
-                .arg(&self.keys.events)
+                .arg(&keys.events)
                 .arg("*")
                 .arg(EVENT_FIELD)
                 .arg(entry::encode_packed(chunk, now))
@@ -83,11 +88,11 @@ impl Producer {
                 .arg(request_id)
                 .ignore();
         }
-        pipe.cmd("XLEN").arg(&self.keys.events);
+        pipe.cmd("XLEN").arg(&keys.events);
         let (len,): (u64,) = pipe.query_async(&mut conn).await.map_err(unavailable)?;
         self.appended.0.fetch_add(events.len() as u64, Ordering::Relaxed);
         self.appended.1.fetch_add(events.chunks(per_entry).len() as u64, Ordering::Relaxed);
-        self.backlog.store(self.events_in(len), Ordering::Relaxed);
+        self.backlog[shard].store(self.events_in(len), Ordering::Relaxed);
         Ok(())
     }
 
@@ -97,17 +102,28 @@ impl Producer {
         entries.saturating_mul(events).checked_div(appended).unwrap_or(entries)
     }
 
-    /// Refuses new events while the stream holds more unsaved entries than its high-water mark:
-    /// entries are never trimmed before they are stored, so the stream must not grow without bound.
-    async fn check_backlog(&self, conn: &mut RedisConn) -> Result<(), PublishError> {
-        let high_water = self.settings.stream_high_water;
-        if self.backlog.load(Ordering::Relaxed) < high_water {
-            return Ok(());
+    /// The shard this request goes to: the next in turn whose backlog is under its share of the
+    /// high-water mark. Refuses new events while every shard holds more unsaved events than that:
+    /// entries are never trimmed before they are stored, so no stream may grow without bound.
+    async fn pick_shard(&self, conn: &mut RedisConn) -> Result<usize, PublishError> {
+        let count = self.shards.len();
+        let high_water = self.settings.stream_high_water.div_ceil(count as u64);
+        let first = self.next_shard.fetch_add(1, Ordering::Relaxed) % count;
+        let mut total = 0;
+        for shard in (first..count).chain(0..first) {
+            if self.backlog[shard].load(Ordering::Relaxed) < high_water {
+                return Ok(shard);
+            }
+            let len: u64 =
+                redis::cmd("XLEN").arg(&self.shards[shard].events).query_async(conn).await.map_err(unavailable)?;
+            let backlog = self.events_in(len);
+            self.backlog[shard].store(backlog, Ordering::Relaxed);
+            if backlog < high_water {
+                return Ok(shard);
+            }
+            total += backlog;
         }
-        let len: u64 = redis::cmd("XLEN").arg(&self.keys.events).query_async(conn).await.map_err(unavailable)?;
-        let backlog = self.events_in(len);
-        self.backlog.store(backlog, Ordering::Relaxed);
-        if backlog >= high_water { Err(PublishError::Backpressure { backlog }) } else { Ok(()) }
+        Err(PublishError::Backpressure { backlog: total })
     }
 
     /// A client that sends its own `event_id` but no timestamp gets the same event time on every
@@ -131,7 +147,7 @@ impl Producer {
         for &i in &pinned {
             let event = &events[i];
             pipe.cmd("SET")
-                .arg(format!("{}{}", self.keys.pinned_ts, event.event_id))
+                .arg(format!("{}{}", self.shards[0].pinned_ts, event.event_id))
                 .arg(event.ts.timestamp_micros())
                 .arg("NX")
                 .arg("GET")

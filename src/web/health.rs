@@ -127,20 +127,25 @@ async fn redis_report(state: &AppState) -> (Check, Value, Value) {
 
 /// The stream's length, the group's lag, pending entries and consumers (`None` before the group
 /// exists) and the dead letters: what `/healthz/detailed` and `/metrics` report.
+/// Summed over the stream shards.
 pub(super) async fn stream_backlog(state: &AppState) -> redis::RedisResult<StreamGauges> {
     let mut conn = state.redis.clone();
-    let keys = &state.keys;
-    let length: u64 = redis::cmd("XLEN").arg(&keys.events).query_async(&mut conn).await?;
-    let groups: redis::RedisResult<redis::streams::StreamInfoGroupsReply> =
-        redis::cmd("XINFO").arg("GROUPS").arg(&keys.events).query_async(&mut conn).await;
-    let group = groups.ok().and_then(|g| g.groups.into_iter().find(|g| g.name == keys.group));
-    Ok(StreamGauges {
-        length,
-        lag: group.as_ref().and_then(|g| g.lag.map(|l| l as u64)),
-        pending: group.as_ref().map(|g| g.pending as u64),
-        consumers: group.as_ref().map(|g| g.consumers as u64),
-        dead_letters: dead_letter::count(&mut conn, keys).await?,
-    })
+    let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    };
+    let mut gauges =
+        StreamGauges { dead_letters: dead_letter::count(&mut conn, &state.shards).await?, ..Default::default() };
+    for keys in state.shards.iter() {
+        gauges.length += redis::cmd("XLEN").arg(&keys.events).query_async::<u64>(&mut conn).await?;
+        let groups: redis::RedisResult<redis::streams::StreamInfoGroupsReply> =
+            redis::cmd("XINFO").arg("GROUPS").arg(&keys.events).query_async(&mut conn).await;
+        let group = groups.ok().and_then(|g| g.groups.into_iter().find(|g| g.name == keys.group));
+        gauges.lag = add(gauges.lag, group.as_ref().and_then(|g| g.lag.map(|l| l as u64)));
+        gauges.pending = add(gauges.pending, group.as_ref().map(|g| g.pending as u64));
+        gauges.consumers = add(gauges.consumers, group.as_ref().map(|g| g.consumers as u64));
+    }
+    Ok(gauges)
 }
 
 async fn postgres_report(state: &AppState) -> (Check, Value) {

@@ -47,7 +47,10 @@ pub struct AppState {
     pub producer: Producer,
     pub redis: RedisConn,
     pub pool: PgPool,
+    /// The first stream shard (and the live counters').
     pub keys: StreamKeys,
+    /// Every stream shard, the first included.
+    pub shards: std::sync::Arc<Vec<StreamKeys>>,
     /// The job queues (for the admin view).
     pub queues: crate::queue::Queues,
     /// The admin token in force (configured, or generated at start); see `auth`.

@@ -57,7 +57,7 @@ async fn a_dead_letter_replayed_from_the_stream_page_is_stored() {
     })
     .await;
     assert!(stored, "the replayed event is stored");
-    assert_eq!(dead_letter::count(&mut app.env.redis(), &app.env.resources.keys).await.unwrap(), 0);
+    assert_eq!(dead_letter::count(&mut app.env.redis(), &app.env.resources.shards).await.unwrap(), 0);
     app.stop().await;
 }
 
@@ -68,7 +68,7 @@ async fn without_a_token_pages_lead_to_login_and_the_read_only_token_may_look_bu
     let app = TestApp::api(env).await;
     run_scenario(&app, "auth", &[]).await;
     assert_eq!(
-        dead_letter::count(&mut app.env.redis(), &app.env.resources.keys).await.unwrap(),
+        dead_letter::count(&mut app.env.redis(), &app.env.resources.shards).await.unwrap(),
         1,
         "the read-only caller changed nothing"
     );
@@ -116,13 +116,13 @@ async fn an_admin_session_action_without_the_csrf_token_or_from_another_origin_i
     let page = asked.text().await.unwrap();
     assert!(page.contains("Replay every dead letter?") && page.contains(r#"name="confirm" value="yes""#), "{page}");
     assert!(page.contains(&format!(r#"name="csrf" value="{csrf}""#)), "the confirmation posts the same fields: {page}");
-    assert_eq!(dead_letter::count(&mut app.env.redis(), &app.env.resources.keys).await.unwrap(), 1, "nothing yet");
+    assert_eq!(dead_letter::count(&mut app.env.redis(), &app.env.resources.shards).await.unwrap(), 1, "nothing yet");
 
     let confirmed = [form[0], form[1], ("confirm", "yes")];
     let done = client.post(&replay_all).header("cookie", &cookie).form(&confirmed).send().await.unwrap();
     assert_eq!(done.status(), 303, "confirmed, it happens and redirects back");
     assert!(done.headers()["location"].to_str().unwrap().starts_with("/admin/stream?flash="));
-    assert_eq!(dead_letter::count(&mut app.env.redis(), &app.env.resources.keys).await.unwrap(), 0);
+    assert_eq!(dead_letter::count(&mut app.env.redis(), &app.env.resources.shards).await.unwrap(), 0);
     app.stop().await;
 }
 

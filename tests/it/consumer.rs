@@ -164,11 +164,11 @@ async fn a_poison_entry_ends_in_the_dead_letter_stream_with_its_reason() {
     let mut conn = app.env.redis();
     assert!(
         eventually(Duration::from_secs(10), || async {
-            dead_letter::count(&mut conn.clone(), &keys).await.unwrap() == 1
+            dead_letter::count(&mut conn.clone(), std::slice::from_ref(&keys)).await.unwrap() == 1
         })
         .await
     );
-    let letters = dead_letter::list(&mut conn, &keys, 10).await.unwrap();
+    let letters = dead_letter::list(&mut conn, std::slice::from_ref(&keys), 10).await.unwrap();
     assert_eq!(letters.len(), 1);
     assert!(letters[0].reason.contains("not a valid event"), "{}", letters[0].reason);
     assert_eq!(letters[0].deliveries, 3);
@@ -217,13 +217,13 @@ async fn a_poison_event_inside_a_packed_entry_is_dead_lettered_alone_and_the_res
 
     assert!(
         eventually(Duration::from_secs(15), || async {
-            dead_letter::count(&mut conn.clone(), &keys).await.unwrap() == 2
+            dead_letter::count(&mut conn.clone(), std::slice::from_ref(&keys)).await.unwrap() == 2
         })
         .await
     );
     assert!(eventually(Duration::from_secs(5), || async { pending(&app.env).await == 0 }).await);
     assert_eq!(app.env.count_events().await, 250, "249 good events and the hand-written good one");
-    let letters = dead_letter::list(&mut conn, &keys, 10).await.unwrap();
+    let letters = dead_letter::list(&mut conn, std::slice::from_ref(&keys), 10).await.unwrap();
     let blocked = letters.iter().find(|l| l.reason.contains("blocked events are refused")).expect("the poison event");
     assert!(blocked.entry_id.ends_with("#46"), "{}", blocked.entry_id);
     assert!(blocked.payload.starts_with('{') && blocked.payload.contains(r#""u":"u130""#), "{}", blocked.payload);
@@ -252,12 +252,12 @@ async fn a_dead_letter_refused_by_postgres_is_replayed_with_the_cli_once_fixed()
     let conn = app.env.redis();
     assert!(
         eventually(Duration::from_secs(10), || async {
-            dead_letter::count(&mut conn.clone(), &keys).await.unwrap() == 1
+            dead_letter::count(&mut conn.clone(), std::slice::from_ref(&keys)).await.unwrap() == 1
         })
         .await
     );
     assert_eq!(app.env.count_events().await, 2);
-    let letter = &dead_letter::list(&mut conn.clone(), &keys, 10).await.unwrap()[0];
+    let letter = &dead_letter::list(&mut conn.clone(), std::slice::from_ref(&keys), 10).await.unwrap()[0];
     assert!(letter.reason.contains("blocked events are refused"), "{}", letter.reason);
 
     sqlx::query("DROP TRIGGER refuse_blocked ON events").execute(app.env.pool()).await.unwrap();
@@ -284,7 +284,7 @@ async fn a_dead_letter_refused_by_postgres_is_replayed_with_the_cli_once_fixed()
         .await
         .unwrap();
     assert_eq!(user, "u9");
-    assert_eq!(dead_letter::count(&mut conn.clone(), &keys).await.unwrap(), 0);
+    assert_eq!(dead_letter::count(&mut conn.clone(), std::slice::from_ref(&keys)).await.unwrap(), 0);
     let unknown = cli(&["dead-letters", "replay", "1-1"]);
     assert_eq!(unknown.status.code(), Some(1));
     app.stop().await;

@@ -23,7 +23,7 @@ pub struct Overview {
 
 async fn gather(state: &AppState) -> Result<Overview, ApiError> {
     let mut conn = state.redis.clone();
-    Ok(Overview { queues: queues::summaries(state).await?, stream: stream::overview(&mut conn, &state.keys).await? })
+    Ok(Overview { queues: queues::summaries(state).await?, stream: stream::overview(&mut conn, &state.shards).await? })
 }
 
 /// `GET /admin/api/overview`

@@ -53,6 +53,25 @@ pub struct ConsumerInfo {
 /// Reads the stream's state (a missing stream or group reads as empty).
 pub async fn overview(
     conn: &mut crate::redis_conn::RedisConn,
+    shards: &[StreamKeys],
+) -> redis::RedisResult<StreamOverview> {
+    let mut total = shard_overview(conn, &shards[0]).await?;
+    for keys in &shards[1..] {
+        let shard = shard_overview(conn, keys).await?;
+        total.stream = format!("{} + {}", total.stream, shard.stream);
+        total.length += shard.length;
+        total.lag = total.lag.zip(shard.lag).map(|(a, b)| a + b);
+        total.pending += shard.pending;
+        total.last_delivered_id = None;
+        total.consumers.extend(shard.consumers);
+    }
+    total.dead_letters = dead_letter::count(conn, shards).await?;
+    Ok(total)
+}
+
+/// One shard's state (its dead letters are counted by `overview`).
+async fn shard_overview(
+    conn: &mut crate::redis_conn::RedisConn,
     keys: &StreamKeys,
 ) -> redis::RedisResult<StreamOverview> {
     let length: u64 = redis::cmd("XLEN").arg(&keys.events).query_async(conn).await?;
@@ -64,7 +83,7 @@ pub async fn overview(
     } else {
         StreamInfoConsumersReply::default()
     };
-    let dead_letters = dead_letter::count(conn, keys).await?;
+    let dead_letters = 0;
     Ok(StreamOverview {
         stream: keys.events.clone(),
         length,
@@ -84,7 +103,7 @@ pub async fn overview(
 /// `GET /admin/api/stream`
 pub async fn api_stream(_: Principal, State(state): State<AppState>) -> Result<Json<StreamOverview>, ApiError> {
     let mut conn = state.redis.clone();
-    Ok(Json(overview(&mut conn, &state.keys).await?))
+    Ok(Json(overview(&mut conn, &state.shards).await?))
 }
 
 #[derive(Deserialize)]
@@ -105,7 +124,7 @@ async fn letter_page(state: &AppState, query: &LetterQuery) -> redis::RedisResul
     let limit = query.limit.unwrap_or(PAGE_SIZE).clamp(1, 500);
     let mut conn = state.redis.clone();
     let after = query.after.as_deref().filter(|a| !a.is_empty());
-    let mut letters = dead_letter::list_after(&mut conn, &state.keys, after, limit + 1).await?;
+    let mut letters = dead_letter::list_after(&mut conn, &state.shards, after, limit + 1).await?;
     let more = letters.len() > limit;
     letters.truncate(limit);
     let next_after = more.then(|| letters.last().map(|l| l.id.clone())).flatten();
@@ -132,7 +151,7 @@ pub async fn replay_one(
         return ask;
     }
     let mut conn = state.redis.clone();
-    let result = match dead_letter::replay(&mut conn, &state.keys, std::slice::from_ref(&id)).await {
+    let result = match dead_letter::replay(&mut conn, &state.shards, std::slice::from_ref(&id)).await {
         Ok(done) if done.replayed == 1 => Ok((format!("Dead letter {id} replayed."), json!(done))),
         Ok(_) => Err(ApiError::NotFound(format!("no dead letter {id}"))),
         Err(e) => Err(e.into()),
@@ -147,7 +166,7 @@ pub async fn replay_all(State(state): State<AppState>, action: Action<NoBody>) -
         return ask;
     }
     let mut conn = state.redis.clone();
-    let result = dead_letter::replay_all(&mut conn, &state.keys)
+    let result = dead_letter::replay_all(&mut conn, &state.shards)
         .await
         .map(|done| (format!("{} dead letter(s) replayed.", done.replayed), json!(done)))
         .map_err(ApiError::from);
@@ -170,7 +189,7 @@ pub async fn page(
     uri: Uri,
 ) -> PageResult {
     let mut conn = state.redis.clone();
-    let stream = overview(&mut conn, &state.keys).await?;
+    let stream = overview(&mut conn, &state.shards).await?;
     let letters = letter_page(&state, &query).await?;
     render(&StreamPage { nav: Nav::new(&principal, "stream", &uri), stream, letters })
 }
