@@ -86,6 +86,8 @@ struct Stats {
     rejected: AtomicU64,
     /// 503 answers (Redis unreachable or too slow), each re-sent.
     unavailable: AtomicU64,
+    /// 429 answers (the stream's backlog is full), each re-sent.
+    throttled: AtomicU64,
 }
 
 /// Runs the load until the duration ends or shutdown.
@@ -160,7 +162,7 @@ pub async fn run(args: LoadgenArgs, settings: &Settings, shutdown: Shutdown) -> 
 fn report(stats: &Stats, elapsed: Duration) {
     let accepted = stats.accepted.load(Ordering::Relaxed);
     eprintln!(
-        "loadgen: {:.0}s  generated {}  accepted {} ({:.0}/s)  retried {}  rejected {}  503 answers {}",
+        "loadgen: {:.0}s  generated {}  accepted {} ({:.0}/s)  retried {}  rejected {}  503 answers {}  429 answers {}",
         elapsed.as_secs_f64(),
         stats.generated.load(Ordering::Relaxed),
         accepted,
@@ -168,6 +170,7 @@ fn report(stats: &Stats, elapsed: Duration) {
         stats.retried.load(Ordering::Relaxed),
         stats.rejected.load(Ordering::Relaxed),
         stats.unavailable.load(Ordering::Relaxed),
+        stats.throttled.load(Ordering::Relaxed),
     );
 }
 
@@ -188,7 +191,10 @@ async fn send(client: &reqwest::Client, url: &str, key: Option<&str>, body: Stri
                 stats.unavailable.fetch_add(1, Ordering::Relaxed);
                 Duration::from_millis(200)
             }
-            Ok(response) if response.status().as_u16() == 429 => Duration::from_millis(200),
+            Ok(response) if response.status().as_u16() == 429 => {
+                stats.throttled.fetch_add(1, Ordering::Relaxed);
+                Duration::from_millis(200)
+            }
             Ok(response) => {
                 let status = response.status();
                 let text = response.text().await.unwrap_or_default();
