@@ -1,29 +1,32 @@
 #!/usr/bin/env bash
 # eventmill local services: Redis 7 + PostgreSQL >= 15 as plain local processes
-# (no systemd, no docker). All state lives under $EVENTMILL_HOME
-# (default: <repo>/.eventmill, git-ignored).
+# (no systemd, no docker), and a local 3-master Redis Cluster for the cluster tests.
+# All state lives under $EVENTMILL_HOME (default: <repo>/.eventmill, git-ignored).
 #
 # Usage: scripts/services.sh up [--env] | down [--purge] | status | env
 #
-#   up        start (or keep) both servers; idempotent. Human summary on stderr.
+#   up        start (or keep) the servers and the cluster; idempotent. Human summary on stderr.
 #             With --env, also print the env file to stdout.
-#   down      stop both servers cleanly (data kept). --purge also deletes the data.
-#   status    print state of each server; exit 0 if both up, 3 otherwise.
+#   down      stop the servers and the cluster cleanly (data kept). --purge also deletes the data.
+#   status    print state of each server; exit 0 if all up, 3 otherwise.
 #   env       print the env file, for: eval "$(scripts/services.sh env)"
 #
 # Environment:
 #   EVENTMILL_HOME        state folder (default <repo>/.eventmill)
 #   EVENTMILL_REDIS_PORT  force the Redis port (default: remembered, else 6379 if free, else a free one)
 #   EVENTMILL_PG_PORT     force the PostgreSQL port (default: remembered, else 5432 if free, else a free one)
+#   EVENTMILL_CLUSTER_PORT  force the cluster's first port; its nodes listen on it, +1 and +2 (and
+#                         their cluster bus on +10000) (default: remembered, else 7000 if free, else free ones)
 #   EVENTMILL_PG_BIN      PostgreSQL bin dir (default: newest /usr/lib/postgresql/<ver>/bin, ver >= 15)
 #
 # Layout under $EVENTMILL_HOME:
-#   ports        remembered ports (redis=N / pg=N)
-#   env          export EVENTMILL_REDIS_URL=... / export EVENTMILL_DATABASE_URL=...
+#   ports        remembered ports (redis=N / pg=N / cluster=N)
+#   env          export EVENTMILL_REDIS_URL=... / EVENTMILL_DATABASE_URL=... / EVENTMILL_CLUSTER_URL=...
 #   redis/       Redis dir (AOF in redis/appendonlydir, redis.pid)
+#   cluster/<port>/  one cluster node's dir (nodes.conf, AOF, redis.pid)
 #   pg/          PostgreSQL data dir
 #   pgsock/      PostgreSQL unix socket dir
-#   logs/        redis.log, postgres.log
+#   logs/        redis.log, postgres.log, cluster-<port>.log
 #   pgroot       only present if the PostgreSQL files had to live elsewhere
 #                (see "traversable" below); contains that folder.
 set -euo pipefail
@@ -37,6 +40,8 @@ DB_NAME=eventmill
 DB_USER=eventmill
 DEFAULT_REDIS_PORT=6379
 DEFAULT_PG_PORT=5432
+DEFAULT_CLUSTER_PORT=7000
+CLUSTER_NODES=3
 
 log() { printf '%s\n' "$*" >&2; }
 warn() { printf 'services.sh: warning: %s\n' "$*" >&2; }
@@ -75,6 +80,7 @@ LOG_DIR="$EM_HOME/logs"
 REDIS_PIDFILE="$REDIS_DIR/redis.pid"
 REDIS_LOG="$LOG_DIR/redis.log"
 PGROOT_FILE="$EM_HOME/pgroot"
+CLUSTER_DIR="$EM_HOME/cluster"
 
 HOME_HASH="$(printf '%s' "$EM_HOME" | sha256sum | cut -c1-12)"
 
@@ -105,9 +111,9 @@ fi
 
 # ---------------------------------------------------------------- ports ----
 
-REDIS_PORT="" PG_PORT=""
+REDIS_PORT="" PG_PORT="" CLUSTER_PORT=""
 load_ports() {
-    REDIS_PORT="" PG_PORT=""
+    REDIS_PORT="" PG_PORT="" CLUSTER_PORT=""
     [[ -f "$PORTS_FILE" ]] || return 0
     local k v
     while IFS='=' read -r k v; do
@@ -115,11 +121,12 @@ load_ports() {
         case "$k" in
             redis) REDIS_PORT="$v" ;;
             pg) PG_PORT="$v" ;;
+            cluster) CLUSTER_PORT="$v" ;;
         esac
     done <"$PORTS_FILE"
 }
 save_ports() {
-    printf 'redis=%s\npg=%s\n' "$REDIS_PORT" "$PG_PORT" >"$PORTS_FILE.tmp"
+    printf 'redis=%s\npg=%s\ncluster=%s\n' "$REDIS_PORT" "$PG_PORT" "$CLUSTER_PORT" >"$PORTS_FILE.tmp"
     mv -f "$PORTS_FILE.tmp" "$PORTS_FILE"
 }
 
@@ -431,6 +438,11 @@ stop_redis() {
     die "redis-server (pid ${pid:-?}) did not stop within 30s"
 }
 
+# ------------------------------------------------------------- cluster -----
+
+# shellcheck source=scripts/services-cluster.sh
+source "$SCRIPT_DIR/services-cluster.sh"
+
 # ------------------------------------------------------------ postgres -----
 
 # pid of our postmaster (from postmaster.pid) if alive; empty otherwise
@@ -562,6 +574,7 @@ write_env() {
     cat >"$ENV_FILE.tmp" <<EOF
 export EVENTMILL_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 export EVENTMILL_DATABASE_URL=postgres://$DB_USER@127.0.0.1:$PG_PORT/$DB_NAME
+export EVENTMILL_CLUSTER_URL=$(cluster_url)
 EOF
     mv -f "$ENV_FILE.tmp" "$ENV_FILE"
 }
@@ -631,6 +644,8 @@ cmd_up() {
     pp="$(choose_port postgres "${EVENTMILL_PG_PORT:-}" "$PG_PORT" "$DEFAULT_PG_PORT" pg_ours_alive "$REDIS_PORT")"
     PG_PORT="$pp"
     save_ports
+    CLUSTER_PORT="$(choose_cluster_port "$REDIS_PORT" "$PG_PORT")"
+    save_ports
 
     # ---- redis
     local rstate="already running"
@@ -657,6 +672,10 @@ cmd_up() {
     fi
     ensure_db "$PG_PORT"
 
+    # ---- cluster
+    local cstate
+    cstate="$(ensure_cluster)"
+
     write_env
 
     local rv pv
@@ -665,6 +684,7 @@ cmd_up() {
     log "eventmill services up ($EM_HOME)"
     log "  redis     127.0.0.1:$REDIS_PORT  redis $rv, $rstate (pid $(redis_pid || echo '?'), log $REDIS_LOG)"
     log "  postgres  127.0.0.1:$PG_PORT  PostgreSQL $pv, $pstate (pid $(pg_pid || echo '?'), data $PG_DATA, log $PG_LOG)"
+    log "  cluster   127.0.0.1:$CLUSTER_PORT..$((CLUSTER_PORT + CLUSTER_NODES - 1))  $CLUSTER_NODES masters, $cstate (data $CLUSTER_DIR, logs $LOG_DIR/cluster-<port>.log)"
     log "  env:      eval \"\$($PROG env)\"   # $ENV_FILE"
     if [[ -n "$print_env" ]]; then cat "$ENV_FILE"; fi
 }
@@ -700,6 +720,13 @@ cmd_down() {
     else
         log "postgres was not running"
     fi
+    if [[ -n "$CLUSTER_PORT" ]]; then
+        local p stopped=0
+        for p in $(cluster_node_ports); do
+            if stop_cluster_node "$p"; then stopped=$((stopped + 1)); fi
+        done
+        log "cluster: $stopped node(s) stopped (ports $CLUSTER_PORT..$((CLUSTER_PORT + CLUSTER_NODES - 1)))"
+    fi
 
     if [[ -n "$purge" ]]; then
         if [[ "$PG_ROOT" != "$EM_HOME" && -d "$PG_ROOT" ]]; then rm -rf -- "$PG_ROOT"; fi
@@ -726,6 +753,12 @@ cmd_status() {
         echo "postgres: up    127.0.0.1:$PG_PORT (pid $(pg_pid || echo '?'), data $PG_DATA)"
     else
         echo "postgres: down  ${PG_PORT:+(port $PG_PORT)}"
+        ok=3
+    fi
+    if [[ -n "$CLUSTER_PORT" ]] && cluster_healthy; then
+        echo "cluster:  up    $(cluster_url) ($CLUSTER_NODES masters, cluster_state:ok)"
+    else
+        echo "cluster:  down  ${CLUSTER_PORT:+(ports $CLUSTER_PORT..$((CLUSTER_PORT + CLUSTER_NODES - 1)))}"
         ok=3
     fi
     echo "home:     $EM_HOME"

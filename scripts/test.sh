@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # The test command (README; .ci/run calls exactly this): installs and starts what the tests need
-# (Redis, PostgreSQL, and the tools of the report and browser tests), then runs every test.
+# (Redis, PostgreSQL, a local 3-master Redis Cluster, and the tools of the report and browser tests),
+# then runs every test.
 #
-#   scripts/test.sh                 style checks (cargo fmt --check, cargo clippy -D warnings), then all tests
-#   scripts/test.sh <cargo test args>   those tests only, e.g. scripts/test.sh --test it ingest
+#   scripts/test.sh                 style checks (cargo fmt --check, cargo clippy -D warnings), all tests
+#                                   on one Redis node, then the Redis tests of CLUSTER_TESTS (below)
+#                                   again on the local cluster; the closing line counts both passes
+#                                   (EVENTMILL_TEST_CLUSTER=all: every integration test on the cluster)
+#   scripts/test.sh <cargo test args>   those tests only, on one node, e.g. scripts/test.sh --test it ingest;
+#                                   on the cluster when EVENTMILL_REDIS_URL is given, e.g.
+#                                   EVENTMILL_REDIS_URL="$EVENTMILL_CLUSTER_URL" scripts/test.sh --test it ingest
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -33,6 +39,17 @@ if [[ $# -eq 0 ]]; then
     style_checks
 fi
 
+# The cluster pass of the full run: ingestion (exactly-once, kills, dead letters, stream shards),
+# queues (retries, failed queue, backlog, pickup, priorities, flows), the scheduler (one job per
+# tick), live counts and several processes sharing the work, as libtest filters. The tests that
+# crash a private single-node Redis are skipped there (they test that node, not the cluster); the
+# cluster's own fault tests (tests/it/cluster.rs) start a private cluster in the first pass.
+CLUSTER_TESTS=(
+    ingest:: consumer:: shards:: faults::a_worker_killed_at_random_moments faults::a_serve_process_killed_mid_request
+    queue:: priorities:: flows:: scheduler:: live_counts:: processes::
+    --skip ingest::redis_down_is_a_fast_503 --skip scheduler::after_redis_is_killed_and_restarted
+)
+
 # Debian packages for commands the tests call, installed when missing.
 apt_updated=""
 need_command() { # command package
@@ -57,8 +74,13 @@ if [[ -f scripts/test-deps.sh ]]; then
     source scripts/test-deps.sh
 fi
 
+# A Redis URL given by the caller (e.g. the cluster's) is kept for a run of chosen tests.
+caller_redis_url="${EVENTMILL_REDIS_URL:-}"
 scripts/services.sh up
 eval "$(scripts/services.sh env)"
+if [[ $# -gt 0 && -n "$caller_redis_url" ]]; then
+    export EVENTMILL_REDIS_URL="$caller_redis_url"
+fi
 
 # Databases left by earlier runs' tests (each test creates its own).
 psql "$EVENTMILL_DATABASE_URL" -qtAc \
@@ -67,14 +89,40 @@ psql "$EVENTMILL_DATABASE_URL" -qtAc \
 
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}"
 export EVENTMILL_LOG="${EVENTMILL_LOG:-warn}"
-log "running tests against redis=$EVENTMILL_REDIS_URL postgres=$EVENTMILL_DATABASE_URL"
 output=$(mktemp)
-trap 'rm -f "$output"' EXIT
-set +e
-cargo test --locked "$@" 2>&1 | tee "$output"
-status=${PIPESTATUS[0]}
-set -e
-# One closing line over every test binary.
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
-     END { printf "%d passed, %d failed\n", p, f }' "$output"
+trap 'rm -f "$output" "$output.pass"' EXIT
+
+# "N passed, M failed" over every test binary of the output file $1.
+count_results() {
+    awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+         END { printf "%d passed, %d failed\n", p, f }' "$1"
+}
+
+# One cargo test run against $EVENTMILL_REDIS_URL; its output is added to $output. $1 names the pass.
+run_pass() {
+    local name="$1" status
+    shift
+    log "running tests ($name) against redis=$EVENTMILL_REDIS_URL postgres=$EVENTMILL_DATABASE_URL"
+    set +e
+    cargo test --locked "$@" 2>&1 | tee "$output.pass"
+    status=${PIPESTATUS[0]}
+    set -e
+    cat "$output.pass" >>"$output"
+    log "$name: $(count_results "$output.pass")"
+    return "$status"
+}
+
+status=0
+if [[ $# -gt 0 ]]; then
+    run_pass "chosen tests" "$@" || status=$?
+else
+    run_pass "all tests, one Redis node" || status=$?
+    (
+        export EVENTMILL_REDIS_URL="$EVENTMILL_CLUSTER_URL"
+        if [[ "${EVENTMILL_TEST_CLUSTER:-}" == all ]]; then CLUSTER_TESTS=(); fi
+        run_pass "Redis Cluster" --test it -- ${CLUSTER_TESTS[@]+"${CLUSTER_TESTS[@]}"}
+    ) || status=$?
+fi
+# One closing line over every pass and test binary.
+count_results "$output"
 exit "$status"

@@ -141,6 +141,17 @@ impl Resources {
              (scripts/services.sh up starts a local one)",
         )?;
         self.partitions.maintain().await.context("could not create partitions")?;
+        let mut redis = self.redis.clone();
+        let adopt = crate::queue::upgrade::adopt_legacy_keys(&mut redis, &self.settings.redis_prefix);
+        match tokio::time::timeout(Duration::from_secs(5), adopt).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "could not look for queue keys of an older eventmill; the next start will")
+            }
+            Err(_) => tracing::warn!(
+                "Redis did not answer; queue keys of an older eventmill are looked for at the next start"
+            ),
+        }
         Ok(())
     }
 }

@@ -12,11 +12,13 @@
 use std::time::Duration;
 
 use redis::{
-    Cmd, RedisFuture, RedisResult, Value,
+    Cmd, ErrorKind, RedisFuture, RedisResult, ServerErrorKind, Value,
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
     cluster::{ClusterClient, ClusterConfig},
     cluster_async::ClusterConnection,
-    cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr},
+    cluster_routing::{
+        MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr,
+    },
 };
 
 /// Where Redis is: one node or a cluster (cheap to clone; connects nothing by itself).
@@ -128,6 +130,57 @@ impl RedisConn {
     }
 }
 
+/// Where a transaction's slot has moved: its slot and new master.
+struct Moved {
+    slot: u16,
+    host: String,
+    port: u16,
+}
+
+/// A transaction (MULTI/EXEC pipeline) refused because its slot moved to another master (after a
+/// slot migration or a failover): the node answers MOVED to each queued command and EXECABORT, so
+/// nothing of it ran. The redis crate follows MOVED for commands and plain pipelines but not
+/// inside a transaction, and keeps its old slot map: without help, a connection that only sends
+/// transactions (the ingestion producer) would fail until restarted.
+fn moved_transaction(pipeline: &redis::Pipeline, result: &RedisResult<Vec<Value>>) -> Option<Moved> {
+    let error = result.as_ref().err()?;
+    if !pipeline.is_transaction() || error.kind() != ErrorKind::Server(ServerErrorKind::ExecAbort) {
+        return None;
+    }
+    let errors = error.clone().into_server_errors()?;
+    let (_, moved) = errors.iter().find(|(_, e)| e.kind() == Some(ServerErrorKind::Moved))?;
+    let mut details = moved.details()?.split_ascii_whitespace();
+    let slot = details.next()?.parse().ok()?;
+    let (host, port) = details.next()?.rsplit_once(':')?;
+    Some(Moved { slot, host: host.to_owned(), port: port.parse().ok()? })
+}
+
+/// Refreshes the connection's slot map with a plain read of one of the transaction's keys (the old
+/// master answers it MOVED, which the redis crate does follow), then sends the transaction again,
+/// to the slot's new master.
+async fn resend_moved(
+    conn: &mut ClusterConnection,
+    pipeline: &redis::Pipeline,
+    offset: usize,
+    count: usize,
+    moved: Moved,
+) -> RedisResult<Vec<Value>> {
+    let slot = Slot::new(moved.slot);
+    let key = pipeline.cmd_iter().find_map(|cmd| {
+        // A command's keys come first (after a script's sha and key count): no payload is hashed.
+        cmd.args_iter().skip(1).take(3).find_map(|arg| match arg {
+            redis::Arg::Simple(bytes) if Some(Slot::for_key(bytes)) == slot => Some(bytes.to_vec()),
+            _ => None,
+        })
+    });
+    if let Some(key) = key {
+        let _: RedisResult<Value> = redis::cmd("EXISTS").arg(key).query_async(conn).await;
+    }
+    tracing::info!(slot = moved.slot, to = %format!("{}:{}", moved.host, moved.port), "transaction's slot moved; resent");
+    let to = SingleNodeRoutingInfo::ByAddress { host: moved.host, port: moved.port };
+    conn.route_pipeline(pipeline.clone(), offset, count, to).await
+}
+
 impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
@@ -144,7 +197,13 @@ impl ConnectionLike for RedisConn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Node(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn) => Box::pin(async move {
+                let result = conn.req_packed_commands(pipeline, offset, count).await;
+                match moved_transaction(pipeline, &result) {
+                    Some(moved) => resend_moved(conn, pipeline, offset, count, moved).await,
+                    None => result,
+                }
+            }),
         }
     }
 

@@ -33,6 +33,7 @@ pub mod rate_limit;
 pub mod registry;
 pub mod scripts;
 pub mod store;
+pub mod upgrade;
 pub mod worker;
 
 pub use claim::{Fetched, Finished, Outcome, Round};

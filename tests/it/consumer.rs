@@ -290,9 +290,21 @@ async fn a_dead_letter_refused_by_postgres_is_replayed_with_the_cli_once_fixed()
     app.stop().await;
 }
 
+/// The worker's consumer has created (or found) the group, just before its first read. On Redis
+/// Cluster its first connection takes longer than the test's first request, and a worker stopped
+/// before its first read stores nothing (the events wait in the stream for the next one).
+async fn joined(env: &TestEnv) -> bool {
+    let mut redis = env.redis();
+    let keys = &env.resources.keys;
+    let groups: redis::RedisResult<redis::streams::StreamInfoGroupsReply> =
+        redis::cmd("XINFO").arg("GROUPS").arg(&keys.events).query_async(&mut redis).await;
+    groups.is_ok_and(|r| r.groups.iter().any(|g| g.name == keys.group))
+}
+
 #[tokio::test]
 async fn graceful_shutdown_stores_what_was_accepted() {
     let app = TestApp::full(TestEnv::with(&[("EVENTMILL_FLUSH_INTERVAL_MS", "1000")]).await).await;
+    assert!(eventually(Duration::from_secs(20), || joined(&app.env)).await, "the worker never joined the group");
     let (body, _) = bulk_events(200, "2026-11-23T10:00:00Z");
     assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
     let env = app.stop().await;

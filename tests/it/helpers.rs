@@ -82,13 +82,18 @@ impl TestEnv {
 
     /// A consumer with its own connection and a unique name, as `worker` builds them.
     pub async fn consumer(&self) -> Consumer {
+        self.shard_consumer(self.resources.keys.clone()).await
+    }
+
+    /// A consumer of the stream shard `keys` (one of `resources.shards`).
+    pub async fn shard_consumer(&self, keys: eventmill::stream::StreamKeys) -> Consumer {
         let redis = self.resources.redis_target.connect(Duration::from_secs(10)).unwrap();
         let partitions = Arc::new(Partitions::new(self.pool().clone(), &self.settings.storage));
         Consumer::new(
             redis,
             self.pool().clone(),
             partitions,
-            self.resources.keys.clone(),
+            keys,
             stream::unique_consumer_name(0),
             self.settings.consumer.clone(),
         )
