@@ -23,7 +23,7 @@ export EVENTMILL_LOG="${EVENTMILL_LOG:-error}"
 cluster_up
 echo "cluster: ${CLUSTER_PORTS[*]} up (EVENTMILL_REDIS_URL=$EVENTMILL_REDIS_URL)" >&2
 
-# ingest_on_cluster SHARDS METRIC SECONDS [LOADGEN-ARGS...]: a fresh keyspace and today's partitions
+# ingest_on_cluster SHARDS METRIC SECONDS [RATE]: a fresh keyspace and today's partitions
 # empty, serve + worker with SHARDS stream shards, the load started (ingest_wait collects it).
 ingest_on_cluster() {
     reset_redis
@@ -56,7 +56,7 @@ for p in "${CLUSTER_PORTS[@]}"; do redis-cli -p "$p" CONFIG SET appendfsync alwa
 export CLUSTER_FSYNC=always # the restarted node too
 # At a fixed 50,000 events/s (below what the pipeline sustains here), so the stream's backlog stays
 # under EVENTMILL_STREAM_MAX_LEN: no 429s, and what the client sees is the restart's doing.
-ingest_on_cluster 3 cluster.restart "$restart_seconds" --rate 50000
+ingest_on_cluster 3 cluster.restart "$restart_seconds" 50000
 sleep 5
 # The master of shard 0 (`<prefix>:events`, whose slot the live counters share too).
 victim=$(cluster_port_of "${EVENTMILL_REDIS_PREFIX:-eventmill}:events")

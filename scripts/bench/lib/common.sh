@@ -110,20 +110,19 @@ truncate_recent_events() {
     return 0
 }
 
-# ingest_load METRIC SECONDS [LOADGEN-ARGS...]: the load client against the pipeline
-# em_start_pipeline started (`eventmill loadgen`: 1,000-event bulk requests, 4 connections, as fast
-# as accepted unless LOADGEN-ARGS say `--rate N`; 429/503 answers re-sent with the same event ids, up
-# to 20 times 200 ms apart) for SECONDS, then `--verify` waits until every accepted event is a row. The stream backlog is sampled every second. Output: $BENCH_TMP/METRIC.loadgen and
+# ingest_load METRIC SECONDS [RATE]: the load client against the pipeline em_start_pipeline started
+# (`eventmill loadgen`: 1,000-event bulk requests, 4 connections, RATE events/s, default 0: as fast
+# as accepted; 429/503 answers re-sent with the same event ids, up to 20 times 200 ms apart) for
+# SECONDS, then `--verify` waits until every accepted event is a row. The stream backlog is sampled every second. Output: $BENCH_TMP/METRIC.loadgen and
 # .backlog; sets INGEST_CPU_BEFORE / INGEST_CPU_AFTER. Returns at once (the load runs in the
 # background, pid INGEST_PID): wait with ingest_wait.
 ingest_load() {
     INGEST_METRIC="$1" INGEST_SECONDS="$2"
-    shift 2
     (while sleep 1; do stream_backlog; done) >"$BENCH_TMP/$INGEST_METRIC.backlog" 2>/dev/null &
     INGEST_SAMPLER=$!
     INGEST_CPU_BEFORE=$(cpu_snap "$serve_pid" "$worker_pid")
-    "$EVENTMILL_BIN" loadgen --url "http://127.0.0.1:$port" --rate 0 --batch 1000 --concurrency 4 \
-        --duration "${INGEST_SECONDS}s" --verify "$@" 2>"$BENCH_TMP/$INGEST_METRIC.loadgen" &
+    "$EVENTMILL_BIN" loadgen --url "http://127.0.0.1:$port" --rate "${3:-0}" --batch 1000 --concurrency 4 \
+        --duration "${INGEST_SECONDS}s" --verify 2>"$BENCH_TMP/$INGEST_METRIC.loadgen" &
     INGEST_PID=$!
 }
 
