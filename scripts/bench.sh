@@ -6,11 +6,13 @@
 # Usage: scripts/bench.sh [--quick] [--runs N] [scenario...]
 #   --quick    smoke-sized runs, once each; writes target/bench/BENCHMARKS.quick.md, not BENCHMARKS.md
 #   --runs N   runs per scenario (default 3)
-#   scenario   names of scripts/bench/*.sh to run (default: all); a partial run writes
-#              target/bench/BENCHMARKS.partial.md
+#   scenario   names of scripts/bench/*.sh to run (default: all, `cluster` included); a partial
+#              run writes target/bench/BENCHMARKS.partial.md
 #
 # Environment: EVENTMILL_BENCH_REDIS_PORT / EVENTMILL_BENCH_PG_PORT (default: the test ports + 100),
-# EVENTMILL_BENCH_HOME (default <repo>/.eventmill-bench). Scenario contract: see README "Benchmarks".
+# EVENTMILL_BENCH_HOME (default <repo>/.eventmill-bench), EVENTMILL_BENCH_CLUSTER_PORT (first of the
+# three ports of the `cluster` scenario's own Redis Cluster, default 7260). Scenario contract: see
+# README "Benchmarks".
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -22,7 +24,7 @@ while (($#)); do
     case "$1" in
     --quick) QUICK=1 ;;
     --runs) RUNS="$2"; shift ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     -*) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) WANTED+=("$1") ;;
     esac

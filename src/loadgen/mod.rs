@@ -84,6 +84,10 @@ struct Stats {
     accepted: AtomicU64,
     retried: AtomicU64,
     rejected: AtomicU64,
+    /// 503 answers (Redis unreachable or too slow), each re-sent.
+    unavailable: AtomicU64,
+    /// 429 answers (the stream's backlog is full), each re-sent.
+    throttled: AtomicU64,
 }
 
 /// Runs the load until the duration ends or shutdown.
@@ -158,13 +162,15 @@ pub async fn run(args: LoadgenArgs, settings: &Settings, shutdown: Shutdown) -> 
 fn report(stats: &Stats, elapsed: Duration) {
     let accepted = stats.accepted.load(Ordering::Relaxed);
     eprintln!(
-        "loadgen: {:.0}s  generated {}  accepted {} ({:.0}/s)  retried {}  rejected {}",
+        "loadgen: {:.0}s  generated {}  accepted {} ({:.0}/s)  retried {}  rejected {}  503 answers {}  429 answers {}",
         elapsed.as_secs_f64(),
         stats.generated.load(Ordering::Relaxed),
         accepted,
         accepted as f64 / elapsed.as_secs_f64().max(0.001),
         stats.retried.load(Ordering::Relaxed),
         stats.rejected.load(Ordering::Relaxed),
+        stats.unavailable.load(Ordering::Relaxed),
+        stats.throttled.load(Ordering::Relaxed),
     );
 }
 
@@ -181,7 +187,14 @@ async fn send(client: &reqwest::Client, url: &str, key: Option<&str>, body: Stri
                 stats.accepted.fetch_add(events, Ordering::Relaxed);
                 return;
             }
-            Ok(response) if matches!(response.status().as_u16(), 429 | 503) => Duration::from_millis(200),
+            Ok(response) if response.status().as_u16() == 503 => {
+                stats.unavailable.fetch_add(1, Ordering::Relaxed);
+                Duration::from_millis(200)
+            }
+            Ok(response) if response.status().as_u16() == 429 => {
+                stats.throttled.fetch_add(1, Ordering::Relaxed);
+                Duration::from_millis(200)
+            }
             Ok(response) => {
                 let status = response.status();
                 let text = response.text().await.unwrap_or_default();

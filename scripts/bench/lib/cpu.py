@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """CPU time, in microseconds, of eventmill processes, Redis and PostgreSQL, read from /proc.
 
-Usage: cpu.py <redis-pid> <postmaster-pid> [eventmill-pid ...]
-Prints one line: "<eventmill-us> <redis-us> <postgres-us>". PostgreSQL is the postmaster, its
+Usage: cpu.py <redis-pid>[,<redis-pid>...] <postmaster-pid> [eventmill-pid ...]
+Prints one line: "<eventmill-us> <redis-us> <postgres-us>". Redis is the sum over the
+given redis-server pids (the masters of a cluster). PostgreSQL is the postmaster, its
 live children (backends, walwriter, checkpointer...) and the children it already reaped
 (cutime/cstime), so short-lived backends are counted too.
 """
@@ -24,9 +25,9 @@ def stat(pid):
 
 
 def main():
-    redis_pid, pg_pid = int(sys.argv[1]), int(sys.argv[2])
+    redis_pids, pg_pid = [int(p) for p in sys.argv[1].split(",") if p], int(sys.argv[2])
     em = sum((stat(p) or {"self": 0})["self"] for p in map(int, sys.argv[3:]))
-    redis = (stat(redis_pid) or {"self": 0})["self"]
+    redis = sum((stat(p) or {"self": 0})["self"] for p in redis_pids)
     master = stat(pg_pid) or {"self": 0, "children": 0}
     pg = master["self"] + master["children"]
     for name in os.listdir("/proc"):
