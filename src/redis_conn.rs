@@ -118,21 +118,21 @@ impl RedisConn {
     }
 
     /// Before acknowledging a write made on this connection: with `EVENTMILL_REDIS_WAIT_REPLICAS`
-    /// set, waits until that many replicas of the write's master have it. `proof` reads the
-    /// write back (`EXISTS` of a key it created, `XRANGE` of the entry it added): `WAIT` and
+    /// set, waits until that many replicas of the write's master have it. `proof` makes the
+    /// command that reads the write back (only called when waiting: the default costs nothing) (`EXISTS` of a key it created, `XRANGE` of the entry it added): `WAIT` and
     /// `proof` go in one pipeline, routed by `proof`'s key, so both run on the node that holds
     /// the slot now. `WAIT` alone could not be trusted on a cluster: after a connection error the
     /// redis crate resends a keyless command to another node, whose replicas then answer for
     /// writes they never saw. Fewer replicas within the timeout, or the write missing (its master
     /// failed over before its replica had it), is an error the caller answers "try again" (503).
-    pub async fn replicated(&mut self, proof: Cmd) -> RedisResult<()> {
+    pub async fn replicated(&mut self, proof: impl FnOnce() -> Cmd) -> RedisResult<()> {
         let ReplicaWait { replicas, timeout } = self.wait;
         if replicas == 0 {
             return Ok(());
         }
         let mut pipe = redis::pipe();
         // WAIT 0 would wait forever.
-        pipe.cmd("WAIT").arg(replicas).arg(timeout.as_millis().max(1) as u64).add_command(proof);
+        pipe.cmd("WAIT").arg(replicas).arg(timeout.as_millis().max(1) as u64).add_command(proof());
         let (acknowledged, found): (u32, Value) = pipe.query_async(self).await?;
         let present = match found {
             Value::Int(n) => n > 0,

@@ -215,7 +215,7 @@ impl Queue {
             .await?;
         // Accepted only once on the replicas too (`EVENTMILL_REDIS_WAIT_REPLICAS`); a re-send
         // after the error finds the job by its idempotency key.
-        redis.replicated(redis::cmd("EXISTS").arg(format!("{}{id}", self.job_prefix)).clone()).await?;
+        redis.replicated(|| redis::cmd("EXISTS").arg(format!("{}{id}", self.job_prefix)).clone()).await?;
         Ok(Enqueued { id, created: created == 1 })
     }
 

@@ -96,10 +96,10 @@ impl Producer {
         let (last, len): (String, u64) = pipe.query_async(&mut conn).await.map_err(unavailable)?;
         // On the replicas too before the 202 (`EVENTMILL_REDIS_WAIT_REPLICAS`): a failover then
         // cannot lose it. If not, the 503 makes the client re-send, and storage drops the copy.
-        let proof = redis::cmd("XRANGE").arg(&keys.events).arg(&last).arg(&last).clone();
+        let proof = || redis::cmd("XRANGE").arg(&keys.events).arg(&last).arg(&last).clone();
         conn.replicated(proof).await.map_err(unavailable)?;
         self.appended.0.fetch_add(events.len() as u64, Ordering::Relaxed);
-        self.appended.1.fetch_add(events.chunks(per_entry).len() as u64, Ordering::Relaxed);
+        self.appended.1.fetch_add(entries as u64, Ordering::Relaxed);
         self.backlog[shard].store(self.events_in(len), Ordering::Relaxed);
         Ok(())
     }
@@ -164,7 +164,7 @@ impl Producer {
         }
         let earlier: Vec<Option<i64>> = pipe.query_async(conn).await.map_err(unavailable)?;
         let proof =
-            redis::cmd("EXISTS").arg(format!("{}{}", self.shards[0].pinned_ts, events[pinned[0]].event_id)).clone();
+            || redis::cmd("EXISTS").arg(format!("{}{}", self.shards[0].pinned_ts, events[pinned[0]].event_id)).clone();
         conn.replicated(proof).await.map_err(unavailable)?;
         for (&i, first) in pinned.iter().zip(earlier) {
             if let Some(ts) = first.and_then(|micros| Utc.timestamp_micros(micros).single()) {
