@@ -7,37 +7,8 @@ use eventmill::{
     store::{self, EventRow},
     stream::{dead_letter, entry},
 };
-use redis::streams::StreamReadReply;
 
-use crate::helpers::{TestApp, TestEnv, bulk_events, eventually};
-
-/// Reads entries as a consumer that will then "die" holding them.
-async fn read_as(env: &TestEnv, consumer: &str, count: usize) -> Vec<(String, String)> {
-    let mut redis = env.redis();
-    let keys = &env.resources.keys;
-    eventmill::stream::ensure_group(&mut redis, keys).await.unwrap();
-    let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg(&keys.group)
-        .arg(consumer)
-        .arg("COUNT")
-        .arg(count)
-        .arg("STREAMS")
-        .arg(&keys.events)
-        .arg(">")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    reply
-        .into_iter()
-        .flat_map(|r| r.keys)
-        .flat_map(|k| k.ids)
-        .map(|mut id| {
-            let payload: String = redis::from_redis_value(id.map.remove(entry::EVENT_FIELD).unwrap()).unwrap();
-            (id.id, payload)
-        })
-        .collect()
-}
+use crate::helpers::{TestApp, TestEnv, bulk_events, eventually, read_entries_as};
 
 async fn pending(env: &TestEnv) -> usize {
     let mut redis = env.redis();
@@ -55,7 +26,7 @@ async fn a_consumer_killed_after_commit_before_xack_stores_nothing_twice() {
     let env = &app.env;
 
     // A consumer reads 2 of the 4 packed entries (200 events) and commits them, then dies before XACK.
-    let taken = read_as(env, "dead-consumer", 2).await;
+    let taken = read_entries_as(env, "dead-consumer", 2).await;
     let rows: Vec<EventRow> =
         taken.iter().flat_map(|(_, payload)| entry::decode(payload)).map(|d| d.row.unwrap()).collect();
     let mut refs: Vec<&EventRow> = rows.iter().collect();
@@ -84,7 +55,7 @@ async fn pending_entries_of_a_dead_consumer_are_reclaimed_and_stored() {
     let app = TestApp::api(TestEnv::new().await).await;
     let (body, _) = bulk_events(100, "2026-11-23T10:00:00Z");
     assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
-    assert_eq!(read_as(&app.env, "crashed-before-commit", 100).await.len(), 1, "one packed entry");
+    assert_eq!(read_entries_as(&app.env, "crashed-before-commit", 100).await.len(), 1, "one packed entry");
     assert_eq!(pending(&app.env).await, 1);
 
     let mut consumer = app.env.consumer().await;
@@ -303,7 +274,7 @@ async fn stored_entries_are_trimmed_from_the_stream_even_in_large_numbers() {
     // 25,000 single-event entries (an older writer's format), more than one XTRIM removes by default.
     let (body, _) = bulk_events(1, "2026-11-23T10:00:00Z");
     assert_eq!(app.post_json("/v1/events/bulk", body).await.status(), 202);
-    let one: String = read_as(&app.env, "peek", 1).await.remove(0).1;
+    let one: String = read_entries_as(&app.env, "peek", 1).await.remove(0).1;
     let template: serde_json::Value = serde_json::from_str(&one).unwrap();
     let mut redis = app.env.redis();
     let _: i64 = redis::cmd("XTRIM")

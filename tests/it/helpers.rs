@@ -217,3 +217,33 @@ pub fn bulk_events(n: usize, ts: &str) -> (String, Vec<uuid::Uuid>) {
         .collect();
     (format!(r#"{{"events":[{}]}}"#, events.join(",")), ids)
 }
+
+/// Reads up to `count` new entries of the first stream shard as `consumer`, which holds them
+/// pending (as a consumer that then "dies" would): (entry id, packed events).
+pub async fn read_entries_as(env: &TestEnv, consumer: &str, count: usize) -> Vec<(String, String)> {
+    let mut redis = env.redis();
+    let keys = &env.resources.keys;
+    eventmill::stream::ensure_group(&mut redis, keys).await.unwrap();
+    let reply: Option<redis::streams::StreamReadReply> = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(&keys.group)
+        .arg(consumer)
+        .arg("COUNT")
+        .arg(count)
+        .arg("STREAMS")
+        .arg(&keys.events)
+        .arg(">")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    reply
+        .into_iter()
+        .flat_map(|r| r.keys)
+        .flat_map(|k| k.ids)
+        .map(|mut id| {
+            let payload: String =
+                redis::from_redis_value(id.map.remove(eventmill::stream::entry::EVENT_FIELD).unwrap()).unwrap();
+            (id.id, payload)
+        })
+        .collect()
+}

@@ -13,7 +13,7 @@ use crate::{
     analytics::live_body,
     browser::ADMIN_TOKEN,
     golden::{cents, n},
-    helpers::{TestApp, TestEnv},
+    helpers::{TestApp, TestEnv, read_entries_as},
 };
 
 async fn get(app: &TestApp, path: &str) -> Value {
@@ -26,34 +26,11 @@ fn rfc(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Reads every pending entry as consumer `name`: (entry id, its rows).
+/// Reads every new entry as consumer `name`: (entry id, its rows).
 async fn read_as(app: &TestApp, name: &str) -> Vec<(String, Vec<EventRow>)> {
-    let env = &app.env;
-    let keys = &env.resources.keys;
-    let mut redis = env.redis();
-    eventmill::stream::ensure_group(&mut redis, keys).await.unwrap();
-    let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg(&keys.group)
-        .arg(name)
-        .arg("COUNT")
-        .arg(100)
-        .arg("STREAMS")
-        .arg(&keys.events)
-        .arg(">")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    reply.keys[0]
-        .ids
-        .iter()
-        .map(|id| {
-            let field =
-                redis::from_redis_value::<String>(id.map[eventmill::stream::entry::EVENT_FIELD].clone()).unwrap();
-            let rows = eventmill::stream::entry::decode(&field).into_iter().map(|d| d.row.unwrap()).collect();
-            (id.id.clone(), rows)
-        })
-        .collect()
+    let entries = read_entries_as(&app.env, name, 100).await;
+    let rows = |packed: &str| eventmill::stream::entry::decode(packed).into_iter().map(|d| d.row.unwrap()).collect();
+    entries.into_iter().map(|(id, packed)| (id, rows(&packed))).collect()
 }
 
 /// What a consumer's acknowledge step does for `entries`: XACK them and count them in one call.
