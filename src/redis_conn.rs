@@ -108,11 +108,6 @@ enum Conn {
 }
 
 impl RedisConn {
-    /// Connects to `url` (see [`RedisTarget::new`]).
-    pub fn open(url: &str, cluster: bool, response_timeout: Duration) -> RedisResult<Self> {
-        RedisTarget::new(url, cluster)?.connect(response_timeout)
-    }
-
     pub fn is_cluster(&self) -> bool {
         matches!(self.inner, Conn::Cluster(_))
     }

@@ -285,8 +285,9 @@ impl Settings {
             .with_replica_wait(wait))
     }
 
+    /// Whether `redis_target` is a cluster (the URL's own rule: several nodes, or the flag).
     fn redis_target_is_cluster(&self) -> bool {
-        self.redis_cluster || self.redis_url.expose_secret().contains(',')
+        self.redis_target().map_or(self.redis_cluster, |target| target.is_cluster())
     }
 
     /// The effective configuration as `NAME=value` lines, secrets masked, for `eventmill config`.
@@ -593,5 +594,23 @@ mod tests {
     fn passwords_are_masked() {
         assert_eq!(mask_url("postgres://u:secret@h:5432/db"), "postgres://u:******@h:5432/db");
         assert_eq!(mask_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(mask_url("redis://:pw@a:7000,redis://:pw@b:7000"), "redis://:******@a:7000,redis://:******@b:7000");
+    }
+
+    #[test]
+    fn several_redis_nodes_or_the_flag_mean_a_cluster() {
+        let described = |vars: &'static [(&'static str, &'static str)]| {
+            let s =
+                Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())).unwrap();
+            s.describe().into_iter().find(|(n, _)| *n == "EVENTMILL_REDIS_CLUSTER").unwrap().1
+        };
+        assert_eq!(described(&[]), "false");
+        assert_eq!(described(&[("EVENTMILL_REDIS_URL", "redis://a:7000,redis://b:7000")]), "true");
+        assert_eq!(
+            described(&[("EVENTMILL_REDIS_URL", "redis://a:7000"), ("EVENTMILL_REDIS_CLUSTER", "true")]),
+            "true"
+        );
+        let err = Settings::from_lookup(|k| (k == "EVENTMILL_STREAM_SHARDS").then(|| "0".into())).unwrap_err();
+        assert!(err.to_string().contains("EVENTMILL_STREAM_SHARDS"), "{err}");
     }
 }
