@@ -26,7 +26,21 @@ struct Node {
 }
 
 impl Node {
-    fn spawn(&mut self) {
+    /// Starts a new node, on other free ports if its own were taken before it could bind them.
+    fn start(&mut self) {
+        for _ in 0..5 {
+            if self.spawn() {
+                return;
+            }
+            (self.port, self.bus_port) = (free_port(), free_port());
+        }
+        panic!(
+            "no cluster node started in 5 tries: redis-server exited each time (run it by hand with these arguments to see why)"
+        );
+    }
+
+    /// Starts the node on its ports and data; false if redis-server exited (a port was taken).
+    fn spawn(&mut self) -> bool {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
@@ -38,12 +52,17 @@ impl Node {
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server on PATH (scripts/services.sh installs it)");
-        self.child = Some(child);
+        let child = self.child.insert(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while cli(self.port, &["ping"]).as_deref() != Some("PONG") {
+            if child.try_wait().unwrap().is_some() {
+                self.child = None;
+                return false;
+            }
             assert!(Instant::now() < deadline, "cluster node {} did not answer within 30 s", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
+        true
     }
 
     /// `kill -<signal>` of the running process.
@@ -91,7 +110,7 @@ impl PrivateCluster {
                 Node { port: free_port(), bus_port: free_port(), dir: node_dir, child: None }
             })
             .collect();
-        nodes.iter_mut().for_each(Node::spawn);
+        nodes.iter_mut().for_each(Node::start);
         let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let created = Command::new("redis-cli")
             .args(["--cluster", "create"])
@@ -169,7 +188,7 @@ impl PrivateCluster {
     /// Starts the master on `port` again, on its data and `nodes.conf`; waits until the cluster is
     /// whole again.
     pub fn restart(&mut self, port: u16) {
-        self.node(port).spawn();
+        assert!(self.node(port).spawn(), "the master on port {port} did not start again");
         self.wait_healthy();
     }
 

@@ -9,9 +9,22 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// A free TCP port on loopback (bound then released: good enough for a test server).
+/// A free TCP port on loopback for a test server (bound then released). Taken below the kernel's
+/// ephemeral range: a port the kernel hands out (`bind` to port 0) may be given again, between
+/// the release and the server's own bind, as the local port of one of the suite's many outgoing
+/// connections, and the server then fails to start.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = 10_000.min(ephemeral_start / 2);
+    loop {
+        let port = low + rand::random::<u16>() % (ephemeral_start - low);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn temp_folder(kind: &str) -> PathBuf {
