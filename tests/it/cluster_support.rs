@@ -161,7 +161,8 @@ impl PrivateCluster {
     pub fn wait_failover(&self, dead: u16, key: &str) -> u16 {
         let mut promoted = dead;
         wait_until("no replica took over the killed master's slots", || {
-            promoted = self.master_of(key).0;
+            // Mid-election, a node's view may show no master for the slot: not yet.
+            promoted = self.serving(key).map_or(dead, |(port, _)| port);
             promoted != dead && self.healthy()
         });
         promoted
@@ -169,10 +170,15 @@ impl PrivateCluster {
 
     /// The port of the master serving `key`'s slot, and the slot (as a running node sees it).
     pub fn master_of(&self, key: &str) -> (u16, u16) {
+        self.serving(key).expect("every slot is served")
+    }
+
+    /// [`PrivateCluster::master_of`], or None while no master serves the slot (in an election).
+    fn serving(&self, key: &str) -> Option<(u16, u16)> {
         let port = self.nodes.iter().find(|n| n.child.is_some()).expect("a running node").port;
         let slot: u16 = cli(port, &["cluster", "keyslot", key]).unwrap().parse().unwrap();
         let owner = self.topology().into_iter().find(|n| n.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)));
-        (owner.expect("every slot is served").port, slot)
+        Some((owner?.port, slot))
     }
 
     /// A master other than the one on `port`.
