@@ -14,7 +14,7 @@ pub mod cron_expr;
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicI64, Ordering},
     },
     time::Duration,
 };
@@ -79,8 +79,17 @@ impl Scheduler {
             ..schedule.job.options().enqueue_options(&format!("schedule:{}@{tick_text}", schedule.name))
         };
         let enqueued = self.queues.enqueue_planned(&plan, options).await?;
-        self.record_run(&schedule.name, tick).await?;
-        self.record_job(&schedule.name, &enqueued.id).await?;
+        // Bookkeeping (the start's catch-up, the schedule's last job): the tick's job exists, so
+        // a failure here (Redis gone right after the enqueue) must not count the tick as missed,
+        // or the tick actually missed before it would be caught up in its place. At worst a later
+        // catch-up enqueues this tick again, which its key makes a no-op.
+        let recorded = match self.record_run(&schedule.name, tick).await {
+            Ok(()) => self.record_job(&schedule.name, &enqueued.id).await,
+            failed => failed,
+        };
+        if let Err(error) = recorded {
+            tracing::warn!(schedule = %schedule.name, tick = %tick_text, %error, "could not record the enqueued tick");
+        }
         if enqueued.created {
             tracing::info!(schedule = %schedule.name, tick = %tick_text, job = %enqueued.id, "scheduled job enqueued");
         }
@@ -144,6 +153,18 @@ impl Scheduler {
         }
     }
 
+    /// `misfire` applied to one tick that could not be enqueued when due: enqueued late (once: its
+    /// key is the tick's) or skipped.
+    async fn apply_misfire(&self, schedule: &ScheduleEntry, tick: DateTime<Utc>) -> Result<(), QueueError> {
+        match schedule.misfire {
+            Misfire::RunOnce => {
+                tracing::info!(schedule = %schedule.name, %tick, "enqueuing a missed run");
+                self.fire(schedule, tick).await.map(drop)
+            }
+            Misfire::Skip => self.record_run(&schedule.name, tick).await,
+        }
+    }
+
     /// The last tick enqueued (or skipped) of a schedule.
     pub async fn last_run(&self, name: &str) -> Result<Option<DateTime<Utc>>, QueueError> {
         let ms: Option<i64> = self.redis.clone().get(format!("{}{name}:last", self.prefix)).await?;
@@ -190,12 +211,14 @@ pub async fn run(scheduler: Arc<Scheduler>, shutdown: Shutdown) -> anyhow::Resul
 /// those few milliseconds). The restart enqueues that tick (idempotently), so none is lost.
 async fn run_schedule(scheduler: Arc<Scheduler>, index: usize, shutdown: Shutdown) {
     let schedule = &scheduler.schedules[index];
+    // Outlives a restarted cron worker: a tick it could not enqueue is still caught up.
+    let missed = Arc::new(AtomicI64::new(NO_MISSED_TICK));
     loop {
         let backend = CronScheduler::new(schedule.cron.clone()).with_timezone(schedule.cron.timezone);
         let name = crate::queue::worker::unique_worker_name(&format!("schedule-{}", schedule.name));
         let worker = WorkerBuilder::new(name.as_str())
             .backend(backend)
-            .data(TickContext { scheduler: scheduler.clone(), index, missed: Arc::default() })
+            .data(TickContext { scheduler: scheduler.clone(), index, missed: missed.clone() })
             .build(on_tick);
         let stop = shutdown.clone();
         let result = worker
@@ -222,24 +245,32 @@ async fn run_schedule(scheduler: Arc<Scheduler>, index: usize, shutdown: Shutdow
 struct TickContext {
     scheduler: Arc<Scheduler>,
     index: usize,
-    /// A tick could not be enqueued (Redis unreachable): the next one first applies the schedule's
-    /// misfire policy to what was missed, as a start after downtime does.
-    missed: Arc<AtomicBool>,
+    /// The latest tick (unix seconds) that could not be enqueued (Redis unreachable), or
+    /// `NO_MISSED_TICK`: the next tick first applies the schedule's misfire policy to it, as a start
+    /// after downtime does, and tries again at every tick until that works. It is the tick itself,
+    /// not "whatever came after the last enqueued one": this tick's own enqueue may succeed where
+    /// the catch-up failed (a reconnecting connection fails its first command), and it would then
+    /// hide the missed tick from a search by the last enqueued one.
+    missed: Arc<AtomicI64>,
 }
+
+const NO_MISSED_TICK: i64 = i64::MIN;
 
 async fn on_tick(tick: Tick<Tz>, ctx: Data<TickContext>) -> Result<(), BoxDynError> {
     let schedule = &ctx.scheduler.schedules[ctx.index];
     let at = Utc.timestamp_opt(tick.get_timestamp() as i64, 0).single().ok_or("tick out of range")?;
-    if ctx.missed.load(Ordering::Relaxed) {
-        // The latest tick before this one (it was not enqueued), once or not at all per `misfire`.
-        let before = at - chrono::Duration::milliseconds(1);
-        match ctx.scheduler.catch_up_schedule(schedule, before, schedule.misfire).await {
-            Ok(_) => ctx.missed.store(false, Ordering::Relaxed),
+    let missed = ctx.missed.load(Ordering::Relaxed);
+    if let Some(missed_tick) = (missed != NO_MISSED_TICK).then(|| Utc.timestamp_opt(missed, 0).single()).flatten() {
+        match ctx.scheduler.apply_misfire(schedule, missed_tick).await {
+            // Unless a later tick failed meanwhile (it is then the one to catch up).
+            Ok(()) => {
+                let _ = ctx.missed.compare_exchange(missed, NO_MISSED_TICK, Ordering::Relaxed, Ordering::Relaxed);
+            }
             Err(error) => tracing::warn!(schedule = %schedule.name, %error, "could not catch up a missed run yet"),
         }
     }
     if let Err(error) = ctx.scheduler.fire(schedule, at).await {
-        ctx.missed.store(true, Ordering::Relaxed);
+        ctx.missed.fetch_max(at.timestamp(), Ordering::Relaxed);
         tracing::error!(schedule = %schedule.name, %error, "could not enqueue a scheduled job");
         crate::metrics::scheduler_tick(&schedule.name, "error");
         return Err(error.into());
