@@ -4,8 +4,8 @@
 //! Several scheduler processes may run: each tick is enqueued with the idempotency key
 //! `schedule:{name}:{tick UTC}`, so exactly one job exists per tick. The last enqueued tick of each
 //! schedule is kept in Redis; at start, runs missed while no scheduler ran are enqueued once
-//! (`misfire = "run_once"`) or skipped; the same policy applies to ticks that could not be enqueued
-//! while Redis was unreachable, at the first tick after it is back. Ticks follow the schedule's
+//! (`misfire = "run_once"`) or skipped; the same policy applies to the latest tick that could not be
+//! enqueued while Redis was unreachable, at the next tick (and every tick after until that works). Ticks follow the schedule's
 //! timezone (`cron_expr`).
 
 pub mod config;
