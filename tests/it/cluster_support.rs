@@ -277,6 +277,16 @@ impl PrivateCluster {
     }
 }
 
+/// A node is never left running, even by a cluster that panicked while it was being set up.
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
         self.nodes.iter_mut().for_each(Node::kill);
