@@ -1,5 +1,5 @@
 //! Prometheus metrics: every name, label and bucket in one place, each recorded by a one-line call
-//! at the point where the thing happens (README "Metrics" lists them).
+//! at the point where the thing happens (docs/operations.md "Metrics" lists them).
 //!
 //! Counters and histograms are per process (scrape every `serve` and `worker`: a worker exposes
 //! its own with `EVENTMILL_METRICS_ADDR`); the stream and queue gauges are read from Redis at

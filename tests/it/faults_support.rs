@@ -78,7 +78,7 @@ impl Proc {
 }
 
 /// A client sending bulk requests of `batch` events with their own ids, each re-sent unchanged
-/// (same ids) after an error, a 429 or a 503 until it gets its 202, as the README tells clients to.
+/// (same ids) after an error, a 429 or a 503 until it gets its 202, as docs/api.md tells clients to.
 pub struct Load {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
