@@ -34,8 +34,11 @@ pub struct JobTemplate {
 /// resolved the same way; empty for a plain job).
 #[derive(Debug, Clone)]
 pub struct PlannedJob {
+    /// The job, relative values resolved.
     pub job: Job,
+    /// How to enqueue it.
     pub options: JobOptions,
+    /// A flow's children (empty for a plain job).
     pub children: Vec<PlannedJob>,
 }
 

@@ -54,10 +54,13 @@ pub use crate::job::{Job, JobOptions, JobTemplate, PlannedJob};
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("Redis error: {0}")]
+    /// Redis refused or did not answer.
     Redis(#[from] redis::RedisError),
     #[error("no job with id {0}")]
+    /// No job has this id.
     NotFound(String),
     #[error("{0}")]
+    /// A request that cannot be done as asked (the message says why).
     Invalid(String),
 }
 

@@ -44,6 +44,7 @@ impl Queues {
         Self { queues, catalog, redis, job_prefix: format!("{}job:", super::store::key_base(prefix)), events }
     }
 
+    /// Every declared queue, in declaration order.
     pub fn all(&self) -> &[Queue] {
         &self.queues
     }

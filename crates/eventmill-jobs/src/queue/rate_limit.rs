@@ -6,11 +6,14 @@ use std::{fmt, str::FromStr, time::Duration};
 /// `max` jobs per `per` (a fixed window that starts with its first claim).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
+    /// Jobs started at most per window.
     pub max: u32,
+    /// The window.
     pub per: Duration,
 }
 
 impl RateLimit {
+    /// `max` jobs per `per`.
     pub const fn new(max: u32, per: Duration) -> Self {
         Self { max, per }
     }

@@ -30,9 +30,13 @@ pub enum Misfire {
 /// One checked schedule.
 #[derive(Debug, Clone)]
 pub struct ScheduleEntry {
+    /// Unique name (shown in listings, part of each tick's job key).
     pub name: String,
+    /// When it ticks, in its timezone.
     pub cron: CronSchedule,
+    /// The job each tick enqueues (relative dates resolved at the tick).
     pub job: JobTemplate,
+    /// What a tick missed while no scheduler ran becomes.
     pub misfire: Misfire,
 }
 
