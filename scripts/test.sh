@@ -124,7 +124,7 @@ else
         if [[ "${EVENTMILL_TEST_CLUSTER:-}" == all ]]; then CLUSTER_TESTS=(); fi
         cluster_status=0
         run_pass "Redis Cluster" --test it -- ${CLUSTER_TESTS[@]+"${CLUSTER_TESTS[@]}"} || cluster_status=$?
-        run_pass "Redis Cluster, the framework" -p eventmill-jobs --tests || cluster_status=$?
+        run_pass "Redis Cluster, the framework" -p eventmill-jobs || cluster_status=$?
         exit "$cluster_status"
     ) || status=$?
 fi

@@ -5,3 +5,4 @@ mod support;
 
 mod queue;
 mod upgrade;
+mod examples;
