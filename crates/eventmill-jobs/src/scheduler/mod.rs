@@ -60,6 +60,11 @@ impl Scheduler {
         Self { schedules, queues, redis, prefix: format!("{prefix}:schedule:") }
     }
 
+    /// The queues its jobs go to.
+    pub fn queues(&self) -> &Queues {
+        &self.queues
+    }
+
     pub fn get(&self, name: &str) -> Result<&ScheduleEntry, QueueError> {
         self.schedules.iter().find(|s| s.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.schedules.iter().map(|s| s.name.as_str()).collect();
