@@ -49,6 +49,7 @@ static SET_MAX: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
 
 /// The schedules and where they enqueue.
 pub struct Scheduler {
+    /// The checked entries of the schedules file, in its order.
     pub schedules: Vec<ScheduleEntry>,
     queues: Queues,
     redis: RedisConn,
@@ -56,6 +57,8 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
+    /// A scheduler of `schedules` enqueuing on `queues`; its bookkeeping (last runs and jobs)
+    /// lives in Redis under `<prefix>:schedule:`.
     pub fn new(schedules: Vec<ScheduleEntry>, queues: Queues, redis: RedisConn, prefix: &str) -> Self {
         Self { schedules, queues, redis, prefix: format!("{prefix}:schedule:") }
     }
@@ -65,6 +68,7 @@ impl Scheduler {
         &self.queues
     }
 
+    /// The schedule called `name`; an unknown name is an error listing the known ones.
     pub fn get(&self, name: &str) -> Result<&ScheduleEntry, QueueError> {
         self.schedules.iter().find(|s| s.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.schedules.iter().map(|s| s.name.as_str()).collect();
