@@ -49,7 +49,6 @@ static SET_MAX: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
 
 /// The schedules and where they enqueue.
 pub struct Scheduler {
-    /// The checked entries of the schedules file, in its order.
     pub schedules: Vec<ScheduleEntry>,
     queues: Queues,
     redis: RedisConn,
@@ -57,18 +56,10 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// A scheduler of `schedules` enqueuing on `queues`; its bookkeeping (last runs and jobs)
-    /// lives in Redis under `<prefix>:schedule:`.
     pub fn new(schedules: Vec<ScheduleEntry>, queues: Queues, redis: RedisConn, prefix: &str) -> Self {
         Self { schedules, queues, redis, prefix: format!("{prefix}:schedule:") }
     }
 
-    /// The queues its jobs go to.
-    pub fn queues(&self) -> &Queues {
-        &self.queues
-    }
-
-    /// The schedule called `name`; an unknown name is an error listing the known ones.
     pub fn get(&self, name: &str) -> Result<&ScheduleEntry, QueueError> {
         self.schedules.iter().find(|s| s.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.schedules.iter().map(|s| s.name.as_str()).collect();
@@ -184,6 +175,11 @@ impl Scheduler {
     /// schedule's last outcome.
     pub async fn last_job(&self, name: &str) -> Result<Option<String>, QueueError> {
         Ok(self.redis.clone().get(format!("{}{name}:last_job", self.prefix)).await?)
+    }
+
+    /// The queues its jobs go to (to follow a job it enqueued).
+    pub fn queues(&self) -> &Queues {
+        &self.queues
     }
 
     async fn record_job(&self, name: &str, id: &str) -> Result<(), QueueError> {
