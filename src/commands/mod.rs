@@ -2,7 +2,6 @@
 
 pub mod bench_jobs;
 pub mod enqueue;
-pub mod jobs;
 
 use std::process::ExitCode;
 
@@ -11,7 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     app::{self, Resources},
-    cli::{self, Command, DeadLettersCommand, EnqueueKind, ListArgs, ReplayArgs},
+    cli::{self, Command, DeadLettersCommand, ListArgs, ReplayArgs},
     loadgen,
     processors::Analytics,
     queue::Registry,
@@ -25,7 +24,7 @@ use crate::{
 /// load settings, run the subcommand. eventmill's `main` calls it with `processors::registry()`;
 /// a binary with job kinds of its own calls it with its registry.
 pub async fn main(registry: Registry<Analytics>) -> ExitCode {
-    let cli = cli::parse(&registry.describe());
+    let cli = cli::parse(registry.catalog());
     telemetry::init();
     let settings = match Settings::from_env(registry.catalog()) {
         Ok(settings) => settings,
@@ -89,21 +88,9 @@ pub async fn dispatch_with(
             let shutdown = shutdown::on_signal();
             with_metrics(&resources, &shutdown, app::worker(&resources, shutdown.clone())).await?;
         }
-        Command::Enqueue(args) => {
-            let resources = resources(settings)?;
-            let plan = match enqueue::job_from_args(&args, resources.queues.catalog()) {
-                Ok(plan) => plan,
-                Err(usage) => {
-                    eprintln!("error: {usage}");
-                    return Ok(ExitCode::from(2));
-                }
-            };
-            let wait = args.wait
-                || matches!(&args.kind, Some(EnqueueKind::Other(words)) if words.iter().any(|w| w == "--wait"));
-            return enqueue::enqueue(&resources.queues, &plan, wait).await;
-        }
-        Command::Jobs(command) => return jobs::jobs(&resources(settings)?, command).await,
-        Command::Schedules(command) => return jobs::schedules(&resources(settings)?, command).await,
+        Command::Enqueue(args) => return args.run(&resources(settings)?.queues).await,
+        Command::Jobs(command) => return command.run(&resources(settings)?.queues).await,
+        Command::Schedules(command) => return command.run(&resources(settings)?.scheduler()?).await,
         Command::DeadLetters(DeadLettersCommand::List(args)) => list_dead_letters(settings, args).await?,
         Command::DeadLetters(DeadLettersCommand::Replay(args)) => replay_dead_letters(settings, args).await?,
     }
