@@ -144,3 +144,22 @@ impl From<serde_json::Error> for ApiError {
         }
     }
 }
+
+impl From<eventmill_jobs::board::BoardError> for ApiError {
+    /// The board's errors where eventmill's own pages reuse the board (the queue summaries).
+    fn from(error: eventmill_jobs::board::BoardError) -> Self {
+        use eventmill_jobs::board::BoardError;
+        match error {
+            BoardError::NoViewer => Self::Unauthorized(TOKEN_REQUIRED),
+            BoardError::Forbidden(why) => Self::Forbidden(why),
+            BoardError::NotFound(message) => Self::NotFound(message),
+            BoardError::Invalid(message) => Self::Invalid(message),
+            BoardError::Conflict(message) => Self::Conflict(message),
+            BoardError::ConfirmationRequired(message) => Self::ConfirmationRequired(message),
+            BoardError::Redis(e) => Self::Redis(e),
+            BoardError::Internal(cause) => Self::Internal(anyhow::anyhow!(cause)),
+            // A new kind of board failure: a server error until mapped here.
+            other => Self::Internal(anyhow::anyhow!(other.to_string())),
+        }
+    }
+}

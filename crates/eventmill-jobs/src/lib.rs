@@ -63,6 +63,8 @@
 //! - [`redis_conn`]: one connection type for a Redis node or a Redis Cluster.
 //! - [`metrics`]: Prometheus counters registered into your registry.
 //! - [`shutdown`]: the one signal every long-running part stops on.
+//! - [`board`] (feature `board`, on by default): the queue admin pages and their JSON API as an
+//!   axum `Router` you mount under your own path and authentication.
 //!
 //! Redis must not evict keys (`maxmemory-policy noeviction`): an evicted job is a lost job.
 
@@ -75,6 +77,8 @@ pub mod metrics;
 pub mod job;
 pub mod queue;
 pub mod scheduler;
+#[cfg(feature = "board")]
+pub mod board;
 mod jobs;
 
 #[cfg(test)]
