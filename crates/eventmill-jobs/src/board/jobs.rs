@@ -306,7 +306,7 @@ pub(crate) async fn enqueue_page(viewer: Viewer, State(board): State<BoardState>
         .collect();
     let example = catalog.kinds().next().map_or_else(String::new, |k| {
         let dates = k.date_fields().iter().map(|f| format!("\n{f} = \"yesterday\""));
-        let times = k.time_fields().iter().map(|f| format!("\n{f} = \"-1h\""));
+        let times = k.time_fields().iter().enumerate().map(|(i, f)| format!("\n{f} = \"{}\"", if i == 0 { "-1h" } else { "now" }));
         format!("job_type = \"{}\"{}", k.name(), dates.chain(times).collect::<String>())
     });
     render(&EnqueuePage { nav: Nav::new(&board, &viewer, "enqueue", &uri), kinds, example })
