@@ -153,7 +153,10 @@ impl<S: Send + Sync + 'static> Jobs<S> {
 
     /// The schedules of the file at `path`, read afresh on every call (what the board's
     /// schedules page shows, so an edited file shows at once; a bad file is an error naming it).
-    pub fn schedule_file(&self, path: impl Into<PathBuf>) -> impl Fn() -> Result<Scheduler, String> + Send + Sync + 'static {
+    pub fn schedule_file(
+        &self,
+        path: impl Into<PathBuf>,
+    ) -> impl Fn() -> Result<Scheduler, String> + Send + Sync + 'static {
         let (path, jobs) = (path.into(), self.clone());
         move || {
             let schedules = jobs.load_schedules(&path).map_err(|e| format!("{}: {e}", path.display()))?;

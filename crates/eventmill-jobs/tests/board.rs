@@ -80,15 +80,14 @@ fn jobs() -> Jobs<Shop> {
         .register(SendWelcome)
         .register(ResizeImage);
     let prefix = format!("boardtest{:x}", rand::random::<u64>());
-    let settings = JobsSettings::from_lookup("SHOP", &registry.kind_names(), &registry.queue_names(), |key| {
-        match key {
+    let settings =
+        JobsSettings::from_lookup("SHOP", &registry.kind_names(), &registry.queue_names(), |key| match key {
             "SHOP_REDIS_URL" => std::env::var("EVENTMILL_REDIS_URL").ok(),
             "SHOP_REDIS_CLUSTER" => std::env::var("EVENTMILL_REDIS_CLUSTER").ok(),
             "SHOP_REDIS_PREFIX" => Some(prefix.clone()),
             _ => None,
-        }
-    })
-    .unwrap();
+        })
+        .unwrap();
     Jobs::connect(settings, registry).unwrap()
 }
 

@@ -29,8 +29,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/api/dead-letters/replay-all", post(stream::replay_all))
         .route("/admin/api/dead-letters/{id}/replay", post(stream::replay_one))
         .route_layer(middleware::from_fn_with_state(state.clone(), viewer::tell_the_board));
-    let board = board::router(state.board.clone())
-        .layer(middleware::from_fn_with_state(state.clone(), viewer::tell_the_board));
+    let board =
+        board::router(state.board.clone()).layer(middleware::from_fn_with_state(state.clone(), viewer::tell_the_board));
     Router::new()
         .route("/admin", get(overview::page))
         .route("/admin/", get(overview::page))

@@ -11,8 +11,8 @@ use super::{
     pages::{Nav, render},
     stream::{self, StreamOverview},
 };
-use eventmill_jobs::board::{QueueSummary, queue_summaries};
 use crate::web::{ApiError, AppState, auth::Principal};
+use eventmill_jobs::board::{QueueSummary, queue_summaries};
 
 /// What the front page shows.
 #[derive(Serialize)]
@@ -23,7 +23,10 @@ pub struct Overview {
 
 async fn gather(state: &AppState) -> Result<Overview, ApiError> {
     let mut conn = state.redis.clone();
-    Ok(Overview { queues: queue_summaries(&state.queues).await?, stream: stream::overview(&mut conn, &state.shards).await? })
+    Ok(Overview {
+        queues: queue_summaries(&state.queues).await?,
+        stream: stream::overview(&mut conn, &state.shards).await?,
+    })
 }
 
 /// `GET /admin/api/overview`

@@ -118,7 +118,8 @@ impl<T> Action<T> {
         Some(match &self.return_to {
             Some(back) => {
                 let (base, title) = (self.board.base.as_str(), self.board.title.as_str());
-                let page = ConfirmPage { question, action_url: &self.path, fields: &self.form_fields, back, base, title };
+                let page =
+                    ConfirmPage { question, action_url: &self.path, fields: &self.form_fields, back, base, title };
                 match page.render() {
                     // Status 200: nothing went wrong, nothing happened.
                     Ok(html) => axum::response::Html(html).into_response(),
@@ -184,7 +185,9 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 /// A page of this site to go back to (no open redirect): a path, never another host.
 fn safe_return(board: &BoardState, page: Option<&str>) -> String {
     match page {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.contains("://") => p.to_owned(),
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.contains("://") => {
+            p.to_owned()
+        }
         _ if board.base.is_empty() => "/".to_owned(),
         _ => board.base.clone(),
     }
@@ -261,7 +264,8 @@ where
         if bytes.len() > MAX_BODY {
             return Err(reject(BoardError::Invalid("the request body is too large".into())));
         }
-        let parsed = if form { parse_form(&board, &bytes).map_err(reject)? } else { parse_json(&parts.headers, &bytes) };
+        let parsed =
+            if form { parse_form(&board, &bytes).map_err(reject)? } else { parse_json(&parts.headers, &bytes) };
         if let Some(expected) = &viewer.csrf {
             let sent = parsed.csrf.unwrap_or_default();
             if !constant_time_eq(expected.as_bytes(), sent.as_bytes()) {

@@ -169,7 +169,11 @@ pub(crate) async fn retry(State(board): State<BoardState>, Path(id): Path<String
 }
 
 /// `POST /api/jobs/{id}/remove`
-pub(crate) async fn remove(State(board): State<BoardState>, Path(id): Path<String>, action: Action<NoBody>) -> Response {
+pub(crate) async fn remove(
+    State(board): State<BoardState>,
+    Path(id): Path<String>,
+    action: Action<NoBody>,
+) -> Response {
     if let Some(ask) = action.unconfirmed("job.remove", &id, &format!("Remove job {id}? It is deleted for good.")) {
         return ask;
     }
@@ -185,7 +189,11 @@ pub(crate) async fn remove(State(board): State<BoardState>, Path(id): Path<Strin
 
 /// `POST /api/jobs/{id}/cancel`: a waiting or delayed job is removed, a running one is asked to
 /// stop and ends `cancelled`.
-pub(crate) async fn cancel(State(board): State<BoardState>, Path(id): Path<String>, action: Action<NoBody>) -> Response {
+pub(crate) async fn cancel(
+    State(board): State<BoardState>,
+    Path(id): Path<String>,
+    action: Action<NoBody>,
+) -> Response {
     let question = format!("Cancel job {id}? A waiting job is removed, a running one is stopped.");
     if let Some(ask) = action.unconfirmed("job.cancel", &id, &question) {
         return ask;
@@ -208,7 +216,11 @@ pub(crate) async fn cancel(State(board): State<BoardState>, Path(id): Path<Strin
 }
 
 /// `POST /api/jobs/{id}/promote`: a delayed job runs now.
-pub(crate) async fn promote(State(board): State<BoardState>, Path(id): Path<String>, action: Action<NoBody>) -> Response {
+pub(crate) async fn promote(
+    State(board): State<BoardState>,
+    Path(id): Path<String>,
+    action: Action<NoBody>,
+) -> Response {
     let result = async {
         match queue_of(&board, &id).await?.promote_job(&id).await? {
             true => Ok((format!("Job {id} promoted: it runs next."), json!({ "promoted": 1 }))),
@@ -250,10 +262,15 @@ fn parse_job(text: &str, catalog: &Catalog) -> Result<PlannedJob, String> {
 fn optional<T: std::str::FromStr>(field: Option<&str>, what: &str) -> Result<Option<T>, BoardError> {
     match field.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| BoardError::Invalid(format!("{what} {v:?} is not {}", match what {
-            "delay" => "a number of seconds",
-            _ => "a whole number",
-        }))),
+        Some(v) => v.parse().map(Some).map_err(|_| {
+            BoardError::Invalid(format!(
+                "{what} {v:?} is not {}",
+                match what {
+                    "delay" => "a number of seconds",
+                    _ => "a whole number",
+                }
+            ))
+        }),
     }
 }
 
@@ -294,7 +311,11 @@ struct EnqueuePage {
 }
 
 /// `GET /enqueue`
-pub(crate) async fn enqueue_page(viewer: Viewer, State(board): State<BoardState>, OriginalUri(uri): OriginalUri) -> PageResult {
+pub(crate) async fn enqueue_page(
+    viewer: Viewer,
+    State(board): State<BoardState>,
+    OriginalUri(uri): OriginalUri,
+) -> PageResult {
     let catalog = board.queues.catalog();
     let kinds: Vec<KindRow> = catalog
         .kinds()
@@ -306,7 +327,11 @@ pub(crate) async fn enqueue_page(viewer: Viewer, State(board): State<BoardState>
         .collect();
     let example = catalog.kinds().next().map_or_else(String::new, |k| {
         let dates = k.date_fields().iter().map(|f| format!("\n{f} = \"yesterday\""));
-        let times = k.time_fields().iter().enumerate().map(|(i, f)| format!("\n{f} = \"{}\"", if i == 0 { "-1h" } else { "now" }));
+        let times = k
+            .time_fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| format!("\n{f} = \"{}\"", if i == 0 { "-1h" } else { "now" }));
         format!("job_type = \"{}\"{}", k.name(), dates.chain(times).collect::<String>())
     });
     render(&EnqueuePage { nav: Nav::new(&board, &viewer, "enqueue", &uri), kinds, example })

@@ -80,7 +80,10 @@ pub async fn queue_summaries(queues: &Queues) -> Result<Vec<QueueSummary>, Board
 }
 
 /// `GET /api/queues`
-pub(crate) async fn api_queues(_: Viewer, State(board): State<BoardState>) -> Result<Json<Vec<QueueSummary>>, BoardError> {
+pub(crate) async fn api_queues(
+    _: Viewer,
+    State(board): State<BoardState>,
+) -> Result<Json<Vec<QueueSummary>>, BoardError> {
     Ok(Json(queue_summaries(&board.queues).await?))
 }
 
@@ -92,7 +95,11 @@ struct QueuesPage {
 }
 
 /// `GET /queues` (and `/` unless the host has its own front page)
-pub(crate) async fn list_page(viewer: Viewer, State(board): State<BoardState>, OriginalUri(uri): OriginalUri) -> PageResult {
+pub(crate) async fn list_page(
+    viewer: Viewer,
+    State(board): State<BoardState>,
+    OriginalUri(uri): OriginalUri,
+) -> PageResult {
     let queues = queue_summaries(&board.queues).await?;
     render(&QueuesPage { nav: Nav::new(&board, &viewer, "queues", &uri), queues })
 }
@@ -216,7 +223,11 @@ pub(crate) async fn page(
 }
 
 /// `POST /api/queues/{queue}/retry-failed`: every failed job back to waiting.
-pub(crate) async fn retry_all(State(board): State<BoardState>, Path(name): Path<String>, action: Action<NoBody>) -> Response {
+pub(crate) async fn retry_all(
+    State(board): State<BoardState>,
+    Path(name): Path<String>,
+    action: Action<NoBody>,
+) -> Response {
     let result = async {
         let queue = board.queues.named(&name)?;
         let mut total = 0;

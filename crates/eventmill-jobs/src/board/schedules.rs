@@ -106,7 +106,11 @@ pub(crate) async fn page(viewer: Viewer, State(board): State<BoardState>, Origin
 }
 
 /// `POST /api/schedules/{name}/run`: enqueues the schedule's job now.
-pub(crate) async fn run_now(State(board): State<BoardState>, Path(name): Path<String>, action: Action<NoBody>) -> Response {
+pub(crate) async fn run_now(
+    State(board): State<BoardState>,
+    Path(name): Path<String>,
+    action: Action<NoBody>,
+) -> Response {
     let result = async {
         let scheduler = scheduler(&board)?.ok_or_else(|| BoardError::NotFound("this board has no schedules".into()))?;
         let done = scheduler.run_now(&name).await?;
