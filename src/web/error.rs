@@ -49,7 +49,7 @@ pub enum ApiError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
-    /// A destructive admin action sent without `confirm` (`admin::action`).
+    /// A destructive admin action sent without `confirm` (the board's `Action::unconfirmed`).
     #[error("{0}")]
     ConfirmationRequired(String),
     #[error("the event stream is full; retry after {retry_after} s")]

@@ -1,6 +1,6 @@
 //! The page frame of eventmill's own admin pages (navigation, role badge, flash messages, CSRF
-//! token) and the login pages; the error page is `error`'s. Templates live in `templates/admin/` and are compiled in by askama,
-//! which HTML-escapes every value.
+//! token) and the login pages; the error page is `error`'s. Templates live in `templates/admin/`
+//! and are compiled in by askama, which HTML-escapes every value.
 
 use askama::Template;
 use axum::{
