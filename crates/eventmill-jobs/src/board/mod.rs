@@ -39,6 +39,7 @@
 //! `/api/schedules`, `POST /api/schedules/{name}/run`; `/assets/admin.{css,js}` (public).
 
 mod action;
+mod enqueue;
 mod error;
 mod jobs;
 mod pages;
@@ -68,7 +69,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/queues", get(queues::list_page))
         .route("/queues/{queue}", get(queues::page))
         .route("/jobs/{id}", get(jobs::page))
-        .route("/enqueue", get(jobs::enqueue_page))
+        .route("/enqueue", get(enqueue::page))
         .route("/schedules", get(schedules::page))
         .route("/api/queues", get(queues::api_queues))
         .route("/api/queues/{queue}/jobs", get(queues::api_jobs))
@@ -80,7 +81,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/api/jobs/{id}/remove", post(jobs::remove))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/jobs/{id}/promote", post(jobs::promote))
-        .route("/api/enqueue", post(jobs::enqueue))
+        .route("/api/enqueue", post(enqueue::enqueue))
         .route("/api/schedules", get(schedules::api))
         .route("/api/schedules/{name}/run", post(schedules::run_now))
         .route("/assets/admin.css", get(css))
