@@ -164,6 +164,10 @@ async fn a_board_mounted_in_a_plain_axum_app_lists_the_registrys_queues_and_kind
         ],
         "every action, allowed or refused, is audited"
     );
+    let (status, front) = call(&app, Method::GET, "/jobs", Some("bob")).await;
+    assert!(status == 200 && front.contains(r#"data-queue="images""#), "the mount point is the queue list: {front}");
+    let (status, _) = call(&app, Method::GET, "/jobs/assets/admin.css", None).await;
+    assert_eq!(status, 200, "the styles need no viewer (a host's login page uses them)");
     let (status, home) = call(&app, Method::GET, "/", None).await;
     assert_eq!((status, home.as_str()), (StatusCode::OK, "the shop"), "the host's own routes are its own");
 }
