@@ -42,4 +42,3 @@ pub struct BulkRequest {
     /// Accepted for older clients; echoed as the answer's `request_id`.
     request_id: Option<String>,
 }
-
