@@ -8,28 +8,28 @@ use super::{JobError, Queue, QueueError, now_ms, scripts};
 use crate::redis_conn::RedisConn;
 
 /// Due delayed jobs and expired leases handled per round trip (a backlog drains over several).
-pub const PROMOTE_CHUNK: usize = 500;
+pub(crate) const PROMOTE_CHUNK: usize = 500;
 
 /// A job claimed by a worker (decoded from the fetch script's reply in `scripts`).
 #[derive(Debug, Clone)]
-pub struct Fetched {
+pub(crate) struct Fetched {
     /// The job's id.
-    pub id: String,
+    pub(crate) id: String,
     /// Its kind (a registered `Processor::NAME`).
-    pub kind: String,
+    pub(crate) kind: String,
     /// The payload JSON as enqueued.
-    pub payload: String,
+    pub(crate) payload: String,
     /// This attempt's number, from 1.
-    pub attempt: u32,
+    pub(crate) attempt: u32,
     /// Runs in total, the first included.
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// How long this attempt may run.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Succeeded with this result (stored with the job).
     Completed(serde_json::Value),
     /// Failed; retried at `retry_at` (unix ms) if the error is retryable and attempts are left.
@@ -45,22 +45,22 @@ pub enum Outcome {
 
 /// A finished attempt with the log lines not yet written.
 #[derive(Debug, Clone)]
-pub struct Finished {
+pub(crate) struct Finished {
     /// The job's id.
-    pub id: String,
-    /// The job's kind and this attempt's number (for its lifecycle event).
-    pub kind: String,
+    pub(crate) id: String,
+    /// The job's kind (for its lifecycle event).
+    pub(crate) kind: String,
     /// This attempt's number, from 1.
-    pub attempt: u32,
+    pub(crate) attempt: u32,
     /// How it ended.
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
     /// Log lines the processor wrote since the last report.
-    pub logs: Vec<String>,
+    pub(crate) logs: Vec<String>,
 }
 
 /// What the queue recorded for a finished attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
+pub(crate) enum Recorded {
     /// The job is completed.
     Completed,
     /// The attempt failed; the job waits out its backoff in `delayed`.
@@ -75,29 +75,29 @@ pub enum Recorded {
 
 /// What one round trip answered.
 #[derive(Debug, Default)]
-pub struct Round {
+pub(crate) struct Round {
     /// Per finished attempt, in the order they were sent: what the queue recorded.
-    pub recorded: Vec<Recorded>,
+    pub(crate) recorded: Vec<Recorded>,
     /// The jobs claimed, with a lease, their attempt counted.
-    pub claimed: Vec<Fetched>,
+    pub(crate) claimed: Vec<Fetched>,
     /// When the next delayed job or lease becomes due (unix ms).
-    pub next_due: Option<i64>,
+    pub(crate) next_due: Option<i64>,
 }
 
 /// One running job's news for `report_live`.
 #[derive(Debug)]
-pub struct Live<'a> {
+pub(crate) struct Live<'a> {
     /// The job's id.
-    pub id: &'a str,
+    pub(crate) id: &'a str,
     /// Its progress percent and message, if they changed.
-    pub progress: Option<(u8, String)>,
+    pub(crate) progress: Option<(u8, String)>,
     /// Log lines written since the last report.
-    pub logs: Vec<String>,
+    pub(crate) logs: Vec<String>,
 }
 
 impl Queue {
     /// Records `finished` and claims up to `want` jobs for `worker`, in one script.
-    pub async fn finish_and_fetch(
+    pub(crate) async fn finish_and_fetch(
         &self,
         worker: &str,
         finished: &[Finished],
@@ -114,14 +114,9 @@ impl Queue {
         Ok(scripts::finish_and_fetch(&mut self.redis.clone(), &self.keys, &round).await?)
     }
 
-    /// Claims up to `want` waiting jobs (after promoting due ones) for `worker`.
-    pub async fn fetch(&self, worker: &str, want: usize) -> Result<Vec<Fetched>, QueueError> {
-        Ok(self.finish_and_fetch(worker, &[], want).await?.claimed)
-    }
-
     /// Writes running jobs' progress and log lines, extending their leases when `renew`; answers
     /// the ids that are no longer active.
-    pub async fn report_live(&self, renew: bool, jobs: &[Live<'_>]) -> Result<Vec<String>, QueueError> {
+    pub(crate) async fn report_live(&self, renew: bool, jobs: &[Live<'_>]) -> Result<Vec<String>, QueueError> {
         let lease_until = renew.then(|| now_ms() + self.settings.lease.as_millis() as i64);
         Ok(scripts::report_live(&mut self.redis.clone(), &self.keys, lease_until, jobs).await?)
     }

@@ -69,7 +69,7 @@ impl Queue {
     }
 
     /// Records that `worker` is alive and polling this queue (the admin's "workers alive").
-    pub async fn beat_worker(&self, worker: &str) -> Result<(), QueueError> {
+    pub(crate) async fn beat_worker(&self, worker: &str) -> Result<(), QueueError> {
         let key = &self.keys.workers;
         let now = now_ms();
         redis::pipe()

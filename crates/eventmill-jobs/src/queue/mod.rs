@@ -21,7 +21,7 @@
 //! (the waiting set's score), per-queue rate limits (a window counted inside the fetch script),
 //! lifecycle `events`, and `flow`s (a parent in `waiting-children` until its children completed).
 
-pub mod claim;
+mod claim;
 pub mod context;
 pub mod events;
 pub mod flow;
@@ -37,16 +37,16 @@ pub mod store;
 pub mod upgrade;
 pub mod worker;
 
-pub use claim::{Fetched, Finished, Live, Outcome, Recorded, Round};
+pub(crate) use claim::{Fetched, Finished, Live, Outcome, Recorded, Round};
 pub use context::{JobContext, Progress};
 pub use events::{EventKind, Events, JobEvent};
 pub use flow::{FlowEnqueued, Planned};
 pub use job::{AttemptError, JobError, JobRecord, JobState, ResultExt};
+pub use keys::key_base;
 pub use processor::{Kind, Processor};
 pub use queues::Queues;
 pub use rate_limit::RateLimit;
 pub use registry::{Catalog, Dispatch, QueueSpec, Registry, UnknownKind};
-pub use keys::key_base;
 pub use store::{Cancelled, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts};
 pub use worker::{JobHandler, RunningJob, WorkerOptions};
 

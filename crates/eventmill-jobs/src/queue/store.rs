@@ -7,7 +7,9 @@ use redis::AsyncCommands;
 
 use crate::redis_conn::RedisConn;
 
-use super::{EventKind, Events, JobState, QueueError, RateLimit, keys::QueueKeys, now_ms, scripts, scripts::CancelReply};
+use super::{
+    EventKind, Events, JobState, QueueError, RateLimit, keys::QueueKeys, now_ms, scripts, scripts::CancelReply,
+};
 use crate::settings::{JobSettings, RetryPolicy};
 
 /// Options of one enqueue.
@@ -35,7 +37,9 @@ pub const MAX_PRIORITY: u32 = 1 << 21;
 /// The answer of an enqueue: the job's id, and whether it is new (false: an idempotent duplicate).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enqueued {
+    /// The job's id (the first job's, for a duplicate).
     pub id: String,
+    /// False: an idempotent duplicate (no job was added).
     pub created: bool,
 }
 
@@ -53,17 +57,24 @@ pub enum Cancelled {
 /// Jobs per state.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct QueueCounts {
+    /// Ready to run.
     pub waiting: u64,
+    /// Waiting for their run-at time (retries included).
     pub delayed: u64,
+    /// Running (claimed, under a lease).
     pub active: u64,
+    /// Completed and still kept.
     pub completed: u64,
+    /// Failed (or cancelled) and still kept.
     pub failed: u64,
     /// Flow parents waiting for their children.
     pub waiting_children: u64,
+    /// Workers claim nothing from the queue.
     pub paused: bool,
 }
 
-/// One queue: `{<prefix>:queue}:<name>:{waiting|delayed|active|completed|failed|paused|marker|meta}`;
+/// One queue: `{<prefix>:queue}:<name>:{waiting|delayed|active|completed|failed|paused|marker|meta|...}`
+/// (every name in `keys::QueueKeys`);
 /// job hashes are shared by every queue under `{<prefix>:queue}:job:<id>` (ids come from one counter).
 ///
 /// Every queue key carries the one hash tag `{<prefix>:queue}`, so on Redis Cluster all of them
@@ -118,6 +129,7 @@ impl Queue {
         Self { rate_limit, ..self }
     }
 
+    /// The rate limit in force (`None`: none).
     pub fn rate_limit(&self) -> Option<RateLimit> {
         self.rate_limit
     }
@@ -132,6 +144,7 @@ impl Queue {
         &self.events
     }
 
+    /// The job settings its workers follow (lease, retention, shutdown grace...).
     pub fn settings(&self) -> &JobSettings {
         &self.settings
     }
@@ -218,6 +231,7 @@ impl Queue {
         Ok(())
     }
 
+    /// How many jobs each state holds, and whether the queue is paused.
     pub async fn counts(&self) -> Result<QueueCounts, QueueError> {
         let (waiting, delayed, active, completed, failed, waiting_children, paused): (
             u64,

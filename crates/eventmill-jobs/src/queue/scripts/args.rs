@@ -252,3 +252,63 @@ fn write_logs<W: ?Sized + RedisWrite>(logs: &[String], out: &mut W) {
         let _ = serde_json::to_writer(out.writer_for_next_arg(), logs);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{JobsSettings, queue::JobError};
+
+    fn argv(args: impl ToRedisArgs) -> Vec<String> {
+        args.to_redis_args().into_iter().map(|arg| String::from_utf8(arg).unwrap()).collect()
+    }
+
+    fn finished(id: &str, outcome: Outcome, logs: &[&str]) -> Finished {
+        let logs = logs.iter().map(|l| (*l).to_owned()).collect();
+        Finished { id: id.into(), kind: "NOOP".into(), attempt: 1, outcome, logs }
+    }
+
+    #[test]
+    fn a_round_trip_sends_its_settings_then_five_values_per_finished_attempt() {
+        let mut settings = JobsSettings::from_lookup("T", &[], &[], |_| None).unwrap().jobs;
+        settings.lease = Duration::from_secs(30);
+        (settings.keep_completed, settings.keep_completed_age) = (100, Duration::from_secs(60));
+        (settings.keep_failed, settings.keep_failed_age) = (50, Duration::from_millis(1500));
+        let done = [
+            finished("1", Outcome::Completed(json!({"rows": 2})), &["a line"]),
+            finished("2", Outcome::Failed { error: JobError::retryable("down"), retry_at: 9000 }, &[]),
+            finished("3", Outcome::Failed { error: JobError::permanent("bad payload"), retry_at: 9000 }, &[]),
+            finished("4", Outcome::Released, &[]),
+        ];
+        let round = FinishAndFetch {
+            now: 1000,
+            worker: "w1",
+            want: 8,
+            settings: &settings,
+            rate_limit: Some(RateLimit::new(10, Duration::from_secs(1))),
+            finished: &done,
+        };
+        let head = ["1000", "w1", "30000", "8", "500", "100", "60000", "50", "1500", "10", "1000"];
+        let attempts = [
+            ["1", "c", r#"{"rows":2}"#, "", r#"["a line"]"#],
+            ["2", "r", "down", "9000", ""],
+            ["3", "f", "bad payload", "", ""],
+            ["4", "h", "", "", ""],
+        ];
+        let expected: Vec<&str> = head.into_iter().chain(attempts.into_iter().flatten()).collect();
+        assert_eq!(argv(&round), expected);
+    }
+
+    #[test]
+    fn no_rate_limit_is_sent_as_zeros_and_no_lease_renewal_as_empty() {
+        let settings = JobsSettings::from_lookup("T", &[], &[], |_| None).unwrap().jobs;
+        let round =
+            FinishAndFetch { now: 1, worker: "w", want: 0, settings: &settings, rate_limit: None, finished: &[] };
+        assert_eq!(argv(&round)[9..], ["0", "0"]);
+        let jobs = [Live { id: "7", progress: Some((40, "half".into())), logs: vec![] }];
+        assert_eq!(argv(LiveReport { lease_until: None, jobs: &jobs }), ["", "7", "40", "half", ""]);
+        let jobs = [Live { id: "7", progress: None, logs: vec!["x".into()] }];
+        assert_eq!(argv(LiveReport { lease_until: Some(5), jobs: &jobs }), ["5", "7", "", "", r#"["x"]"#]);
+    }
+}

@@ -123,9 +123,9 @@ impl FromRedisValue for CancelReply {
 /// The `N` parts of an array reply, or an error naming `what` was expected.
 fn items<const N: usize>(v: Value, what: &str) -> Result<[Value; N], ParsingError> {
     match v {
-        Value::Array(items) => items.try_into().map_err(|items: Vec<Value>| {
-            format!("{what}: expected {N} values, got {}: {items:?}", items.len()).into()
-        }),
+        Value::Array(items) => items
+            .try_into()
+            .map_err(|items: Vec<Value>| format!("{what}: expected {N} values, got {}: {items:?}", items.len()).into()),
         other => Err(format!("{what}: expected an array of {N} values, got {other:?}").into()),
     }
 }
@@ -234,7 +234,8 @@ mod tests {
 
     #[test]
     fn a_search_page_at_the_end_has_no_next_position() {
-        let page = |next| SearchPage::from_redis_value(Value::Array(vec![Value::Array(vec![text("1")]), Value::Int(next)]));
+        let page =
+            |next| SearchPage::from_redis_value(Value::Array(vec![Value::Array(vec![text("1")]), Value::Int(next)]));
         assert_eq!(page(-1).unwrap(), SearchPage { ids: vec!["1".into()], next: None });
         assert_eq!(page(200).unwrap().next, Some(200));
     }

@@ -46,13 +46,17 @@ pub trait JobHandler: Send + Sync + 'static {
 /// A claimed job as its handler sees it.
 #[derive(Clone)]
 pub struct RunningJob {
+    /// The job's id.
     pub id: String,
+    /// Its kind (a registered `Processor::NAME`).
     pub kind: String,
     /// The payload JSON as enqueued (handlers parse it: a bad one is a permanent error).
     pub payload: String,
     /// This attempt's number, from 1.
     pub attempt: u32,
+    /// Runs in total, the first included.
     pub max_attempts: u32,
+    /// Where the handler reports progress and log lines.
     pub progress: Progress,
     /// Cancelled when the job should stop (shutdown, claim lost).
     pub cancel: CancellationToken,
@@ -63,6 +67,7 @@ pub struct RunningJob {
 pub struct WorkerOptions {
     /// Unique per process and start (apalis-redis defect 4: names could not be reused).
     pub name: String,
+    /// Jobs run at once.
     pub concurrency: usize,
 }
 
