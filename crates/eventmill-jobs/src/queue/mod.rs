@@ -55,10 +55,13 @@ pub use crate::job::{Job, JobOptions, JobTemplate, PlannedJob};
 /// A failure to talk to Redis (the queue's own errors; job errors are `JobError`).
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
+    /// Redis could not be reached, refused a command, or answered something unexpected.
     #[error("Redis error: {0}")]
     Redis(#[from] redis::RedisError),
+    /// No job has this id (any more).
     #[error("no job with id {0}")]
     NotFound(String),
+    /// A request that cannot be carried out as asked (unknown queue or kind, priority too large...).
     #[error("{0}")]
     Invalid(String),
 }

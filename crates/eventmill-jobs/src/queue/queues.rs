@@ -44,6 +44,7 @@ impl Queues {
         Self { queues, catalog, redis, job_prefix: format!("{}job:", super::key_base(prefix)), events }
     }
 
+    /// Every declared queue, in the registry's order.
     pub fn all(&self) -> &[Queue] {
         &self.queues
     }

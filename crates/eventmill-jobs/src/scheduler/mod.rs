@@ -43,6 +43,7 @@ static SET_MAX: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script
 
 /// The schedules and where they enqueue.
 pub struct Scheduler {
+    /// The schedules, as `scheduler.toml` lists them.
     pub schedules: Vec<ScheduleEntry>,
     queues: Queues,
     redis: RedisConn,
@@ -50,10 +51,13 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
+    /// `schedules` enqueuing on `queues`; their bookkeeping lives in `redis` under
+    /// `<prefix>:schedule:`.
     pub fn new(schedules: Vec<ScheduleEntry>, queues: Queues, redis: RedisConn, prefix: &str) -> Self {
         Self { schedules, queues, redis, prefix: format!("{prefix}:schedule:") }
     }
 
+    /// The schedule called `name` (an error lists the others).
     pub fn get(&self, name: &str) -> Result<&ScheduleEntry, QueueError> {
         self.schedules.iter().find(|s| s.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.schedules.iter().map(|s| s.name.as_str()).collect();
