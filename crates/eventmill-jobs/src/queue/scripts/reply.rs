@@ -34,8 +34,8 @@ impl FromRedisValue for Round {
         let [recorded, claimed, next_due] = items(v, "finish_and_fetch")?;
         let next_due: i64 = part(next_due, "finish_and_fetch: the next due time")?;
         Ok(Self {
-            recorded: Vec::from_redis_value(recorded)?,
-            claimed: Vec::from_redis_value(claimed)?,
+            recorded: list(recorded, "finish_and_fetch: the statuses")?,
+            claimed: list(claimed, "finish_and_fetch: the claimed jobs")?,
             next_due: (next_due >= 0).then_some(next_due),
         })
     }
@@ -128,6 +128,17 @@ fn items<const N: usize>(v: Value, what: &str) -> Result<[Value; N], ParsingErro
             .map_err(|items: Vec<Value>| format!("{what}: expected {N} values, got {}: {items:?}", items.len()).into()),
         other => Err(format!("{what}: expected an array of {N} values, got {other:?}").into()),
     }
+}
+
+/// An array reply's values as `T`s, in one allocation (this runs on every round trip; redis-rs'
+/// own `Vec<T>` decoding grows the vector as it goes).
+fn list<T: FromRedisValue>(v: Value, what: &str) -> Result<Vec<T>, ParsingError> {
+    let Value::Array(items) = v else { return Err(format!("{what}: expected an array, got {v:?}").into()) };
+    let mut list = Vec::with_capacity(items.len());
+    for item in items {
+        list.push(T::from_redis_value(item)?);
+    }
+    Ok(list)
 }
 
 /// One part of a reply as `T`, or an error naming it.
