@@ -139,7 +139,8 @@ pub(crate) async fn declare(
     invocation.invoke_async(conn).await
 }
 
-/// Re-queues failed job `id`, or the oldest `limit` failed jobs; answers how many.
+/// Re-queues failed job `id`, or the oldest `limit` failed jobs (at least one: the script reads
+/// a limit of 0 as "all"); answers how many.
 pub(crate) async fn retry_failed(
     conn: &mut RedisConn,
     keys: &QueueKeys,
@@ -147,7 +148,7 @@ pub(crate) async fn retry_failed(
     id: Option<&str>,
     limit: usize,
 ) -> RedisResult<usize> {
-    let args = (now, id.unwrap_or(""), limit);
+    let args = (now, id.unwrap_or(""), limit.max(1));
     invoke(conn, &RETRY_FAILED, &keys.for_retry_failed(), &keys.job_prefix, args).await
 }
 
