@@ -6,3 +6,5 @@ mod support;
 mod queue;
 mod upgrade;
 mod examples;
+mod flows;
+mod scheduler;

@@ -40,6 +40,20 @@ impl Processor<()> for Echo {
     }
 }
 
+/// An hourly kind (its window fields may be relative times).
+pub struct Hourly;
+
+impl Processor<()> for Hourly {
+    type Payload = serde_json::Map<String, Value>;
+    const NAME: &'static str = "HOURLY_ROLLUP";
+    const QUEUE: &'static str = ROLLUP_QUEUE;
+    const TIME_FIELDS: &'static [&'static str] = &["start_time", "end_time"];
+
+    async fn process(&self, _: &JobContext<()>, payload: Self::Payload) -> Result<Value, JobError> {
+        Ok(Value::Object(payload))
+    }
+}
+
 /// A report-queue kind.
 pub struct Report;
 
@@ -47,6 +61,7 @@ impl Processor<()> for Report {
     type Payload = serde_json::Map<String, Value>;
     const NAME: &'static str = "GENERATE_REPORT";
     const QUEUE: &'static str = REPORTS_QUEUE;
+    const DATE_FIELDS: &'static [&'static str] = &["start_date", "end_date"];
 
     async fn process(&self, _: &JobContext<()>, payload: Self::Payload) -> Result<Value, JobError> {
         Ok(Value::Object(payload))
@@ -58,6 +73,7 @@ pub fn registry() -> Registry<()> {
         .queue(QueueSpec::new(ROLLUP_QUEUE))
         .queue(QueueSpec::new(REPORTS_QUEUE))
         .register(Echo)
+        .register(Hourly)
         .register(Report)
 }
 
