@@ -21,10 +21,12 @@
 //!
 //! Modules in the order an event meets them; `app` composes the long-running parts and `commands`
 //! maps each CLI subcommand onto them. `redis_conn` is the one Redis connection type, for a single
-//! node or a Redis Cluster (SPEC section 15).
+//! node or a Redis Cluster (SPEC section 15); `redis_limits` watches its memory and policy and
+//! explains refused writes (SPEC section 13).
 
 pub mod settings;
 pub mod redis_conn;
+pub mod redis_limits;
 pub mod telemetry;
 pub mod metrics;
 pub mod shutdown;

@@ -46,6 +46,9 @@ pub struct Settings {
     pub scheduler_file: PathBuf,
     /// Prefix of every Redis key eventmill owns (lets several installs, or tests, share one Redis).
     pub redis_prefix: String,
+    /// Redis' memory limits: the share of `maxmemory` above which new events and jobs are refused,
+    /// and whether an evicting `maxmemory-policy` is accepted (see `redis_limits`).
+    pub redis_limits: crate::redis_limits::LimitSettings,
     pub ingest: IngestSettings,
     pub consumer: ConsumerSettings,
     pub storage: StorageSettings,
@@ -247,6 +250,11 @@ impl Settings {
             live_tick: env.millis_in("EVENTMILL_LIVE_TICK_MS", "250", 20..=60_000)?,
             scheduler_file: env.string("EVENTMILL_SCHEDULER_FILE", "scheduler.toml").into(),
             redis_prefix: env.string("EVENTMILL_REDIS_PREFIX", "eventmill"),
+            redis_limits: crate::redis_limits::LimitSettings::checked(
+                env.parse("EVENTMILL_REDIS_MEMORY_HIGH_WATER", "0.9", "a share of maxmemory above 0 and at most 1")?,
+                env.parse("EVENTMILL_ALLOW_EVICTING_REDIS", "false", "true or false")?,
+            )
+            .map_err(|value| SettingsError { var: "EVENTMILL_REDIS_MEMORY_HIGH_WATER".into(), value, expected: "a share of maxmemory above 0 and at most 1" })?,
             ingest: IngestSettings {
                 max_batch_events: env.parse("EVENTMILL_MAX_BATCH_EVENTS", "5000", "a count")?,
                 body_limit_bytes: env.parse("EVENTMILL_BODY_LIMIT_BYTES", "16777216", "bytes")?,
@@ -344,6 +352,8 @@ impl Settings {
             ("EVENTMILL_LIVE_TICK_MS", self.live_tick.as_millis().to_string()),
             ("EVENTMILL_SCHEDULER_FILE", self.scheduler_file.display().to_string()),
             ("EVENTMILL_REDIS_PREFIX", self.redis_prefix.clone()),
+            ("EVENTMILL_REDIS_MEMORY_HIGH_WATER", self.redis_limits.memory_high_water.to_string()),
+            ("EVENTMILL_ALLOW_EVICTING_REDIS", self.redis_limits.allow_evicting.to_string()),
             ("EVENTMILL_MAX_BATCH_EVENTS", self.ingest.max_batch_events.to_string()),
             ("EVENTMILL_BODY_LIMIT_BYTES", self.ingest.body_limit_bytes.to_string()),
             ("EVENTMILL_STREAM_MAX_LEN", self.ingest.stream_high_water.to_string()),

@@ -14,6 +14,8 @@ use crate::{
         job_options::JobOptions,
     },
     queue::{JobRecord, JobState, Queues, Registry},
+    redis_conn::RedisConn,
+    redis_limits::{LimitSettings, RedisWatch, Refusal, memory},
 };
 
 /// A usage problem: exit code 2.
@@ -150,6 +152,33 @@ pub async fn enqueue(queues: &Queues, plan: &PlannedJob, wait: bool) -> anyhow::
     }
     let done = follow(queues, &job.id).await?;
     report_end(&done)
+}
+
+/// A failed enqueue's error as the operator should read it, once: Redis refusing the write (full,
+/// read-only, persistence failing) with its cause and fix, a full Redis with its figures (read
+/// now), instead of "is Redis running?" and the refusal repeated by each layer.
+pub async fn explain(error: anyhow::Error, redis: &RedisConn) -> anyhow::Error {
+    let Some(refusal) = error.chain().find_map(|e| e.downcast_ref::<redis::RedisError>().and_then(Refusal::of)) else {
+        return error;
+    };
+    let mut conn = redis.clone();
+    let read = tokio::time::timeout(Duration::from_secs(1), memory::read(&mut conn)).await;
+    anyhow::anyhow!("could not enqueue: {}", refusal.describe(read.ok().and_then(Result::ok).as_ref()))
+}
+
+/// Before enqueueing: Redis' memory above `EVENTMILL_REDIS_MEMORY_HIGH_WATER` refuses the job, as
+/// ingestion refuses events with 429, so the last room is left to draining the stream.
+pub async fn check_memory(redis: &RedisConn, limits: LimitSettings) -> anyhow::Result<()> {
+    let mut conn = redis.clone();
+    let Ok(Ok(reading)) = tokio::time::timeout(Duration::from_secs(1), memory::read(&mut conn)).await else {
+        return Ok(()); // Not known now: the enqueue itself says what is wrong.
+    };
+    let watch = RedisWatch::new(limits);
+    watch.record(&reading);
+    match watch.refuses_new_writes() {
+        Some(refused) => Err(anyhow::anyhow!("could not enqueue: {refused}")),
+        None => Ok(()),
+    }
 }
 
 /// Polls the job until it completes or fails, showing progress on standard error.

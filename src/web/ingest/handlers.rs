@@ -143,6 +143,8 @@ async fn publish(state: &AppState, events: &mut [Event], request_id: &str) -> Re
             tracing::warn!(%cause, request_id, "Redis unavailable; events refused");
             ApiError::Unavailable { retry_after: 1 }
         }
+        PublishError::MemoryFull(message) => ApiError::RedisFull { message, retry_after: 1 },
+        PublishError::Refused(message) => ApiError::RedisRefusing { message, retry_after: 1 },
     })
 }
 
