@@ -12,8 +12,8 @@ use tokio::{net::TcpListener, task::JoinSet};
 
 use crate::{
     live, processors,
-    redis_limits::RedisWatch,
     queue::{self, Dispatch, Queues, Registry, WorkerOptions},
+    redis_limits::RedisWatch,
     scheduler::{self, Scheduler},
     settings::Settings,
     shutdown::Shutdown,

@@ -254,7 +254,11 @@ impl Settings {
                 env.parse("EVENTMILL_REDIS_MEMORY_HIGH_WATER", "0.9", "a share of maxmemory above 0 and at most 1")?,
                 env.parse("EVENTMILL_ALLOW_EVICTING_REDIS", "false", "true or false")?,
             )
-            .map_err(|value| SettingsError { var: "EVENTMILL_REDIS_MEMORY_HIGH_WATER".into(), value, expected: "a share of maxmemory above 0 and at most 1" })?,
+            .map_err(|value| SettingsError {
+                var: "EVENTMILL_REDIS_MEMORY_HIGH_WATER".into(),
+                value,
+                expected: "a share of maxmemory above 0 and at most 1",
+            })?,
             ingest: IngestSettings {
                 max_batch_events: env.parse("EVENTMILL_MAX_BATCH_EVENTS", "5000", "a count")?,
                 body_limit_bytes: env.parse("EVENTMILL_BODY_LIMIT_BYTES", "16777216", "bytes")?,

@@ -173,6 +173,9 @@ pub async fn check_memory(redis: &RedisConn, limits: LimitSettings) -> anyhow::R
     let Ok(Ok(reading)) = tokio::time::timeout(Duration::from_secs(1), memory::read(&mut conn)).await else {
         return Ok(()); // Not known now: the enqueue itself says what is wrong.
     };
+    if reading.is_full() {
+        anyhow::bail!("could not enqueue: {}", Refusal::OutOfMemory.describe(Some(&reading)));
+    }
     let watch = RedisWatch::new(limits);
     watch.record(&reading);
     match watch.refuses_new_writes() {

@@ -164,8 +164,14 @@ mod tests {
     fn each_refusal_is_recognized_by_its_code() {
         let oom = server_error("OOM", "command not allowed when used memory > 'maxmemory'.");
         assert_eq!(Refusal::of(&oom), Some(Refusal::OutOfMemory));
-        assert_eq!(Refusal::of(&server_error("READONLY", "You can't write against a read only replica.")), Some(Refusal::ReadOnly));
-        assert_eq!(Refusal::of(&server_error("MISCONF", "Redis is configured to save RDB snapshots")), Some(Refusal::PersistenceFailing));
+        assert_eq!(
+            Refusal::of(&server_error("READONLY", "You can't write against a read only replica.")),
+            Some(Refusal::ReadOnly)
+        );
+        assert_eq!(
+            Refusal::of(&server_error("MISCONF", "Redis is configured to save RDB snapshots")),
+            Some(Refusal::PersistenceFailing)
+        );
         assert_eq!(Refusal::of(&server_error("ERR", "unknown command")), None);
     }
 

@@ -179,6 +179,14 @@ impl RedisWatch {
         if self.inner.running.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Resets `running` however the task ends (aborted with its server, too).
+        struct Running<'a>(&'a AtomicBool);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _running = Running(&self.inner.running);
         while !shutdown.is_cancelled() {
             if let Ok(Ok(reading)) = tokio::time::timeout(POLL * 4, memory::read(&mut conn)).await {
                 self.record(&reading);
@@ -195,6 +203,5 @@ impl RedisWatch {
                 () = shutdown.cancelled() => {},
             }
         }
-        self.inner.running.store(false, Ordering::Release);
     }
 }

@@ -20,9 +20,9 @@ use super::{
     StreamKeys, dead_letter,
     dead_letter::DeadLetter,
     entry::EVENTS_PER_ENTRY,
-    group,
+    group, oom,
     reply::{self, Entry},
-    oom, settle,
+    settle,
 };
 use crate::redis_conn::RedisConn;
 use crate::{

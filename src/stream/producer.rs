@@ -149,8 +149,11 @@ impl Producer {
             if self.backlog[shard].load(Ordering::Relaxed) < high_water {
                 return Ok(shard);
             }
-            let len: u64 =
-                redis::cmd("XLEN").arg(&self.shards[shard].events).query_async(conn).await.map_err(|e| self.refusal(e))?;
+            let len: u64 = redis::cmd("XLEN")
+                .arg(&self.shards[shard].events)
+                .query_async(conn)
+                .await
+                .map_err(|e| self.refusal(e))?;
             let backlog = self.events_in(len);
             self.backlog[shard].store(backlog, Ordering::Relaxed);
             if backlog < high_water {

@@ -133,7 +133,11 @@ async fn redis_report(state: &AppState) -> (Check, Value, Value) {
     match tokio::time::timeout(CHECK_TIMEOUT, work).await {
         Ok(Ok((stream, queues))) => (Check { ok: true, error: None, memory: None }, stream, queues),
         Ok(Err(e)) => (Check { ok: false, error: Some(e), memory: None }, Value::Null, Value::Null),
-        Err(_) => (Check { ok: false, error: Some("no answer within 2 s".to_owned()), memory: None }, Value::Null, Value::Null),
+        Err(_) => (
+            Check { ok: false, error: Some("no answer within 2 s".to_owned()), memory: None },
+            Value::Null,
+            Value::Null,
+        ),
     }
 }
 
