@@ -31,7 +31,11 @@ impl Refusal {
         {
             return Some(refusal);
         }
-        let text = error.to_string();
+        Self::of_message(&error.to_string())
+    }
+
+    /// The refusal an error's text quotes (a script's error, or an error kept as text).
+    pub fn of_message(text: &str) -> Option<Self> {
         if text.contains("OOM command not allowed") {
             Some(Self::OutOfMemory)
         } else if text.contains("READONLY You can't write") {

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::{metrics::StreamGauges, stream::dead_letter};
+use crate::{metrics::StreamGauges, redis_limits::Refusal, stream::dead_letter};
 
 /// Longest a dependency check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -86,7 +86,11 @@ pub(super) enum Overall {
 fn assess(state: &AppState, redis: &Check, postgres: &Check, stream: &Value) -> (Overall, Vec<String>) {
     let mut reasons = Vec::new();
     if !redis.ok {
-        reasons.push("Redis is unreachable: new events are refused with 503".to_owned());
+        reasons.push(match redis.error.as_deref().and_then(Refusal::of_message) {
+            // Up, but refusing writes (and PING, under MISCONF).
+            Some(refusal) => format!("{}: new events are refused with 503", refusal.describe(None)),
+            None => "Redis is unreachable: new events are refused with 503".to_owned(),
+        });
         return (Overall::Down, reasons);
     }
     let high_water = state.settings.ingest.stream_high_water;

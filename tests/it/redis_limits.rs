@@ -17,7 +17,9 @@ use crate::{
 
 /// A plain connection to a private server, to configure and inspect it.
 async fn admin(url: &str) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
+    let mut conn = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+    conn.set_response_timeout(Duration::from_secs(10));
+    conn
 }
 
 async fn config_set(conn: &mut redis::aio::MultiplexedConnection, name: &str, value: &str) {
