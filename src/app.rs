@@ -202,6 +202,10 @@ pub async fn worker(resources: &Resources, shutdown: Shutdown) -> anyhow::Result
 /// PostgreSQL is unreachable the worker waits for it (retrying with backoff) instead of exiting;
 /// the job workers and the scheduler run meanwhile, and storage starts once it is migrated.
 pub async fn worker_waiting_for_postgres(resources: &Resources, shutdown: Shutdown) -> anyhow::Result<()> {
+    // PostgreSQL up (the usual case): migrated before anything runs, as always.
+    if resources.migrate().await.is_ok() {
+        return worker(resources, shutdown).await;
+    }
     let mut parts = JoinSet::new();
     spawn_watch(resources, &mut parts, shutdown.clone());
     spawn_jobs(resources, &mut parts, shutdown.clone())?;
@@ -296,6 +300,10 @@ pub async fn run_waiting_for_postgres(
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    // PostgreSQL up: migrated before the API listens, as always.
+    if resources.migrate().await.is_ok() {
+        return run(resources, listener, shutdown).await;
+    }
     let api = serve(resources, listener, shutdown.clone());
     both(api, worker_waiting_for_postgres(resources, shutdown.clone()), shutdown).await
 }
