@@ -205,3 +205,31 @@ impl RedisWatch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch_at(used: u64, max: u64) -> RedisWatch {
+        let watch = RedisWatch::new(LimitSettings { memory_high_water: 0.9, allow_evicting: false });
+        watch.record(&MemoryReading { used, max, policy: "noeviction".into() });
+        watch
+    }
+
+    #[test]
+    fn memory_is_fine_then_near_then_high_then_full() {
+        assert_eq!(watch_at(50, 100).pressure(), Pressure::Fine);
+        assert!(matches!(watch_at(75, 100).pressure(), Pressure::Near(_)));
+        assert!(matches!(watch_at(90, 100).pressure(), Pressure::High(_)));
+        assert!(matches!(watch_at(100, 100).pressure(), Pressure::Full(_)));
+        assert_eq!(watch_at(1 << 40, 0).pressure(), Pressure::Fine, "no maxmemory, no limit");
+        assert_eq!(RedisWatch::new(LimitSettings::default()).pressure(), Pressure::Fine, "nothing read yet");
+    }
+
+    #[test]
+    fn new_writes_are_refused_from_the_high_water_mark_with_the_figures() {
+        assert_eq!(watch_at(89, 100).refuses_new_writes(), None);
+        let refused = watch_at(95 * 1024 * 1024, 100 * 1024 * 1024).refuses_new_writes().unwrap();
+        assert!(refused.starts_with("Redis memory is at 95 % of maxmemory (used 95.0 MB of 100.0 MB;"), "{refused}");
+    }
+}

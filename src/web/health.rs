@@ -48,7 +48,7 @@ pub(super) struct Check {
 /// sizes, default-partition rows, and the overall state with the reasons for it.
 #[utoipa::path(get, path = "/healthz/detailed", tag = "operations", responses(
     (status = 200, description = "`ok`, or `degraded` (events still accepted; see `reasons`)"),
-    (status = 503, description = "`down`: new events are refused (Redis down or the stream full; see `reasons`)"),
+    (status = 503, description = "`down`: new events are refused (Redis down, refusing writes or out of memory, or the stream full; see `reasons`)"),
 ))]
 pub(crate) async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let (mut redis, stream, queues) = redis_report(&state).await;
