@@ -12,7 +12,7 @@
 # Environment: EVENTMILL_BENCH_REDIS_PORT / EVENTMILL_BENCH_PG_PORT (default: the test ports + 100),
 # EVENTMILL_BENCH_HOME (default <repo>/.eventmill-bench), EVENTMILL_BENCH_CLUSTER_PORT (first of the
 # three ports of the `cluster` scenario's own Redis Cluster, default 7260). Scenario contract: see
-# README "Benchmarks".
+# docs/benchmarks.md.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"

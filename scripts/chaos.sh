@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The long fault runs (README "Faults and hostile input"): what the test suite does in seconds,
+# The long fault runs (docs/faults.md): what the test suite does in seconds,
 # here at full length under sustained `eventmill loadgen --verify` traffic (which re-sends the same
 # event ids after errors and fails on any loss), against private Redis and PostgreSQL servers
 # started on free ports under a temporary folder (the shared ones are never touched).

@@ -4,8 +4,9 @@
 # then runs every test.
 #
 #   scripts/test.sh                 style checks (cargo fmt --check, cargo clippy -D warnings), all tests
-#                                   on one Redis node, then the Redis tests of CLUSTER_TESTS (below)
-#                                   again on the local cluster; the closing line counts both passes
+#                                   of the workspace on one Redis node, then the Redis tests of
+#                                   CLUSTER_TESTS (below) and the framework crate's tests again on the
+#                                   local cluster; the closing line counts both passes
 #                                   (EVENTMILL_TEST_CLUSTER=all: every integration test on the cluster)
 #   scripts/test.sh <cargo test args>   those tests only, on one node, e.g. scripts/test.sh --test it ingest;
 #                                   on the cluster when EVENTMILL_REDIS_URL is given, e.g.
@@ -31,8 +32,8 @@ style_checks() {
     fi
     log "checking formatting (cargo fmt --check)"
     cargo fmt --all --check || { log "error: unformatted code: run 'cargo fmt' and commit the result"; exit 1; }
-    log "checking lints (cargo clippy --all-targets -- -D warnings)"
-    cargo clippy --locked --all-targets --quiet -- -D warnings ||
+    log "checking lints (cargo clippy --workspace --all-targets -- -D warnings)"
+    cargo clippy --locked --workspace --all-targets --quiet -- -D warnings ||
         { log "error: clippy warnings (above): fix them, then re-run"; exit 1; }
 }
 if [[ $# -eq 0 ]]; then
@@ -116,11 +117,15 @@ status=0
 if [[ $# -gt 0 ]]; then
     run_pass "chosen tests" "$@" || status=$?
 else
-    run_pass "all tests, one Redis node" || status=$?
+    # The app and the framework crate (crates/eventmill-jobs: its tests need Redis only).
+    run_pass "all tests, one Redis node" --workspace || status=$?
     (
         export EVENTMILL_REDIS_URL="$EVENTMILL_CLUSTER_URL"
         if [[ "${EVENTMILL_TEST_CLUSTER:-}" == all ]]; then CLUSTER_TESTS=(); fi
-        run_pass "Redis Cluster" --test it -- ${CLUSTER_TESTS[@]+"${CLUSTER_TESTS[@]}"}
+        cluster_status=0
+        run_pass "Redis Cluster" --test it -- ${CLUSTER_TESTS[@]+"${CLUSTER_TESTS[@]}"} || cluster_status=$?
+        run_pass "Redis Cluster, the framework" -p eventmill-jobs || cluster_status=$?
+        exit "$cluster_status"
     ) || status=$?
 fi
 # One closing line over every pass and test binary.

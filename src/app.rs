@@ -4,15 +4,17 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::redis_conn::{RedisConn, RedisTarget};
 use anyhow::Context;
+use eventmill_jobs::Jobs;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use tokio::{net::TcpListener, task::JoinSet};
 
 use crate::{
-    live, processors,
-    queue::{self, Dispatch, Queues, Registry, WorkerOptions},
+    live,
+    processors::{self, Analytics},
+    queue::{Dispatch, Queues, Registry},
+    redis_conn::{RedisConn, RedisTarget},
     redis_limits::RedisWatch,
     scheduler::{self, Scheduler},
     settings::Settings,
@@ -24,10 +26,6 @@ use crate::{
 
 /// How often partitions are created ahead and expired ones dropped.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
-
-/// Redis response timeout of queue operations: a slow reply (a big promotion, a busy server) must
-/// not be fatal to a worker (apalis-redis defect 8 was redis-rs's 500 ms default).
-const QUEUE_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Dashboards one process feeds at once (each SSE client holds a connection).
 const MAX_SSE_CLIENTS: usize = 200;
@@ -45,8 +43,13 @@ pub struct Resources {
     /// Every stream shard's keys (`EVENTMILL_STREAM_SHARDS`), the first included.
     pub shards: Arc<Vec<StreamKeys>>,
     pub partitions: Arc<Partitions>,
-    /// The job queues (own connection, with a long response timeout: apalis-redis defect 8).
+    /// The job framework: registry, queues (own connection, with a long response timeout:
+    /// apalis-redis defect 8), workers and schedules.
+    pub jobs: Jobs<Analytics>,
+    /// The job queues (`jobs.queues()`).
     pub queues: Queues,
+    /// What eventmill's job kinds run with (database, reports folder, mailer), built once.
+    pub analytics: Arc<Analytics>,
     /// The admin token in force (configured, or generated at start).
     pub admin_token: SecretString,
     /// The live counters' shared once-a-second read (SSE).
@@ -65,19 +68,18 @@ impl Resources {
     }
 
     /// As `new`, with the queues and job kinds of `registry` (eventmill's plus one's own).
-    pub fn with_registry(settings: Settings, registry: Registry) -> anyhow::Result<Self> {
+    pub fn with_registry(settings: Settings, registry: Registry<Analytics>) -> anyhow::Result<Self> {
         let pool = store::connect_lazy(settings.database_url.expose_secret(), settings.storage.max_connections)
             .context("EVENTMILL_DATABASE_URL is not a valid PostgreSQL URL")?;
-        let target = settings
-            .redis_target()
-            .context("EVENTMILL_REDIS_URL is not a valid Redis URL (or list of cluster node URLs)")?;
+        let invalid_url = "EVENTMILL_REDIS_URL is not a valid Redis URL (or list of cluster node URLs)";
+        let target = settings.redis.target().context(invalid_url)?;
         let redis = target.connect(settings.ingest.redis_timeout)?;
-        let shards = Arc::new(StreamKeys::shards(&settings.redis_prefix, settings.stream_shards));
+        let shards = Arc::new(StreamKeys::shards(&settings.redis.prefix, settings.stream_shards));
         let keys = shards[0].clone();
         let partitions = Arc::new(Partitions::new(pool.clone(), &settings.storage));
-        let queue_redis = target.connect(QUEUE_RESPONSE_TIMEOUT)?;
-        let jobs = Arc::new(settings.jobs.clone());
-        let queues = Queues::new(queue_redis, target.clone(), &settings.redis_prefix, jobs, Arc::new(registry));
+        let jobs = Jobs::connect(settings.framework(), registry).context(invalid_url)?;
+        let queues = jobs.queues().clone();
+        let analytics = Arc::new(Analytics::new(pool.clone(), &settings));
         let admin_token_generated = settings.admin_token.is_none();
         let admin_token = settings
             .admin_token
@@ -94,7 +96,9 @@ impl Resources {
             keys,
             shards,
             partitions,
+            jobs,
             queues,
+            analytics,
             admin_token,
             admin_token_generated,
             feed,
@@ -131,14 +135,13 @@ impl Resources {
     /// The scheduler of `EVENTMILL_SCHEDULER_FILE` (checked: a bad entry is an error naming it).
     pub fn scheduler(&self) -> anyhow::Result<Scheduler> {
         let file = &self.settings.scheduler_file;
-        let schedules = scheduler::config::load(file, self.queues.registry()).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(Scheduler::new(schedules, self.queues.clone(), self.redis.clone(), &self.settings.redis_prefix))
+        let schedules = self.jobs.load_schedules(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(self.jobs.scheduler(schedules))
     }
 
-    /// The worker's handler: every registered kind, with this process's database and settings.
-    pub fn dispatch(&self) -> Arc<Dispatch> {
-        let registry = self.queues.registry().clone();
-        Arc::new(Dispatch { registry, pool: self.pool.clone(), settings: self.settings.clone() })
+    /// The worker's handler: every registered kind, with this process's analytics state.
+    pub fn dispatch(&self) -> Arc<Dispatch<Analytics>> {
+        self.jobs.dispatch(self.analytics.clone())
     }
 
     /// Applies migrations and creates the coming days' partitions.
@@ -149,7 +152,7 @@ impl Resources {
         )?;
         self.partitions.maintain().await.context("could not create partitions")?;
         let mut redis = self.redis.clone();
-        let adopt = crate::queue::upgrade::adopt_legacy_keys(&mut redis, &self.settings.redis_prefix);
+        let adopt = crate::queue::upgrade::adopt_legacy_keys(&mut redis, &self.settings.redis.prefix);
         match tokio::time::timeout(Duration::from_secs(5), adopt).await {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => {
@@ -270,18 +273,7 @@ pub fn spawn_jobs(
     parts: &mut JoinSet<anyhow::Result<()>>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let registry = resources.queues.registry().clone();
-    let handler: Arc<dyn queue::JobHandler> = resources.dispatch();
-    for spec in registry.queues() {
-        let queue = resources.queues.named(spec.name)?.clone();
-        let concurrency = spec.concurrency.unwrap_or(resources.settings.jobs.concurrency);
-        let options = WorkerOptions { name: queue::worker::unique_worker_name(queue.name), concurrency };
-        let (handler, shutdown, paused) = (handler.clone(), shutdown.clone(), spec.paused);
-        parts.spawn(async move {
-            queue.declare(paused, concurrency).await.context("could not declare the job queues: is Redis running?")?;
-            queue::worker::run(queue, handler, options, shutdown).await
-        });
-    }
+    resources.jobs.spawn_workers(resources.dispatch(), parts, &shutdown)?;
     let scheduler = Arc::new(resources.scheduler()?);
     parts.spawn(scheduler::run(scheduler, shutdown));
     Ok(())

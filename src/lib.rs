@@ -12,34 +12,36 @@
 //!        │  live: counters per second/minute added in the XACK's Lua call → SSE → web::dashboard
 //!        │
 //!        ▼
-//!  queue: analytics:rollup / analytics:reports on Redis (waiting, delayed, active, completed,
-//!        │  failed; retries with backoff)  ◀── scheduler (scheduler.toml, cron) / CLI enqueue
+//!  eventmill-jobs: analytics:rollup / analytics:reports on Redis (waiting, delayed, active,
+//!        │  completed, failed; retries with backoff)  ◀── scheduler (scheduler.toml) / CLI enqueue
 //!        ▼
 //!  processors: rollups (hourly, daily, profile, cost tables) → report (CSV, JSON, PDF) /
 //!        export (streamed) → deliver: file (atomic, confined to reports/), e-mail
 //! ```
 //!
 //! Modules in the order an event meets them; `app` composes the long-running parts and `commands`
-//! maps each CLI subcommand onto them. `redis_conn` is the one Redis connection type, for a single
-//! node or a Redis Cluster (SPEC section 15); `redis_limits` watches its memory and policy and
-//! explains refused writes (SPEC section 13).
+//! maps each CLI subcommand onto them. The job framework (queues, worker, registry, scheduler,
+//! the Redis connection for a node or a cluster) is the crate `eventmill-jobs`
+//! (crates/eventmill-jobs); eventmill is its first user: `processors` are its kinds, run with the
+//! state `processors::Analytics`. Its modules are re-exported here under their old names.
+//! `redis_limits` watches Redis' memory and policy and explains refused writes (SPEC section 13).
 
 pub mod settings;
-pub mod redis_conn;
+pub use eventmill_jobs::redis_conn;
 pub mod redis_limits;
 pub mod telemetry;
 pub mod metrics;
-pub mod shutdown;
+pub use eventmill_jobs::shutdown;
 pub mod domain;
 pub mod stream;
 pub mod store;
 pub mod live;
-pub mod queue;
+pub use eventmill_jobs::queue;
 pub mod processors;
 pub mod report;
 pub mod export;
 pub mod deliver;
-pub mod scheduler;
+pub use eventmill_jobs::scheduler;
 pub mod web;
 pub mod app;
 pub mod cli;

@@ -1,5 +1,5 @@
 //! Prometheus metrics: every name, label and bucket in one place, each recorded by a one-line call
-//! at the point where the thing happens (README "Metrics" lists them).
+//! at the point where the thing happens (docs/operations.md "Metrics" lists them).
 //!
 //! Counters and histograms are per process (scrape every `serve` and `worker`: a worker exposes
 //! its own with `EVENTMILL_METRICS_ADDR`); the stream and queue gauges are read from Redis at
@@ -11,8 +11,7 @@ use std::{
 };
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets (seconds) of HTTP requests, flushes and jobs: 1 ms to 5 min.
@@ -37,11 +36,6 @@ struct Metrics {
     flush_duration: HistogramVec,
     rows_stored: IntCounter,
     dead_lettered: IntCounter,
-    jobs: IntCounterVec,
-    job_events: IntCounterVec,
-    job_duration: HistogramVec,
-    queue_jobs: IntGaugeVec,
-    scheduler_ticks: IntCounterVec,
     sse_subscribers: IntGauge,
 }
 
@@ -64,12 +58,6 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         reg(Box::new(metric.clone()));
         metric
     };
-    let queue_jobs = IntGaugeVec::new(
-        Opts::new("eventmill_queue_jobs", "Jobs in each queue and state (read from Redis at scrape time)"),
-        &["queue", "state"],
-    )
-    .expect("valid metric");
-    reg(Box::new(queue_jobs.clone()));
     let plain_counter = |name: &str, help: &str| {
         let metric = IntCounter::new(name, help).expect("valid metric");
         reg(Box::new(metric.clone()));
@@ -80,6 +68,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     )
     .expect("valid metric");
     reg(Box::new(flush_rows.clone()));
+    eventmill_jobs::metrics::register(&registry).expect("metric names are unique");
     Metrics {
         http_requests: counter(
             "eventmill_http_requests_total",
@@ -118,28 +107,6 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         dead_lettered: plain_counter(
             "eventmill_dead_lettered_total",
             "Stream entries this process moved to the dead-letter stream",
-        ),
-        jobs: counter(
-            "eventmill_jobs_total",
-            "Job attempts ended by this process, by queue, kind and outcome",
-            &["queue", "kind", "outcome"],
-        ),
-        job_events: counter(
-            "eventmill_job_events_total",
-            "Job lifecycle events emitted by this process (started, progress, completed, retried, failed, cancelled, released), by queue, kind and event",
-            &["queue", "kind", "event"],
-        ),
-        job_duration: histogram(
-            "eventmill_job_duration_seconds",
-            "Job attempt duration by queue, kind and outcome",
-            &["queue", "kind", "outcome"],
-            SECONDS,
-        ),
-        queue_jobs,
-        scheduler_ticks: counter(
-            "eventmill_scheduler_ticks_total",
-            "Schedule ticks handled by this process: enqueued, duplicate (another scheduler had it) or error",
-            &["schedule", "outcome"],
         ),
         sse_subscribers: gauge("eventmill_sse_subscribers", "Open live-dashboard (SSE) connections"),
         registry,
@@ -189,38 +156,6 @@ pub fn dead_lettered(count: usize) {
     METRICS.dead_lettered.inc_by(count as u64);
 }
 
-/// One job attempt ended: `outcome` is completed, retry (failed, will run again) or failed (for
-/// good); see `job_outcome`.
-pub fn job_attempt(queue: &str, kind: &str, outcome: &str, started: Instant) {
-    METRICS.jobs.with_label_values(&[queue, kind, outcome]).inc();
-    METRICS.job_duration.with_label_values(&[queue, kind, outcome]).observe(started.elapsed().as_secs_f64());
-}
-
-/// The `outcome` label of a finished attempt: completed, retry (retryable, attempts left) or failed.
-pub fn job_outcome(outcome: &crate::queue::Outcome, attempt: u32, max_attempts: u32) -> &'static str {
-    match outcome {
-        crate::queue::Outcome::Completed(_) => "completed",
-        crate::queue::Outcome::Failed { error, .. } if error.is_retryable() && attempt < max_attempts => "retry",
-        crate::queue::Outcome::Failed { .. } => "failed",
-        crate::queue::Outcome::Released => "released",
-    }
-}
-
-/// One job lifecycle event (`queue::events`).
-pub fn job_event(queue: &str, kind: &str, event: &str) {
-    METRICS.job_events.with_label_values(&[queue, kind, event]).inc();
-}
-
-/// A running job handed back at shutdown (its kind is not at hand there: `kind="any"`).
-pub fn job_released(queue: &str) {
-    METRICS.jobs.with_label_values(&[queue, "any", "released"]).inc();
-}
-
-/// One schedule tick handled: enqueued, duplicate (another scheduler enqueued it) or error.
-pub fn scheduler_tick(schedule: &str, outcome: &str) {
-    METRICS.scheduler_ticks.with_label_values(&[schedule, outcome]).inc();
-}
-
 /// Counts one open live-dashboard (SSE) connection for as long as it is held.
 pub struct SseSubscriber(());
 
@@ -257,10 +192,7 @@ pub fn set_stream(gauges: StreamGauges) {
     METRICS.dead_letters.set(gauges.dead_letters as i64);
 }
 
-/// Sets one queue's job count in one state.
-pub fn set_queue_jobs(queue: &str, state: &str, count: u64) {
-    METRICS.queue_jobs.with_label_values(&[queue, state]).set(count as i64);
-}
+pub use eventmill_jobs::metrics::set_queue_jobs;
 
 /// Every metric in the Prometheus text format.
 pub fn render() -> String {

@@ -1,26 +1,30 @@
 //! Typed settings, read once from the environment (and `.env`) and passed down to every part.
 //!
 //! Every value has an `EVENTMILL_*` override and a documented default; `eventmill config` prints the
-//! effective values with secrets masked. Nothing else in the crate reads the environment.
+//! effective values with secrets masked. Nothing else in the crate reads the environment. Redis and
+//! the job queues are the framework's settings (`eventmill_jobs::JobsSettings`, read under the
+//! prefix `EVENTMILL`), embedded here as `redis` and `jobs`.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use eventmill_jobs::{
+    queue::Catalog,
+    settings::{Env, JobsSettings},
+};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::queue::{RateLimit, rate_limit};
+pub use eventmill_jobs::settings::{JobSettings, PolicyOverride, RedisSettings, RetryPolicy, SettingsError, mask_url};
+
+/// The prefix of every variable: `EVENTMILL_REDIS_URL`, `EVENTMILL_JOB_ATTEMPTS`...
+pub const ENV_PREFIX: &str = "EVENTMILL";
 
 /// Everything eventmill can be configured with.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// One Redis node, or the nodes of a Redis Cluster separated by commas.
-    pub redis_url: SecretString,
-    /// Cluster mode with a single seed node in `redis_url` (several nodes imply it).
-    pub redis_cluster: bool,
+    /// Where Redis is (`EVENTMILL_REDIS_URL`, `_CLUSTER`, `_WAIT_REPLICAS`, `_TIMEOUT_MS`, `_PREFIX`).
+    pub redis: RedisSettings,
     /// Stream keys the ingestion stream is split over (spread across a cluster's slots).
     pub stream_shards: usize,
-    /// Replicas that must confirm an accepted request or job before it is acknowledged (0: off;
-    /// see `redis_conn::ReplicaWait`).
-    pub redis_wait_replicas: u32,
     pub database_url: SecretString,
     pub http_addr: SocketAddr,
     /// Where `/metrics` is served without a token, for scrapers (unset = only on the API, behind a token).
@@ -44,8 +48,6 @@ pub struct Settings {
     /// tick per process, whatever the number of viewers).
     pub live_tick: Duration,
     pub scheduler_file: PathBuf,
-    /// Prefix of every Redis key eventmill owns (lets several installs, or tests, share one Redis).
-    pub redis_prefix: String,
     /// Redis' memory limits: the share of `maxmemory` above which new events and jobs are refused,
     /// and whether an evicting `maxmemory-policy` is accepted (see `redis_limits`).
     pub redis_limits: crate::redis_limits::LimitSettings,
@@ -95,164 +97,49 @@ pub struct StorageSettings {
     pub max_connections: u32,
 }
 
-/// Job queues (SPEC section 7): retries, timeouts, leases, wake-ups and retention.
-#[derive(Debug, Clone)]
-pub struct JobSettings {
-    /// Policy of job kinds that set nothing of their own.
-    pub default_policy: RetryPolicy,
-    /// Per-kind overrides (`EVENTMILL_JOB_ATTEMPTS_DAILY_ROLLUP`...), by `job_type`, for the
-    /// registered kinds (a variable naming another kind is an error).
-    pub overrides: Vec<(String, PolicyOverride)>,
-    /// Jobs one worker process runs at once, per queue (unless the queue declares its own).
-    pub concurrency: usize,
-    /// Longest an idle worker waits without looking at its queue (it is woken at once by new
-    /// jobs and at the due time of delayed ones; this catches jobs of workers that died).
-    pub idle_check: Duration,
-    /// How often running jobs' progress and log lines are written (one call for all of them).
-    pub progress_flush: Duration,
-    /// How long a running job stays claimed without a heartbeat (a killed worker's job is retried after it).
-    pub lease: Duration,
-    /// How long a job may keep running after shutdown before it is handed back to the queue.
-    pub shutdown_grace: Duration,
-    /// Completed jobs kept: at most this many, and none older than `keep_completed_age`.
-    pub keep_completed: u64,
-    pub keep_completed_age: Duration,
-    /// Failed jobs kept: at most this many, and none older than `keep_failed_age`.
-    pub keep_failed: u64,
-    pub keep_failed_age: Duration,
-    /// Per-queue rate limits from `EVENTMILL_QUEUE_RATE_LIMIT_<QUEUE>` (`100/1s`; `none` lifts a
-    /// declared one), by queue name, for the declared queues.
-    pub rate_limits: Vec<(String, Option<RateLimit>)>,
-}
-
-/// Attempts, backoff and timeout of one job kind.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryPolicy {
-    /// Runs in total, the first included.
-    pub attempts: u32,
-    /// Wait before the first retry; doubled before each next one (2 s, 4 s, 8 s...).
-    pub backoff: Duration,
-    /// Random spread of each wait, as a fraction (0.2 = up to 20 % shorter or longer).
-    pub jitter: f64,
-    /// Longest run of one attempt; a slower attempt fails (and is retried if attempts are left).
-    pub timeout: Duration,
-}
-
-/// Some of a policy's values: a processor's declared defaults, or a kind's `EVENTMILL_JOB_*_<KIND>`
-/// variables. Unset values come from the layer below.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct PolicyOverride {
-    pub attempts: Option<u32>,
-    pub backoff: Option<Duration>,
-    pub jitter: Option<f64>,
-    pub timeout: Option<Duration>,
-}
-
-impl PolicyOverride {
-    /// `base` with this override's values.
-    pub fn apply(self, base: RetryPolicy) -> RetryPolicy {
-        RetryPolicy {
-            attempts: self.attempts.unwrap_or(base.attempts),
-            backoff: self.backoff.unwrap_or(base.backoff),
-            jitter: self.jitter.unwrap_or(base.jitter),
-            timeout: self.timeout.unwrap_or(base.timeout),
-        }
-    }
-}
-
-/// The per-kind variables: `EVENTMILL_JOB_<NAME>_<KIND>`.
-const KIND_VARIABLES: [&str; 4] = ["ATTEMPTS", "BACKOFF_MS", "BACKOFF_JITTER", "TIMEOUT_MS"];
-
-impl JobSettings {
-    /// The environment's override for a `job_type` (empty when it has none).
-    pub fn override_for(&self, kind: &str) -> PolicyOverride {
-        self.overrides.iter().find(|(k, _)| k == kind).map(|(_, o)| *o).unwrap_or_default()
-    }
-
-    /// The policy for a `job_type` from the settings alone (no processor defaults: see
-    /// `Registry::policy`).
-    pub fn policy(&self, kind: &str) -> RetryPolicy {
-        self.override_for(kind).apply(self.default_policy)
-    }
-
-    /// Queue `queue`'s rate limit: the environment's, else `declared`.
-    pub fn rate_limit(&self, queue: &str, declared: Option<RateLimit>) -> Option<RateLimit> {
-        self.rate_limits.iter().find(|(q, _)| q == queue).map_or(declared, |(_, limit)| *limit)
-    }
-}
-
-/// A setting that could not be parsed; names the variable and what was expected.
-#[derive(Debug, thiserror::Error)]
-#[error("{var}={value:?} is not valid: expected {expected}")]
-pub struct SettingsError {
-    pub var: String,
-    pub value: String,
-    pub expected: &'static str,
-}
-
 impl Settings {
-    /// Reads `.env` (when present) and then the process environment, for eventmill's job kinds
-    /// and queues.
-    pub fn from_env() -> Result<Self, SettingsError> {
-        let registry = crate::processors::registry();
-        Self::from_env_for(&registry.kind_names(), &registry.queue_names())
-    }
-
-    /// As `from_env`, for the job kinds `kinds` (a registry of one's own); a per-kind variable
-    /// naming another kind is an error, not silently ignored.
-    pub fn from_env_for(kinds: &[&str], queues: &[&str]) -> Result<Self, SettingsError> {
-        let _ = dotenvy::dotenv();
-        for (var, value) in std::env::vars() {
-            check_kind_variable(&var, &value, kinds)?;
-            check_queue_variable(&var, &value, queues)?;
-        }
-        Self::from_lookup_for(kinds, queues, |key| std::env::var(key).ok())
+    /// Reads `.env` (when present) and then the process environment, for the job kinds and queues
+    /// of `catalog` (a per-kind or per-queue variable naming another is an error, not ignored).
+    pub fn from_env(catalog: &Catalog) -> Result<Self, SettingsError> {
+        let framework = JobsSettings::from_env_for(ENV_PREFIX, &catalog.kind_names(), &catalog.queue_names())?;
+        Self::with_framework(framework, |key| std::env::var(key).ok())
     }
 
     /// Builds settings from any key lookup; tests pass a map here instead of touching the environment.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let registry = crate::processors::registry();
-        Self::from_lookup_for(&registry.kind_names(), &registry.queue_names(), get)
+    pub fn from_lookup(catalog: &Catalog, get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let framework = JobsSettings::from_lookup(ENV_PREFIX, &catalog.kind_names(), &catalog.queue_names(), &get)?;
+        Self::with_framework(framework, get)
     }
 
-    /// As `from_lookup`, reading the per-kind variables of `kinds`.
-    pub fn from_lookup_for(
-        kinds: &[&str],
-        queues: &[&str],
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, SettingsError> {
-        let env = Env(&get);
+    /// The app's own settings beside the framework's.
+    fn with_framework(framework: JobsSettings, get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let env = Env::new(ENV_PREFIX, &get);
+        let JobsSettings { redis, jobs, .. } = framework;
         Ok(Self {
-            redis_url: env.string("EVENTMILL_REDIS_URL", "redis://127.0.0.1:6379").into(),
-            redis_cluster: env.parse("EVENTMILL_REDIS_CLUSTER", "false", "true or false")?,
-            stream_shards: env
-                .parse::<std::num::NonZeroUsize>("EVENTMILL_STREAM_SHARDS", "1", "a count of at least 1")?
-                .get(),
-            redis_wait_replicas: env.parse("EVENTMILL_REDIS_WAIT_REPLICAS", "0", "a count of replicas (0: off)")?,
-            database_url: env.string("EVENTMILL_DATABASE_URL", "postgres://eventmill@127.0.0.1:5432/eventmill").into(),
-            http_addr: env.parse("EVENTMILL_HTTP_ADDR", "127.0.0.1:8080", "host:port")?,
-            metrics_addr: env.parse_optional("EVENTMILL_METRICS_ADDR", "host:port")?,
-            admin_token: env.optional("EVENTMILL_ADMIN_TOKEN").map(Into::into),
-            readonly_token: env.optional("EVENTMILL_READONLY_TOKEN").map(Into::into),
-            https: env.parse("EVENTMILL_HTTPS", "false", "true or false")?,
+            stream_shards: env.parse::<std::num::NonZeroUsize>("STREAM_SHARDS", "1", "a count of at least 1")?.get(),
+            database_url: env.string("DATABASE_URL", "postgres://eventmill@127.0.0.1:5432/eventmill").into(),
+            http_addr: env.parse("HTTP_ADDR", "127.0.0.1:8080", "host:port")?,
+            metrics_addr: env.parse_optional("METRICS_ADDR", "host:port")?,
+            admin_token: env.optional("ADMIN_TOKEN").map(Into::into),
+            readonly_token: env.optional("READONLY_TOKEN").map(Into::into),
+            https: env.parse("HTTPS", "false", "true or false")?,
             ingest_keys: env
-                .string("EVENTMILL_INGEST_KEYS", "")
+                .string("INGEST_KEYS", "")
                 .split(',')
                 .map(str::trim)
                 .filter(|k| !k.is_empty())
                 .map(|k| SecretString::from(k.to_owned()))
                 .collect(),
-            reports_dir: env.string("EVENTMILL_REPORTS_DIR", "reports").into(),
-            smtp_url: env.optional("EVENTMILL_SMTP_URL").map(Into::into),
-            smtp_from: env.string("EVENTMILL_SMTP_FROM", "eventmill@localhost"),
-            export_pdf_max_rows: env.parse("EVENTMILL_EXPORT_PDF_MAX_ROWS", "5000", "a count")?,
-            dashboard_error_threshold: env.parse("EVENTMILL_DASHBOARD_ERROR_THRESHOLD", "5", "a percentage")?,
-            live_tick: env.millis_in("EVENTMILL_LIVE_TICK_MS", "250", 20..=60_000)?,
-            scheduler_file: env.string("EVENTMILL_SCHEDULER_FILE", "scheduler.toml").into(),
-            redis_prefix: env.string("EVENTMILL_REDIS_PREFIX", "eventmill"),
+            reports_dir: env.string("REPORTS_DIR", "reports").into(),
+            smtp_url: env.optional("SMTP_URL").map(Into::into),
+            smtp_from: env.string("SMTP_FROM", "eventmill@localhost"),
+            export_pdf_max_rows: env.parse("EXPORT_PDF_MAX_ROWS", "5000", "a count")?,
+            dashboard_error_threshold: env.parse("DASHBOARD_ERROR_THRESHOLD", "5", "a percentage")?,
+            live_tick: env.millis_in("LIVE_TICK_MS", "250", 20..=60_000, "milliseconds from 20 to 60000")?,
+            scheduler_file: env.string("SCHEDULER_FILE", "scheduler.toml").into(),
             redis_limits: crate::redis_limits::LimitSettings::checked(
-                env.parse("EVENTMILL_REDIS_MEMORY_HIGH_WATER", "0.9", "a share of maxmemory above 0 and at most 1")?,
-                env.parse("EVENTMILL_ALLOW_EVICTING_REDIS", "false", "true or false")?,
+                env.parse("REDIS_MEMORY_HIGH_WATER", "0.9", "a share of maxmemory above 0 and at most 1")?,
+                env.parse("ALLOW_EVICTING_REDIS", "false", "true or false")?,
             )
             .map_err(|value| SettingsError {
                 var: "EVENTMILL_REDIS_MEMORY_HIGH_WATER".into(),
@@ -260,65 +147,47 @@ impl Settings {
                 expected: "a share of maxmemory above 0 and at most 1",
             })?,
             ingest: IngestSettings {
-                max_batch_events: env.parse("EVENTMILL_MAX_BATCH_EVENTS", "5000", "a count")?,
-                body_limit_bytes: env.parse("EVENTMILL_BODY_LIMIT_BYTES", "16777216", "bytes")?,
-                stream_high_water: env.parse("EVENTMILL_STREAM_MAX_LEN", "2000000", "a count")?,
-                redis_timeout: env.millis("EVENTMILL_REDIS_TIMEOUT_MS", "2000")?,
-                resend_window: Duration::from_secs(env.parse("EVENTMILL_RESEND_WINDOW_SECS", "600", "seconds")?),
-                request_timeout: env.millis("EVENTMILL_REQUEST_TIMEOUT_MS", "10000")?,
-                max_connections: env.parse("EVENTMILL_MAX_CONNECTIONS", "1000", "a count")?,
+                max_batch_events: env.parse("MAX_BATCH_EVENTS", "5000", "a count")?,
+                body_limit_bytes: env.parse("BODY_LIMIT_BYTES", "16777216", "bytes")?,
+                stream_high_water: env.parse("STREAM_MAX_LEN", "2000000", "a count")?,
+                redis_timeout: redis.timeout,
+                resend_window: Duration::from_secs(env.parse("RESEND_WINDOW_SECS", "600", "seconds")?),
+                request_timeout: env.millis("REQUEST_TIMEOUT_MS", "10000")?,
+                max_connections: env.parse("MAX_CONNECTIONS", "1000", "a count")?,
             },
             consumer: ConsumerSettings {
-                consumers: env.parse("EVENTMILL_CONSUMERS", "2", "a count")?,
-                batch_size: env.parse("EVENTMILL_BATCH_SIZE", "4000", "a count")?,
-                flush_interval: env.millis("EVENTMILL_FLUSH_INTERVAL_MS", "100")?,
-                max_deliveries: env.parse("EVENTMILL_MAX_DELIVERIES", "5", "a count")?,
-                reclaim_idle: env.millis("EVENTMILL_RECLAIM_IDLE_MS", "30000")?,
-                reclaim_interval: env.millis("EVENTMILL_RECLAIM_INTERVAL_MS", "5000")?,
+                consumers: env.parse("CONSUMERS", "2", "a count")?,
+                batch_size: env.parse("BATCH_SIZE", "4000", "a count")?,
+                flush_interval: env.millis("FLUSH_INTERVAL_MS", "100")?,
+                max_deliveries: env.parse("MAX_DELIVERIES", "5", "a count")?,
+                reclaim_idle: env.millis("RECLAIM_IDLE_MS", "30000")?,
+                reclaim_interval: env.millis("RECLAIM_INTERVAL_MS", "5000")?,
             },
             storage: StorageSettings {
-                retention_days: env.parse("EVENTMILL_RETENTION_DAYS", "400", "days")?,
-                partitions_ahead_days: env.parse("EVENTMILL_PARTITIONS_AHEAD_DAYS", "7", "days")?,
-                max_connections: env.parse("EVENTMILL_DB_MAX_CONNECTIONS", "10", "a count")?,
+                retention_days: env.parse("RETENTION_DAYS", "400", "days")?,
+                partitions_ahead_days: env.parse("PARTITIONS_AHEAD_DAYS", "7", "days")?,
+                max_connections: env.parse("DB_MAX_CONNECTIONS", "10", "a count")?,
             },
-            jobs: job_settings(&env, kinds, queues)?,
+            redis,
+            jobs,
         })
     }
 
-    /// Where Redis is (one node or a cluster), from `EVENTMILL_REDIS_URL` and `EVENTMILL_REDIS_CLUSTER`,
-    /// and how many replicas confirm acknowledged writes (`EVENTMILL_REDIS_WAIT_REPLICAS`, waiting
-    /// at most half of `EVENTMILL_REDIS_TIMEOUT_MS`, so the 503 comes within the timeout).
-    pub fn redis_target(&self) -> redis::RedisResult<crate::redis_conn::RedisTarget> {
-        let wait = crate::redis_conn::ReplicaWait {
-            replicas: self.redis_wait_replicas,
-            timeout: self.ingest.redis_timeout / 2,
-        };
-        Ok(crate::redis_conn::RedisTarget::new(self.redis_url.expose_secret(), self.redis_cluster)?
-            .with_replica_wait(wait))
-    }
-
-    /// Whether `redis_target` is a cluster (the URL's own rule: several nodes, or the flag).
-    fn redis_target_is_cluster(&self) -> bool {
-        self.redis_target().map_or(self.redis_cluster, |target| target.is_cluster())
+    /// The framework's part (Redis and jobs), for `eventmill_jobs::Jobs::connect`.
+    pub fn framework(&self) -> JobsSettings {
+        JobsSettings { env_prefix: ENV_PREFIX.to_owned(), redis: self.redis.clone(), jobs: self.jobs.clone() }
     }
 
     /// The effective configuration as `NAME=value` lines, secrets masked, for `eventmill config`.
-    pub fn describe(&self) -> Vec<(&'static str, String)> {
+    pub fn describe(&self) -> Vec<(String, String)> {
         let secret = |s: &Option<SecretString>| match s {
             Some(_) => "******".to_owned(),
             None => "(unset)".to_owned(),
         };
-        vec![
-            ("EVENTMILL_REDIS_URL", mask_url(self.redis_url.expose_secret())),
-            ("EVENTMILL_REDIS_CLUSTER", self.redis_target_is_cluster().to_string()),
+        let framework = self.framework().describe();
+        let (redis, jobs): (Vec<_>, Vec<_>) = framework.into_iter().partition(|(name, _)| name.contains("_REDIS_"));
+        let app: Vec<(&'static str, String)> = vec![
             ("EVENTMILL_STREAM_SHARDS", self.stream_shards.to_string()),
-            (
-                "EVENTMILL_REDIS_WAIT_REPLICAS",
-                match self.redis_wait_replicas {
-                    0 => "0 (off: a 202 means on the master)".to_owned(),
-                    n => format!("{n} (a 202 means on the master and {n} replica(s))"),
-                },
-            ),
             ("EVENTMILL_DATABASE_URL", mask_url(self.database_url.expose_secret())),
             ("EVENTMILL_HTTP_ADDR", self.http_addr.to_string()),
             (
@@ -355,13 +224,11 @@ impl Settings {
             ("EVENTMILL_DASHBOARD_ERROR_THRESHOLD", self.dashboard_error_threshold.to_string()),
             ("EVENTMILL_LIVE_TICK_MS", self.live_tick.as_millis().to_string()),
             ("EVENTMILL_SCHEDULER_FILE", self.scheduler_file.display().to_string()),
-            ("EVENTMILL_REDIS_PREFIX", self.redis_prefix.clone()),
             ("EVENTMILL_REDIS_MEMORY_HIGH_WATER", self.redis_limits.memory_high_water.to_string()),
             ("EVENTMILL_ALLOW_EVICTING_REDIS", self.redis_limits.allow_evicting.to_string()),
             ("EVENTMILL_MAX_BATCH_EVENTS", self.ingest.max_batch_events.to_string()),
             ("EVENTMILL_BODY_LIMIT_BYTES", self.ingest.body_limit_bytes.to_string()),
             ("EVENTMILL_STREAM_MAX_LEN", self.ingest.stream_high_water.to_string()),
-            ("EVENTMILL_REDIS_TIMEOUT_MS", self.ingest.redis_timeout.as_millis().to_string()),
             ("EVENTMILL_RESEND_WINDOW_SECS", self.ingest.resend_window.as_secs().to_string()),
             ("EVENTMILL_REQUEST_TIMEOUT_MS", self.ingest.request_timeout.as_millis().to_string()),
             ("EVENTMILL_MAX_CONNECTIONS", self.ingest.max_connections.to_string()),
@@ -374,193 +241,9 @@ impl Settings {
             ("EVENTMILL_RETENTION_DAYS", self.storage.retention_days.to_string()),
             ("EVENTMILL_PARTITIONS_AHEAD_DAYS", self.storage.partitions_ahead_days.to_string()),
             ("EVENTMILL_DB_MAX_CONNECTIONS", self.storage.max_connections.to_string()),
-            ("EVENTMILL_JOB_ATTEMPTS", self.jobs.default_policy.attempts.to_string()),
-            ("EVENTMILL_JOB_BACKOFF_MS", self.jobs.default_policy.backoff.as_millis().to_string()),
-            ("EVENTMILL_JOB_BACKOFF_JITTER", self.jobs.default_policy.jitter.to_string()),
-            ("EVENTMILL_JOB_TIMEOUT_MS", self.jobs.default_policy.timeout.as_millis().to_string()),
-            ("EVENTMILL_JOB_CONCURRENCY", self.jobs.concurrency.to_string()),
-            ("EVENTMILL_JOB_IDLE_CHECK_MS", self.jobs.idle_check.as_millis().to_string()),
-            ("EVENTMILL_JOB_PROGRESS_FLUSH_MS", self.jobs.progress_flush.as_millis().to_string()),
-            ("EVENTMILL_JOB_LEASE_MS", self.jobs.lease.as_millis().to_string()),
-            ("EVENTMILL_JOB_SHUTDOWN_GRACE_MS", self.jobs.shutdown_grace.as_millis().to_string()),
-            ("EVENTMILL_JOB_KEEP_COMPLETED", self.jobs.keep_completed.to_string()),
-            ("EVENTMILL_JOB_KEEP_COMPLETED_SECS", self.jobs.keep_completed_age.as_secs().to_string()),
-            ("EVENTMILL_JOB_KEEP_FAILED", self.jobs.keep_failed.to_string()),
-            ("EVENTMILL_JOB_KEEP_FAILED_SECS", self.jobs.keep_failed_age.as_secs().to_string()),
-        ]
-    }
-}
-
-/// Hides the password of a `scheme://user:password@host` URL.
-pub fn mask_url(url: &str) -> String {
-    if url.contains(',') {
-        return url.split(',').map(mask_url).collect::<Vec<_>>().join(",");
-    }
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else { return url.to_owned() };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:******@{host}"),
-        None => url.to_owned(),
-    }
-}
-
-/// A variable `EVENTMILL_JOB_<NAME>_<KIND>` for a kind not in `kinds` is an error naming it.
-fn check_kind_variable(var: &str, value: &str, kinds: &[&str]) -> Result<(), SettingsError> {
-    let Some(rest) = var.strip_prefix("EVENTMILL_JOB_") else { return Ok(()) };
-    for name in KIND_VARIABLES {
-        if let Some(kind) = rest.strip_prefix(name).and_then(|k| k.strip_prefix('_'))
-            && !kinds.contains(&kind)
-        {
-            return Err(SettingsError {
-                var: var.to_owned(),
-                value: value.to_owned(),
-                expected: "a registered job kind after the variable name (see `eventmill enqueue --help`)",
-            });
-        }
-    }
-    Ok(())
-}
-
-/// A variable `EVENTMILL_QUEUE_RATE_LIMIT_<QUEUE>` for a queue not in `queues` is an error naming it.
-fn check_queue_variable(var: &str, value: &str, queues: &[&str]) -> Result<(), SettingsError> {
-    if var.starts_with(rate_limit::VARIABLE_PREFIX) && !queues.iter().any(|q| RateLimit::variable(q) == var) {
-        return Err(SettingsError {
-            var: var.to_owned(),
-            value: value.to_owned(),
-            expected: "a declared queue after EVENTMILL_QUEUE_RATE_LIMIT_ (analytics:reports -> ANALYTICS_REPORTS)",
-        });
-    }
-    Ok(())
-}
-
-/// The rate-limit variables of the declared `queues` that are set.
-fn rate_limits<F: Fn(&str) -> Option<String>>(
-    env: &Env<'_, F>,
-    queues: &[&str],
-) -> Result<Vec<(String, Option<RateLimit>)>, SettingsError> {
-    let mut limits = Vec::new();
-    for queue in queues {
-        let var = RateLimit::variable(queue);
-        let Some(value) = env.optional(&var) else { continue };
-        let limit = match value.trim() {
-            "none" | "off" => None,
-            text => Some(text.parse().map_err(|_| SettingsError {
-                var,
-                value: value.clone(),
-                expected: "jobs/duration (100/1s, 10/1m) or none",
-            })?),
-        };
-        limits.push(((*queue).to_owned(), limit));
-    }
-    Ok(limits)
-}
-
-fn job_settings<F: Fn(&str) -> Option<String>>(
-    env: &Env<'_, F>,
-    kinds: &[&str],
-    queues: &[&str],
-) -> Result<JobSettings, SettingsError> {
-    let default_policy = RetryPolicy {
-        attempts: env.parse("EVENTMILL_JOB_ATTEMPTS", "3", "a count of at least 1")?,
-        backoff: env.millis("EVENTMILL_JOB_BACKOFF_MS", "2000")?,
-        jitter: env.parse("EVENTMILL_JOB_BACKOFF_JITTER", "0", "a fraction between 0 and 1")?,
-        timeout: env.millis("EVENTMILL_JOB_TIMEOUT_MS", "600000")?,
-    };
-    check_policy(&default_policy, "EVENTMILL_JOB_ATTEMPTS")?;
-    let mut overrides = Vec::new();
-    for kind in kinds {
-        let var = |name: &str| format!("EVENTMILL_JOB_{name}_{kind}");
-        let over = PolicyOverride {
-            attempts: env.parse_optional(&var("ATTEMPTS"), "a count of at least 1")?,
-            backoff: env.parse_optional(&var("BACKOFF_MS"), "milliseconds")?.map(Duration::from_millis),
-            jitter: env.parse_optional(&var("BACKOFF_JITTER"), "a fraction between 0 and 1")?,
-            timeout: env.parse_optional(&var("TIMEOUT_MS"), "milliseconds")?.map(Duration::from_millis),
-        };
-        if over != PolicyOverride::default() {
-            check_policy(&over.apply(default_policy), "EVENTMILL_JOB_ATTEMPTS_<KIND>")?;
-            overrides.push(((*kind).to_owned(), over));
-        }
-    }
-    Ok(JobSettings {
-        default_policy,
-        overrides,
-        concurrency: env.parse("EVENTMILL_JOB_CONCURRENCY", "4", "a count")?,
-        idle_check: env.millis("EVENTMILL_JOB_IDLE_CHECK_MS", "15000")?,
-        progress_flush: env.millis("EVENTMILL_JOB_PROGRESS_FLUSH_MS", "200")?,
-        lease: env.millis("EVENTMILL_JOB_LEASE_MS", "30000")?,
-        shutdown_grace: env.millis("EVENTMILL_JOB_SHUTDOWN_GRACE_MS", "8000")?,
-        keep_completed: env.parse("EVENTMILL_JOB_KEEP_COMPLETED", "1000", "a count")?,
-        keep_completed_age: env
-            .parse("EVENTMILL_JOB_KEEP_COMPLETED_SECS", "86400", "seconds")
-            .map(Duration::from_secs)?,
-        keep_failed: env.parse("EVENTMILL_JOB_KEEP_FAILED", "5000", "a count")?,
-        keep_failed_age: env.parse("EVENTMILL_JOB_KEEP_FAILED_SECS", "604800", "seconds").map(Duration::from_secs)?,
-        rate_limits: rate_limits(env, queues)?,
-    })
-}
-
-fn check_policy(p: &RetryPolicy, var: &'static str) -> Result<(), SettingsError> {
-    if p.attempts == 0 || !(0.0..=1.0).contains(&p.jitter) {
-        let value = format!("attempts={} jitter={}", p.attempts, p.jitter);
-        return Err(SettingsError {
-            var: var.to_owned(),
-            value,
-            expected: "at least 1 attempt and a jitter between 0 and 1",
-        });
-    }
-    Ok(())
-}
-
-struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
-
-impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
-    fn optional(&self, var: &str) -> Option<String> {
-        (self.0)(var).filter(|v| !v.trim().is_empty())
-    }
-
-    fn string(&self, var: &str, default: &str) -> String {
-        self.optional(var).unwrap_or_else(|| default.to_owned())
-    }
-
-    fn parse<T: std::str::FromStr>(
-        &self,
-        var: &str,
-        default: &str,
-        expected: &'static str,
-    ) -> Result<T, SettingsError> {
-        let value = self.string(var, default);
-        value.trim().parse().map_err(|_| SettingsError { var: var.to_owned(), value, expected })
-    }
-
-    fn parse_optional<T: std::str::FromStr>(
-        &self,
-        var: &str,
-        expected: &'static str,
-    ) -> Result<Option<T>, SettingsError> {
-        match self.optional(var) {
-            None => Ok(None),
-            Some(value) => {
-                value.trim().parse().map(Some).map_err(|_| SettingsError { var: var.to_owned(), value, expected })
-            }
-        }
-    }
-
-    fn millis(&self, var: &str, default: &str) -> Result<Duration, SettingsError> {
-        self.parse(var, default, "milliseconds").map(Duration::from_millis)
-    }
-
-    fn millis_in(
-        &self,
-        var: &str,
-        default: &str,
-        range: std::ops::RangeInclusive<u64>,
-    ) -> Result<Duration, SettingsError> {
-        let ms: u64 = self.parse(var, default, "milliseconds from 20 to 60000")?;
-        if !range.contains(&ms) {
-            let value = self.string(var, default);
-            return Err(SettingsError { var: var.to_owned(), value, expected: "milliseconds from 20 to 60000" });
-        }
-        Ok(Duration::from_millis(ms))
+        ];
+        let app = app.into_iter().map(|(name, value)| (name.to_owned(), value));
+        redis.into_iter().chain(app).chain(jobs).collect()
     }
 }
 
@@ -568,63 +251,53 @@ impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
 mod tests {
     use super::*;
 
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let catalog = crate::processors::registry().catalog().clone();
+        Settings::from_lookup(&catalog, |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()))
+    }
+
     #[test]
     fn defaults_match_the_documented_values() {
-        let s = Settings::from_lookup(|_| None).unwrap();
+        let s = settings(&[]).unwrap();
         assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(s.ingest.max_batch_events, 5000);
         assert_eq!(s.storage.retention_days, 400);
         assert!(s.ingest_keys.is_empty());
         assert_eq!(s.smtp_from, "eventmill@localhost");
         assert_eq!(s.export_pdf_max_rows, 5000);
+        assert_eq!(s.redis.prefix, "eventmill");
         assert_eq!(s.jobs.policy("DAILY_ROLLUP").attempts, 3);
         assert_eq!(s.jobs.policy("DAILY_ROLLUP").backoff, Duration::from_secs(2));
     }
 
     #[test]
     fn a_job_kind_can_have_its_own_retry_policy() {
-        let s = Settings::from_lookup(|k| (k == "EVENTMILL_JOB_ATTEMPTS_GENERATE_REPORT").then(|| "5".into())).unwrap();
+        let s = settings(&[("EVENTMILL_JOB_ATTEMPTS_GENERATE_REPORT", "5")]).unwrap();
         assert_eq!(s.jobs.policy("GENERATE_REPORT").attempts, 5);
         assert_eq!(s.jobs.policy("HOURLY_ROLLUP").attempts, 3);
     }
 
     #[test]
-    fn a_per_kind_variable_for_an_unknown_kind_is_an_error_naming_it() {
-        let kinds = ["DAILY_ROLLUP"];
-        assert!(check_kind_variable("EVENTMILL_JOB_ATTEMPTS_DAILY_ROLLUP", "5", &kinds).is_ok());
-        assert!(check_kind_variable("EVENTMILL_JOB_BACKOFF_JITTER", "0.1", &kinds).is_ok());
-        assert!(check_kind_variable("EVENTMILL_JOB_TIMEOUT_MS", "10", &kinds).is_ok());
-        let err = check_kind_variable("EVENTMILL_JOB_ATTEMPTS_DAILY_ROLUP", "5", &kinds).unwrap_err();
-        assert!(err.to_string().contains("EVENTMILL_JOB_ATTEMPTS_DAILY_ROLUP"), "{err}");
-    }
-
-    #[test]
     fn a_bad_value_names_the_variable() {
-        let err = Settings::from_lookup(|k| (k == "EVENTMILL_BATCH_SIZE").then(|| "lots".into())).unwrap_err();
+        let err = settings(&[("EVENTMILL_BATCH_SIZE", "lots")]).unwrap_err();
         assert!(err.to_string().contains("EVENTMILL_BATCH_SIZE"), "{err}");
-    }
-
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(mask_url("postgres://u:secret@h:5432/db"), "postgres://u:******@h:5432/db");
-        assert_eq!(mask_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-        assert_eq!(mask_url("redis://:pw@a:7000,redis://:pw@b:7000"), "redis://:******@a:7000,redis://:******@b:7000");
-    }
-
-    #[test]
-    fn several_redis_nodes_or_the_flag_mean_a_cluster() {
-        let described = |vars: &'static [(&'static str, &'static str)]| {
-            let s =
-                Settings::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())).unwrap();
-            s.describe().into_iter().find(|(n, _)| *n == "EVENTMILL_REDIS_CLUSTER").unwrap().1
-        };
-        assert_eq!(described(&[]), "false");
-        assert_eq!(described(&[("EVENTMILL_REDIS_URL", "redis://a:7000,redis://b:7000")]), "true");
-        assert_eq!(
-            described(&[("EVENTMILL_REDIS_URL", "redis://a:7000"), ("EVENTMILL_REDIS_CLUSTER", "true")]),
-            "true"
-        );
-        let err = Settings::from_lookup(|k| (k == "EVENTMILL_STREAM_SHARDS").then(|| "0".into())).unwrap_err();
+        let err = settings(&[("EVENTMILL_STREAM_SHARDS", "0")]).unwrap_err();
         assert!(err.to_string().contains("EVENTMILL_STREAM_SHARDS"), "{err}");
+    }
+
+    #[test]
+    fn config_shows_the_app_and_the_framework_settings_with_secrets_masked() {
+        let s = settings(&[
+            ("EVENTMILL_REDIS_URL", "redis://:pw@a:7000,redis://:pw@b:7000"),
+            ("EVENTMILL_DATABASE_URL", "postgres://u:secret@h:5432/db"),
+        ])
+        .unwrap();
+        let described = s.describe();
+        let value = |name: &str| described.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap();
+        assert_eq!(value("EVENTMILL_REDIS_CLUSTER"), "true");
+        assert_eq!(value("EVENTMILL_REDIS_URL"), "redis://:******@a:7000,redis://:******@b:7000");
+        assert_eq!(value("EVENTMILL_DATABASE_URL"), "postgres://u:******@h:5432/db");
+        assert_eq!(value("EVENTMILL_JOB_LEASE_MS"), "30000");
+        assert_eq!(value("EVENTMILL_BATCH_SIZE"), "4000");
     }
 }

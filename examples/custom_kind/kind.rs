@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use eventmill::{
-    processors,
-    queue::{JobContext, JobError, Processor, QueueSpec, Registry},
+    processors::{self, Analytics, JobContext},
+    queue::{JobError, Processor, QueueSpec, Registry, ResultExt},
     settings::PolicyOverride,
 };
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,7 @@ pub struct CountEventsJob {
 
 pub struct CountEvents;
 
-impl Processor for CountEvents {
+impl Processor<Analytics> for CountEvents {
     type Payload = CountEventsJob;
     const NAME: &'static str = "COUNT_EVENTS";
     const QUEUE: &'static str = COUNTS_QUEUE;
@@ -51,8 +51,9 @@ impl Processor for CountEvents {
         .bind(start)
         .bind(start + chrono::Duration::days(1))
         .bind(&job.event_type)
-        .fetch_one(&ctx.pool)
-        .await?;
+        .fetch_one(&ctx.state().pool)
+        .await
+        .retryable()?;
         ctx.log(format!("{events} event(s) stored on {}", job.date));
         if let Some(min) = job.min_events.filter(|min| events < *min) {
             return Err(JobError::retryable(format!("only {events} of at least {min} events stored so far")));
@@ -62,6 +63,6 @@ impl Processor for CountEvents {
 }
 
 /// eventmill's queues and kinds plus the example's.
-pub fn registry() -> Registry {
+pub fn registry() -> Registry<Analytics> {
     processors::registry().queue(QueueSpec::new(COUNTS_QUEUE).concurrency(2)).register(CountEvents)
 }

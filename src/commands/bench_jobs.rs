@@ -86,8 +86,8 @@ impl JobHandler for Noop {
 }
 
 pub async fn run(settings: Settings, args: BenchJobsArgs) -> anyhow::Result<()> {
-    let prefix = format!("{}:bench:{:08x}", settings.redis_prefix, rand::random::<u32>());
-    let target = settings.redis_target()?;
+    let prefix = format!("{}:bench:{:08x}", settings.redis.prefix, rand::random::<u32>());
+    let target = settings.redis.target()?;
     let redis = target.connect(Duration::from_secs(30))?;
     let mut jobs = settings.jobs.clone();
     jobs.default_policy = RetryPolicy { attempts: 2, backoff: RETRY_BACKOFF, jitter: 0.0, ..jobs.default_policy };

@@ -4,16 +4,13 @@
 use std::{io::IsTerminal, process::ExitCode, time::Duration};
 
 use anyhow::Context;
+use eventmill_jobs::job::{JobOptions, JobTemplate, MAX_CHILDREN, PlannedJob};
 use serde_json::{Value, json};
 
 use crate::{
     cli::{EnqueueArgs, EnqueueKind},
-    domain::{
-        job::Job,
-        job_file::{JobTemplate, MAX_CHILDREN, PlannedJob},
-        job_options::JobOptions,
-    },
-    queue::{JobRecord, JobState, Queues, Registry},
+    domain::job::Job,
+    queue::{Catalog, JobRecord, JobState, Queues},
     redis_conn::RedisConn,
     redis_limits::{LimitSettings, RedisWatch, Refusal, memory},
 };
@@ -25,7 +22,7 @@ pub struct UsageError(pub String);
 
 /// The job the arguments describe (its kind registered, relative dates resolved now) and how to
 /// enqueue it: a job file's `options`, overridden by the flags given.
-pub fn job_from_args(args: &EnqueueArgs, registry: &Registry) -> Result<PlannedJob, UsageError> {
+pub fn job_from_args(args: &EnqueueArgs, registry: &Catalog) -> Result<PlannedJob, UsageError> {
     let template = match (&args.kind, &args.file) {
         (None, Some(file)) => JobTemplate::from_file(file, registry).map_err(UsageError)?,
         (Some(kind), None) => JobTemplate::from_value(fields(kind)?, registry).map_err(UsageError)?,

@@ -13,6 +13,7 @@ use crate::{
     app::{self, Resources},
     cli::{self, Command, DeadLettersCommand, EnqueueKind, ListArgs, ReplayArgs},
     loadgen,
+    processors::Analytics,
     queue::Registry,
     redis_limits::policy,
     settings::Settings,
@@ -24,10 +25,10 @@ use crate::{
 /// The whole program for the job kinds of `registry`: parse the command line, start telemetry,
 /// load settings, run the subcommand. eventmill's `main` calls it with `processors::registry()`;
 /// a binary with job kinds of its own calls it with its registry.
-pub async fn main(registry: Registry) -> ExitCode {
+pub async fn main(registry: Registry<Analytics>) -> ExitCode {
     let cli = cli::parse(&registry.describe());
     telemetry::init();
-    let settings = match Settings::from_env_for(&registry.kind_names(), &registry.queue_names()) {
+    let settings = match Settings::from_env(registry.catalog()) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("error: {error}");
@@ -49,7 +50,11 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<Ex
 }
 
 /// Runs one subcommand; the exit code follows SPEC section 12 (0 ok, 1 failure, 2 usage).
-pub async fn dispatch_with(command: Command, settings: Settings, registry: Registry) -> anyhow::Result<ExitCode> {
+pub async fn dispatch_with(
+    command: Command,
+    settings: Settings,
+    registry: Registry<Analytics>,
+) -> anyhow::Result<ExitCode> {
     if let Command::Config = command {
         print_config(&settings, &registry);
         return Ok(ExitCode::SUCCESS);
@@ -98,7 +103,7 @@ pub async fn dispatch_with(command: Command, settings: Settings, registry: Regis
         }
         Command::Enqueue(args) => {
             let resources = resources(settings).await?;
-            let plan = match enqueue::job_from_args(&args, resources.queues.registry()) {
+            let plan = match enqueue::job_from_args(&args, resources.queues.catalog()) {
                 Ok(plan) => plan,
                 Err(usage) => {
                     eprintln!("error: {usage}");
@@ -223,13 +228,14 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// `eventmill config`: every setting, then each declared queue's rate limit in force.
-fn print_config(settings: &Settings, registry: &Registry) {
+/// `eventmill config`: every setting (the framework's Redis and job settings included), then each
+/// declared queue's rate limit in force.
+fn print_config(settings: &Settings, registry: &Registry<Analytics>) {
     for (name, value) in settings.describe() {
         println!("{name}={value}");
     }
     for spec in registry.queues() {
         let limit = settings.jobs.rate_limit(spec.name, spec.rate_limit);
-        println!("{}={}", crate::queue::RateLimit::variable(spec.name), limit.map_or("none".into(), |l| l.to_string()));
+        println!("{}={}", settings.jobs.rate_limit_variable(spec.name), limit.map_or("none".into(), |l| l.to_string()));
     }
 }

@@ -1,32 +1,12 @@
-//! Jobs (SPEC section 7): a checked [`Job`] of any registered kind, and the analytics kinds'
-//! payloads as small serde structs. Field names are snake_case; the camelCase names of the seed's
+//! Jobs (SPEC section 7): the analytics kinds' payloads as small serde structs (a checked [`Job`]
+//! of any kind is the framework's). Field names are snake_case; the camelCase names of the seed's
 //! BullMQ payloads are accepted as aliases. These are the resolved forms: relative dates of job
 //! files ("today", "-7d") are resolved before a payload is built.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::queue::Processor;
-
-/// A job ready to enqueue: a registered kind and its checked payload (the JSON object with its
-/// `job_type`, as stored and shown). Built by `Registry::job` from a job file, the CLI, a
-/// schedule or the admin form, or from a typed payload with [`Job::of`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Job {
-    pub kind: &'static str,
-    pub payload: serde_json::Value,
-}
-
-impl Job {
-    /// The job of processor `P` with `payload`.
-    pub fn of<P: Processor>(payload: &P::Payload) -> Self {
-        let mut value = serde_json::to_value(payload).expect("a payload serializes to JSON");
-        if let serde_json::Value::Object(fields) = &mut value {
-            fields.insert("job_type".into(), P::NAME.into());
-        }
-        Self { kind: P::NAME, payload: value }
-    }
-}
+pub use eventmill_jobs::Job;
 
 /// Recompute the hourly rollup rows of every hour in `[start_time, end_time)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,8 +3,6 @@
 pub mod event;
 pub mod job;
 pub mod job_checks;
-pub mod job_file;
-pub mod job_options;
 pub mod name;
 pub mod storable;
 

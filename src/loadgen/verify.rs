@@ -20,8 +20,8 @@ pub async fn wait_until_stored(
     started_at: DateTime<Utc>,
     start: Instant,
 ) -> anyhow::Result<()> {
-    let mut redis = settings.redis_target()?.connect(Duration::from_secs(5))?;
-    let shards = stream::StreamKeys::shards(&settings.redis_prefix, settings.stream_shards);
+    let mut redis = settings.redis.target()?.connect(Duration::from_secs(5))?;
+    let shards = stream::StreamKeys::shards(&settings.redis.prefix, settings.stream_shards);
     let mut last_backlog = u64::MAX;
     let mut last_progress = Instant::now();
     let drained = loop {

@@ -14,22 +14,22 @@ use crate::{
 /// Streams the events `job` asks for into its output file.
 #[tracing::instrument(skip_all, fields(job_id = %ctx.job_id, attempt = ctx.attempt, data_type = ?job.data_type))]
 pub async fn export_data(ctx: &JobContext, job: &ExportData) -> Result<JobOutput, JobError> {
-    let query = ExportQuery::from_job(job).map_err(|e| JobError::Permanent(e.to_string()))?;
-    let output = ctx.output_path(
+    let query = ExportQuery::from_job(job).map_err(|e| JobError::permanent(e))?;
+    let output = ctx.state().output_path(
         export::slug(job.data_type),
         (job.start_date, job.end_date),
         job.format,
         job.output_path.as_deref(),
     )?;
     let file = AtomicFile::create(&output)
-        .map_err(|e| JobError::Retryable(format!("cannot create {}: {e}", output.path().display())))?;
+        .map_err(|e| JobError::retryable(format!("cannot create {}: {e}", output.path().display())))?;
 
     ctx.progress(5, "streaming events");
     let report_progress = |done: f64, rows: u64| {
         let percent = (5.0 + done.clamp(0.0, 1.0) * 90.0) as u8;
         ctx.progress(percent, format!("{rows} rows written"));
     };
-    let outcome = export::run(&ctx.pool, &query, file, ctx.settings.export_pdf_max_rows, &report_progress)
+    let outcome = export::run(&ctx.state().pool, &query, file, ctx.state().export_pdf_max_rows, &report_progress)
         .await
         .map_err(job_error)?;
     let path = output.path().to_owned();
@@ -50,7 +50,7 @@ pub async fn export_data(ctx: &JobContext, job: &ExportData) -> Result<JobOutput
 
 fn job_error(error: ExportError) -> JobError {
     match error {
-        ExportError::Invalid(_) | ExportError::Pdf(_) => JobError::Permanent(error.to_string()),
-        ExportError::Database(_) | ExportError::Write(_) => JobError::Retryable(error.to_string()),
+        ExportError::Invalid(_) | ExportError::Pdf(_) => JobError::permanent(error),
+        ExportError::Database(_) | ExportError::Write(_) => JobError::retryable(error),
     }
 }

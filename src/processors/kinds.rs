@@ -3,16 +3,19 @@
 
 use serde_json::Value;
 
-use super::{JobContext, JobError, JobOutput, REPORTS_QUEUE, ROLLUP_QUEUE, export, report, rollup};
+use super::{Analytics, JobContext, JobError, JobOutput, REPORTS_QUEUE, ROLLUP_QUEUE, export, report, rollup};
 use crate::{
-    domain::job::{DailyRollup, ExportData, GenerateReport, HourlyRollup},
+    domain::{
+        job::{DailyRollup, ExportData, GenerateReport, HourlyRollup},
+        job_checks::{check_output_path, check_recipients},
+    },
     queue::Processor,
 };
 
 /// HOURLY_ROLLUP: recompute `rollup_hourly` for a window.
 pub struct HourlyRollups;
 
-impl Processor for HourlyRollups {
+impl Processor<Analytics> for HourlyRollups {
     type Payload = HourlyRollup;
     const NAME: &'static str = "HOURLY_ROLLUP";
     const QUEUE: &'static str = ROLLUP_QUEUE;
@@ -26,7 +29,7 @@ impl Processor for HourlyRollups {
 /// DAILY_ROLLUP: recompute one UTC day's daily, summary, profile and cost rollups.
 pub struct DailyRollups;
 
-impl Processor for DailyRollups {
+impl Processor<Analytics> for DailyRollups {
     type Payload = DailyRollup;
     const NAME: &'static str = "DAILY_ROLLUP";
     const QUEUE: &'static str = ROLLUP_QUEUE;
@@ -40,11 +43,16 @@ impl Processor for DailyRollups {
 /// GENERATE_REPORT: a report file (CSV, JSON, PDF), optionally e-mailed.
 pub struct Reports;
 
-impl Processor for Reports {
+impl Processor<Analytics> for Reports {
     type Payload = GenerateReport;
     const NAME: &'static str = "GENERATE_REPORT";
     const QUEUE: &'static str = REPORTS_QUEUE;
     const DATE_FIELDS: &'static [&'static str] = &["start_date", "end_date"];
+
+    fn check(&self, job: &GenerateReport) -> Result<(), String> {
+        check_output_path(job.output_path.as_deref())?;
+        check_recipients(&job.recipient_email)
+    }
 
     async fn process(&self, ctx: &JobContext, payload: GenerateReport) -> Result<Value, JobError> {
         report::generate_report(ctx, &payload).await.map(JobOutput::into_result)
@@ -54,11 +62,15 @@ impl Processor for Reports {
 /// EXPORT_DATA: raw events of a period streamed to a file.
 pub struct Exports;
 
-impl Processor for Exports {
+impl Processor<Analytics> for Exports {
     type Payload = ExportData;
     const NAME: &'static str = "EXPORT_DATA";
     const QUEUE: &'static str = REPORTS_QUEUE;
     const DATE_FIELDS: &'static [&'static str] = &["start_date", "end_date"];
+
+    fn check(&self, job: &ExportData) -> Result<(), String> {
+        check_output_path(job.output_path.as_deref())
+    }
 
     async fn process(&self, ctx: &JobContext, payload: ExportData) -> Result<Value, JobError> {
         export::export_data(ctx, &payload).await.map(JobOutput::into_result)

@@ -9,12 +9,12 @@ pub mod kinds;
 pub mod report;
 pub mod rollup;
 
-pub use context::{JobError, JobOutput};
+pub use context::{Analytics, JobContext, JobError, JobOutput};
 pub use export::export_data;
 pub use kinds::{DailyRollups, Exports, HourlyRollups, Reports};
 pub use report::generate_report;
 
-pub use crate::queue::{JobContext, Progress};
+pub use crate::queue::Progress;
 use crate::{
     domain::job::Job,
     queue::{QueueSpec, Registry},
@@ -26,7 +26,7 @@ pub const ROLLUP_QUEUE: &str = "analytics:rollup";
 pub const REPORTS_QUEUE: &str = "analytics:reports";
 
 /// eventmill's queues and job kinds: a new kind is one `Processor` plus one line here.
-pub fn registry() -> Registry {
+pub fn registry() -> Registry<Analytics> {
     Registry::new()
         .queue(QueueSpec::new(ROLLUP_QUEUE))
         .queue(QueueSpec::new(REPORTS_QUEUE))
@@ -38,7 +38,5 @@ pub fn registry() -> Registry {
 
 /// Runs `job` right here, outside any queue (tests, tools): its processor with `ctx`.
 pub async fn dispatch(job: Job, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
-    let registry = registry();
-    let kind = registry.kind(job.kind).map_err(JobError::permanent)?;
-    kind.run(ctx.clone(), &job.payload.to_string()).await
+    registry().run(job.kind, ctx.clone(), &job.payload.to_string()).await
 }

@@ -21,15 +21,15 @@ use crate::{
 /// Builds the report of `job`, writes it and e-mails it when recipients are given.
 #[tracing::instrument(skip_all, fields(job_id = %ctx.job_id, attempt = ctx.attempt, report_type = ?job.report_type))]
 pub async fn generate_report(ctx: &JobContext, job: &GenerateReport) -> Result<JobOutput, JobError> {
-    let query = ReportQuery::from_job(job).map_err(|e| JobError::Permanent(e.to_string()))?;
+    let query = ReportQuery::from_job(job).map_err(|e| JobError::permanent(e))?;
     let mailer = mailer_for(ctx, &job.recipient_email)?;
-    let output = ctx.output_path(
+    let output = ctx.state().output_path(
         report::slug(job.report_type),
         (job.start_date, job.end_date),
         job.format,
         job.output_path.as_deref(),
     )?;
-    let pending = PendingDelivery::for_job(&ctx.settings.reports_dir, &ctx.job_id);
+    let pending = PendingDelivery::for_job(&ctx.state().reports_dir, &ctx.job_id);
 
     if let (Some(mailer), Some(mail)) = (&mailer, pending.load()) {
         ctx.progress(90, format!("report already written ({}); sending the e-mail again", mail.attachment.display()));
@@ -48,7 +48,7 @@ pub async fn generate_report(ctx: &JobContext, job: &GenerateReport) -> Result<J
     ctx.progress(5, "checking that every day of the period is rolled up and fresh");
     let fresh = ensure_fresh_rollups(ctx, job).await?;
     ctx.progress(50, "computing the report from the rollup tables");
-    let mut report = report::build(&ctx.pool, &query).await.map_err(job_error)?;
+    let mut report = report::build(&ctx.state().pool, &query).await.map_err(job_error)?;
     report.complete_to = Some(fresh.complete_to);
     if let Some(completeness) = report.completeness() {
         ctx.log(completeness);
@@ -56,7 +56,7 @@ pub async fn generate_report(ctx: &JobContext, job: &GenerateReport) -> Result<J
     ctx.progress(60, format!("rendering {:?}", job.format));
     let bytes = report::render(&report, job.format).map_err(job_error)?;
     let size = write_atomic(&output, &bytes)
-        .map_err(|e| JobError::Retryable(format!("cannot write {}: {e}", output.path().display())))?;
+        .map_err(|e| JobError::retryable(format!("cannot write {}: {e}", output.path().display())))?;
     let path = output.path().to_owned();
     ctx.progress(80, format!("written to {}", path.display()));
 
@@ -73,9 +73,9 @@ pub async fn generate_report(ctx: &JobContext, job: &GenerateReport) -> Result<J
     });
     if let Some(mailer) = mailer {
         let mail = mail_for(&report, job, &path);
-        pending.save(&mail).map_err(|e| JobError::Retryable(format!("cannot record the pending e-mail: {e}")))?;
+        pending.save(&mail).map_err(|e| JobError::retryable(format!("cannot record the pending e-mail: {e}")))?;
         ctx.progress(90, format!("e-mailing {} recipient(s)", mail.recipients.len()));
-        deliver(&mailer, &mail, &pending).await?;
+        deliver(mailer, &mail, &pending).await?;
         summary["emailed_to"] = json!(mail.recipients);
     }
     ctx.progress(100, "done");
@@ -83,12 +83,12 @@ pub async fn generate_report(ctx: &JobContext, job: &GenerateReport) -> Result<J
 }
 
 /// The mailer when recipients are given; fails for good on bad addresses or missing SMTP settings.
-fn mailer_for(ctx: &JobContext, recipients: &[String]) -> Result<Option<Mailer>, JobError> {
+fn mailer_for<'a>(ctx: &'a JobContext, recipients: &[String]) -> Result<Option<&'a Mailer>, JobError> {
     if recipients.is_empty() {
         return Ok(None);
     }
-    email::parse_recipients(recipients).map_err(|e| JobError::Permanent(e.to_string()))?;
-    Mailer::from_settings(&ctx.settings).map(Some).map_err(|e| JobError::Permanent(e.to_string()))
+    email::parse_recipients(recipients).map_err(|e| JobError::permanent(e))?;
+    ctx.state().mailer.as_ref().map(Some).map_err(JobError::permanent)
 }
 
 /// Sends and clears the marker; keeps it (and asks for a retry) when the server may come back.
@@ -99,11 +99,11 @@ async fn deliver(mailer: &Mailer, mail: &Mail, pending: &PendingDelivery) -> Res
             Ok(())
         }
         Err(e) if e.is_retryable() => {
-            Err(JobError::Retryable(format!("{e} (the report is written; a retry only re-sends it)")))
+            Err(JobError::retryable(format!("{e} (the report is written; a retry only re-sends it)")))
         }
         Err(e) => {
             pending.clear();
-            Err(JobError::Permanent(e.to_string()))
+            Err(JobError::permanent(e))
         }
     }
 }
@@ -136,7 +136,7 @@ async fn ensure_fresh_rollups(ctx: &JobContext, job: &GenerateReport) -> Result<
 
 fn job_error(error: ReportError) -> JobError {
     match error {
-        ReportError::Database(e) => JobError::Retryable(format!("database error while building the report: {e}")),
-        other => JobError::Permanent(other.to_string()),
+        ReportError::Database(e) => JobError::retryable(format!("database error while building the report: {e}")),
+        other => JobError::permanent(other),
     }
 }

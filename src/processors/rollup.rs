@@ -12,7 +12,7 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use super::JobContext;
 use crate::{
     domain::job::{DailyRollup, HourlyRollup},
-    queue::JobError,
+    queue::{JobError, ResultExt},
     report::freshness::{self, Freshness},
 };
 
@@ -33,7 +33,7 @@ pub async fn roll_up_stale_days(
     to: NaiveDate,
     on_day: &(dyn Fn(usize, usize, NaiveDate) + Send + Sync),
 ) -> Result<Freshness, JobError> {
-    let found = freshness::check(&ctx.pool, from, to).await?;
+    let found = freshness::check(&ctx.state().pool, from, to).await.retryable()?;
     for (done, &date) in found.stale.iter().enumerate() {
         on_day(done, found.stale.len(), date);
         tracing::info!(%date, "rolling up a day the report needs (new events since its rollup)");
@@ -46,6 +46,15 @@ pub async fn roll_up_stale_days(
 #[tracing::instrument(skip_all, fields(start = %job.start_time, end = %job.end_time))]
 pub async fn hourly(job: &HourlyRollup, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
     let (start, end) = hour_window(job.start_time, job.end_time)?;
+    swap_hourly(ctx, start, end).await.retryable()
+}
+
+/// The hourly rows of `[start, end)` replaced in one transaction.
+async fn swap_hourly(
+    ctx: &JobContext,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<serde_json::Value, sqlx::Error> {
     ctx.report(5, "waiting for the window's lock").await;
     let mut tx = begin(ctx).await?;
     let first_hour = start.timestamp() / 3600;
@@ -106,6 +115,11 @@ const PROFILE_TABLE: &DailyTable = &DAILY_TABLES[2];
 /// by one transaction, so a reader sees either the old day or the new one.
 #[tracing::instrument(skip_all, fields(date = %job.date))]
 pub async fn daily(job: &DailyRollup, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
+    swap_daily(job, ctx).await.retryable()
+}
+
+/// The day's rows (or its profiles' rows) replaced in one transaction.
+async fn swap_daily(job: &DailyRollup, ctx: &JobContext) -> Result<serde_json::Value, sqlx::Error> {
     let start = day_start(job.date);
     let end = start + Duration::days(1);
     let day = job.date;
@@ -125,7 +139,7 @@ pub async fn daily(job: &DailyRollup, ctx: &JobContext) -> Result<serde_json::Va
         return Ok(json!({ "date": day, "profile_ids": profiles, "rollup_profile_daily_rows": rows }));
     }
     // Before any read of the day's events (see report::freshness): what this run will cover.
-    let seen = freshness::count_day(&ctx.pool, (start, end)).await?;
+    let seen = freshness::count_day(&ctx.state().pool, (start, end)).await?;
     ctx.report(20, "recomputing the day's tables").await;
     let computed =
         futures_util::future::try_join_all(DAILY_TABLES.iter().map(|table| compute(ctx, table, (start, end), None)))
@@ -156,7 +170,7 @@ async fn compute(
     table: &DailyTable,
     (start, end): (DateTime<Utc>, DateTime<Utc>),
     profiles: Option<&Vec<String>>,
-) -> Result<String, JobError> {
+) -> Result<String, sqlx::Error> {
     let mut tx = begin(ctx).await?;
     let sql = format!(
         "SELECT coalesce(json_agg(t), '[]')::text FROM ({}) AS t ({})",
@@ -171,7 +185,7 @@ async fn compute(
 }
 
 /// Inserts rows computed by [`compute`] into their table.
-async fn insert_rows(conn: &mut PgConnection, table: &DailyTable, rows: &str) -> Result<u64, JobError> {
+async fn insert_rows(conn: &mut PgConnection, table: &DailyTable, rows: &str) -> Result<u64, sqlx::Error> {
     let sql = format!(
         "INSERT INTO {name} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{name}, $1::json)",
         name = table.name,
@@ -181,14 +195,14 @@ async fn insert_rows(conn: &mut PgConnection, table: &DailyTable, rows: &str) ->
 }
 
 /// A transaction in UTC, with memory enough for hash aggregates of a big day.
-async fn begin(ctx: &JobContext) -> Result<Transaction<'static, Postgres>, JobError> {
-    let mut tx = ctx.pool.begin().await?;
+async fn begin(ctx: &JobContext) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = ctx.state().pool.begin().await?;
     sqlx::query("SET LOCAL TIME ZONE 'UTC'").execute(&mut *tx).await?;
     sqlx::query("SET LOCAL work_mem = '128MB'").execute(&mut *tx).await?;
     Ok(tx)
 }
 
-async fn lock(conn: &mut PgConnection, class: i32, key: i64) -> Result<(), JobError> {
+async fn lock(conn: &mut PgConnection, class: i32, key: i64) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)").bind(class).bind(key as i32).execute(conn).await?;
     Ok(())
 }
@@ -233,6 +247,6 @@ mod tests {
     #[test]
     fn an_empty_window_is_a_permanent_error() {
         let t = "2026-03-08T10:00:00Z".parse::<DateTime<Utc>>().unwrap();
-        assert!(matches!(hour_window(t, t), Err(JobError::Permanent(_))));
+        assert!(hour_window(t, t).is_err_and(|e| !e.is_retryable()));
     }
 }

@@ -158,3 +158,15 @@ impl From<serde_json::Error> for ApiError {
         }
     }
 }
+
+/// Every error answer.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// Machine-readable code, e.g. `invalid_events`.
+    error: String,
+    message: String,
+    /// For 422: `{index, field, reason}` per problem; for 400: `{line, column}`.
+    #[schema(value_type = Vec<Object>)]
+    details: Vec<serde_json::Value>,
+}

@@ -1,5 +1,5 @@
 //! `/healthz` (liveness) and `/healthz/detailed` (dependencies, stream backlog, job queue sizes,
-//! default-partition rows) with one overall state (README "Health"):
+//! default-partition rows) with one overall state (docs/operations.md "Health"):
 //! - `ok` (200): Redis and PostgreSQL answer and the stream has room;
 //! - `degraded` (200): events are still accepted (202) but something needs attention: PostgreSQL is
 //!   down (events wait in the stream), or the stream holds 80 % or more of its high-water mark;

@@ -20,7 +20,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 pub(super) async fn assess(state: &AppState, redis: &mut Check) -> (Overall, Vec<String>) {
     let watch = &state.redis_watch;
     let mut conn = state.redis.clone();
-    let probe_key = format!("{}:healthz:probe", state.settings.redis_prefix);
+    let probe_key = format!("{}:healthz:probe", state.settings.redis.prefix);
     let checks = async {
         let reading = memory::read(&mut conn).await;
         let probe: redis::RedisResult<()> =

@@ -33,15 +33,15 @@ async fn ok(app: &TestApp, path: &str) -> Value {
 async fn golden_app() -> TestApp {
     let env = TestEnv::with(&[("EVENTMILL_READONLY_TOKEN", READONLY_TOKEN)]).await;
     golden::load(&env).await;
-    let ctx = JobContext::new(env.pool().clone(), env.resources.settings.clone(), "test".into(), 1, None);
+    let ctx = JobContext::new(env.resources.analytics.clone(), "test".into(), 1, None);
     let hourly = HourlyRollup {
         start_time: "2026-03-07T00:00:00Z".parse().unwrap(),
         end_time: "2026-03-10T00:00:00Z".parse().unwrap(),
     };
-    processors::dispatch(Job::of::<HourlyRollups>(&hourly), &ctx).await.unwrap();
+    processors::dispatch(Job::of::<HourlyRollups, _>(&hourly), &ctx).await.unwrap();
     for day in ["2026-03-07", "2026-03-08", "2026-03-09"] {
         let daily = DailyRollup { date: day.parse().unwrap(), profile_ids: None };
-        processors::dispatch(Job::of::<DailyRollups>(&daily), &ctx).await.unwrap();
+        processors::dispatch(Job::of::<DailyRollups, _>(&daily), &ctx).await.unwrap();
     }
     TestApp::api(env).await
 }

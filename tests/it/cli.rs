@@ -22,7 +22,7 @@ fn command(env: &TestEnv, args: &[&str]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventmill"));
     command
         .args(args)
-        .env("EVENTMILL_REDIS_URL", env.settings.redis_url.expose_secret())
+        .env("EVENTMILL_REDIS_URL", env.settings.redis.url.expose_secret())
         .env("EVENTMILL_DATABASE_URL", &env.db_url)
         .env("EVENTMILL_REDIS_PREFIX", &env.prefix)
         .env("EVENTMILL_REPORTS_DIR", &env.settings.reports_dir)

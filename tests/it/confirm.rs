@@ -20,7 +20,7 @@ async fn a_destructive_action_without_confirmation_changes_nothing_and_with_it_h
     let serve = Logged::start(
         "serve",
         &[
-            ("EVENTMILL_REDIS_URL", secrecy::ExposeSecret::expose_secret(&env.settings.redis_url).to_owned()),
+            ("EVENTMILL_REDIS_URL", secrecy::ExposeSecret::expose_secret(&env.settings.redis.url).to_owned()),
             ("EVENTMILL_DATABASE_URL", env.db_url.clone()),
             ("EVENTMILL_REDIS_PREFIX", env.prefix.clone()),
         ],
@@ -53,7 +53,7 @@ async fn a_destructive_action_without_confirmation_changes_nothing_and_with_it_h
     assert!(env.resources.queues.job(&id).await.unwrap().is_none(), "confirmed, the job is removed");
 
     let logs = serve.stop().await;
-    // Log lines are JSON (README "Operations").
+    // Log lines are JSON (docs/operations.md "Logs and shutdown").
     let audit = |outcome: &str| {
         let outcome = format!(r#""outcome":"{outcome}""#);
         logs.lines()

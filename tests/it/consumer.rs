@@ -80,7 +80,7 @@ async fn a_worker_process_killed_mid_stream_loses_and_duplicates_nothing() {
         let env = &app.env;
         tokio::process::Command::new(env!("CARGO_BIN_EXE_eventmill"))
             .arg("worker")
-            .env("EVENTMILL_REDIS_URL", secrecy::ExposeSecret::expose_secret(&env.settings.redis_url))
+            .env("EVENTMILL_REDIS_URL", secrecy::ExposeSecret::expose_secret(&env.settings.redis.url))
             .env("EVENTMILL_DATABASE_URL", &env.db_url)
             .env("EVENTMILL_REDIS_PREFIX", &env.prefix)
             .env("EVENTMILL_BATCH_SIZE", "100")
@@ -221,7 +221,7 @@ async fn a_dead_letter_refused_by_postgres_is_replayed_with_the_cli_once_fixed()
     let cli = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_eventmill"))
             .args(args)
-            .env("EVENTMILL_REDIS_URL", secrecy::ExposeSecret::expose_secret(&app.env.settings.redis_url))
+            .env("EVENTMILL_REDIS_URL", secrecy::ExposeSecret::expose_secret(&app.env.settings.redis.url))
             .env("EVENTMILL_DATABASE_URL", &app.env.db_url)
             .env("EVENTMILL_REDIS_PREFIX", &app.env.prefix)
             .env("EVENTMILL_ADMIN_TOKEN", "x")
@@ -347,7 +347,7 @@ async fn sigterm_stops_eventmill_run_within_ten_seconds_with_every_accepted_even
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventmill"))
         .arg("run")
-        .env("EVENTMILL_REDIS_URL", secrecy::ExposeSecret::expose_secret(&env.settings.redis_url))
+        .env("EVENTMILL_REDIS_URL", secrecy::ExposeSecret::expose_secret(&env.settings.redis.url))
         .env("EVENTMILL_DATABASE_URL", &env.db_url)
         .env("EVENTMILL_REDIS_PREFIX", &env.prefix)
         .env("EVENTMILL_HTTP_ADDR", format!("127.0.0.1:{port}"))

@@ -30,9 +30,9 @@ async fn the_dashboard_shows_live_counts_alerts_and_rolled_up_history_in_a_brows
     let refs: Vec<&EventRow> = rows.iter().collect();
     env.resources.partitions.ensure_for(refs.iter().map(|r| r.ts_micros)).await.unwrap();
     assert!(store::write_rows(env.pool(), &refs).await.unwrap().refused.is_empty());
-    let ctx = JobContext::new(env.pool().clone(), env.resources.settings.clone(), "test".into(), 1, None);
+    let ctx = JobContext::new(env.resources.analytics.clone(), "test".into(), 1, None);
     let window = HourlyRollup { start_time: hour, end_time: hour + Duration::hours(1) };
-    processors::dispatch(Job::of::<HourlyRollups>(&window), &ctx).await.unwrap();
+    processors::dispatch(Job::of::<HourlyRollups, _>(&window), &ctx).await.unwrap();
 
     let app = TestApp::full(env).await;
     run_scenario(&app, "dashboard", &[("HISTORY_EVENTS", "25")]).await;

@@ -7,7 +7,7 @@ use std::{os::unix::fs::MetadataExt, path::Path, process::Stdio, time::Duration}
 use chrono::NaiveDate;
 use eventmill::{
     domain::job::{Format, GenerateReport, ReportType},
-    processors::{JobError, generate_report},
+    processors::generate_report,
 };
 use serde_json::Value;
 use tokio::{
@@ -111,7 +111,7 @@ async fn an_smtp_server_that_is_down_makes_the_job_retry_and_the_retry_only_rese
 
     let (ctx, _) = report_support::context(&env, "mail-down", 1);
     let err = generate_report(&ctx, &job).await.unwrap_err();
-    assert!(matches!(&err, JobError::Retryable(m) if m.contains("SMTP")), "{err:?}");
+    assert!(err.is_retryable() && err.message().contains("SMTP"), "{err:?}");
     let file = reports.canonicalize().unwrap().join("weekly/revenue.pdf");
     let before = std::fs::metadata(&file).expect("the report is written before e-mailing");
     assert!(reports.join(".pending/mail-down.json").exists());
@@ -137,9 +137,9 @@ async fn email_asked_for_without_smtp_settings_fails_the_job_with_a_clear_error(
     let (env, reports) = report_support::env_with(&[]).await;
     let (ctx, _) = report_support::context(&env, "no-smtp", 1);
     let err = generate_report(&ctx, &weekly_pdf(&["manager@example.com"])).await.unwrap_err();
-    assert!(matches!(&err, JobError::Permanent(m) if m.contains("EVENTMILL_SMTP_URL")), "{err:?}");
+    assert!(!err.is_retryable() && err.message().contains("EVENTMILL_SMTP_URL"), "{err:?}");
     assert!(!reports.join("weekly/revenue.pdf").exists(), "no work done");
 
     let err = generate_report(&ctx, &weekly_pdf(&["not an address"])).await.unwrap_err();
-    assert!(matches!(&err, JobError::Permanent(m) if m.contains("not an address")), "{err:?}");
+    assert!(!err.is_retryable() && err.message().contains("not an address"), "{err:?}");
 }

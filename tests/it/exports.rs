@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use eventmill::{
     domain::job::{ExportData, ExportDataType, ExportFilters, Format},
-    processors::{JobError, export_data},
+    processors::export_data,
 };
 use serde_json::{Value, json};
 
@@ -101,14 +101,14 @@ async fn an_output_path_outside_the_reports_folder_is_rejected_before_any_work()
     std::fs::create_dir_all(&outside).unwrap();
     std::fs::create_dir_all(&reports).unwrap();
     std::os::unix::fs::symlink(&outside, reports.join("link")).unwrap();
-    let (mut ctx, _) = report_support::context(&env, "escape", 1);
     // A pool that cannot connect: touching the database would turn the error into a retryable one.
-    ctx.pool = sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
+    let ctx = report_support::context_with_pool(&env, pool, "escape");
     for path in ["../x.csv", "/etc/x", "a/../../x.csv", "link/x.csv"] {
         let mut job = export(ExportDataType::Engagement, Format::Csv);
         job.output_path = Some(path.into());
         let err = export_data(&ctx, &job).await.unwrap_err();
-        assert!(matches!(&err, JobError::Permanent(m) if m.contains(path)), "{path}: {err:?}");
+        assert!(!err.is_retryable() && err.message().contains(path), "{path}: {err:?}");
     }
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "nothing written outside");
     assert!(!reports.join("../x.csv").exists());
@@ -117,11 +117,11 @@ async fn an_output_path_outside_the_reports_folder_is_rejected_before_any_work()
 #[tokio::test]
 async fn a_failed_export_leaves_no_file_behind() {
     let (env, reports) = report_support::env_with(&[]).await;
-    let (mut ctx, _) = report_support::context(&env, "fails", 1);
-    ctx.pool = sqlx::postgres::PgPoolOptions::new()
+    let pool = sqlx::postgres::PgPoolOptions::new()
         .acquire_timeout(std::time::Duration::from_secs(1))
         .connect_lazy("postgres://nobody@127.0.0.1:1/none")
         .unwrap();
+    let ctx = report_support::context_with_pool(&env, pool, "fails");
     let mut job = export(ExportDataType::Engagement, Format::Csv);
     job.output_path = Some("nested/out.csv".into());
     let err = export_data(&ctx, &job).await.unwrap_err();
@@ -139,13 +139,13 @@ async fn child_export_for_memory_measurement() {
     let reports = std::env::var("EM_CHILD_REPORTS_DIR").unwrap();
     let format: Format = serde_json::from_value(json!(std::env::var("EM_CHILD_FORMAT").unwrap())).unwrap();
     let values = [("EVENTMILL_DATABASE_URL", db_url), ("EVENTMILL_REPORTS_DIR", reports)];
-    let settings = eventmill::settings::Settings::from_lookup(|k| {
+    let settings = eventmill::settings::Settings::from_lookup(eventmill::processors::registry().catalog(), |k| {
         values.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone())
     })
     .unwrap();
+    let pool = eventmill::store::connect(&values[0].1, 2).await.unwrap();
     let ctx = eventmill::processors::JobContext::new(
-        eventmill::store::connect(&values[0].1, 2).await.unwrap(),
-        std::sync::Arc::new(settings),
+        std::sync::Arc::new(eventmill::processors::Analytics::new(pool, &settings)),
         "million".into(),
         1,
         None,
@@ -234,13 +234,7 @@ async fn an_export_reports_its_rows_written_against_the_rollups_estimate_as_it_g
     .execute(env.pool())
     .await
     .unwrap();
-    let ctx = eventmill::processors::JobContext::new(
-        env.pool().clone(),
-        std::sync::Arc::new(env.settings.clone()),
-        "fill".into(),
-        1,
-        None,
-    );
+    let ctx = eventmill::processors::JobContext::new(env.resources.analytics.clone(), "fill".into(), 1, None);
     let rollup = eventmill::domain::job::DailyRollup { date, profile_ids: None };
     eventmill::processors::rollup::daily(&rollup, &ctx).await.unwrap();
 

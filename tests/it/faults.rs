@@ -57,7 +57,7 @@ async fn cli(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> String {
     let mut command = Command::new(env!("CARGO_BIN_EXE_eventmill"));
     command
         .args(args)
-        .env("EVENTMILL_REDIS_URL", secrecy::ExposeSecret::expose_secret(&env.settings.redis_url))
+        .env("EVENTMILL_REDIS_URL", secrecy::ExposeSecret::expose_secret(&env.settings.redis.url))
         .env("EVENTMILL_DATABASE_URL", &env.db_url)
         .env("EVENTMILL_REDIS_PREFIX", &env.prefix)
         .env("EVENTMILL_REPORTS_DIR", &env.settings.reports_dir)

@@ -44,7 +44,7 @@ impl Proc {
         let mut command = Command::new(env!("CARGO_BIN_EXE_eventmill"));
         command
             .args(args)
-            .env("EVENTMILL_REDIS_URL", env.settings.redis_url.expose_secret())
+            .env("EVENTMILL_REDIS_URL", env.settings.redis.url.expose_secret())
             .env("EVENTMILL_DATABASE_URL", &env.db_url)
             .env("EVENTMILL_REDIS_PREFIX", &env.prefix)
             .env("EVENTMILL_REPORTS_DIR", &env.settings.reports_dir)
@@ -95,7 +95,7 @@ impl Proc {
 }
 
 /// A client sending bulk requests of `batch` events with their own ids, each re-sent unchanged
-/// (same ids) after an error, a 429 or a 503 until it gets its 202, as the README tells clients to.
+/// (same ids) after an error, a 429 or a 503 until it gets its 202, as docs/api.md tells clients to.
 pub struct Load {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,

@@ -54,7 +54,7 @@ pub async fn start(env: &TestEnv, command: &str, extra: &[(&str, &str)]) -> Proc
     let metrics = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_eventmill"));
     cmd.arg(command)
-        .env("EVENTMILL_REDIS_URL", env.settings.redis_url.expose_secret())
+        .env("EVENTMILL_REDIS_URL", env.settings.redis.url.expose_secret())
         .env("EVENTMILL_DATABASE_URL", &env.db_url)
         .env("EVENTMILL_REDIS_PREFIX", &env.prefix)
         .env("EVENTMILL_ADMIN_TOKEN", TOKEN)

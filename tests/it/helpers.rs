@@ -66,7 +66,8 @@ impl TestEnv {
         for (k, v) in overrides {
             values.insert((*k).to_owned(), (*v).to_owned());
         }
-        let settings = Settings::from_lookup(|k| values.get(k).cloned()).unwrap();
+        let settings =
+            Settings::from_lookup(eventmill::processors::registry().catalog(), |k| values.get(k).cloned()).unwrap();
         let resources = Resources::new(settings.clone()).unwrap();
         resources.migrate().await.unwrap();
         Self { settings, resources, db_url, prefix }

@@ -60,7 +60,7 @@ async fn enqueue_file(env: &TestEnv, file: &Path) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_eventmill"))
         .args(["enqueue", "--file"])
         .arg(file)
-        .env("EVENTMILL_REDIS_URL", env.settings.redis_url.expose_secret())
+        .env("EVENTMILL_REDIS_URL", env.settings.redis.url.expose_secret())
         .env("EVENTMILL_DATABASE_URL", &env.db_url)
         .env("EVENTMILL_REDIS_PREFIX", &env.prefix)
         .env("EVENTMILL_REPORTS_DIR", &env.settings.reports_dir)

@@ -25,7 +25,6 @@ use crate::helpers::eventually;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Behaviour {
     Succeed,
-    FailRetryable,
     FailPermanent,
     /// Never finishes (a worker that hangs or is killed mid-job).
     Hang,
@@ -53,13 +52,6 @@ impl Scripted {
         })
     }
 
-    /// First attempt does `first`, later ones `then`.
-    pub fn first_then(first: Behaviour, then: Behaviour) -> Arc<Self> {
-        let s = Self::new(first);
-        *s.then.lock().unwrap() = Some(then);
-        s
-    }
-
     pub fn set(&self, behaviour: Behaviour) {
         *self.behaviour.lock().unwrap() = behaviour;
         *self.then.lock().unwrap() = None;
@@ -85,9 +77,6 @@ impl JobHandler for Scripted {
         async move {
             match behaviour {
                 Behaviour::Succeed => Ok(serde_json::json!({ "attempt": job.attempt })),
-                Behaviour::FailRetryable => {
-                    Err(JobError::retryable(format!("flaky failure on attempt {}", job.attempt)))
-                }
                 Behaviour::FailPermanent => Err(JobError::permanent("unknown report type NOPE")),
                 Behaviour::Hang => std::future::pending().await,
                 Behaviour::Sleep(d) => {

@@ -39,7 +39,7 @@ mod priorities;
 mod events;
 mod flows;
 mod custom_kind;
-mod queue;
+
 mod rollup;
 mod scheduler;
 mod processes;

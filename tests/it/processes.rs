@@ -56,7 +56,7 @@ fn pid_of(name: &str) -> Option<u32> {
 }
 
 fn daily(date: &str) -> Job {
-    Job::of::<DailyRollups>(&DailyRollup { date: date.parse().unwrap(), profile_ids: None })
+    Job::of::<DailyRollups, _>(&DailyRollup { date: date.parse().unwrap(), profile_ids: None })
 }
 
 #[tokio::test]

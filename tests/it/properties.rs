@@ -5,8 +5,9 @@ use std::{collections::HashMap, time::Duration};
 
 use chrono::Utc;
 use eventmill::{
-    domain::{Event, job_file::JobTemplate, parse_event},
+    domain::{Event, parse_event},
     processors::registry,
+    queue::JobTemplate,
 };
 use proptest::{
     prelude::*,

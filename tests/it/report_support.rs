@@ -9,7 +9,7 @@ use std::{
 
 use eventmill::{
     domain::job::DailyRollup,
-    processors::{JobContext, Progress, rollup},
+    processors::{Analytics, JobContext, Progress, rollup},
 };
 use serde_json::Value;
 
@@ -41,7 +41,7 @@ pub async fn load_events(env: &TestEnv) {
 
 /// Fills the daily rollup tables of the three golden days with the real DAILY_ROLLUP processor.
 pub async fn fill_rollups(env: &TestEnv) {
-    let ctx = JobContext::new(env.pool().clone(), Arc::new(env.settings.clone()), "fill".into(), 1, None);
+    let ctx = JobContext::new(Arc::new(Analytics::new(env.pool().clone(), &env.settings)), "fill".into(), 1, None);
     for day in ["2026-03-07", "2026-03-08", "2026-03-09"] {
         let job = DailyRollup { date: day.parse().unwrap(), profile_ids: None };
         rollup::daily(&job, &ctx).await.unwrap();
@@ -56,9 +56,19 @@ pub fn context(env: &TestEnv, job_id: &str, attempt: u32) -> (JobContext, Record
     let recorded: Recorded = Arc::default();
     let sink = recorded.clone();
     let progress = Progress::observed(move |percent, message| sink.lock().unwrap().push((percent, message.to_owned())));
-    let ctx =
-        JobContext::new(env.pool().clone(), Arc::new(env.settings.clone()), job_id.to_owned(), attempt, Some(progress));
+    let ctx = JobContext::new(
+        Arc::new(Analytics::new(env.pool().clone(), &env.settings)),
+        job_id.to_owned(),
+        attempt,
+        Some(progress),
+    );
     (ctx, recorded)
+}
+
+/// A processor context whose database is `pool` (one that cannot connect, to show what happens
+/// without the database).
+pub fn context_with_pool(env: &TestEnv, pool: sqlx::PgPool, job_id: &str) -> JobContext {
+    JobContext::new(Arc::new(Analytics::new(pool, &env.settings)), job_id.to_owned(), 1, None)
 }
 
 /// `pdftotext -layout` of a PDF (poppler-utils).

@@ -18,8 +18,7 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 fn scheduler(env: &TestEnv, toml: &str) -> Scheduler {
-    let schedules =
-        config::parse(toml, Path::new(env!("CARGO_MANIFEST_DIR")), env.resources.queues.registry()).unwrap();
+    let schedules = config::parse(toml, Path::new(env!("CARGO_MANIFEST_DIR")), env.resources.queues.catalog()).unwrap();
     Scheduler::new(schedules, env.resources.queues.clone(), env.redis(), &env.prefix)
 }
 

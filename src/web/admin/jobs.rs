@@ -18,12 +18,10 @@ use super::{
     error::PageResult,
     pages::{Nav, render},
 };
+use eventmill_jobs::job::{JobOptions, JobTemplate, PlannedJob};
+
 use crate::{
-    domain::{
-        job_file::{JobTemplate, PlannedJob},
-        job_options::JobOptions,
-    },
-    queue::{Cancelled, JobRecord, JobState, Registry},
+    queue::{Cancelled, Catalog, JobRecord, JobState},
     web::{ApiError, AppState, auth::Principal},
 };
 
@@ -223,7 +221,7 @@ pub struct EnqueueForm {
 /// Parses a job file's text exactly as `eventmill enqueue --file` does (`JobTemplate`: one object,
 /// `job_type` of a registered kind plus that kind's fields, unknown fields refused, relative dates
 /// resolved now).
-pub fn parse_job(text: &str, registry: &Registry) -> Result<PlannedJob, String> {
+pub fn parse_job(text: &str, registry: &Catalog) -> Result<PlannedJob, String> {
     let trimmed = text.trim();
     let value: serde_json::Value = if trimmed.starts_with('{') {
         serde_json::from_str(trimmed).map_err(|e| format!("invalid job (JSON): {e}"))?
@@ -236,7 +234,7 @@ pub fn parse_job(text: &str, registry: &Registry) -> Result<PlannedJob, String> 
 /// `POST /admin/api/enqueue`
 pub async fn enqueue(State(state): State<AppState>, action: Action<EnqueueForm>) -> Response {
     let result = async {
-        let mut plan = parse_job(&action.body.job, state.queues.registry()).map_err(ApiError::Invalid)?;
+        let mut plan = parse_job(&action.body.job, state.queues.catalog()).map_err(ApiError::Invalid)?;
         let delay = match action.body.delay_seconds.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
             None => None,
             Some(d) => Some(std::time::Duration::from_secs(

@@ -54,9 +54,9 @@ async fn outcome(state: &AppState, id: &str) -> Result<String, ApiError> {
 /// The scheduler of `EVENTMILL_SCHEDULER_FILE`, read afresh (a bad file is shown, not hidden).
 fn scheduler(state: &AppState) -> Result<Scheduler, ApiError> {
     let file = &state.settings.scheduler_file;
-    let schedules = config::load(file, state.queues.registry())
+    let schedules = config::load(file, state.queues.catalog())
         .map_err(|e| ApiError::Conflict(format!("{}: {e}", file.display())))?;
-    Ok(Scheduler::new(schedules, state.queues.clone(), state.redis.clone(), &state.settings.redis_prefix))
+    Ok(Scheduler::new(schedules, state.queues.clone(), state.redis.clone(), &state.settings.redis.prefix))
 }
 
 async fn rows(state: &AppState) -> Result<Vec<ScheduleRow>, ApiError> {

@@ -43,16 +43,16 @@ struct BulkBody<'a> {
 
 /// `POST /v1/events`: one event.
 #[utoipa::path(post, path = "/v1/events", tag = "ingest",
-    request_body = crate::web::openapi::EventInput,
+    request_body = super::schema::EventInput,
     responses(
         (status = 202, description = "In the stream", body = Accepted),
-        (status = 400, description = "Malformed JSON", body = crate::web::openapi::ErrorBody),
-        (status = 401, description = "Missing or bad ingest key", body = crate::web::openapi::ErrorBody),
-        (status = 413, description = "Body over the limit", body = crate::web::openapi::ErrorBody),
-        (status = 415, description = "Not application/json", body = crate::web::openapi::ErrorBody),
-        (status = 422, description = "Invalid event", body = crate::web::openapi::ErrorBody),
-        (status = 429, description = "Stream full, or Redis memory above its high-water mark (the message names it); see Retry-After", body = crate::web::openapi::ErrorBody),
-        (status = 503, description = "Redis unreachable, or refusing writes (read-only replica, MISCONF: the message names it); see Retry-After", body = crate::web::openapi::ErrorBody),
+        (status = 400, description = "Malformed JSON", body = crate::web::error::ErrorBody),
+        (status = 401, description = "Missing or bad ingest key", body = crate::web::error::ErrorBody),
+        (status = 413, description = "Body over the limit", body = crate::web::error::ErrorBody),
+        (status = 415, description = "Not application/json", body = crate::web::error::ErrorBody),
+        (status = 422, description = "Invalid event", body = crate::web::error::ErrorBody),
+        (status = 429, description = "Stream full, or Redis memory above its high-water mark (the message names it); see Retry-After", body = crate::web::error::ErrorBody),
+        (status = 503, description = "Redis unreachable, or refusing writes (read-only replica, MISCONF: the message names it); see Retry-After", body = crate::web::error::ErrorBody),
     ))]
 pub async fn ingest_one(
     State(state): State<AppState>,
@@ -70,16 +70,16 @@ pub async fn ingest_one(
 
 /// `POST /v1/events/bulk`: up to `max_batch_events` events, all accepted or none.
 #[utoipa::path(post, path = "/v1/events/bulk", tag = "ingest",
-    request_body = crate::web::openapi::BulkRequest,
+    request_body = super::schema::BulkRequest,
     responses(
         (status = 202, description = "All events in the stream", body = Accepted),
-        (status = 400, description = "Malformed JSON", body = crate::web::openapi::ErrorBody),
-        (status = 401, description = "Missing or bad ingest key", body = crate::web::openapi::ErrorBody),
-        (status = 413, description = "Over 5,000 events or the body limit", body = crate::web::openapi::ErrorBody),
-        (status = 415, description = "Not application/json", body = crate::web::openapi::ErrorBody),
-        (status = 422, description = "Every invalid event's index, field and reason", body = crate::web::openapi::ErrorBody),
-        (status = 429, description = "Stream full, or Redis memory above its high-water mark (the message names it); see Retry-After", body = crate::web::openapi::ErrorBody),
-        (status = 503, description = "Redis unreachable, or refusing writes (read-only replica, MISCONF: the message names it); see Retry-After", body = crate::web::openapi::ErrorBody),
+        (status = 400, description = "Malformed JSON", body = crate::web::error::ErrorBody),
+        (status = 401, description = "Missing or bad ingest key", body = crate::web::error::ErrorBody),
+        (status = 413, description = "Over 5,000 events or the body limit", body = crate::web::error::ErrorBody),
+        (status = 415, description = "Not application/json", body = crate::web::error::ErrorBody),
+        (status = 422, description = "Every invalid event's index, field and reason", body = crate::web::error::ErrorBody),
+        (status = 429, description = "Stream full, or Redis memory above its high-water mark (the message names it); see Retry-After", body = crate::web::error::ErrorBody),
+        (status = 503, description = "Redis unreachable, or refusing writes (read-only replica, MISCONF: the message names it); see Retry-After", body = crate::web::error::ErrorBody),
     ))]
 pub async fn ingest_bulk(
     State(state): State<AppState>,

@@ -5,6 +5,7 @@
 //! (all of it, atomically) before the 202 leaves.
 
 pub(crate) mod handlers;
+pub mod schema;
 
 use axum::{Router, routing::post};
 

@@ -83,8 +83,8 @@ struct TimeseriesQuery {
         ("to" = Option<String>, Query, description = "RFC 3339 or unix ms; default now"),
         ("interval" = Option<String>, Query, description = "second (window <= 1 h), minute (<= 7 days), hour (<= 400 days), day; default minute"),
     ),
-    responses((status = 200, body = Timeseries), (status = 400, body = crate::web::openapi::ErrorBody),
-        (status = 401, body = crate::web::openapi::ErrorBody)))]
+    responses((status = 200, body = Timeseries), (status = 400, body = crate::web::error::ErrorBody),
+        (status = 401, body = crate::web::error::ErrorBody)))]
 pub async fn timeseries(
     _: Principal,
     State(state): State<AppState>,
@@ -147,8 +147,8 @@ struct SummaryQuery {
         ("source" = Option<String>, Query, description = "Only this source"),
         ("event_type" = Option<String>, Query, description = "Only this event type"),
     ),
-    responses((status = 200, body = Summary), (status = 400, body = crate::web::openapi::ErrorBody),
-        (status = 401, body = crate::web::openapi::ErrorBody)))]
+    responses((status = 200, body = Summary), (status = 400, body = crate::web::error::ErrorBody),
+        (status = 401, body = crate::web::error::ErrorBody)))]
 pub async fn summary(
     _: Principal,
     State(state): State<AppState>,
@@ -220,8 +220,8 @@ struct DailyQuery {
         ("after_day" = Option<String>, Query, description = "Cursor: the `next_after_day` of the previous page"),
         ("limit" = Option<String>, Query, description = "Days per page, 1 to 366; default 31"),
     ),
-    responses((status = 200, body = DailyPage), (status = 400, body = crate::web::openapi::ErrorBody),
-        (status = 401, body = crate::web::openapi::ErrorBody)))]
+    responses((status = 200, body = DailyPage), (status = 400, body = crate::web::error::ErrorBody),
+        (status = 401, body = crate::web::error::ErrorBody)))]
 pub async fn daily(
     _: Principal,
     State(state): State<AppState>,
@@ -274,8 +274,8 @@ pub struct EventTypeCount {
 
 /// `GET /v1/analytics/event-types`: every event type seen in the last 400 days, with its count.
 #[utoipa::path(get, path = "/v1/analytics/event-types", tag = "analytics",
-    responses((status = 200, body = Vec<EventTypeCount>), (status = 400, body = crate::web::openapi::ErrorBody),
-        (status = 401, body = crate::web::openapi::ErrorBody)))]
+    responses((status = 200, body = Vec<EventTypeCount>), (status = 400, body = crate::web::error::ErrorBody),
+        (status = 401, body = crate::web::error::ErrorBody)))]
 pub async fn event_types(
     _: Principal,
     State(state): State<AppState>,

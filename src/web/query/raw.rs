@@ -49,8 +49,8 @@ type Row = (Uuid, String, DateTime<Utc>, Option<String>, Option<String>, String,
         ("event_type" = Option<String>, Query, description = "Only this event type"),
         ("limit" = Option<String>, Query, description = "1 to 5,000; default 1,000"),
     ),
-    responses((status = 200, body = Vec<RawEvent>), (status = 400, body = crate::web::openapi::ErrorBody),
-        (status = 401, body = crate::web::openapi::ErrorBody)))]
+    responses((status = 200, body = Vec<RawEvent>), (status = 400, body = crate::web::error::ErrorBody),
+        (status = 401, body = crate::web::error::ErrorBody)))]
 pub async fn raw(
     _: Principal,
     State(state): State<AppState>,

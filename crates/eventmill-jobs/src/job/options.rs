@@ -14,9 +14,11 @@ use crate::queue::{EnqueueOptions, MAX_PRIORITY};
 pub struct JobOptions {
     /// 1 runs first, then 2...; none runs before any prioritised job.
     pub priority: Option<u32>,
+    /// Run no earlier than this long after the enqueue.
     pub delay: Option<Duration>,
     /// Deduplication key, and how long it deduplicates.
     pub key: Option<String>,
+    /// How long `key` deduplicates (default: while the job exists).
     pub key_window: Option<Duration>,
 }
 

@@ -6,27 +6,27 @@ use std::{fmt, str::FromStr, time::Duration};
 /// `max` jobs per `per` (a fixed window that starts with its first claim).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
+    /// Jobs started at most per window.
     pub max: u32,
+    /// The window.
     pub per: Duration,
 }
 
 impl RateLimit {
+    /// `max` jobs per `per`.
     pub const fn new(max: u32, per: Duration) -> Self {
         Self { max, per }
     }
 
-    /// The variable that overrides queue `queue`'s limit: `EVENTMILL_QUEUE_RATE_LIMIT_` and the
+    /// The variable that overrides queue `queue`'s limit: `<prefix>_QUEUE_RATE_LIMIT_` and the
     /// name upper-cased with every other character than a letter or digit as `_`
     /// (`analytics:reports` -> `EVENTMILL_QUEUE_RATE_LIMIT_ANALYTICS_REPORTS`).
-    pub fn variable(queue: &str) -> String {
+    pub fn variable(prefix: &str, queue: &str) -> String {
         let name: String =
             queue.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
-        format!("{VARIABLE_PREFIX}{name}")
+        format!("{prefix}_QUEUE_RATE_LIMIT_{name}")
     }
 }
-
-/// Every per-queue rate-limit variable starts with this.
-pub const VARIABLE_PREFIX: &str = "EVENTMILL_QUEUE_RATE_LIMIT_";
 
 /// `100/1s`, `5/250ms`, `1000/1m`.
 impl fmt::Display for RateLimit {
@@ -64,6 +64,9 @@ mod tests {
 
     #[test]
     fn the_variable_names_the_queue_in_capitals() {
-        assert_eq!(RateLimit::variable("analytics:reports"), "EVENTMILL_QUEUE_RATE_LIMIT_ANALYTICS_REPORTS");
+        assert_eq!(
+            RateLimit::variable("EVENTMILL", "analytics:reports"),
+            "EVENTMILL_QUEUE_RATE_LIMIT_ANALYTICS_REPORTS"
+        );
     }
 }

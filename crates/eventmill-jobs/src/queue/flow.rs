@@ -6,7 +6,7 @@
 //! plain jobs, on any declared queue.
 
 use super::{EnqueueOptions, Enqueued, QueueError, Queues, now_ms, scripts};
-use crate::domain::{job::Job, job_file::PlannedJob};
+use crate::job::{Job, PlannedJob};
 
 /// A job to enqueue and how.
 pub struct Planned<'a> {
@@ -89,7 +89,7 @@ impl Queues {
     }
 
     fn queue_for(&self, job: &Job) -> Result<&super::Queue, QueueError> {
-        let kind = self.registry().kind(job.kind).map_err(|e| QueueError::Invalid(e.to_string()))?;
+        let kind = self.catalog().kind(job.kind).map_err(|e| QueueError::Invalid(e.to_string()))?;
         self.named(kind.queue())
     }
 

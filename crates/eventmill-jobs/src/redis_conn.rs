@@ -42,7 +42,9 @@ enum Client {
 /// the client re-sends, deduplicated by its ids or idempotency key) when fewer confirmed in time.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReplicaWait {
+    /// Replicas that must confirm (0: no wait).
     pub replicas: u32,
+    /// Longest wait for them before answering unavailable.
     pub timeout: Duration,
 }
 
@@ -66,6 +68,7 @@ impl RedisTarget {
         Self { wait, ..self }
     }
 
+    /// Whether this is a Redis Cluster (several nodes, or cluster mode asked for).
     pub fn is_cluster(&self) -> bool {
         matches!(self.client, Client::Cluster(_))
     }
@@ -108,6 +111,7 @@ enum Conn {
 }
 
 impl RedisConn {
+    /// Whether this connection talks to a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
         matches!(self.inner, Conn::Cluster(_))
     }

@@ -13,11 +13,11 @@ use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use serde_json::{Map, Value};
 
 use super::{
-    job::Job,
-    job_checks::{MAX_FILE_BYTES, check_hostile},
-    job_options::JobOptions,
+    Job,
+    checks::{MAX_FILE_BYTES, check_hostile},
+    options::JobOptions,
 };
-use crate::queue::{Kind, Registry, registry::checked_job};
+use crate::queue::{Catalog, Kind, registry::checked_job};
 
 /// A job as written in a file: its registered kind, relative values not yet resolved, and how to
 /// enqueue it (the file's `options` table).
@@ -34,8 +34,11 @@ pub struct JobTemplate {
 /// resolved the same way; empty for a plain job).
 #[derive(Debug, Clone)]
 pub struct PlannedJob {
+    /// The job, relative values resolved.
     pub job: Job,
+    /// How to enqueue it.
     pub options: JobOptions,
+    /// A flow's children (empty for a plain job).
     pub children: Vec<PlannedJob>,
 }
 
@@ -50,7 +53,7 @@ impl fmt::Debug for JobTemplate {
 
 impl JobTemplate {
     /// Reads a `.toml` or `.json` job file and checks it resolves to a valid job.
-    pub fn from_file(path: &Path, registry: &Registry) -> Result<Self, String> {
+    pub fn from_file(path: &Path, registry: &Catalog) -> Result<Self, String> {
         let size = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
         if size > MAX_FILE_BYTES {
             return Err(format!("{} is {size} bytes; a job file may be at most {MAX_FILE_BYTES}", path.display()));
@@ -64,7 +67,7 @@ impl JobTemplate {
     }
 
     /// Builds a template from one object (an inline `[schedule.job]` table, a parsed file).
-    pub fn from_value(value: Value, registry: &Registry) -> Result<Self, String> {
+    pub fn from_value(value: Value, registry: &Catalog) -> Result<Self, String> {
         let Value::Object(mut fields) = value else { return Err("a job must be one object".into()) };
         check_hostile(&fields)?;
         if let Some(kind) = fields.remove("jobType") {
@@ -122,7 +125,7 @@ impl JobTemplate {
 }
 
 /// A flow's children: jobs without children of their own (flows are one level deep).
-fn children_of(children: Vec<Value>, registry: &Registry) -> Result<Vec<JobTemplate>, String> {
+fn children_of(children: Vec<Value>, registry: &Catalog) -> Result<Vec<JobTemplate>, String> {
     if children.is_empty() || children.len() > MAX_CHILDREN {
         return Err(format!("a flow needs 1 to {MAX_CHILDREN} children, not {}", children.len()));
     }
@@ -202,7 +205,7 @@ mod tests {
     }
 
     fn template(value: Value) -> Result<JobTemplate, String> {
-        JobTemplate::from_value(value, &crate::processors::registry())
+        JobTemplate::from_value(value, &crate::test_kinds::registry())
     }
 
     #[test]
@@ -215,7 +218,7 @@ mod tests {
         .unwrap();
         let job = t.resolve(at("2026-03-09T02:00:00Z")).unwrap();
         assert_eq!(
-            (job.kind, &job.payload["start_date"], &job.payload["end_date"]),
+            (job.kind, &job.payload["startDate"], &job.payload["end_date"]),
             ("EXPORT_DATA", &"2026-03-02".into(), &"2026-03-09".into())
         );
     }
@@ -237,18 +240,6 @@ mod tests {
         assert!(err.contains("-xd"), "{err}");
         let err = template(serde_json::json!({"job_type": "NOPE"})).unwrap_err();
         assert!(err.contains("unknown job kind \"NOPE\""), "{err}");
-    }
-
-    #[test]
-    fn the_shipped_weekly_report_is_a_flow_after_the_daily_rollups_of_its_days() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/weekly-profile-performance-report.toml");
-        let template = JobTemplate::from_file(&path, &crate::processors::registry()).unwrap();
-        let plan = template.plan(at("2026-03-09T07:00:00Z")).unwrap();
-        assert_eq!((plan.job.kind, &plan.job.payload["start_date"]), ("GENERATE_REPORT", &"2026-03-02".into()));
-        let days: Vec<&Value> = plan.children.iter().map(|c| &c.job.payload["date"]).collect();
-        let expected: Vec<Value> = (2..=8).map(|d| format!("2026-03-{d:02}").into()).collect();
-        assert_eq!(days, expected.iter().collect::<Vec<_>>());
-        assert!(plan.children.iter().all(|c| c.job.kind == "DAILY_ROLLUP"));
     }
 
     #[test]

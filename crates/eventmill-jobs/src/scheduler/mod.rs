@@ -49,6 +49,7 @@ static SET_MAX: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
 
 /// The schedules and where they enqueue.
 pub struct Scheduler {
+    /// The checked schedules.
     pub schedules: Vec<ScheduleEntry>,
     queues: Queues,
     redis: RedisConn,
@@ -56,10 +57,12 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
+    /// Schedules that enqueue on `queues`; their bookkeeping lives under `<prefix>:schedule:`.
     pub fn new(schedules: Vec<ScheduleEntry>, queues: Queues, redis: RedisConn, prefix: &str) -> Self {
         Self { schedules, queues, redis, prefix: format!("{prefix}:schedule:") }
     }
 
+    /// The schedule called `name` (an error lists the known ones).
     pub fn get(&self, name: &str) -> Result<&ScheduleEntry, QueueError> {
         self.schedules.iter().find(|s| s.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.schedules.iter().map(|s| s.name.as_str()).collect();

@@ -1,7 +1,7 @@
 //! What the queue knows about a job (its Redis hash, read back for the CLI and admin) and the error
 //! contract between handlers and the queue: permanent errors fail at once, others are retried.
 
-use std::{collections::HashMap, fmt};
+use std::{collections::HashMap, fmt, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 
@@ -138,39 +138,99 @@ impl JobRecord {
     }
 }
 
-/// Why a job attempt failed, and whether trying again can help.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum JobError {
-    /// Bad payload, unknown kind, a request that can never succeed: fail at once.
-    #[error("{0}")]
-    Permanent(String),
-    /// Database down, timeout, flaky delivery: retry with backoff while attempts are left.
-    #[error("{0}")]
-    Retryable(String),
+/// Why a job attempt failed, and whether trying again can help; keeps the error it came from.
+///
+/// Build one with [`JobError::permanent`] / [`JobError::retryable`], or mark any error where it
+/// happens with [`ResultExt`]: `send(&mail).await.retryable()?`.
+#[derive(Clone)]
+pub struct JobError {
+    retry: bool,
+    message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl JobError {
+    /// Bad payload, unknown kind, a request that can never succeed: fail at once.
     pub fn permanent(message: impl fmt::Display) -> Self {
-        Self::Permanent(message.to_string())
+        Self { retry: false, message: message.to_string(), source: None }
     }
 
+    /// Database down, timeout, flaky delivery: retry with backoff while attempts are left.
     pub fn retryable(message: impl fmt::Display) -> Self {
-        Self::Retryable(message.to_string())
+        Self { retry: true, message: message.to_string(), source: None }
     }
 
+    /// `error` as a job error (its message is the error's), kept as the source.
+    pub fn from_error(error: impl std::error::Error + Send + Sync + 'static, retry: bool) -> Self {
+        Self { retry, message: error.to_string(), source: Some(Arc::new(error)) }
+    }
+
+    /// Whether the queue retries the job (while attempts are left).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Retryable(_))
+        self.retry
+    }
+
+    /// What went wrong, as stored with the job.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
-impl From<sqlx::Error> for JobError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::Retryable(format!("database error: {error}"))
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.retry { "Retryable" } else { "Permanent" };
+        write!(f, "{kind}({:?})", self.message)
+    }
+}
+
+impl PartialEq for JobError {
+    fn eq(&self, other: &Self) -> bool {
+        self.retry == other.retry && self.message == other.message
+    }
+}
+
+impl std::error::Error for JobError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
 impl From<redis::RedisError> for JobError {
     fn from(error: redis::RedisError) -> Self {
-        Self::Retryable(format!("Redis error: {error}"))
+        Self::retryable(format!("Redis error: {error}"))
+    }
+}
+
+/// Marks any error as a [`JobError`] where it happens, so `?` says whether a retry can help.
+///
+/// ```
+/// use eventmill_jobs::{JobError, ResultExt};
+///
+/// fn parse(text: &str) -> Result<u32, JobError> {
+///     let n: u32 = text.parse().permanent()?; // a bad number stays bad: no retry
+///     Ok(n)
+/// }
+/// assert!(!parse("x").unwrap_err().is_retryable());
+/// ```
+pub trait ResultExt<T> {
+    /// The error fails the job at once.
+    fn permanent(self) -> Result<T, JobError>;
+    /// The error is retried with backoff while attempts are left.
+    fn retryable(self) -> Result<T, JobError>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> ResultExt<T> for Result<T, E> {
+    fn permanent(self) -> Result<T, JobError> {
+        self.map_err(|e| JobError::from_error(e, false))
+    }
+
+    fn retryable(self) -> Result<T, JobError> {
+        self.map_err(|e| JobError::from_error(e, true))
     }
 }

@@ -3,7 +3,7 @@
 //! behind the object-safe [`Kind`], which is what the worker, job files, the CLI, `scheduler.toml`
 //! checks, per-kind settings and the admin form use.
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, marker::PhantomData, sync::Arc};
 
 use futures_util::{FutureExt, future::BoxFuture};
 use serde::{Serialize, de::DeserializeOwned};
@@ -12,8 +12,33 @@ use serde_json::{Map, Value};
 use super::{JobContext, JobError};
 use crate::settings::PolicyOverride;
 
-/// One kind of job. Implement it, then `Registry::register` it: that is the whole of a new kind.
-pub trait Processor: Send + Sync + 'static {
+/// One kind of job, run with the application's state `S`. Implement it, then
+/// [`Registry::register`](super::Registry::register) it: that is the whole of a new kind.
+///
+/// ```
+/// use eventmill_jobs::{JobContext, JobError, Processor};
+/// use serde::{Deserialize, Serialize};
+/// use serde_json::{Value, json};
+///
+/// struct Greeter { greeting: String }
+///
+/// #[derive(Serialize, Deserialize)]
+/// #[serde(deny_unknown_fields)]
+/// struct Greet { name: String }
+///
+/// struct SayHello;
+///
+/// impl Processor<Greeter> for SayHello {
+///     type Payload = Greet;
+///     const NAME: &'static str = "SAY_HELLO";
+///     const QUEUE: &'static str = "greetings";
+///
+///     async fn process(&self, ctx: &JobContext<Greeter>, job: Greet) -> Result<Value, JobError> {
+///         Ok(json!({ "said": format!("{} {}", ctx.state().greeting, job.name) }))
+///     }
+/// }
+/// ```
+pub trait Processor<S>: Send + Sync + 'static {
     /// What the job asks for; unknown fields should be refused (`#[serde(deny_unknown_fields)]`).
     type Payload: Serialize + DeserializeOwned + Send + 'static;
     /// The kind's name, the `job_type` of job files (SCREAMING_SNAKE_CASE by convention).
@@ -32,29 +57,49 @@ pub trait Processor: Send + Sync + 'static {
         PolicyOverride::default()
     }
 
-    /// Runs one attempt; the value is stored as the job's result. `JobError::Permanent` fails the
-    /// job at once, `JobError::Retryable` retries it with backoff while attempts are left.
-    fn process(&self, ctx: &JobContext, payload: Self::Payload)
-    -> impl Future<Output = Result<Value, JobError>> + Send;
+    /// Checks a parsed payload before it is enqueued, beyond what its type says (a path that
+    /// leaves a folder, a field that must be one address...); the message is shown to whoever
+    /// enqueued it, and nothing is enqueued.
+    fn check(&self, _payload: &Self::Payload) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Runs one attempt; the value is stored as the job's result. A permanent [`JobError`] fails
+    /// the job at once, a retryable one retries it with backoff while attempts are left.
+    fn process(
+        &self,
+        ctx: &JobContext<S>,
+        payload: Self::Payload,
+    ) -> impl Future<Output = Result<Value, JobError>> + Send;
 }
 
-/// A registered kind, without its payload type: what everything around the processor needs.
+/// A registered kind, without its payload type or state: what everything around the processor
+/// needs (job files, the CLI, schedules, per-kind settings, the board).
 pub trait Kind: Send + Sync {
+    /// The kind's name (`Processor::NAME`).
     fn name(&self) -> &'static str;
+    /// Its queue.
     fn queue(&self) -> &'static str;
+    /// Payload fields that may be relative dates.
     fn date_fields(&self) -> &'static [&'static str];
+    /// Payload fields that may be relative times.
     fn time_fields(&self) -> &'static [&'static str];
+    /// Its declared policy.
     fn policy(&self) -> PolicyOverride;
     /// Checks a payload (without `job_type`) and answers its canonical JSON (aliases resolved).
     fn check(&self, payload: Map<String, Value>) -> Result<Value, String>;
-    /// Runs one attempt on a stored payload (a payload that does not parse fails permanently).
-    fn run(&self, ctx: JobContext, payload: &str) -> BoxFuture<'static, Result<Value, JobError>>;
 }
 
-/// A `Processor` behind `Kind`.
-pub(super) struct Registered<P>(pub(super) Arc<P>);
+/// What a worker needs of a registered kind: run one attempt on a stored payload (a payload that
+/// does not parse fails permanently).
+pub(super) trait Run<S>: Send + Sync {
+    fn run(&self, ctx: JobContext<S>, payload: &str) -> BoxFuture<'static, Result<Value, JobError>>;
+}
 
-impl<P: Processor> Kind for Registered<P> {
+/// A `Processor` behind `Kind` and `Run`.
+pub(super) struct Registered<P, S>(pub(super) Arc<P>, pub(super) PhantomData<fn(S)>);
+
+impl<S: Send + Sync + 'static, P: Processor<S>> Kind for Registered<P, S> {
     fn name(&self) -> &'static str {
         P::NAME
     }
@@ -78,10 +123,13 @@ impl<P: Processor> Kind for Registered<P> {
     fn check(&self, payload: Map<String, Value>) -> Result<Value, String> {
         let parsed: P::Payload =
             serde_json::from_value(Value::Object(payload)).map_err(|e| format!("not a valid {} job: {e}", P::NAME))?;
+        self.0.check(&parsed)?;
         serde_json::to_value(&parsed).map_err(|e| format!("{} payload does not serialize: {e}", P::NAME))
     }
+}
 
-    fn run(&self, ctx: JobContext, payload: &str) -> BoxFuture<'static, Result<Value, JobError>> {
+impl<S: Send + Sync + 'static, P: Processor<S>> Run<S> for Registered<P, S> {
+    fn run(&self, ctx: JobContext<S>, payload: &str) -> BoxFuture<'static, Result<Value, JobError>> {
         let parsed = parse_stored::<P::Payload>(payload)
             .map_err(|e| JobError::permanent(format!("bad {} payload: {e}", P::NAME)));
         let processor = self.0.clone();

@@ -40,22 +40,27 @@ pub use claim::{Fetched, Finished, Outcome, Round};
 pub use context::{JobContext, Progress};
 pub use events::{EventKind, Events, JobEvent};
 pub use flow::{FlowEnqueued, Planned};
-pub use job::{AttemptError, JobError, JobRecord, JobState};
+pub use job::{AttemptError, JobError, JobRecord, JobState, ResultExt};
 pub use processor::{Kind, Processor};
 pub use queues::Queues;
 pub use rate_limit::RateLimit;
-pub use registry::{Dispatch, QueueSpec, Registry, UnknownKind};
+pub use registry::{Catalog, Dispatch, QueueSpec, Registry, UnknownKind};
 pub use store::{Cancelled, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts, key_base};
 pub use worker::{JobHandler, RunningJob, WorkerOptions};
+
+pub use crate::job::{Job, JobOptions, JobTemplate, PlannedJob};
 
 /// A failure to talk to Redis (the queue's own errors; job errors are `JobError`).
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("Redis error: {0}")]
+    /// Redis refused or did not answer.
     Redis(#[from] redis::RedisError),
     #[error("no job with id {0}")]
+    /// No job has this id.
     NotFound(String),
     #[error("{0}")]
+    /// A request that cannot be done as asked (the message says why).
     Invalid(String),
 }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::cron_expr::CronSchedule;
-use crate::{domain::job_file::JobTemplate, queue::Registry};
+use crate::{job::JobTemplate, queue::Catalog};
 
 /// What to do, at start, with runs missed while no scheduler was running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -30,9 +30,13 @@ pub enum Misfire {
 /// One checked schedule.
 #[derive(Debug, Clone)]
 pub struct ScheduleEntry {
+    /// Unique name (shown in listings, part of each tick's job key).
     pub name: String,
+    /// When it ticks, in its timezone.
     pub cron: CronSchedule,
+    /// The job each tick enqueues (relative dates resolved at the tick).
     pub job: JobTemplate,
+    /// What a tick missed while no scheduler ran becomes.
     pub misfire: Misfire,
 }
 
@@ -56,13 +60,13 @@ struct RawEntry {
 
 /// Reads and checks a scheduler file; `job_file` paths are relative to the file's folder, and
 /// every job must be of a kind in `registry`.
-pub fn load(path: &Path, registry: &Registry) -> Result<Vec<ScheduleEntry>, String> {
+pub fn load(path: &Path, registry: &Catalog) -> Result<Vec<ScheduleEntry>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     parse(&text, path.parent().unwrap_or(Path::new(".")), registry).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Parses scheduler TOML; `base` is the folder `job_file` paths are relative to.
-pub fn parse(text: &str, base: &Path, registry: &Registry) -> Result<Vec<ScheduleEntry>, String> {
+pub fn parse(text: &str, base: &Path, registry: &Catalog) -> Result<Vec<ScheduleEntry>, String> {
     let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
     let mut entries: Vec<ScheduleEntry> = Vec::new();
     for raw in file.schedule {
@@ -76,7 +80,7 @@ pub fn parse(text: &str, base: &Path, registry: &Registry) -> Result<Vec<Schedul
     Ok(entries)
 }
 
-fn check(raw: RawEntry, base: &Path, registry: &Registry) -> Result<ScheduleEntry, String> {
+fn check(raw: RawEntry, base: &Path, registry: &Catalog) -> Result<ScheduleEntry, String> {
     if raw.name.is_empty() || !raw.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         return Err("name must be letters, digits, '-', '_' or '.'".into());
     }
@@ -96,24 +100,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_demo_scheduler_file_is_valid_and_e_mails_a_report() {
-        let registry = crate::processors::registry();
-        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo/scheduler.toml");
-        let entries = load(&file, &registry).unwrap();
-        assert!(entries.iter().any(|e| e.name == "demo-revenue-email"));
-    }
-
-    #[test]
-    fn the_shipped_scheduler_file_is_valid() {
-        let registry = crate::processors::registry();
-        let entries = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scheduler.toml"), &registry).unwrap();
-        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["hourly-rollup", "daily-rollup", "weekly-profile-report"]);
-    }
-
-    #[test]
     fn a_bad_entry_is_an_error_naming_the_schedule() {
-        let registry = crate::processors::registry();
+        let registry = crate::test_kinds::registry();
         let bad = |body: &str| {
             parse(&format!("[[schedule]]\nname = \"nightly\"\n{body}"), Path::new("."), &registry).unwrap_err()
         };

@@ -20,11 +20,13 @@ const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 pub struct CronSchedule {
     /// As written in scheduler.toml.
     pub expression: String,
+    /// Ticks are computed in this timezone (DST included).
     pub timezone: Tz,
     cron: cron::Schedule,
 }
 
 impl CronSchedule {
+    /// Parses a 5- or 6-field cron expression (an error names what is wrong).
     pub fn parse(expression: &str, timezone: Tz) -> Result<Self, String> {
         let fields: Vec<&str> = expression.split_whitespace().collect();
         let mut six: Vec<String> = match fields.len() {

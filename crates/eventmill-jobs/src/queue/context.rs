@@ -1,5 +1,5 @@
-//! What a running job gets: one [`JobContext`] (database, settings, identity, progress, log lines,
-//! cancellation). Progress and log lines are kept in memory and written by the worker in batches
+//! What a running job gets: one [`JobContext`] (the application's state, identity, progress, log
+//! lines, cancellation). Progress and log lines are kept in memory and written by the worker in batches
 //! (its periodic report and the job's final outcome), so a millisecond job costs no extra round trip.
 
 use std::{
@@ -7,10 +7,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-
-use crate::settings::Settings;
 
 /// Reports a running job's progress (0-100 and a message) and log lines; visible in `jobs show`,
 /// `enqueue --wait` and admin. Cheap to call often: only the latest progress is written.
@@ -75,33 +72,40 @@ impl Progress {
     }
 }
 
-/// The one context every processor gets.
-#[derive(Clone)]
-pub struct JobContext {
-    pub pool: PgPool,
-    pub settings: Arc<Settings>,
+/// The one context every processor gets: the application's state `S` (its database pool, mailer,
+/// folders..., built once and shared, like axum's `State<S>`), which job and attempt this is, and
+/// progress, log lines and cancellation.
+pub struct JobContext<S> {
+    state: Arc<S>,
     /// The queue's job id: stable across attempts, so a retry finds what an earlier attempt left.
     pub job_id: String,
     /// This attempt's number, from 1.
     pub attempt: u32,
+    /// Attempts the job has in total.
     pub max_attempts: u32,
     /// Cancelled when the job should stop: shutdown, or its claim was lost (removed, lease expired).
     pub cancel: CancellationToken,
     progress: Progress,
 }
 
-impl JobContext {
-    /// A context outside any worker (tests, direct calls): progress goes to `progress` or nowhere.
-    pub fn new(
-        pool: PgPool,
-        settings: Arc<Settings>,
-        job_id: String,
-        attempt: u32,
-        progress: Option<Progress>,
-    ) -> Self {
+impl<S> Clone for JobContext<S> {
+    fn clone(&self) -> Self {
         Self {
-            pool,
-            settings,
+            state: self.state.clone(),
+            job_id: self.job_id.clone(),
+            attempt: self.attempt,
+            max_attempts: self.max_attempts,
+            cancel: self.cancel.clone(),
+            progress: self.progress.clone(),
+        }
+    }
+}
+
+impl<S> JobContext<S> {
+    /// A context outside any worker (tests, direct calls): progress goes to `progress` or nowhere.
+    pub fn new(state: Arc<S>, job_id: String, attempt: u32, progress: Option<Progress>) -> Self {
+        Self {
+            state,
             job_id,
             attempt,
             max_attempts: attempt,
@@ -111,16 +115,25 @@ impl JobContext {
     }
 
     /// The context of a claimed job.
-    pub(crate) fn for_job(pool: PgPool, settings: Arc<Settings>, job: &super::RunningJob) -> Self {
+    pub(crate) fn for_job(state: Arc<S>, job: &super::RunningJob) -> Self {
         Self {
-            pool,
-            settings,
+            state,
             job_id: job.id.clone(),
             attempt: job.attempt,
             max_attempts: job.max_attempts,
             cancel: job.cancel.clone(),
             progress: job.progress.clone(),
         }
+    }
+
+    /// The application's state, as given to the worker.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// The state's shared handle (to move into a task of the job's own).
+    pub fn state_arc(&self) -> &Arc<S> {
+        &self.state
     }
 
     /// Reports progress (0-100 and a message), clamped to 100.
@@ -133,7 +146,7 @@ impl JobContext {
         self.progress.report(percent, message);
     }
 
-    /// Appends a line to the job's log (kept with the job, shown by `jobs show` and admin).
+    /// Appends a line to the job's log (kept with the job, shown by `jobs show` and the board).
     pub fn log(&self, line: impl Into<String>) {
         self.progress.log(line);
     }
@@ -150,7 +163,7 @@ impl JobContext {
     }
 }
 
-impl fmt::Debug for JobContext {
+impl<S> fmt::Debug for JobContext<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JobContext").field("job_id", &self.job_id).field("attempt", &self.attempt).finish()
     }

@@ -1,20 +1,20 @@
-//! `Queues`: every declared queue behind one handle, with the registry: routes a job to its
+//! `Queues`: every declared queue behind one handle, with the registry's catalog: routes a job to its
 //! kind's queue, finds any job by id, reads a job's log.
 
 use std::{collections::HashMap, sync::Arc};
 
 use redis::AsyncCommands;
 
-use crate::redis_conn::RedisConn;
+use crate::redis_conn::{RedisConn, RedisTarget};
 
-use super::{EnqueueOptions, Enqueued, Events, JobRecord, JobState, Queue, QueueError, Registry};
-use crate::{domain::job::Job, settings::JobSettings};
+use super::{Catalog, EnqueueOptions, Enqueued, Events, JobRecord, JobState, Queue, QueueError};
+use crate::{job::Job, settings::JobSettings};
 
-/// The declared queues, the registry and the shared job hashes.
+/// The declared queues, the catalog of kinds and the shared job hashes.
 #[derive(Clone)]
 pub struct Queues {
     queues: Vec<Queue>,
-    registry: Arc<Registry>,
+    catalog: Arc<Catalog>,
     redis: RedisConn,
     job_prefix: String,
     events: Events,
@@ -25,14 +25,14 @@ impl Queues {
     /// connections.
     pub fn new(
         redis: RedisConn,
-        client: crate::redis_conn::RedisTarget,
+        client: RedisTarget,
         prefix: &str,
         settings: Arc<JobSettings>,
-        registry: Arc<Registry>,
+        catalog: Arc<Catalog>,
     ) -> Self {
-        let policies = Arc::new(registry.policies(&settings));
+        let policies = Arc::new(catalog.policies(&settings));
         let events = Events::default();
-        let queues = registry
+        let queues = catalog
             .queues()
             .iter()
             .map(|spec| {
@@ -41,9 +41,10 @@ impl Queues {
                     .with_events(events.clone())
             })
             .collect();
-        Self { queues, registry, redis, job_prefix: format!("{}job:", super::store::key_base(prefix)), events }
+        Self { queues, catalog, redis, job_prefix: format!("{}job:", super::store::key_base(prefix)), events }
     }
 
+    /// Every declared queue, in declaration order.
     pub fn all(&self) -> &[Queue] {
         &self.queues
     }
@@ -54,8 +55,9 @@ impl Queues {
         &self.events
     }
 
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
+    /// The declared queues and registered kinds.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
     }
 
     /// The queue called `name`.
@@ -68,7 +70,7 @@ impl Queues {
 
     /// Enqueues a checked job on the queue of its kind.
     pub async fn enqueue(&self, job: &Job, options: EnqueueOptions) -> Result<Enqueued, QueueError> {
-        let kind = self.registry.kind(job.kind).map_err(|e| QueueError::Invalid(e.to_string()))?;
+        let kind = self.catalog.kind(job.kind).map_err(|e| QueueError::Invalid(e.to_string()))?;
         self.named(kind.queue())?.enqueue(job.kind, &job.payload.to_string(), options).await
     }
 

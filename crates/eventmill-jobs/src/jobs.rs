@@ -1,0 +1,162 @@
+//! [`Jobs`]: the registry tied to Redis, and what an application does with it: enqueue typed
+//! jobs, run the workers of every declared queue, run the schedules.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use tokio::task::JoinSet;
+
+use crate::{
+    EnqueueOptions, Enqueued, Job, JobsSettings, Processor, QueueError, Queues, Registry,
+    queue::{self, Dispatch, JobHandler, WorkerOptions},
+    redis_conn::{RedisConn, RedisTarget},
+    scheduler::{self, ScheduleEntry, Scheduler},
+    shutdown::Shutdown,
+};
+
+/// Redis response timeout of queue operations: a slow reply (a big promotion, a busy server) must
+/// not be fatal to a worker (apalis-redis defect 8 was redis-rs's 500 ms default).
+const QUEUE_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The framework, connected: the registry of state `S`, its queues in Redis and the settings.
+/// Cheap to clone (everything inside is shared).
+pub struct Jobs<S> {
+    settings: Arc<JobsSettings>,
+    registry: Arc<Registry<S>>,
+    target: RedisTarget,
+    redis: RedisConn,
+    queues: Queues,
+}
+
+impl<S> Clone for Jobs<S> {
+    fn clone(&self) -> Self {
+        Self {
+            settings: self.settings.clone(),
+            registry: self.registry.clone(),
+            target: self.target.clone(),
+            redis: self.redis.clone(),
+            queues: self.queues.clone(),
+        }
+    }
+}
+
+impl<S: Send + Sync + 'static> Jobs<S> {
+    /// Ties `registry` to the Redis of `settings`. Lazy: nothing is sent until the first command
+    /// (an application may start while Redis is down; its calls fail until Redis is up).
+    pub fn connect(settings: JobsSettings, registry: Registry<S>) -> Result<Self, redis::RedisError> {
+        let target = settings.redis.target()?;
+        let redis = target.connect(QUEUE_RESPONSE_TIMEOUT)?;
+        let registry = Arc::new(registry);
+        let catalog = Arc::new(registry.catalog().clone());
+        let jobs = Arc::new(settings.jobs.clone());
+        let queues = Queues::new(redis.clone(), target.clone(), &settings.redis.prefix, jobs, catalog);
+        Ok(Self { settings: Arc::new(settings), registry, target, redis, queues })
+    }
+
+    /// Every declared queue (list, inspect, retry, pause...).
+    pub fn queues(&self) -> &Queues {
+        &self.queues
+    }
+
+    /// The kinds and their processors.
+    pub fn registry(&self) -> &Arc<Registry<S>> {
+        &self.registry
+    }
+
+    /// The settings it was connected with.
+    pub fn settings(&self) -> &JobsSettings {
+        &self.settings
+    }
+
+    /// The queue connection (30 s response timeout).
+    pub fn redis(&self) -> &RedisConn {
+        &self.redis
+    }
+
+    /// Where new connections go (one node or a cluster).
+    pub fn redis_target(&self) -> &RedisTarget {
+        &self.target
+    }
+
+    /// Enqueues a job of processor `P` on its queue, to run as soon as a worker is free.
+    pub async fn enqueue<P: Processor<S>>(&self, payload: &P::Payload) -> Result<Enqueued, QueueError> {
+        self.enqueue_with::<P>(payload, EnqueueOptions::default()).await
+    }
+
+    /// Enqueues a job of processor `P` with `options` (delay, priority, deduplication key...).
+    pub async fn enqueue_with<P: Processor<S>>(
+        &self,
+        payload: &P::Payload,
+        options: EnqueueOptions,
+    ) -> Result<Enqueued, QueueError> {
+        let job = Job::of::<P, S>(payload);
+        // The same checks as a job file's or the CLI's: a payload the kind refuses is not queued.
+        let Job { payload, .. } = job;
+        let serde_json::Value::Object(fields) = payload else {
+            return Err(QueueError::Invalid(format!("a {} payload must serialize to an object", P::NAME)));
+        };
+        let job = self.registry.job(fields).map_err(QueueError::Invalid)?;
+        self.queues.enqueue(&job, options).await
+    }
+
+    /// The handler workers run jobs with: every registered kind, with `state` in its context.
+    pub fn dispatch(&self, state: Arc<S>) -> Arc<Dispatch<S>> {
+        Arc::new(Dispatch { registry: self.registry.clone(), state })
+    }
+
+    /// Spawns one worker per declared queue into `parts` (its concurrency, or the settings'
+    /// `JOB_CONCURRENCY`), each running until `shutdown`.
+    pub fn spawn_workers(
+        &self,
+        handler: Arc<dyn JobHandler>,
+        parts: &mut JoinSet<anyhow::Result<()>>,
+        shutdown: &Shutdown,
+    ) -> Result<(), QueueError> {
+        for spec in self.registry.queues() {
+            let queue = self.queues.named(spec.name)?.clone();
+            let concurrency = spec.concurrency.unwrap_or(self.settings.jobs.concurrency);
+            let options = WorkerOptions { name: queue::worker::unique_worker_name(queue.name), concurrency };
+            let (handler, shutdown, paused) = (handler.clone(), shutdown.clone(), spec.paused);
+            let variable = format!("{}_REDIS_URL", self.settings.env_prefix);
+            parts.spawn(async move {
+                queue
+                    .declare(paused, concurrency)
+                    .await
+                    .with_context(|| format!("could not declare the job queues: is Redis running at {variable}?"))?;
+                queue::worker::run(queue, handler, options, shutdown).await
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs the workers of every declared queue until `shutdown`, with `state` in every job's
+    /// context; returns once running jobs are finished or handed back.
+    pub async fn run_workers(&self, state: Arc<S>, shutdown: Shutdown) -> anyhow::Result<()> {
+        let mut parts = JoinSet::new();
+        self.spawn_workers(self.dispatch(state), &mut parts, &shutdown)?;
+        join_all(parts).await
+    }
+
+    /// The schedules of a `scheduler.toml`-style file (checked: a bad entry is an error naming it).
+    pub fn load_schedules(&self, path: &Path) -> Result<Vec<ScheduleEntry>, String> {
+        scheduler::config::load(path, self.registry.catalog())
+    }
+
+    /// A scheduler of `schedules` on these queues.
+    pub fn scheduler(&self, schedules: Vec<ScheduleEntry>) -> Scheduler {
+        Scheduler::new(schedules, self.queues.clone(), self.redis.clone(), &self.settings.redis.prefix)
+    }
+}
+
+/// Waits for every part; the first error (after all ended) is the result.
+pub(crate) async fn join_all(mut parts: JoinSet<anyhow::Result<()>>) -> anyhow::Result<()> {
+    let mut first_error = None;
+    while let Some(done) = parts.join_next().await {
+        let result = done.map_err(anyhow::Error::from).and_then(|r| r);
+        if let Err(error) = result {
+            tracing::error!(?error, "a job part failed");
+            first_error.get_or_insert(error);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}

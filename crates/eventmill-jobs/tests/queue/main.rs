@@ -1,0 +1,8 @@
+//! The framework's integration tests, against real Redis only (no PostgreSQL): `scripts/test.sh`
+//! runs them on one node and again on the local Redis Cluster. One binary; `support` is the harness.
+
+mod support;
+
+mod queue;
+mod upgrade;
+mod examples;
