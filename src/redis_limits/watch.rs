@@ -53,6 +53,8 @@ struct Inner {
     running: AtomicBool,
     /// The policy was judged (at start, or at the first answer after it).
     policy_judged: AtomicBool,
+    /// New writes were refused for memory at the last reading (logged when it changes).
+    refusing: AtomicBool,
     /// Why the process must stop (an evicting policy found once Redis answered).
     fatal: Mutex<Option<String>>,
 }
@@ -69,6 +71,7 @@ impl RedisWatch {
                 refusal: AtomicU8::new(0),
                 running: AtomicBool::new(false),
                 policy_judged: AtomicBool::new(false),
+                refusing: AtomicBool::new(false),
                 fatal: Mutex::new(None),
             }),
         }
@@ -172,6 +175,18 @@ impl RedisWatch {
         self.inner.fatal.lock().expect("not poisoned").clone()
     }
 
+    /// Says once when new writes start being refused for memory, and once when they stop.
+    fn log_refusing(&self) {
+        let refusing = self.refuses_new_writes();
+        if self.inner.refusing.swap(refusing.is_some(), Ordering::Relaxed) == refusing.is_some() {
+            return;
+        }
+        match refusing {
+            Some(message) => tracing::warn!("{message}"),
+            None => tracing::info!("Redis memory is below its high-water mark again: new events are accepted"),
+        }
+    }
+
     /// Reads the memory every `POLL` until shutdown. The first answer after a start that could not
     /// judge the policy judges it: an evicting one (without the override) stops the process. A
     /// second call while one runs returns at once.
@@ -190,6 +205,7 @@ impl RedisWatch {
         while !shutdown.is_cancelled() {
             if let Ok(Ok(reading)) = tokio::time::timeout(POLL * 4, memory::read(&mut conn)).await {
                 self.record(&reading);
+                self.log_refusing();
                 if !self.inner.policy_judged.swap(true, Ordering::Relaxed)
                     && let Err(refused) = policy::judge(&reading.policy, self.inner.limits.allow_evicting)
                 {
