@@ -156,6 +156,17 @@ async fn an_evicting_redis_is_refused_at_start_naming_the_setting_unless_explici
         assert!(stderr.contains("noeviction") && stderr.contains("EVENTMILL_ALLOW_EVICTING_REDIS=true"), "{stderr}");
     }
 
+    // CONFIG renamed away (as some hosted Redis do): the policy is read from INFO memory instead.
+    let hosted = block_in_place(|| {
+        PrivateRedis::start_with(&["--maxmemory-policy", "volatile-lru", "--rename-command", "CONFIG", ""])
+    });
+    let hosted_url = [("EVENTMILL_REDIS_URL", hosted.url())];
+    let hosted_env: Vec<(&str, &str)> = hosted_url.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = Proc::output(&env, &["worker"], &hosted_env).await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("maxmemory-policy is `volatile-lru`"), "{stderr}");
+
     let allowed = [("EVENTMILL_ALLOW_EVICTING_REDIS", "true")];
     let listed = Proc::output(&env, &["jobs", "list"], &allowed).await;
     let stderr = String::from_utf8_lossy(&listed.stderr);
