@@ -1,13 +1,13 @@
 //! The command line (SPEC section 12): one binary, one subcommand per job.
 
-use std::path::PathBuf;
-
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use eventmill_jobs::cli::{EnqueueArgs, JobsCommand, SchedulesCommand};
 
 use crate::{
     commands::bench_jobs::BenchJobsArgs,
     domain::job::{ExportDataType, Format, ReportType},
     loadgen::LoadgenArgs,
+    queue::Catalog,
 };
 
 #[derive(Debug, Parser)]
@@ -39,7 +39,7 @@ pub enum Command {
     /// Send realistic e-commerce traffic to a running eventmill.
     Loadgen(LoadgenArgs),
     /// Put a job on its queue: `enqueue rollup|report|export ...` or `enqueue --file jobs/x.toml`.
-    Enqueue(EnqueueArgs),
+    Enqueue(EnqueueArgs<Shortcut>),
     /// Inspect, retry and remove jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -51,51 +51,21 @@ pub enum Command {
     BenchJobs(BenchJobsArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct EnqueueArgs {
-    #[command(subcommand)]
-    pub kind: Option<EnqueueKind>,
-    /// A job file (`jobs/*.toml` or `.json`); relative dates resolve now.
-    #[arg(long)]
-    pub file: Option<PathBuf>,
-    /// Wait for the job's end, showing its progress; exit 1 if it fails.
-    #[arg(long, global = true)]
-    pub wait: bool,
-    /// Run no earlier than this from now (`90s`, `10m`, `2h`): the job waits as `delayed`.
-    #[arg(long, global = true, value_parser = humantime::parse_duration)]
-    pub delay: Option<std::time::Duration>,
-    /// Priority, as BullMQ's: 1 runs first, then 2...; without one a job runs before any
-    /// prioritised job. Jobs of equal priority run in order.
-    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::queue::MAX_PRIORITY)))]
-    pub priority: Option<u32>,
-    /// Deduplication key: enqueuing again with the same key inside its window gives back the first
-    /// job instead of a new one.
-    #[arg(long, global = true)]
-    pub key: Option<String>,
-    /// How long a `--key` deduplicates, from the first enqueue (`30m`, `24h`; default 24h).
-    #[arg(long, global = true, value_parser = humantime::parse_duration, requires = "key")]
-    pub key_window: Option<std::time::Duration>,
-}
-
+/// eventmill's typed `enqueue` subcommands for its own kinds: each builds its job's fields
+/// (`commands::enqueue`), then takes the framework's generic path.
 #[derive(Debug, Subcommand)]
-pub enum EnqueueKind {
+pub enum Shortcut {
     /// HOURLY_ROLLUP (--hourly --start --end) or DAILY_ROLLUP (--daily --date [--profile]).
     Rollup(RollupArgs),
     /// GENERATE_REPORT.
     Report(ReportArgs),
     /// EXPORT_DATA.
     Export(ExportArgs),
-    /// Any registered kind: `enqueue KIND field=value ...` (values are JSON, or else text).
-    #[command(external_subcommand)]
-    Other(Vec<String>),
 }
 
-/// Parses the command line; `enqueue --help` lists the job kinds of `kinds` (`Registry::describe`).
-pub fn parse(kinds: &str) -> Cli {
-    let command = Cli::command().mut_subcommand("enqueue", |enqueue| {
-        enqueue.after_help(format!("Job kinds (for --file, or `enqueue KIND field=value ...`):\n{kinds}"))
-    });
-    let matches = command.get_matches();
+/// Parses the command line; `enqueue --help` lists the job kinds of `kinds`.
+pub fn parse(kinds: &Catalog) -> Cli {
+    let matches = eventmill_jobs::cli::list_kinds(Cli::command(), "enqueue", kinds).get_matches();
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
@@ -165,60 +135,6 @@ pub struct FileArgs {
     /// Output path under the reports folder.
     #[arg(long)]
     pub output: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum JobsCommand {
-    /// List jobs of one state, newest first for finished ones.
-    List(JobsListArgs),
-    /// Everything about one job: payload, attempts and their errors, progress, timestamps, result.
-    Show { id: String },
-    /// Put failed jobs back in the queue with fresh attempts.
-    Retry(JobsRetryArgs),
-    /// Delete a job, whatever its state.
-    Remove { id: String },
-    /// Cancel a job: a waiting or delayed one is removed; a running one is asked to stop and ends
-    /// `cancelled`.
-    Cancel { id: String },
-}
-
-#[derive(Debug, Args)]
-pub struct JobsListArgs {
-    /// analytics:rollup or analytics:reports (default: both).
-    #[arg(long)]
-    pub queue: Option<String>,
-    /// waiting, waiting-children (flow parents), delayed, active, completed or failed.
-    #[arg(long, default_value = "failed")]
-    pub state: String,
-    #[arg(long, default_value_t = 20)]
-    pub limit: usize,
-    /// JSON lines instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct JobsRetryArgs {
-    #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
-    pub id: Option<String>,
-    /// Every failed job (of --queue, or both queues).
-    #[arg(long)]
-    pub all_failed: bool,
-    #[arg(long)]
-    pub queue: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SchedulesCommand {
-    /// Every schedule with its next and last run.
-    List,
-    /// Enqueue a schedule's job now.
-    Run {
-        name: String,
-        /// Wait for the job's end.
-        #[arg(long)]
-        wait: bool,
-    },
 }
 
 #[derive(Debug, Subcommand)]

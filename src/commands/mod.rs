@@ -2,7 +2,6 @@
 
 pub mod bench_jobs;
 pub mod enqueue;
-pub mod jobs;
 
 use std::process::ExitCode;
 
@@ -11,11 +10,11 @@ use tokio::net::TcpListener;
 
 use crate::{
     app::{self, Resources},
-    cli::{self, Command, DeadLettersCommand, EnqueueKind, ListArgs, ReplayArgs},
+    cli::{self, Command, DeadLettersCommand, ListArgs, ReplayArgs},
     loadgen,
     processors::Analytics,
     queue::Registry,
-    redis_limits::policy,
+    redis_limits::{enqueue as enqueue_limits, policy},
     settings::Settings,
     shutdown,
     stream::dead_letter,
@@ -26,7 +25,7 @@ use crate::{
 /// load settings, run the subcommand. eventmill's `main` calls it with `processors::registry()`;
 /// a binary with job kinds of its own calls it with its registry.
 pub async fn main(registry: Registry<Analytics>) -> ExitCode {
-    let cli = cli::parse(&registry.describe());
+    let cli = cli::parse(registry.catalog());
     telemetry::init();
     let settings = match Settings::from_env(registry.catalog()) {
         Ok(settings) => settings,
@@ -103,23 +102,14 @@ pub async fn dispatch_with(
         }
         Command::Enqueue(args) => {
             let resources = resources(settings).await?;
-            let plan = match enqueue::job_from_args(&args, resources.queues.catalog()) {
-                Ok(plan) => plan,
-                Err(usage) => {
-                    eprintln!("error: {usage}");
-                    return Ok(ExitCode::from(2));
-                }
-            };
-            let wait = args.wait
-                || matches!(&args.kind, Some(EnqueueKind::Other(words)) if words.iter().any(|w| w == "--wait"));
-            enqueue::check_memory(&resources.redis, resources.settings.redis_limits).await?;
-            return match enqueue::enqueue(&resources.queues, &plan, wait).await {
-                Err(error) => Err(enqueue::explain(error, &resources.redis).await),
+            enqueue_limits::check_memory(&resources.redis, resources.settings.redis_limits).await?;
+            return match args.run(&resources.queues).await {
+                Err(error) => Err(enqueue_limits::explain(error, &resources.redis).await),
                 done => done,
             };
         }
-        Command::Jobs(command) => return jobs::jobs(&resources(settings).await?, command).await,
-        Command::Schedules(command) => return jobs::schedules(&resources(settings).await?, command).await,
+        Command::Jobs(command) => return command.run(&resources(settings).await?.queues).await,
+        Command::Schedules(command) => return command.run(&resources(settings).await?.scheduler()?).await,
         Command::DeadLetters(DeadLettersCommand::List(args)) => list_dead_letters(settings, args).await?,
         Command::DeadLetters(DeadLettersCommand::Replay(args)) => replay_dead_letters(settings, args).await?,
     }

@@ -6,12 +6,14 @@
 //! - `watch`: a background task that reads it a few times a second into atomics, so ingestion
 //!   answers 429 above `EVENTMILL_REDIS_MEMORY_HIGH_WATER` without an INFO per request, and that
 //!   says each refusal once when it starts and once when it ends;
+//! - `enqueue`: `eventmill enqueue` refused above the high-water mark, and its refusals explained;
 //! - `policy`: every process refuses an evicting `maxmemory-policy` at start (an evicting Redis
 //!   drops stream entries, pinned times and jobs silently), unless `EVENTMILL_ALLOW_EVICTING_REDIS`.
 //!
 //! The other half lives with the stream: the consumer acknowledges and trims at `maxmemory`
 //! (`stream::oom`), so storing what the stream holds frees memory instead of wedging.
 
+pub mod enqueue;
 pub mod memory;
 pub mod policy;
 pub mod refusal;

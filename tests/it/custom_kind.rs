@@ -99,7 +99,7 @@ async fn an_unknown_kind_is_a_clear_error_naming_it_in_a_job_file_scheduler_toml
 
     let args = Cli::try_parse_from(["eventmill", "enqueue", "--file", &file]).unwrap();
     let eventmill::cli::Command::Enqueue(args) = args.command else { unreachable!() };
-    let err = commands::enqueue::job_from_args(&args, &registry).unwrap_err().to_string();
+    let err = eventmill_jobs::cli::job_from_args(&args, &registry).unwrap_err().to_string();
     assert!(err.contains("unknown job kind \"COUNT_EVENT\"") && err.contains("COUNT_EVENTS"), "{err}");
 
     let toml = "[[schedule]]\nname = \"typo\"\ncron = \"0 2 * * *\"\n[schedule.job]\njob_type = \"DAILY_ROLUP\"\n";

@@ -63,6 +63,8 @@
 //! - [`redis_conn`]: one connection type for a Redis node or a Redis Cluster.
 //! - [`metrics`]: Prometheus counters registered into your registry.
 //! - [`shutdown`]: the one signal every long-running part stops on.
+//! - `cli` (feature `cli`, on by default): the `enqueue`, `jobs` and `schedules` subcommands an
+//!   application embeds in its own clap command line.
 //!
 //! Redis must not evict keys (`maxmemory-policy noeviction`): an evicted job is a lost job.
 
@@ -75,6 +77,8 @@ pub mod metrics;
 pub mod job;
 pub mod queue;
 pub mod scheduler;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod jobs;
 
 #[cfg(test)]

@@ -180,6 +180,11 @@ impl Scheduler {
         Ok(self.redis.clone().get(format!("{}{name}:last_job", self.prefix)).await?)
     }
 
+    /// The queues its jobs go to (to follow a job it enqueued).
+    pub fn queues(&self) -> &Queues {
+        &self.queues
+    }
+
     async fn record_job(&self, name: &str, id: &str) -> Result<(), QueueError> {
         let _: () = self.redis.clone().set(format!("{}{name}:last_job", self.prefix), id).await?;
         Ok(())
