@@ -293,10 +293,16 @@ async fn replica_of(conn: &mut redis::aio::MultiplexedConnection, port: Option<u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_at_maxmemory_stores_and_acknowledges_uncounted_and_the_reconciler_makes_the_minute_exact() {
+    // Two stream shards: the first acknowledges and counts in one script, the second counts first
+    // (its slot is not the counters'): both paths must acknowledge at maxmemory.
     let redis = block_in_place(PrivateRedis::start);
     let (_, db) = base_urls();
-    let app = TestApp::api(TestEnv::on(&redis.url(), &db, &[]).await).await;
-    let mut consumer = app.env.consumer().await;
+    let app = TestApp::api(TestEnv::on(&redis.url(), &db, &[("EVENTMILL_STREAM_SHARDS", "2")]).await).await;
+    let shards = app.env.resources.shards.clone();
+    let mut consumers = Vec::new();
+    for keys in shards.iter() {
+        consumers.push(app.env.shard_consumer(keys.clone()).await);
+    }
     let at = chrono::Utc::now() - chrono::Duration::minutes(3);
     let mut ids = Vec::new();
     for _ in 0..40 {
@@ -314,13 +320,21 @@ async fn a_consumer_at_maxmemory_stores_and_acknowledges_uncounted_and_the_recon
     let keys = app.env.resources.keys.clone();
     let mut redis_conn = app.env.redis();
     for _ in 0..200 {
-        consumer.consume_once().await.unwrap();
-        if app.env.count_events().await == ids.len() as i64 && pending(&mut conn, &keys).await == 0 {
+        for consumer in &mut consumers {
+            consumer.consume_once().await.unwrap();
+        }
+        let mut left = 0;
+        for shard in shards.iter() {
+            left += pending(&mut conn, shard).await;
+        }
+        if app.env.count_events().await == ids.len() as i64 && left == 0 {
             break;
         }
     }
     assert_each_stored_once(&app.env, &ids).await;
-    assert_eq!(pending(&mut conn, &keys).await, 0, "every stored entry acknowledged at maxmemory");
+    for shard in shards.iter() {
+        assert_eq!(pending(&mut conn, shard).await, 0, "every stored entry acknowledged at maxmemory");
+    }
     let minute = at.timestamp().div_euclid(60);
     let dirty: Vec<i64> = redis::cmd("SMEMBERS").arg(keys.live.dirty()).query_async(&mut redis_conn).await.unwrap();
     assert_eq!(dirty, vec![minute], "the uncounted minute is left to the reconciler");
