@@ -129,6 +129,7 @@ impl Resources {
             admin_token: self.admin_token.clone(),
             login_failures: Arc::default(),
             feed: self.feed.clone(),
+            board: crate::web::admin::board_state(&self.jobs, &self.settings),
         }
     }
 

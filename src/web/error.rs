@@ -49,7 +49,7 @@ pub enum ApiError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
-    /// A destructive admin action sent without `confirm` (`admin::action`).
+    /// A destructive admin action sent without `confirm` (the board's `Action::unconfirmed`).
     #[error("{0}")]
     ConfirmationRequired(String),
     #[error("the event stream is full; retry after {retry_after} s")]
@@ -169,4 +169,23 @@ pub struct ErrorBody {
     /// For 422: `{index, field, reason}` per problem; for 400: `{line, column}`.
     #[schema(value_type = Vec<Object>)]
     details: Vec<serde_json::Value>,
+}
+
+impl From<eventmill_jobs::board::BoardError> for ApiError {
+    /// The board's errors where eventmill's own pages reuse the board (the queue summaries).
+    fn from(error: eventmill_jobs::board::BoardError) -> Self {
+        use eventmill_jobs::board::BoardError;
+        match error {
+            BoardError::NoViewer => Self::Unauthorized(TOKEN_REQUIRED),
+            BoardError::Forbidden(why) => Self::Forbidden(why),
+            BoardError::NotFound(message) => Self::NotFound(message),
+            BoardError::Invalid(message) => Self::Invalid(message),
+            BoardError::Conflict(message) => Self::Conflict(message),
+            BoardError::ConfirmationRequired(message) => Self::ConfirmationRequired(message),
+            BoardError::Redis(e) => Self::Redis(e),
+            BoardError::Internal(cause) => Self::Internal(anyhow::anyhow!(cause)),
+            // A new kind of board failure: a server error until mapped here.
+            other => Self::Internal(anyhow::anyhow!(other.to_string())),
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The one HTTP layer: one `AppState`, one error type (`error`), shared authentication (`auth`),
 //! and one folder per area, each exposing `router()`: `ingest` (events in), `admin` (queue admin
-//! view), `health`, `openapi`. They are merged in one place, `router()`, with request ids and tracing
-//! on every request and graceful shutdown. Areas depend on this module, never on each other.
+//! view, the job framework's board nested in it), `health`, `openapi`. They are merged in one
+//! place, `router()`, with request ids and tracing on every request and graceful shutdown. Areas depend on this module, never on each other.
 
 pub mod error;
 pub mod auth;
@@ -62,6 +62,16 @@ pub struct AppState {
     pub feed: crate::live::Feed,
     /// Redis' memory and policy as last read, and the refusals writers met (health, ingestion).
     pub redis_watch: crate::redis_limits::RedisWatch,
+    /// The job framework's board (the queue pages), nested at `/admin` (`admin::board_state`).
+    pub board: eventmill_jobs::board::BoardState,
+}
+
+/// The board's actions, and eventmill's own (dead-letter replays) taken through the board's
+/// `Action`, read it from the app's state.
+impl axum::extract::FromRef<AppState> for eventmill_jobs::board::BoardState {
+    fn from_ref(state: &AppState) -> Self {
+        state.board.clone()
+    }
 }
 
 /// The request id (from `X-Request-ID`, or generated) of the request being handled.
@@ -86,7 +96,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dashboard::router())
         .merge(health::router())
         .merge(openapi::router())
-        .merge(admin::router())
+        .merge(admin::router(&state))
         .merge(metrics::router())
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(body_limit))

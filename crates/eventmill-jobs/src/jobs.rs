@@ -1,7 +1,11 @@
 //! [`Jobs`]: the registry tied to Redis, and what an application does with it: enqueue typed
 //! jobs, run the workers of every declared queue, run the schedules.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context;
 use tokio::task::JoinSet;
@@ -145,6 +149,26 @@ impl<S: Send + Sync + 'static> Jobs<S> {
     /// A scheduler of `schedules` on these queues.
     pub fn scheduler(&self, schedules: Vec<ScheduleEntry>) -> Scheduler {
         Scheduler::new(schedules, self.queues.clone(), self.redis.clone(), &self.settings.redis.prefix)
+    }
+
+    /// The schedules of the file at `path`, read afresh on every call (what the board's
+    /// schedules page shows, so an edited file shows at once; a bad file is an error naming it).
+    pub fn schedule_file(
+        &self,
+        path: impl Into<PathBuf>,
+    ) -> impl Fn() -> Result<Scheduler, String> + Send + Sync + 'static {
+        let (path, jobs) = (path.into(), self.clone());
+        move || {
+            let schedules = jobs.load_schedules(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(jobs.scheduler(schedules))
+        }
+    }
+
+    /// The board of these queues, to be mounted at `base_path` (`"/jobs"`): add its schedules,
+    /// title and links, then `board::router(state)` behind your auth layer.
+    #[cfg(feature = "board")]
+    pub fn board(&self, base_path: &str) -> crate::board::BoardState {
+        crate::board::BoardState::new(self.queues.clone(), base_path)
     }
 }
 

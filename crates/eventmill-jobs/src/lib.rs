@@ -63,8 +63,10 @@
 //! - [`redis_conn`]: one connection type for a Redis node or a Redis Cluster.
 //! - [`metrics`]: Prometheus counters registered into your registry.
 //! - [`shutdown`]: the one signal every long-running part stops on.
-//! - `cli` (feature `cli`, on by default): the `enqueue`, `jobs` and `schedules` subcommands an
+//! - [`cli`] (feature `cli`, on by default): the `enqueue`, `jobs` and `schedules` subcommands an
 //!   application embeds in its own clap command line.
+//! - [`board`] (feature `board`, on by default): the queue admin pages and their JSON API as an
+//!   axum `Router` you mount under your own path and authentication.
 //!
 //! Redis must not evict keys (`maxmemory-policy noeviction`): an evicted job is a lost job.
 
@@ -79,6 +81,8 @@ pub mod queue;
 pub mod scheduler;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "board")]
+pub mod board;
 mod jobs;
 
 #[cfg(test)]

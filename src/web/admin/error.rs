@@ -1,6 +1,7 @@
-//! How the admin pages show an `ApiError`: a small HTML page (or the login redirect) instead of the
-//! JSON the API routes answer. 5xx causes are logged, never shown.
+//! How eventmill's own admin pages show an `ApiError`: a small HTML page (or the login redirect)
+//! instead of the JSON the API routes answer. 5xx causes are logged, never shown.
 
+use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::web::ApiError;
@@ -17,8 +18,22 @@ impl IntoPage for ApiError {
         }
         self.log();
         let (status, _) = self.status_and_code();
-        let body = super::pages::ErrorPage { status: status.as_u16(), message: self.to_string() }.html();
+        let body = ErrorPage { status: status.as_u16(), message: self.to_string() }.html();
         (status, body).into_response()
+    }
+}
+
+/// An error shown as a page.
+#[derive(Template)]
+#[template(path = "admin/error.html")]
+pub struct ErrorPage {
+    pub status: u16,
+    pub message: String,
+}
+
+impl ErrorPage {
+    pub fn html(&self) -> Html<String> {
+        Html(self.render().unwrap_or_else(|_| "error".to_owned()))
     }
 }
 

@@ -1,4 +1,4 @@
-//! The admin front page: every queue with its counts, throughput, failure rate, workers and paused
+//! The admin front page (eventmill's own; the board's queue pages are linked from it): every queue with its counts, throughput, failure rate, workers and paused
 //! flag, and the ingestion stream's summary. Page `/admin`, API `/admin/api/overview` (which the page
 //! polls to keep its counts live).
 
@@ -9,10 +9,10 @@ use serde::Serialize;
 use super::{
     error::PageResult,
     pages::{Nav, render},
-    queues::{self, QueueSummary},
     stream::{self, StreamOverview},
 };
 use crate::web::{ApiError, AppState, auth::Principal};
+use eventmill_jobs::board::{QueueSummary, queue_summaries};
 
 /// What the front page shows.
 #[derive(Serialize)]
@@ -23,7 +23,10 @@ pub struct Overview {
 
 async fn gather(state: &AppState) -> Result<Overview, ApiError> {
     let mut conn = state.redis.clone();
-    Ok(Overview { queues: queues::summaries(state).await?, stream: stream::overview(&mut conn, &state.shards).await? })
+    Ok(Overview {
+        queues: queue_summaries(&state.queues).await?,
+        stream: stream::overview(&mut conn, &state.shards).await?,
+    })
 }
 
 /// `GET /admin/api/overview`

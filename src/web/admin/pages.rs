@@ -1,6 +1,6 @@
-//! The page frame every admin page shares (navigation, role badge, flash messages, CSRF token) and
-//! the login and error pages. Templates live in `templates/admin/` and are compiled in by askama,
-//! which HTML-escapes every value.
+//! The page frame of eventmill's own admin pages (navigation, role badge, flash messages, CSRF
+//! token) and the login pages; the error page is `error`'s. Templates live in `templates/admin/`
+//! and are compiled in by askama, which HTML-escapes every value.
 
 use askama::Template;
 use axum::{
@@ -66,36 +66,6 @@ impl Nav {
 /// Renders a page template.
 pub fn render(page: &impl Template) -> PageResult {
     page.render().map(Html).map_err(|e| ApiError::Internal(anyhow::anyhow!("template: {e}")).into())
-}
-
-/// An error shown as a page.
-#[derive(Template)]
-#[template(path = "admin/error.html")]
-pub struct ErrorPage {
-    pub status: u16,
-    pub message: String,
-}
-
-impl ErrorPage {
-    pub fn html(&self) -> Html<String> {
-        Html(self.render().unwrap_or_else(|_| "error".to_owned()))
-    }
-}
-
-/// The question a destructive action asks before it happens: a form that posts the same fields
-/// again with `confirm=yes`, and a way back (`admin::action`).
-#[derive(Template)]
-#[template(path = "admin/confirm.html")]
-struct ConfirmPage<'a> {
-    question: &'a str,
-    action_url: &'a str,
-    fields: &'a [(String, String)],
-    back: &'a str,
-}
-
-/// The confirmation page of a destructive action (status 200: nothing went wrong, nothing happened).
-pub fn confirmation(question: &str, action_url: &str, fields: &[(String, String)], back: &str) -> Response {
-    render(&ConfirmPage { question, action_url, fields, back }).into_response()
 }
 
 #[derive(Template)]

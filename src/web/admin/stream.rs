@@ -13,8 +13,9 @@ use redis::streams::{StreamInfoConsumersReply, StreamInfoGroupsReply};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use eventmill_jobs::board::{Action, BoardError, NoBody};
+
 use super::{
-    action::{Action, NoBody},
     error::PageResult,
     pages::{Nav, render},
 };
@@ -153,7 +154,7 @@ pub async fn replay_one(
     let mut conn = state.redis.clone();
     let result = match dead_letter::replay(&mut conn, &state.shards, std::slice::from_ref(&id)).await {
         Ok(done) if done.replayed == 1 => Ok((format!("Dead letter {id} replayed."), json!(done))),
-        Ok(_) => Err(ApiError::NotFound(format!("no dead letter {id}"))),
+        Ok(_) => Err(BoardError::NotFound(format!("no dead letter {id}"))),
         Err(e) => Err(e.into()),
     };
     action.respond("dead_letter.replay", &id, result)
@@ -169,7 +170,7 @@ pub async fn replay_all(State(state): State<AppState>, action: Action<NoBody>) -
     let result = dead_letter::replay_all(&mut conn, &state.shards)
         .await
         .map(|done| (format!("{} dead letter(s) replayed.", done.replayed), json!(done)))
-        .map_err(ApiError::from);
+        .map_err(BoardError::from);
     action.respond("dead_letter.replay_all", "all", result)
 }
 

@@ -178,16 +178,9 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-/// Refuses a state-changing request sent by another site: its `Origin` (or, without one, a
-/// `Sec-Fetch-Site: cross-site`) must match the `Host` it was sent to.
-pub fn same_origin(headers: &HeaderMap) -> bool {
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-        return origin_host.is_some() && origin_host == host;
-    }
-    headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) != Some("cross-site")
-}
+/// Refuses a state-changing request sent by another site (the login form's check, the same as
+/// the board's actions').
+pub use eventmill_jobs::board::same_origin;
 
 /// A `next` target that stays inside the admin view or the dashboard (no open redirect); the
 /// dashboard is the first page after login.

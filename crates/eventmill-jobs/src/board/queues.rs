@@ -1,29 +1,28 @@
-//! Queues in the admin view: each queue's counts, last-hour throughput and failure rate, workers
-//! alive and paused flag (`/admin/api/queues`, shown on the overview), the job list of one queue and
-//! state with paging and payload search (`/admin/queues/{queue}`, `/admin/api/queues/{queue}/jobs`),
-//! and the queue actions: retry all failed, pause, resume.
+//! Queues on the board: each queue's counts, last-hour throughput and failure rate, workers
+//! alive and paused flag (`/queues`, `/api/queues`), the job list of one queue and state with
+//! paging and payload search (`/queues/{queue}`, `/api/queues/{queue}/jobs`), and the queue
+//! actions: retry all failed, pause, resume.
 
 use std::time::Duration;
 
 use askama::Template;
 use axum::{
     Json,
-    extract::{Path, Query, State},
-    http::Uri,
+    extract::{OriginalUri, Path, Query, State},
     response::Response,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    action::{Action, NoBody},
+    Action, BoardError, BoardState, NoBody, Viewer,
     error::PageResult,
     jobs::JobRow,
     pages::{Nav, render},
 };
 use crate::{
-    queue::{JobState, Queue, QueueCounts, QueueError},
-    web::{ApiError, AppState, auth::Principal},
+    Queues,
+    queue::{JobState, Queue, QueueCounts},
 };
 
 /// Jobs per page.
@@ -33,32 +32,27 @@ const SEARCH_BUDGET: usize = 20_000;
 /// A worker counts as alive when it polled within this.
 const ALIVE_WITHIN: Duration = Duration::from_secs(30);
 
-impl From<QueueError> for ApiError {
-    fn from(error: QueueError) -> Self {
-        match error {
-            QueueError::Redis(e) => ApiError::Redis(e),
-            QueueError::NotFound(id) => ApiError::NotFound(format!("no job with id {id}")),
-            QueueError::Invalid(message) => ApiError::Invalid(message),
-        }
-    }
-}
-
-/// One queue as the overview shows it.
+/// One queue as the queue list (and a host's overview) shows it.
 #[derive(Serialize)]
 pub struct QueueSummary {
+    /// The declared queue's name.
     pub name: &'static str,
+    /// Jobs per state, and the paused flag.
     #[serde(flatten)]
     pub counts: QueueCounts,
+    /// Jobs completed in the last hour.
     pub completed_last_hour: u64,
+    /// Jobs failed in the last hour.
     pub failed_last_hour: u64,
     /// Failed / finished in the last hour, in percent (0 when nothing finished).
     pub failure_rate: f64,
+    /// Workers seen polling in the last 30 s.
     pub workers: Vec<String>,
     /// The rate limit in force (`100/1s`), if any.
     pub rate_limit: Option<String>,
 }
 
-pub async fn summary(queue: &Queue) -> Result<QueueSummary, ApiError> {
+async fn summary(queue: &Queue) -> Result<QueueSummary, BoardError> {
     let counts = queue.counts().await?;
     let (completed, failed) = queue.finished_since(crate::queue::now_ms() - 3_600_000).await?;
     let workers = queue.workers(ALIVE_WITHIN).await?.into_iter().map(|(name, _)| name).collect();
@@ -75,21 +69,44 @@ pub async fn summary(queue: &Queue) -> Result<QueueSummary, ApiError> {
     })
 }
 
-pub async fn summaries(state: &AppState) -> Result<Vec<QueueSummary>, ApiError> {
+/// Every declared queue's summary, in declaration order: what `/api/queues` answers, for a host
+/// page that shows the queues beside its own figures.
+pub async fn queue_summaries(queues: &Queues) -> Result<Vec<QueueSummary>, BoardError> {
     let mut all = Vec::new();
-    for queue in state.queues.all() {
+    for queue in queues.all() {
         all.push(summary(queue).await?);
     }
     Ok(all)
 }
 
-/// `GET /admin/api/queues`
-pub async fn api_queues(_: Principal, State(state): State<AppState>) -> Result<Json<Vec<QueueSummary>>, ApiError> {
-    Ok(Json(summaries(&state).await?))
+/// `GET /api/queues`
+pub(crate) async fn api_queues(
+    _: Viewer,
+    State(board): State<BoardState>,
+) -> Result<Json<Vec<QueueSummary>>, BoardError> {
+    Ok(Json(queue_summaries(&board.queues).await?))
 }
 
+#[derive(Template)]
+#[template(path = "board/queues.html")]
+struct QueuesPage {
+    nav: Nav,
+    queues: Vec<QueueSummary>,
+}
+
+/// `GET /queues` (and `/` unless the host has its own front page)
+pub(crate) async fn list_page(
+    viewer: Viewer,
+    State(board): State<BoardState>,
+    OriginalUri(uri): OriginalUri,
+) -> PageResult {
+    let queues = queue_summaries(&board.queues).await?;
+    render(&QueuesPage { nav: Nav::new(&board, &viewer, "queues", &uri), queues })
+}
+
+/// The job list's query string.
 #[derive(Deserialize)]
-pub struct ListQuery {
+pub(crate) struct ListQuery {
     state: Option<String>,
     #[serde(default)]
     offset: usize,
@@ -101,24 +118,31 @@ pub struct ListQuery {
 /// One page of a job list.
 #[derive(Serialize)]
 pub struct JobList {
+    /// The queue listed.
     pub queue: &'static str,
+    /// The state listed.
     pub state: JobState,
+    /// This page's jobs.
     pub jobs: Vec<JobRow>,
     /// Jobs in this state (without a search).
     pub total: u64,
+    /// Where this page starts.
     pub offset: usize,
+    /// Jobs per page.
     pub limit: usize,
+    /// The payload search text (empty for none).
     pub query: String,
     /// Where the next page starts (`None` on the last page).
     pub next_offset: Option<usize>,
+    /// Where the previous page starts (`None` on the first page, and with a search).
     pub prev_offset: Option<usize>,
     /// With a search: how many jobs were looked at to fill this page.
     pub scanned_to: Option<usize>,
 }
 
-async fn list(state: &AppState, name: &str, query: &ListQuery) -> Result<JobList, ApiError> {
-    let queue = state.queues.named(name)?;
-    let job_state: JobState = query.state.as_deref().unwrap_or("failed").parse().map_err(ApiError::Invalid)?;
+async fn list(queues: &Queues, name: &str, query: &ListQuery) -> Result<JobList, BoardError> {
+    let queue = queues.named(name)?;
+    let job_state: JobState = query.state.as_deref().unwrap_or("failed").parse().map_err(BoardError::Invalid)?;
     let limit = query.limit.unwrap_or(PAGE_SIZE).clamp(1, 200);
     let needle = query.q.as_deref().map(str::trim).unwrap_or_default().to_owned();
     let (ids, next_offset, scanned_to) = if needle.is_empty() {
@@ -132,7 +156,7 @@ async fn list(state: &AppState, name: &str, query: &ListQuery) -> Result<JobList
     let total = queue.counts().await.map(|c| count_of(&c, job_state))?;
     let mut jobs = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(record) = state.queues.job(&id).await? {
+        if let Some(record) = queues.job(&id).await? {
             jobs.push(JobRow::from(&record));
         }
     }
@@ -151,7 +175,7 @@ async fn list(state: &AppState, name: &str, query: &ListQuery) -> Result<JobList
     })
 }
 
-pub fn count_of(counts: &QueueCounts, state: JobState) -> u64 {
+fn count_of(counts: &QueueCounts, state: JobState) -> u64 {
     match state {
         JobState::Waiting => counts.waiting,
         JobState::WaitingChildren => counts.waiting_children,
@@ -162,43 +186,50 @@ pub fn count_of(counts: &QueueCounts, state: JobState) -> u64 {
     }
 }
 
-/// `GET /admin/api/queues/{queue}/jobs?state=&offset=&limit=&q=`
-pub async fn api_jobs(
-    _: Principal,
-    State(state): State<AppState>,
+/// `GET /api/queues/{queue}/jobs?state=&offset=&limit=&q=`
+pub(crate) async fn api_jobs(
+    _: Viewer,
+    State(board): State<BoardState>,
     Path(name): Path<String>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<JobList>, ApiError> {
-    Ok(Json(list(&state, &name, &query).await?))
+) -> Result<Json<JobList>, BoardError> {
+    Ok(Json(list(&board.queues, &name, &query).await?))
 }
 
 #[derive(Template)]
-#[template(path = "admin/queue.html")]
+#[template(path = "board/queue.html")]
 struct QueuePage {
     nav: Nav,
     summary: QueueSummary,
     list: JobList,
     states: Vec<(&'static str, u64)>,
+    /// Every declared queue's name, from the catalog.
+    queue_names: Vec<&'static str>,
 }
 
-/// `GET /admin/queues/{queue}?state=&offset=&q=`
-pub async fn page(
-    principal: Principal,
-    State(state): State<AppState>,
+/// `GET /queues/{queue}?state=&offset=&q=`
+pub(crate) async fn page(
+    viewer: Viewer,
+    State(board): State<BoardState>,
     Path(name): Path<String>,
     Query(query): Query<ListQuery>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
 ) -> PageResult {
-    let list = list(&state, &name, &query).await?;
-    let summary = summary(state.queues.named(&name).map_err(ApiError::from)?).await?;
+    let list = list(&board.queues, &name, &query).await?;
+    let summary = summary(board.queues.named(&name)?).await?;
     let states = JobState::ALL.iter().map(|s| (s.as_str(), count_of(&summary.counts, *s))).collect();
-    render(&QueuePage { nav: Nav::new(&principal, "queues", &uri), summary, list, states })
+    let queue_names = board.queues.catalog().queue_names();
+    render(&QueuePage { nav: Nav::new(&board, &viewer, "queues", &uri), summary, list, states, queue_names })
 }
 
-/// `POST /admin/api/queues/{queue}/retry-failed`: every failed job back to waiting.
-pub async fn retry_all(State(state): State<AppState>, Path(name): Path<String>, action: Action<NoBody>) -> Response {
+/// `POST /api/queues/{queue}/retry-failed`: every failed job back to waiting.
+pub(crate) async fn retry_all(
+    State(board): State<BoardState>,
+    Path(name): Path<String>,
+    action: Action<NoBody>,
+) -> Response {
     let result = async {
-        let queue = state.queues.named(&name)?;
+        let queue = board.queues.named(&name)?;
         let mut total = 0;
         loop {
             let moved = queue.retry_failed(None, 1000).await?;
@@ -213,24 +244,24 @@ pub async fn retry_all(State(state): State<AppState>, Path(name): Path<String>, 
     action.respond("queue.retry_failed", &name, result)
 }
 
-/// `POST /admin/api/queues/{queue}/pause`
-pub async fn pause(state: State<AppState>, name: Path<String>, action: Action<NoBody>) -> Response {
-    set_paused(state, name, action, true).await
+/// `POST /api/queues/{queue}/pause`
+pub(crate) async fn pause(board: State<BoardState>, name: Path<String>, action: Action<NoBody>) -> Response {
+    set_paused(board, name, action, true).await
 }
 
-/// `POST /admin/api/queues/{queue}/resume`
-pub async fn resume(state: State<AppState>, name: Path<String>, action: Action<NoBody>) -> Response {
-    set_paused(state, name, action, false).await
+/// `POST /api/queues/{queue}/resume`
+pub(crate) async fn resume(board: State<BoardState>, name: Path<String>, action: Action<NoBody>) -> Response {
+    set_paused(board, name, action, false).await
 }
 
 async fn set_paused(
-    State(state): State<AppState>,
+    State(board): State<BoardState>,
     Path(name): Path<String>,
     action: Action<NoBody>,
     paused: bool,
 ) -> Response {
     let result = async {
-        state.queues.named(&name)?.set_paused(paused).await?;
+        board.queues.named(&name)?.set_paused(paused).await?;
         let word = if paused { "paused" } else { "resumed" };
         Ok((format!("Queue {name} {word}."), json!({ "queue": name, "paused": paused })))
     }

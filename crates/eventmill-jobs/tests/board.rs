@@ -1,0 +1,173 @@
+//! The board in a plain axum service that is not eventmill: mounted at `/jobs` behind a trivial
+//! auth layer, over real Redis (`EVENTMILL_REDIS_URL`, as `scripts/test.sh` sets it). Its pages
+//! list the registry's queues and kinds; an action is refused without a viewer (401) and for a
+//! read-only one (403, audited), and done for an admin.
+
+#![cfg(feature = "board")]
+
+use std::sync::{Arc, Mutex};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::Request,
+    http::{Method, StatusCode},
+    middleware::{self, Next},
+    response::Response,
+    routing::get,
+};
+use eventmill_jobs::{
+    JobContext, JobError, Jobs, JobsSettings, Processor, QueueSpec, Registry,
+    board::{self, Viewer},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// The shop's state: nothing the board needs.
+struct Shop;
+
+#[derive(Serialize, Deserialize)]
+struct Welcome {
+    user_id: String,
+}
+
+struct SendWelcome;
+impl Processor<Shop> for SendWelcome {
+    type Payload = Welcome;
+    const NAME: &'static str = "SEND_WELCOME";
+    const QUEUE: &'static str = "emails";
+    async fn process(&self, _: &JobContext<Shop>, _: Welcome) -> Result<Value, JobError> {
+        Ok(json!({}))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Resize {
+    image: String,
+    taken_on: String,
+}
+
+struct ResizeImage;
+impl Processor<Shop> for ResizeImage {
+    type Payload = Resize;
+    const NAME: &'static str = "RESIZE_IMAGE";
+    const QUEUE: &'static str = "images";
+    const DATE_FIELDS: &'static [&'static str] = &["taken_on"];
+    async fn process(&self, _: &JobContext<Shop>, _: Resize) -> Result<Value, JobError> {
+        Ok(json!({}))
+    }
+}
+
+/// The shop's "auth": header `x-user: alice` is an admin, `bob` may only look, anyone else is
+/// nobody (no viewer set: the board must refuse on its own).
+async fn trivial_auth(mut request: Request, next: Next) -> Response {
+    let viewer = match request.headers().get("x-user").and_then(|v| v.to_str().ok()) {
+        Some("alice") => Some(Viewer::admin("alice")),
+        Some("bob") => Some(Viewer::read_only("bob")),
+        _ => None,
+    };
+    if let Some(viewer) = viewer {
+        request.extensions_mut().insert(viewer);
+    }
+    next.run(request).await
+}
+
+fn jobs() -> Jobs<Shop> {
+    let registry = Registry::new()
+        .queue(QueueSpec::new("emails"))
+        .queue(QueueSpec::new("images"))
+        .register(SendWelcome)
+        .register(ResizeImage);
+    let prefix = format!("boardtest{:x}", rand::random::<u64>());
+    let settings =
+        JobsSettings::from_lookup("SHOP", &registry.kind_names(), &registry.queue_names(), |key| match key {
+            "SHOP_REDIS_URL" => std::env::var("EVENTMILL_REDIS_URL").ok(),
+            "SHOP_REDIS_CLUSTER" => std::env::var("EVENTMILL_REDIS_CLUSTER").ok(),
+            "SHOP_REDIS_PREFIX" => Some(prefix.clone()),
+            _ => None,
+        })
+        .unwrap();
+    Jobs::connect(settings, registry).unwrap()
+}
+
+async fn call(app: &Router, method: Method, path: &str, user: Option<&str>) -> (StatusCode, String) {
+    let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
+    if let Some(user) = user {
+        request = request.header("x-user", user);
+    }
+    let response = app.clone().oneshot(request.body(Body::from("{}")).unwrap()).await.unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn a_board_mounted_in_a_plain_axum_app_lists_the_registrys_queues_and_kinds_and_guards_its_actions() {
+    let jobs = jobs();
+    let id = jobs.enqueue::<SendWelcome>(&Welcome { user_id: "u1".into() }).await.unwrap().id;
+    let audit = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = audit.clone();
+    let state = jobs.board("/jobs").title("shop jobs").audit(move |entry| {
+        let who = entry.viewer.map_or("nobody", |v| v.name.as_str());
+        seen.lock().unwrap().push(format!("{who} {} {}", entry.action, entry.outcome.as_str()));
+    });
+    let app = Router::new()
+        .route("/", get(|| async { "the shop" }))
+        .nest("/jobs", board::router(state).layer(middleware::from_fn(trivial_auth)));
+
+    let (status, queues) = call(&app, Method::GET, "/jobs/queues", Some("bob")).await;
+    assert_eq!(status, 200, "{queues}");
+    assert!(queues.contains(r#"data-queue="emails""#) && queues.contains(r#"data-queue="images""#), "{queues}");
+    assert!(queues.contains("shop jobs"), "the page carries the host's title");
+    assert!(!queues.contains("<form method=\"post\""), "no action form for a read-only viewer");
+
+    let (status, page) = call(&app, Method::GET, "/jobs/queues/emails?state=waiting", Some("alice")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&format!(r#"data-id="{id}""#)) && page.contains("SEND_WELCOME"), "the job is listed: {page}");
+    assert!(page.contains(r#"href="/jobs/queues/images?state=waiting""#), "links the other declared queue: {page}");
+    assert!(page.contains(r#"action="/jobs/api/queues/emails/pause""#), "actions under the mount point: {page}");
+
+    let (status, form) = call(&app, Method::GET, "/jobs/enqueue", Some("alice")).await;
+    assert_eq!(status, 200, "{form}");
+    assert!(form.contains(r#"data-kind="SEND_WELCOME""#) && form.contains(r#"data-kind="RESIZE_IMAGE""#), "{form}");
+    assert!(form.contains("taken_on"), "the kinds' relative fields are listed: {form}");
+    assert!(!form.contains("analytics") && !form.contains("DAILY_ROLLUP"), "nothing of eventmill's: {form}");
+
+    let pause = "/jobs/api/queues/emails/pause";
+    let (status, body) = call(&app, Method::POST, pause, None).await;
+    assert_eq!(status, 401, "no viewer: {body}");
+    assert!(body.contains("Viewer") && body.contains("authentication layer"), "tells the integrator: {body}");
+    let (status, body) = call(&app, Method::GET, "/jobs/api/queues", None).await;
+    assert_eq!(status, 401, "no viewer, no reading either: {body}");
+    let (status, body) = call(&app, Method::POST, pause, Some("bob")).await;
+    assert_eq!(status, 403, "read-only: {body}");
+    assert!(!jobs.queues().named("emails").unwrap().counts().await.unwrap().paused, "nothing was paused");
+
+    let (status, body) = call(&app, Method::POST, pause, Some("alice")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["paused"], true);
+    assert!(jobs.queues().named("emails").unwrap().counts().await.unwrap().paused, "the admin paused it");
+
+    let (status, body) = call(&app, Method::POST, &format!("/jobs/api/jobs/{id}/remove"), Some("alice")).await;
+    assert_eq!(status, 428, "a destructive action asks first: {body}");
+    assert!(jobs.queues().job(&id).await.unwrap().is_some(), "nothing removed without confirmation");
+
+    let audit = audit.lock().unwrap().clone();
+    assert_eq!(
+        audit,
+        [
+            "nobody /jobs/api/queues/emails/pause refused",
+            "bob /jobs/api/queues/emails/pause refused",
+            "alice queue.pause ok",
+            "alice job.remove confirmation asked",
+        ],
+        "every action, allowed or refused, is audited"
+    );
+    let (status, front) = call(&app, Method::GET, "/jobs", Some("bob")).await;
+    assert!(status == 200 && front.contains(r#"data-queue="images""#), "the mount point is the queue list: {front}");
+    let (status, _) = call(&app, Method::GET, "/jobs/assets/admin.css", None).await;
+    assert_eq!(status, 200, "the styles need no viewer (a host's login page uses them)");
+    let (status, home) = call(&app, Method::GET, "/", None).await;
+    assert_eq!((status, home.as_str()), (StatusCode::OK, "the shop"), "the host's own routes are its own");
+}
