@@ -255,13 +255,24 @@ async fn a_redis_turned_read_only_replica_is_answered_with_its_cause_and_recover
     let app = TestApp::full(TestEnv::on(&redis.url(), &db, &[]).await).await;
     let (mut conn, mut other_conn) = (admin(&redis.url()).await, admin(&other.url()).await);
     replica_of(&mut other_conn, Some(redis.port)).await;
+    let linked = eventually(Duration::from_secs(30), || async {
+        info_field(&mut admin(&other.url()).await, "replication", "master_link_status").await.as_deref() == Some("up")
+    });
+    assert!(linked.await, "the second server never synced as a replica");
 
     let load = Load::start(app.url("/v1/events/bulk"), 100);
     assert!(eventually(Duration::from_secs(20), || async { load.accepted() >= 1000 }).await);
     let first = load.stop().await;
     // A failover: the other server (in sync) is promoted and ours becomes its replica.
-    let synced: i64 = redis::cmd("WAIT").arg(1).arg(5000).query_async(&mut conn).await.unwrap();
-    assert_eq!(synced, 1, "the replica is in sync");
+    // WAIT covers this connection's writes, and the replication stream is in order: a write of
+    // its own after the load makes it cover every accepted event.
+    let synced = eventually(Duration::from_secs(30), || async {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg("synced").arg(1).ignore().cmd("WAIT").arg(1).arg(1000);
+        let (acked,): (i64,) = pipe.query_async(&mut admin(&redis.url()).await).await.unwrap();
+        acked == 1
+    });
+    assert!(synced.await, "the replica is in sync");
     replica_of(&mut other_conn, None).await;
     replica_of(&mut conn, Some(other.port)).await;
     let read_only = eventually(Duration::from_secs(10), || async {
