@@ -8,27 +8,35 @@ use super::{JobError, Queue, QueueError, now_ms, scripts};
 use crate::redis_conn::RedisConn;
 
 /// Due delayed jobs and expired leases handled per round trip (a backlog drains over several).
-pub const PROMOTE_CHUNK: usize = 500;
+pub(crate) const PROMOTE_CHUNK: usize = 500;
 
-/// A job claimed by a worker.
+/// A job claimed by a worker (decoded from the fetch script's reply in `scripts`).
 #[derive(Debug, Clone)]
-pub struct Fetched {
-    pub id: String,
-    pub kind: String,
-    pub payload: String,
+pub(crate) struct Fetched {
+    /// The job's id.
+    pub(crate) id: String,
+    /// Its kind (a registered `Processor::NAME`).
+    pub(crate) kind: String,
+    /// The payload JSON as enqueued.
+    pub(crate) payload: String,
     /// This attempt's number, from 1.
-    pub attempt: u32,
-    pub max_attempts: u32,
-    pub timeout: Duration,
+    pub(crate) attempt: u32,
+    /// Runs in total, the first included.
+    pub(crate) max_attempts: u32,
+    /// How long this attempt may run.
+    pub(crate) timeout: Duration,
 }
 
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
+    /// Succeeded with this result (stored with the job).
     Completed(serde_json::Value),
     /// Failed; retried at `retry_at` (unix ms) if the error is retryable and attempts are left.
     Failed {
+        /// What went wrong, and whether a retry can help.
         error: JobError,
+        /// When to run again (unix ms), if it is retried.
         retry_at: i64,
     },
     /// Handed back untouched (shutdown): next in line, attempt not counted.
@@ -37,135 +45,87 @@ pub enum Outcome {
 
 /// A finished attempt with the log lines not yet written.
 #[derive(Debug, Clone)]
-pub struct Finished {
-    pub id: String,
-    /// The job's kind and this attempt's number (for its lifecycle event).
-    pub kind: String,
-    pub attempt: u32,
-    pub outcome: Outcome,
-    pub logs: Vec<String>,
+pub(crate) struct Finished {
+    /// The job's id.
+    pub(crate) id: String,
+    /// The job's kind (for its lifecycle event).
+    pub(crate) kind: String,
+    /// This attempt's number, from 1.
+    pub(crate) attempt: u32,
+    /// How it ended.
+    pub(crate) outcome: Outcome,
+    /// Log lines the processor wrote since the last report.
+    pub(crate) logs: Vec<String>,
+}
+
+/// What the queue recorded for a finished attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    /// The job is completed.
+    Completed,
+    /// The attempt failed; the job waits out its backoff in `delayed`.
+    Retrying,
+    /// The job failed for good (permanent error, or out of attempts).
+    Failed,
+    /// The job is back in `waiting`, first in line, its attempt not counted.
+    Released,
+    /// Nothing was recorded: the claim was lost meanwhile (lease expired, removed or cancelled).
+    Lost,
 }
 
 /// What one round trip answered.
 #[derive(Debug, Default)]
-pub struct Round {
-    /// Per finished attempt: `completed`, `retry`, `failed`, `released` or `lost` (the claim was
-    /// lost meanwhile: lease expired, or removed).
-    pub statuses: Vec<String>,
-    pub claimed: Vec<Fetched>,
+pub(crate) struct Round {
+    /// Per finished attempt, in the order they were sent: what the queue recorded.
+    pub(crate) recorded: Vec<Recorded>,
+    /// The jobs claimed, with a lease, their attempt counted.
+    pub(crate) claimed: Vec<Fetched>,
     /// When the next delayed job or lease becomes due (unix ms).
-    pub next_due: Option<i64>,
+    pub(crate) next_due: Option<i64>,
 }
 
 /// One running job's news for `report_live`.
-pub struct Live<'a> {
-    pub id: &'a str,
-    pub progress: Option<(u8, String)>,
-    pub logs: Vec<String>,
+#[derive(Debug)]
+pub(crate) struct Live<'a> {
+    /// The job's id.
+    pub(crate) id: &'a str,
+    /// Its progress percent and message, if they changed.
+    pub(crate) progress: Option<(u8, String)>,
+    /// Log lines written since the last report.
+    pub(crate) logs: Vec<String>,
 }
-
-type Claimed = (String, String, String, u32, u32, u64);
 
 impl Queue {
     /// Records `finished` and claims up to `want` jobs for `worker`, in one script.
-    pub async fn finish_and_fetch(
+    pub(crate) async fn finish_and_fetch(
         &self,
         worker: &str,
         finished: &[Finished],
         want: usize,
     ) -> Result<Round, QueueError> {
-        let mut script = scripts::FINISH_AND_FETCH.prepare_invoke();
-        for key in [
-            &self.waiting,
-            &self.delayed,
-            &self.active,
-            &self.completed,
-            &self.failed,
-            &self.paused,
-            &self.marker,
-            &self.order,
-            &self.limiter,
-        ] {
-            script.key(key);
-        }
-        let s = &self.settings;
-        script
-            .arg(&self.job_prefix)
-            .arg(now_ms())
-            .arg(worker)
-            .arg(s.lease.as_millis() as u64)
-            .arg(want)
-            .arg(PROMOTE_CHUNK)
-            .arg(s.keep_completed)
-            .arg(s.keep_completed_age.as_millis() as u64)
-            .arg(s.keep_failed)
-            .arg(s.keep_failed_age.as_millis() as u64)
-            .arg(self.rate_limit.map_or(0, |r| r.max))
-            .arg(self.rate_limit.map_or(0, |r| r.per.as_millis().max(1) as u64));
-        for done in finished {
-            let (kind, a, b) = match &done.outcome {
-                Outcome::Completed(result) => ("c", result.to_string(), String::new()),
-                Outcome::Failed { error, retry_at } if error.is_retryable() => {
-                    ("r", error.to_string(), retry_at.to_string())
-                }
-                Outcome::Failed { error, .. } => ("f", error.to_string(), String::new()),
-                Outcome::Released => ("h", String::new(), String::new()),
-            };
-            script.arg(&done.id).arg(kind).arg(a).arg(b).arg(logs_arg(&done.logs));
-        }
-        let (statuses, claimed, next_due): (Vec<String>, Vec<Claimed>, i64) =
-            script.invoke_async(&mut self.redis.clone()).await?;
-        let claimed = claimed
-            .into_iter()
-            .map(|(id, kind, payload, attempt, max_attempts, timeout_ms)| Fetched {
-                id,
-                kind,
-                payload,
-                attempt,
-                max_attempts,
-                timeout: Duration::from_millis(timeout_ms),
-            })
-            .collect();
-        Ok(Round { statuses, claimed, next_due: (next_due >= 0).then_some(next_due) })
-    }
-
-    /// Claims up to `want` waiting jobs (after promoting due ones) for `worker`.
-    pub async fn fetch(&self, worker: &str, want: usize) -> Result<Vec<Fetched>, QueueError> {
-        Ok(self.finish_and_fetch(worker, &[], want).await?.claimed)
+        let round = scripts::FinishAndFetch {
+            now: now_ms(),
+            worker,
+            want,
+            settings: &self.settings,
+            rate_limit: self.rate_limit,
+            finished,
+        };
+        Ok(scripts::finish_and_fetch(&mut self.redis.clone(), &self.keys, &round).await?)
     }
 
     /// Writes running jobs' progress and log lines, extending their leases when `renew`; answers
     /// the ids that are no longer active.
-    pub async fn report_live(&self, renew: bool, jobs: &[Live<'_>]) -> Result<Vec<String>, QueueError> {
-        let mut script = scripts::REPORT_LIVE.prepare_invoke();
-        let until = if renew { (now_ms() + self.settings.lease.as_millis() as i64).to_string() } else { String::new() };
-        script.key(&self.active).arg(&self.job_prefix).arg(until);
-        for job in jobs {
-            let (percent, message) = match &job.progress {
-                Some((p, m)) => (p.to_string(), m.as_str()),
-                None => (String::new(), ""),
-            };
-            script.arg(job.id).arg(percent).arg(message).arg(logs_arg(&job.logs));
-        }
-        Ok(script.invoke_async(&mut self.redis.clone()).await?)
+    pub(crate) async fn report_live(&self, renew: bool, jobs: &[Live<'_>]) -> Result<Vec<String>, QueueError> {
+        let lease_until = renew.then(|| now_ms() + self.settings.lease.as_millis() as i64);
+        Ok(scripts::report_live(&mut self.redis.clone(), &self.keys, lease_until, jobs).await?)
     }
 
     /// Declares the queue as a worker starts on it: `paused` applies on its very first start.
+    /// Answers whether this was the queue's very first start.
     pub async fn declare(&self, paused: bool, concurrency: usize) -> Result<bool, QueueError> {
-        let first: i64 = scripts::DECLARE
-            .key(&self.meta)
-            .key(&self.paused)
-            .key(&self.marker)
-            .key(&self.waiting)
-            .key(&self.order)
-            .arg(now_ms())
-            .arg(if paused { "1" } else { "0" })
-            .arg(concurrency)
-            .arg(&self.job_prefix)
-            .arg(self.rate_limit.map_or(String::new(), |r| r.to_string()))
-            .invoke_async(&mut self.redis.clone())
-            .await?;
-        Ok(first == 1)
+        let mut redis = self.redis.clone();
+        Ok(scripts::declare(&mut redis, &self.keys, now_ms(), paused, concurrency, self.rate_limit).await?)
     }
 
     /// A connection of its own for blocking on the queue's marker.
@@ -177,11 +137,7 @@ impl Queue {
     /// false after `timeout`.
     pub(super) async fn wait_for_marker(&self, conn: &mut RedisConn, timeout: Duration) -> Result<bool, QueueError> {
         let popped: Option<(String, String, f64)> =
-            redis::cmd("BZPOPMIN").arg(&self.marker).arg(timeout.as_secs_f64()).query_async(conn).await?;
+            redis::cmd("BZPOPMIN").arg(&self.keys.marker).arg(timeout.as_secs_f64()).query_async(conn).await?;
         Ok(popped.is_some())
     }
-}
-
-fn logs_arg(logs: &[String]) -> String {
-    if logs.is_empty() { String::new() } else { serde_json::to_string(logs).unwrap_or_default() }
 }

@@ -15,6 +15,7 @@ pub enum EventKind {
     Started,
     /// The processor reported progress (written with the worker's next report).
     Progress,
+    /// An attempt succeeded: the job is completed.
     Completed,
     /// An attempt failed and the job waits out its backoff.
     Retried,
@@ -27,6 +28,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// The event's name in logs and metrics (`started`, `completed`...).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Started => "started",
@@ -43,15 +45,19 @@ impl EventKind {
 /// One event: which job, where, and what came with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobEvent {
+    /// What happened.
     pub event: EventKind,
+    /// The job's id.
     pub job_id: String,
     /// The job's kind (`DAILY_ROLLUP`...).
     pub kind: String,
+    /// The queue it runs on.
     pub queue: &'static str,
     /// The attempt's number (0 when not known, e.g. for a cancelled job).
     pub attempt: u32,
-    /// Progress percent (progress), the error (retried, failed), empty otherwise.
+    /// The percent of a progress event; `None` for the others.
     pub percent: Option<u8>,
+    /// The progress message, the error (retried, failed), why it was cancelled; empty otherwise.
     pub message: String,
 }
 

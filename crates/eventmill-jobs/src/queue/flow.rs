@@ -5,12 +5,16 @@
 //! (or cancelled, or removed) fails the parent with the child's error. One level: children are
 //! plain jobs, on any declared queue.
 
+use std::time::Duration;
+
 use super::{EnqueueOptions, Enqueued, QueueError, Queues, now_ms, scripts};
 use crate::job::{Job, PlannedJob};
 
 /// A job to enqueue and how.
 pub struct Planned<'a> {
+    /// The checked job (it runs on its kind's queue).
     pub job: &'a Job,
+    /// How to enqueue it (a flow's parent ignores its delay).
     pub options: EnqueueOptions,
 }
 
@@ -18,8 +22,11 @@ pub struct Planned<'a> {
 /// parent's idempotency key already named a flow, whose parent id is answered).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowEnqueued {
+    /// The parent's id.
     pub id: String,
+    /// False: an idempotent duplicate (no job was added).
     pub created: bool,
+    /// The children's ids, in the order given (none for a duplicate).
     pub children: Vec<String>,
 }
 
@@ -35,42 +42,15 @@ impl Queues {
             return Err(QueueError::Invalid("a flow needs at least one child job".into()));
         }
         let now = now_ms();
-        let head = self.queue_for(parent.job)?;
-        let key = parent.options.idempotency_key.as_deref().unwrap_or("");
-        let idempotency = format!("{}{key}", head.idempotency_prefix);
-        let ttl = parent.options.idempotency_ttl.unwrap_or(std::time::Duration::from_secs(86_400)).as_millis() as u64;
-        let mut script = scripts::ENQUEUE_FLOW.prepare_invoke();
-        script.key(&head.seq).key(&head.waiting_children).key(idempotency);
-        script
-            .arg(&head.job_prefix)
-            .arg(now)
-            .arg(ttl.max(1))
-            .arg(head.name)
-            .arg(parent.job.kind)
-            .arg(parent.job.payload.to_string())
-            .arg(self.attempts(head, parent.job, &parent.options))
-            .arg(head.policy(parent.job.kind).timeout.as_millis() as u64)
-            .arg(&parent.options.origin)
-            .arg(parent.options.priority.unwrap_or(0))
-            .arg(key)
-            .arg(&head.waiting)
-            .arg(&head.order)
-            .arg(&head.marker)
-            .arg(&head.failed);
-        for child in children {
-            let queue = self.queue_for(child.job)?;
-            script.key(&queue.waiting).key(&queue.delayed).key(&queue.marker).key(&queue.order);
-            script
-                .arg(queue.name)
-                .arg(child.job.kind)
-                .arg(child.job.payload.to_string())
-                .arg(self.attempts(queue, child.job, &child.options))
-                .arg(queue.policy(child.job.kind).timeout.as_millis() as u64)
-                .arg(child.options.priority.unwrap_or(0))
-                .arg(now + child.options.delay.map_or(0, |d| d.as_millis() as i64));
-        }
-        let (created, id, children): (i64, String, Vec<String>) = script.invoke_async(&mut self.connection()).await?;
-        Ok(FlowEnqueued { id, created: created == 1, children })
+        let flow = scripts::NewFlow {
+            now,
+            origin: &parent.options.origin,
+            key: parent.options.idempotency_key.as_deref().unwrap_or(""),
+            key_ttl: parent.options.idempotency_ttl.unwrap_or(Duration::from_secs(86_400)),
+            parent: self.flow_job(&parent, now)?,
+            children: children.iter().map(|child| self.flow_job(child, now)).collect::<Result<_, _>>()?,
+        };
+        Ok(scripts::enqueue_flow(&mut self.connection(), &flow).await?)
     }
 
     /// Enqueues a planned job with `options` (its own, with the caller's origin and overrides): a
@@ -86,6 +66,22 @@ impl Queues {
             .collect();
         let flow = self.enqueue_flow(Planned { job: &plan.job, options }, &children).await?;
         Ok(Enqueued { id: flow.id, created: flow.created })
+    }
+
+    /// `planned` as the flow script reads it (on its kind's queue); a parent's delay is ignored.
+    fn flow_job<'a>(&'a self, planned: &'a Planned<'_>, now: i64) -> Result<scripts::FlowJob<'a>, QueueError> {
+        let (job, options) = (planned.job, &planned.options);
+        let queue = self.queue_for(job)?;
+        Ok(scripts::FlowJob {
+            keys: &queue.keys,
+            queue: queue.name,
+            kind: job.kind,
+            payload: &job.payload,
+            max_attempts: self.attempts(queue, job, options),
+            timeout: queue.policy(job.kind).timeout,
+            priority: options.priority.unwrap_or(0),
+            run_at: now + options.delay.map_or(0, |d| d.as_millis() as i64),
+        })
     }
 
     fn queue_for(&self, job: &Job) -> Result<&super::Queue, QueueError> {

@@ -11,18 +11,6 @@ use super::{JobState, QueueError, now_ms, scripts, store::Queue};
 /// What the admin view needs beyond the workers' operations: paged listings, payload search,
 /// promoting one delayed job, recent outcome counts and the workers seen polling.
 impl Queue {
-    /// The key of one state's list or sorted set.
-    fn state_key(&self, state: JobState) -> &str {
-        match state {
-            JobState::Waiting => &self.waiting,
-            JobState::Delayed => &self.delayed,
-            JobState::Active => &self.active,
-            JobState::WaitingChildren => &self.waiting_children,
-            JobState::Completed => &self.completed,
-            JobState::Failed | JobState::Cancelled => &self.failed,
-        }
-    }
-
     /// One page of ids in `state` (same order as `ids`) and how many jobs the state holds. Costs
     /// O(log n + limit) whatever the size of the state (ZRANGE by index).
     pub async fn ids_page(
@@ -33,7 +21,7 @@ impl Queue {
     ) -> Result<(Vec<String>, u64), QueueError> {
         let mut redis = self.redis.clone();
         let (start, stop) = (offset as isize, (offset + limit.max(1)) as isize - 1);
-        let key = self.state_key(state);
+        let key = self.keys.state(state);
         Ok(match state {
             JobState::Waiting | JobState::Delayed | JobState::Active | JobState::WaitingChildren => {
                 redis::pipe().zrange(key, start, stop).zcard(key).query_async(&mut redis).await?
@@ -55,52 +43,38 @@ impl Queue {
         limit: usize,
         budget: usize,
     ) -> Result<(Vec<String>, Option<usize>), QueueError> {
-        let (found, next): (Vec<String>, i64) = scripts::SEARCH
-            .key(self.state_key(state))
-            .arg(&self.job_prefix)
-            .arg(match state {
-                JobState::Completed | JobState::Failed | JobState::Cancelled => "zrev",
-                JobState::Waiting | JobState::Delayed | JobState::Active | JobState::WaitingChildren => "z",
-            })
-            .arg(needle.to_lowercase())
-            .arg(from)
-            .arg(limit.max(1))
-            .arg(budget.max(1))
-            .invoke_async(&mut self.redis.clone())
-            .await?;
-        Ok((found, usize::try_from(next).ok()))
+        let search = scripts::Search {
+            descending: matches!(state, JobState::Completed | JobState::Failed | JobState::Cancelled),
+            needle: &needle.to_lowercase(),
+            from,
+            limit,
+            budget,
+        };
+        let page = scripts::search(&mut self.redis.clone(), &self.keys, state, &search).await?;
+        Ok((page.ids, page.next))
     }
 
     /// Moves one delayed job to `waiting` now; false when it is not delayed (any more).
     pub async fn promote_job(&self, id: &str) -> Result<bool, QueueError> {
-        let done: i64 = scripts::PROMOTE_ONE
-            .key(&self.delayed)
-            .key(&self.waiting)
-            .key(&self.marker)
-            .arg(&self.job_prefix)
-            .arg(id)
-            .arg(now_ms())
-            .invoke_async(&mut self.redis.clone())
-            .await?;
-        Ok(done == 1)
+        Ok(scripts::promote_one(&mut self.redis.clone(), &self.keys, id, now_ms()).await?)
     }
 
     /// Jobs completed and failed since `since_ms` (still kept: counts stop at the retention limits).
     pub async fn finished_since(&self, since_ms: i64) -> Result<(u64, u64), QueueError> {
         Ok(redis::pipe()
-            .zcount(&self.completed, since_ms, "+inf")
-            .zcount(&self.failed, since_ms, "+inf")
+            .zcount(&self.keys.completed, since_ms, "+inf")
+            .zcount(&self.keys.failed, since_ms, "+inf")
             .query_async(&mut self.redis.clone())
             .await?)
     }
 
     /// Records that `worker` is alive and polling this queue (the admin's "workers alive").
-    pub async fn beat_worker(&self, worker: &str) -> Result<(), QueueError> {
-        let key = format!("{}:workers", self.waiting.trim_end_matches(":waiting"));
+    pub(crate) async fn beat_worker(&self, worker: &str) -> Result<(), QueueError> {
+        let key = &self.keys.workers;
         let now = now_ms();
         redis::pipe()
-            .zadd(&key, worker, now)
-            .zrembyscore(&key, "-inf", now - 3_600_000)
+            .zadd(key, worker, now)
+            .zrembyscore(key, "-inf", now - 3_600_000)
             .query_async::<()>(&mut self.redis.clone())
             .await?;
         Ok(())
@@ -108,8 +82,7 @@ impl Queue {
 
     /// Workers that polled this queue within `within`, most recent first, with their last beat (unix ms).
     pub async fn workers(&self, within: Duration) -> Result<Vec<(String, i64)>, QueueError> {
-        let key = format!("{}:workers", self.waiting.trim_end_matches(":waiting"));
         let since = now_ms() - within.as_millis() as i64;
-        Ok(self.redis.clone().zrevrangebyscore_withscores(&key, "+inf", since).await?)
+        Ok(self.redis.clone().zrevrangebyscore_withscores(&self.keys.workers, "+inf", since).await?)
     }
 }

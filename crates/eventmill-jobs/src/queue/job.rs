@@ -9,21 +9,28 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobState {
+    /// Ready to run, in line by priority.
     Waiting,
     /// A flow's parent, waiting for its children to complete.
     WaitingChildren,
+    /// Waiting for its run-at time (delayed when enqueued, or a retry waiting out its backoff).
     Delayed,
+    /// Claimed by a worker, under a lease.
     Active,
+    /// Done: its processor succeeded.
     Completed,
+    /// Failed for good (permanent error, or out of attempts).
     Failed,
     /// Stopped by `jobs cancel` while it ran (kept with the failed jobs, which list it).
     Cancelled,
 }
 
 impl JobState {
+    /// Every state a queue lists jobs by (cancelled jobs are listed with the failed ones).
     pub const ALL: [JobState; 6] =
         [Self::Waiting, Self::WaitingChildren, Self::Delayed, Self::Active, Self::Completed, Self::Failed];
 
+    /// The state's name in the job hash, the CLI and URLs (`waiting-children`...).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Waiting => "waiting",
@@ -60,10 +67,13 @@ impl std::str::FromStr for JobState {
 /// One failed attempt, kept in the job's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptError {
+    /// The attempt's number, from 1 (0: the job failed without running, e.g. a failed child).
     pub attempt: u32,
     /// Unix ms.
     pub at: i64,
+    /// What went wrong.
     pub error: String,
+    /// The worker that ran it (empty when none did).
     #[serde(default)]
     pub worker: String,
 }
@@ -71,21 +81,37 @@ pub struct AttemptError {
 /// A job as stored: payload, state, attempts, progress, timestamps (unix ms), result and errors.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobRecord {
+    /// The job's id.
     pub id: String,
+    /// The queue it runs on.
     pub queue: String,
+    /// Its kind (a registered `Processor::NAME`).
     pub kind: String,
+    /// The payload as enqueued (a string if it is not JSON).
     pub payload: serde_json::Value,
+    /// Where it is now.
     pub state: JobState,
+    /// Attempts started so far.
     pub attempts: u32,
+    /// Runs in total, the first included.
     pub max_attempts: u32,
+    /// The running attempt's progress percent (100 once completed).
     pub progress: u8,
+    /// What the processor last said it was doing, or why the job is where it is.
     pub progress_message: String,
+    /// When it was enqueued.
     pub created_at: i64,
+    /// When it may run (delayed jobs and retries).
     pub run_at: Option<i64>,
+    /// When its last attempt started.
     pub started_at: Option<i64>,
+    /// When it completed or failed for good.
     pub finished_at: Option<i64>,
+    /// What a completed job's processor answered (a string if it is not JSON).
     pub result: Option<serde_json::Value>,
+    /// Every failed attempt, oldest first.
     pub errors: Vec<AttemptError>,
+    /// The worker that claimed it last.
     pub worker: Option<String>,
     /// What enqueued it: `cli`, `schedule:<name>@<tick>`...
     pub origin: String,
@@ -95,8 +121,9 @@ pub struct JobRecord {
     pub key: Option<String>,
     /// A flow's child: its parent's id.
     pub parent: Option<String>,
-    /// A flow's parent: its children's ids, and how many have not completed yet.
+    /// A flow's parent: its children's ids.
     pub children: Vec<String>,
+    /// A flow's parent: how many of its children have not completed yet.
     pub pending_children: u32,
 }
 

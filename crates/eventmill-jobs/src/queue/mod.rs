@@ -21,31 +21,33 @@
 //! (the waiting set's score), per-queue rate limits (a window counted inside the fetch script),
 //! lifecycle `events`, and `flow`s (a parent in `waiting-children` until its children completed).
 
-pub mod claim;
+mod claim;
 pub mod context;
 pub mod events;
 pub mod flow;
 pub mod inspect;
 pub mod job;
+mod keys;
 pub mod processor;
 pub mod queues;
 pub mod rate_limit;
 pub mod registry;
-pub mod scripts;
+mod scripts;
 pub mod store;
 pub mod upgrade;
 pub mod worker;
 
-pub use claim::{Fetched, Finished, Outcome, Round};
+pub(crate) use claim::{Fetched, Finished, Live, Outcome, Recorded, Round};
 pub use context::{JobContext, Progress};
 pub use events::{EventKind, Events, JobEvent};
 pub use flow::{FlowEnqueued, Planned};
 pub use job::{AttemptError, JobError, JobRecord, JobState, ResultExt};
+pub use keys::key_base;
 pub use processor::{Kind, Processor};
 pub use queues::Queues;
 pub use rate_limit::RateLimit;
 pub use registry::{Catalog, Dispatch, QueueSpec, Registry, UnknownKind};
-pub use store::{Cancelled, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts, key_base};
+pub use store::{Cancelled, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts};
 pub use worker::{JobHandler, RunningJob, WorkerOptions};
 
 pub use crate::job::{Job, JobOptions, JobTemplate, PlannedJob};
@@ -53,12 +55,15 @@ pub use crate::job::{Job, JobOptions, JobTemplate, PlannedJob};
 /// A failure to talk to Redis (the queue's own errors; job errors are `JobError`).
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
+    /// Redis could not be reached, refused a command, or answered something unexpected.
     #[error("Redis error: {0}")]
     /// Redis refused or did not answer.
     Redis(#[from] redis::RedisError),
+    /// No job has this id (any more).
     #[error("no job with id {0}")]
     /// No job has this id.
     NotFound(String),
+    /// A request that cannot be carried out as asked (unknown queue or kind, priority too large...).
     #[error("{0}")]
     /// A request that cannot be done as asked (the message says why).
     Invalid(String),

@@ -41,7 +41,7 @@ impl Queues {
                     .with_events(events.clone())
             })
             .collect();
-        Self { queues, catalog, redis, job_prefix: format!("{}job:", super::store::key_base(prefix)), events }
+        Self { queues, catalog, redis, job_prefix: format!("{}job:", super::key_base(prefix)), events }
     }
 
     /// Every declared queue, in declaration order.

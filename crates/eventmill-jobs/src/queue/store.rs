@@ -7,7 +7,9 @@ use redis::AsyncCommands;
 
 use crate::redis_conn::RedisConn;
 
-use super::{EventKind, Events, JobState, QueueError, RateLimit, now_ms, scripts};
+use super::{
+    EventKind, Events, JobState, QueueError, RateLimit, keys::QueueKeys, now_ms, scripts, scripts::CancelReply,
+};
 use crate::settings::{JobSettings, RetryPolicy};
 
 /// Options of one enqueue.
@@ -35,7 +37,9 @@ pub const MAX_PRIORITY: u32 = 1 << 21;
 /// The answer of an enqueue: the job's id, and whether it is new (false: an idempotent duplicate).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enqueued {
+    /// The job's id (the first job's, for a duplicate).
     pub id: String,
+    /// False: an idempotent duplicate (no job was added).
     pub created: bool,
 }
 
@@ -53,17 +57,24 @@ pub enum Cancelled {
 /// Jobs per state.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct QueueCounts {
+    /// Ready to run.
     pub waiting: u64,
+    /// Waiting for their run-at time (retries included).
     pub delayed: u64,
+    /// Running (claimed, under a lease).
     pub active: u64,
+    /// Completed and still kept.
     pub completed: u64,
+    /// Failed (or cancelled) and still kept.
     pub failed: u64,
     /// Flow parents waiting for their children.
     pub waiting_children: u64,
+    /// Workers claim nothing from the queue.
     pub paused: bool,
 }
 
-/// One queue: `{<prefix>:queue}:<name>:{waiting|delayed|active|completed|failed|paused|marker|meta}`;
+/// One queue: `{<prefix>:queue}:<name>:{waiting|delayed|active|completed|failed|paused|marker|meta|...}`
+/// (every name in `keys::QueueKeys`);
 /// job hashes are shared by every queue under `{<prefix>:queue}:job:<id>` (ids come from one counter).
 ///
 /// Every queue key carries the one hash tag `{<prefix>:queue}`, so on Redis Cluster all of them
@@ -73,6 +84,7 @@ pub struct QueueCounts {
 /// cluster spreads (`EVENTMILL_STREAM_SHARDS`).
 #[derive(Clone)]
 pub struct Queue {
+    /// The queue's name (`analytics:rollup`...).
     pub name: &'static str,
     pub(super) redis: RedisConn,
     /// Where the worker opens its own blocking connection (a blocked command would stall the
@@ -81,37 +93,17 @@ pub struct Queue {
     pub(super) settings: Arc<JobSettings>,
     /// The policy of each registered kind (kinds not listed follow `settings`).
     pub(super) policies: Arc<Vec<(&'static str, RetryPolicy)>>,
-    pub(super) job_prefix: String,
-    pub(super) seq: String,
-    pub(super) idempotency_prefix: String,
-    pub(super) waiting: String,
-    pub(super) delayed: String,
-    pub(super) active: String,
-    pub(super) completed: String,
-    pub(super) failed: String,
-    /// Flow parents waiting for their children, by enqueue time.
-    pub(super) waiting_children: String,
-    pub(super) paused: String,
-    /// The waiting line's counter (the low bits of a waiting job's score).
-    pub(super) order: String,
-    /// The rate limit's window counter (shared by every process's workers).
-    pub(super) limiter: String,
+    /// Its keys in Redis (and those it shares with every queue).
+    pub(super) keys: QueueKeys,
     /// `None`: no rate limit.
     pub(super) rate_limit: Option<RateLimit>,
     /// Where this process's lifecycle events go (shared by every queue of `Queues`).
     pub(super) events: Events,
-    /// A sorted set a blocked worker waits on (BZPOPMIN): every script that makes a job runnable
-    /// adds to it.
-    pub(super) marker: String,
-    pub(super) meta: String,
-}
-
-/// The start of every queue key: `{<prefix>:queue}:` (one hash tag, see `Queue`).
-pub fn key_base(prefix: &str) -> String {
-    format!("{{{prefix}:queue}}:")
 }
 
 impl Queue {
+    /// Queue `name` under the key prefix `prefix`, on `redis`; `client` opens the worker's
+    /// blocking connection. Kinds follow `policies`, others `settings`.
     pub fn new(
         redis: RedisConn,
         client: crate::redis_conn::RedisTarget,
@@ -120,30 +112,15 @@ impl Queue {
         settings: Arc<JobSettings>,
         policies: Arc<Vec<(&'static str, RetryPolicy)>>,
     ) -> Self {
-        let tag = key_base(prefix);
-        let base = format!("{tag}{name}");
         Self {
             name,
             redis,
             client,
             settings,
             policies,
-            job_prefix: format!("{tag}job:"),
-            seq: format!("{tag}seq"),
-            idempotency_prefix: format!("{tag}idempotency:"),
-            waiting: format!("{base}:waiting"),
-            delayed: format!("{base}:delayed"),
-            active: format!("{base}:active"),
-            completed: format!("{base}:completed"),
-            failed: format!("{base}:failed"),
-            waiting_children: format!("{base}:waiting-children"),
-            paused: format!("{base}:paused"),
-            order: format!("{base}:order"),
-            limiter: format!("{base}:limiter"),
+            keys: QueueKeys::new(prefix, name),
             rate_limit: None,
             events: Events::default(),
-            marker: format!("{base}:marker"),
-            meta: format!("{base}:meta"),
         }
     }
 
@@ -152,6 +129,7 @@ impl Queue {
         Self { rate_limit, ..self }
     }
 
+    /// The rate limit in force (`None`: none).
     pub fn rate_limit(&self) -> Option<RateLimit> {
         self.rate_limit
     }
@@ -166,6 +144,7 @@ impl Queue {
         &self.events
     }
 
+    /// The job settings its workers follow (lease, retention, shutdown grace...).
     pub fn settings(&self) -> &JobSettings {
         &self.settings
     }
@@ -184,104 +163,59 @@ impl Queue {
             )));
         }
         let now = now_ms();
-        let run_at = now + options.delay.map_or(0, |d| d.as_millis() as i64);
         let policy = self.policy(kind);
-        let max_attempts = options.max_attempts.unwrap_or(policy.attempts).max(1);
-        // Without a key, the bare prefix stands in (never written): every key of a script must be
-        // a real key of the queue's hash tag on Redis Cluster, even an unused one.
-        let idempotency = format!("{}{}", self.idempotency_prefix, options.idempotency_key.as_deref().unwrap_or(""));
-        let ttl = options.idempotency_ttl.unwrap_or(Duration::from_secs(86_400)).as_millis() as u64;
+        let job = scripts::NewJob {
+            queue: self.name,
+            kind,
+            payload,
+            max_attempts: options.max_attempts.unwrap_or(policy.attempts).max(1),
+            timeout: policy.timeout,
+            now,
+            run_at: now + options.delay.map_or(0, |d| d.as_millis() as i64),
+            key_ttl: options.idempotency_ttl.unwrap_or(Duration::from_secs(86_400)),
+            origin: &options.origin,
+            priority,
+            key: options.idempotency_key.as_deref().unwrap_or(""),
+        };
         let mut redis = self.redis.clone();
-        let (created, id): (i64, String) = scripts::ENQUEUE
-            .key(&self.seq)
-            .key(&self.waiting)
-            .key(&self.delayed)
-            .key(idempotency)
-            .key(&self.marker)
-            .key(&self.order)
-            .arg(&self.job_prefix)
-            .arg(self.name)
-            .arg(kind)
-            .arg(payload)
-            .arg(max_attempts)
-            .arg(policy.timeout.as_millis() as u64)
-            .arg(now)
-            .arg(run_at)
-            .arg(ttl.max(1))
-            .arg(&options.origin)
-            .arg(priority)
-            .arg(options.idempotency_key.as_deref().unwrap_or(""))
-            .invoke_async(&mut redis)
-            .await?;
+        let enqueued = scripts::enqueue(&mut redis, &self.keys, &job).await?;
         // Accepted only once on the replicas too (`EVENTMILL_REDIS_WAIT_REPLICAS`); a re-send
         // after the error finds the job by its idempotency key.
-        redis.replicated(|| redis::cmd("EXISTS").arg(format!("{}{id}", self.job_prefix)).clone()).await?;
-        Ok(Enqueued { id, created: created == 1 })
+        redis.replicated(|| redis::cmd("EXISTS").arg(self.keys.job(&enqueued.id)).clone()).await?;
+        Ok(enqueued)
     }
 
     /// Re-queues one failed job (`Some(id)`) or up to `limit` of the oldest failed jobs.
     pub async fn retry_failed(&self, id: Option<&str>, limit: usize) -> Result<usize, QueueError> {
-        Ok(scripts::RETRY_FAILED
-            .key(&self.failed)
-            .key(&self.waiting)
-            .key(&self.marker)
-            .key(&self.order)
-            .arg(&self.job_prefix)
-            .arg(now_ms())
-            .arg(id.unwrap_or(""))
-            .arg(limit.max(1))
-            .invoke_async(&mut self.redis.clone())
-            .await?)
+        Ok(scripts::retry_failed(&mut self.redis.clone(), &self.keys, now_ms(), id, limit).await?)
     }
 
     /// Deletes a job of this queue whatever its state; false when there was none.
     pub async fn remove(&self, id: &str) -> Result<bool, QueueError> {
-        let done: i64 = scripts::REMOVE
-            .key(&self.waiting)
-            .key(&self.delayed)
-            .key(&self.active)
-            .key(&self.completed)
-            .key(&self.failed)
-            .key(&self.waiting_children)
-            .arg(&self.job_prefix)
-            .arg(id)
-            .arg(now_ms())
-            .invoke_async(&mut self.redis.clone())
-            .await?;
-        Ok(done == 1)
+        Ok(scripts::remove(&mut self.redis.clone(), &self.keys, id, now_ms()).await?)
     }
 
     /// Cancels a job: a waiting or delayed one is removed; a running one ends `cancelled` at once
     /// and its worker, told its claim is gone at its next report (at most a third of the lease),
     /// cancels the job's context, which the processor sees. Finished jobs are left as they are.
     pub async fn cancel(&self, id: &str) -> Result<Cancelled, QueueError> {
-        let kind: Option<String> = self.redis.clone().hget(format!("{}{id}", self.job_prefix), "kind").await?;
-        let answer: String = scripts::CANCEL
-            .key(&self.waiting)
-            .key(&self.delayed)
-            .key(&self.active)
-            .key(&self.failed)
-            .key(&self.waiting_children)
-            .arg(&self.job_prefix)
-            .arg(id)
-            .arg(now_ms())
-            .invoke_async(&mut self.redis.clone())
-            .await?;
+        let kind: Option<String> = self.redis.clone().hget(self.keys.job(id), "kind").await?;
+        let answer = scripts::cancel(&mut self.redis.clone(), &self.keys, id, now_ms()).await?;
         let cancelled = |message| {
             let kind = kind.as_deref().unwrap_or("?");
             self.events.emit(EventKind::Cancelled, self.name, kind, id, 0, None, message);
         };
-        Ok(match answer.as_str() {
-            "removed" => {
+        Ok(match answer {
+            CancelReply::Removed => {
                 cancelled("removed before it ran");
                 Cancelled::Removed
             }
-            "stopping" => {
+            CancelReply::Stopping => {
                 cancelled("cancelled while running");
                 Cancelled::Running
             }
-            "missing" => return Err(QueueError::NotFound(id.to_owned())),
-            ended => Cancelled::AlreadyFinished(ended.trim_start_matches("ended:").to_owned()),
+            CancelReply::Missing => return Err(QueueError::NotFound(id.to_owned())),
+            CancelReply::Ended(state) => Cancelled::AlreadyFinished(state),
         })
     }
 
@@ -289,14 +223,15 @@ impl Queue {
     pub async fn set_paused(&self, paused: bool) -> Result<(), QueueError> {
         let mut redis = self.redis.clone();
         if paused {
-            redis.set::<_, _, ()>(&self.paused, 1).await?
+            redis.set::<_, _, ()>(&self.keys.paused, 1).await?
         } else {
             // Resumed: wake the idle workers.
-            redis::pipe().del(&self.paused).zadd(&self.marker, "0", 0).query_async::<()>(&mut redis).await?
+            redis::pipe().del(&self.keys.paused).zadd(&self.keys.marker, "0", 0).query_async::<()>(&mut redis).await?
         }
         Ok(())
     }
 
+    /// How many jobs each state holds, and whether the queue is paused.
     pub async fn counts(&self) -> Result<QueueCounts, QueueError> {
         let (waiting, delayed, active, completed, failed, waiting_children, paused): (
             u64,
@@ -307,13 +242,13 @@ impl Queue {
             u64,
             bool,
         ) = redis::pipe()
-            .zcard(&self.waiting)
-            .zcard(&self.delayed)
-            .zcard(&self.active)
-            .zcard(&self.completed)
-            .zcard(&self.failed)
-            .zcard(&self.waiting_children)
-            .exists(&self.paused)
+            .zcard(&self.keys.waiting)
+            .zcard(&self.keys.delayed)
+            .zcard(&self.keys.active)
+            .zcard(&self.keys.completed)
+            .zcard(&self.keys.failed)
+            .zcard(&self.keys.waiting_children)
+            .exists(&self.keys.paused)
             .query_async(&mut self.redis.clone())
             .await?;
         Ok(QueueCounts { waiting, delayed, active, completed, failed, waiting_children, paused })
@@ -323,13 +258,12 @@ impl Queue {
     pub async fn ids(&self, state: JobState, limit: usize) -> Result<Vec<String>, QueueError> {
         let mut redis = self.redis.clone();
         let end = limit.max(1) as isize - 1;
+        let key = self.keys.state(state);
         Ok(match state {
-            JobState::Waiting => redis.zrange(&self.waiting, 0, end).await?,
-            JobState::Delayed => redis.zrange(&self.delayed, 0, end).await?,
-            JobState::Active => redis.zrange(&self.active, 0, end).await?,
-            JobState::WaitingChildren => redis.zrange(&self.waiting_children, 0, end).await?,
-            JobState::Completed => redis.zrevrange(&self.completed, 0, end).await?,
-            JobState::Failed | JobState::Cancelled => redis.zrevrange(&self.failed, 0, end).await?,
+            JobState::Waiting | JobState::Delayed | JobState::Active | JobState::WaitingChildren => {
+                redis.zrange(key, 0, end).await?
+            }
+            JobState::Completed | JobState::Failed | JobState::Cancelled => redis.zrevrange(key, 0, end).await?,
         })
     }
 }

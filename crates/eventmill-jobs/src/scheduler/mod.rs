@@ -39,13 +39,7 @@ use crate::{
 const TICK_KEY_TTL: Duration = Duration::from_secs(48 * 3600);
 
 /// Stores `ARGV[1]` in `KEYS[1]` unless the key already holds a larger number.
-static SET_MAX: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
-    Script::new(
-        "local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')
-         if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
-         return 1",
-    )
-});
+static SET_MAX: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(include_str!("set_max.lua")));
 
 /// The schedules and where they enqueue.
 pub struct Scheduler {

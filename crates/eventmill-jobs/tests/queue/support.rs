@@ -12,8 +12,8 @@ use std::{
 };
 
 use eventmill_jobs::{
-    EnqueueOptions, JobContext, JobError, JobRecord, JobState, Jobs, JobsSettings, Processor, Queue, QueueSpec,
-    Queues, Registry,
+    EnqueueOptions, JobContext, JobError, JobRecord, JobState, Jobs, JobsSettings, Processor, Queue, QueueSpec, Queues,
+    Registry,
     queue::{self, JobHandler, RunningJob, WorkerOptions},
     redis_conn::RedisConn,
     shutdown::Shutdown,
@@ -54,7 +54,11 @@ impl Processor<()> for Report {
 }
 
 pub fn registry() -> Registry<()> {
-    Registry::new().queue(QueueSpec::new(ROLLUP_QUEUE)).queue(QueueSpec::new(REPORTS_QUEUE)).register(Echo).register(Report)
+    Registry::new()
+        .queue(QueueSpec::new(ROLLUP_QUEUE))
+        .queue(QueueSpec::new(REPORTS_QUEUE))
+        .register(Echo)
+        .register(Report)
 }
 
 /// The Redis the tests use.

@@ -36,8 +36,7 @@ async fn queue_keys_of_an_eventmill_before_hash_tags_are_adopted_at_start_with_e
     let plain =
         queues.rollup().enqueue("DAILY_ROLLUP", r#"{"test":true}"#, EnqueueOptions::default()).await.unwrap().id;
     // A flow: a report (reports queue) after a rollup (rollup queue).
-    let parent =
-        eventmill_jobs::Job { kind: "GENERATE_REPORT", payload: serde_json::json!({ "test": "parent" }) };
+    let parent = eventmill_jobs::Job { kind: "GENERATE_REPORT", payload: serde_json::json!({ "test": "parent" }) };
     let child = eventmill_jobs::Job { kind: "DAILY_ROLLUP", payload: serde_json::json!({ "test": "child" }) };
     let flow = queues
         .enqueue_flow(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{Active, lock};
-use crate::queue::{EventKind, Queue, claim::Live, context::Pending};
+use crate::queue::{EventKind, Live, Queue, context::Pending};
 
 /// How often the worker says it is alive (admin counts workers seen within 30 s).
 const BEAT_EVERY: Duration = Duration::from_secs(10);

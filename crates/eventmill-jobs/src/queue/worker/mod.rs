@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use slot::backoff;
 
-use super::{EventKind, Finished, JobError, Outcome, Progress, Queue, now_ms};
+use super::{EventKind, Finished, JobError, Outcome, Progress, Queue, Recorded, now_ms};
 use crate::shutdown::Shutdown;
 
 /// Runs claimed jobs; eventmill's is `registry::Dispatch`, tests plug in their own.
@@ -46,13 +46,17 @@ pub trait JobHandler: Send + Sync + 'static {
 /// A claimed job as its handler sees it.
 #[derive(Clone)]
 pub struct RunningJob {
+    /// The job's id.
     pub id: String,
+    /// Its kind (a registered `Processor::NAME`).
     pub kind: String,
     /// The payload JSON as enqueued (handlers parse it: a bad one is a permanent error).
     pub payload: String,
     /// This attempt's number, from 1.
     pub attempt: u32,
+    /// Runs in total, the first included.
     pub max_attempts: u32,
+    /// Where the handler reports progress and log lines.
     pub progress: Progress,
     /// Cancelled when the job should stop (shutdown, claim lost).
     pub cancel: CancellationToken,
@@ -63,6 +67,7 @@ pub struct RunningJob {
 pub struct WorkerOptions {
     /// Unique per process and start (apalis-redis defect 4: names could not be reused).
     pub name: String,
+    /// Jobs run at once.
     pub concurrency: usize,
 }
 
@@ -189,8 +194,8 @@ impl Worker {
     async fn round_trip(&mut self, pace: &mut Pace, free: usize) {
         match self.queue.finish_and_fetch(&self.name, &pace.pending, free).await {
             Ok(round) => {
-                for (done, status) in pace.pending.iter().zip(&round.statuses) {
-                    self.recorded(done, status);
+                for (done, recorded) in pace.pending.iter().zip(&round.recorded) {
+                    self.recorded(done, *recorded);
                 }
                 pace.pending.clear();
                 pace.retry_at = None;
@@ -210,13 +215,13 @@ impl Worker {
         }
     }
 
-    /// The lifecycle event of an attempt the queue just recorded as `status`.
-    fn recorded(&self, done: &Finished, status: &str) {
-        let (event, message) = match (status, &done.outcome) {
-            ("completed", _) => (EventKind::Completed, String::new()),
-            ("retry", Outcome::Failed { error, .. }) => (EventKind::Retried, error.to_string()),
-            ("failed", Outcome::Failed { error, .. }) => (EventKind::Failed, error.to_string()),
-            ("released", _) => (EventKind::Released, String::new()),
+    /// The lifecycle event of an attempt the queue just recorded.
+    fn recorded(&self, done: &Finished, recorded: Recorded) {
+        let (event, message) = match (recorded, &done.outcome) {
+            (Recorded::Completed, _) => (EventKind::Completed, String::new()),
+            (Recorded::Retrying, Outcome::Failed { error, .. }) => (EventKind::Retried, error.to_string()),
+            (Recorded::Failed, Outcome::Failed { error, .. }) => (EventKind::Failed, error.to_string()),
+            (Recorded::Released, _) => (EventKind::Released, String::new()),
             _ => {
                 tracing::warn!(job = %done.id, "job finished after its claim was lost (lease expired, removed or cancelled)");
                 return;

@@ -1,0 +1,314 @@
+//! What the scripts are sent: one builder per script with named fields, written as `ARGV` (after
+//! the job prefix, `ARGV[1]`) in the order its `.lua` reads them. Values go straight into the
+//! command's buffer (a result or payload JSON is serialized there), with no string built first.
+
+use std::time::Duration;
+
+use redis::{RedisWrite, ToRedisArgs};
+
+use crate::{
+    queue::{Finished, Live, Outcome, RateLimit, claim::PROMOTE_CHUNK, keys::QueueKeys},
+    settings::JobSettings,
+};
+
+/// A new job for `enqueue.lua`.
+pub(crate) struct NewJob<'a> {
+    pub(crate) queue: &'a str,
+    pub(crate) kind: &'a str,
+    /// The payload JSON as given.
+    pub(crate) payload: &'a str,
+    pub(crate) max_attempts: u32,
+    pub(crate) timeout: Duration,
+    pub(crate) now: i64,
+    /// When it may run (unix ms): later than `now` is delayed.
+    pub(crate) run_at: i64,
+    /// How long the deduplication key lives.
+    pub(crate) key_ttl: Duration,
+    /// What enqueued it.
+    pub(crate) origin: &'a str,
+    /// 0: none.
+    pub(crate) priority: u32,
+    /// The deduplication key, `""` for none.
+    pub(crate) key: &'a str,
+}
+
+/// ARGV 2-12: queue, kind, payload, max_attempts, timeout_ms, now, run_at, idempotency_ttl_ms,
+/// origin, priority, the idempotency key ('' = none).
+impl ToRedisArgs for NewJob<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        out.write_arg(self.queue.as_bytes());
+        out.write_arg(self.kind.as_bytes());
+        out.write_arg(self.payload.as_bytes());
+        self.max_attempts.write_redis_args(out);
+        millis(self.timeout).write_redis_args(out);
+        self.now.write_redis_args(out);
+        self.run_at.write_redis_args(out);
+        millis(self.key_ttl).max(1).write_redis_args(out);
+        out.write_arg(self.origin.as_bytes());
+        self.priority.write_redis_args(out);
+        out.write_arg(self.key.as_bytes());
+    }
+}
+
+/// One worker round trip for `finish_and_fetch.lua`.
+pub(crate) struct FinishAndFetch<'a> {
+    pub(crate) now: i64,
+    pub(crate) worker: &'a str,
+    /// How many jobs to claim.
+    pub(crate) want: usize,
+    /// The lease and the retention of finished jobs.
+    pub(crate) settings: &'a JobSettings,
+    pub(crate) rate_limit: Option<RateLimit>,
+    /// The attempts to record.
+    pub(crate) finished: &'a [Finished],
+}
+
+/// ARGV 2-12: now, worker, lease_ms, want, chunk, keep_completed, keep_completed_age_ms,
+/// keep_failed, keep_failed_age_ms, rate_max, rate_ms (0 = no limit); then 5 values per finished
+/// attempt (see `write_finished`).
+impl ToRedisArgs for FinishAndFetch<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let s = self.settings;
+        self.now.write_redis_args(out);
+        out.write_arg(self.worker.as_bytes());
+        millis(s.lease).write_redis_args(out);
+        self.want.write_redis_args(out);
+        PROMOTE_CHUNK.write_redis_args(out);
+        s.keep_completed.write_redis_args(out);
+        millis(s.keep_completed_age).write_redis_args(out);
+        s.keep_failed.write_redis_args(out);
+        millis(s.keep_failed_age).write_redis_args(out);
+        self.rate_limit.map_or(0, |r| r.max).write_redis_args(out);
+        self.rate_limit.map_or(0, |r| millis(r.per).max(1)).write_redis_args(out);
+        for done in self.finished {
+            write_finished(done, out);
+        }
+    }
+}
+
+/// A finished attempt as `finish_and_fetch.lua` reads it: id, how it ended, two values that
+/// depend on it, its log lines. The only place the script's letters are written:
+/// - `c` completed: the result JSON, '';
+/// - `r` failed, retry if attempts are left: the error, the retry time (ms);
+/// - `f` failed for good: the error, '';
+/// - `h` handed back (shutdown; the attempt does not count): '', ''.
+fn write_finished<W: ?Sized + RedisWrite>(done: &Finished, out: &mut W) {
+    out.write_arg(done.id.as_bytes());
+    match &done.outcome {
+        Outcome::Completed(result) => {
+            out.write_arg(b"c");
+            write_json(result, out);
+            out.write_arg(b"");
+        }
+        Outcome::Failed { error, retry_at } if error.is_retryable() => {
+            out.write_arg(b"r");
+            out.write_arg(error.message().as_bytes());
+            retry_at.write_redis_args(out);
+        }
+        Outcome::Failed { error, .. } => {
+            out.write_arg(b"f");
+            out.write_arg(error.message().as_bytes());
+            out.write_arg(b"");
+        }
+        Outcome::Released => {
+            out.write_arg(b"h");
+            out.write_arg(b"");
+            out.write_arg(b"");
+        }
+    }
+    write_logs(&done.logs, out);
+}
+
+/// Running jobs' news for `report_live.lua`.
+pub(crate) struct LiveReport<'a> {
+    /// The new lease expiry (unix ms); `None` keeps the leases.
+    pub(crate) lease_until: Option<i64>,
+    pub(crate) jobs: &'a [Live<'a>],
+}
+
+/// ARGV 2: lease_until ('' = keep); then per job: id, percent ('' = unchanged), message, log lines
+/// (JSON list, '' = none).
+impl ToRedisArgs for LiveReport<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        match self.lease_until {
+            Some(until) => until.write_redis_args(out),
+            None => out.write_arg(b""),
+        }
+        for job in self.jobs {
+            out.write_arg(job.id.as_bytes());
+            match &job.progress {
+                Some((percent, message)) => {
+                    percent.write_redis_args(out);
+                    out.write_arg(message.as_bytes());
+                }
+                None => {
+                    out.write_arg(b"");
+                    out.write_arg(b"");
+                }
+            }
+            write_logs(&job.logs, out);
+        }
+    }
+}
+
+/// A bounded payload search for `search.lua`.
+pub(crate) struct Search<'a> {
+    /// Newest first (finished states) rather than next-to-run first.
+    pub(crate) descending: bool,
+    /// Lower-cased.
+    pub(crate) needle: &'a str,
+    /// The position to start from (0-based, in display order).
+    pub(crate) from: usize,
+    /// At most this many matches.
+    pub(crate) limit: usize,
+    /// At most this many ids looked at.
+    pub(crate) budget: usize,
+}
+
+/// ARGV 2-6: order ('z' ascending, 'zrev' descending), needle, from, limit, budget.
+impl ToRedisArgs for Search<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        out.write_arg(if self.descending { b"zrev" } else { b"z" });
+        out.write_arg(self.needle.as_bytes());
+        self.from.write_redis_args(out);
+        self.limit.max(1).write_redis_args(out);
+        self.budget.max(1).write_redis_args(out);
+    }
+}
+
+/// One job of a flow for `enqueue_flow.lua`, with its queue's keys.
+pub(crate) struct FlowJob<'a> {
+    pub(crate) keys: &'a QueueKeys,
+    pub(crate) queue: &'a str,
+    pub(crate) kind: &'a str,
+    pub(crate) payload: &'a serde_json::Value,
+    pub(crate) max_attempts: u32,
+    pub(crate) timeout: Duration,
+    /// 0: none.
+    pub(crate) priority: u32,
+    /// When it may run (unix ms); a parent runs when its children are done (ignored).
+    pub(crate) run_at: i64,
+}
+
+/// A flow: a parent run once every one of its children completed.
+pub(crate) struct NewFlow<'a> {
+    pub(crate) now: i64,
+    /// What enqueued it (the parent's and the children's origin).
+    pub(crate) origin: &'a str,
+    /// The parent's deduplication key, `""` for none, and how long it lives.
+    pub(crate) key: &'a str,
+    pub(crate) key_ttl: Duration,
+    pub(crate) parent: FlowJob<'a>,
+    pub(crate) children: Vec<FlowJob<'a>>,
+}
+
+/// ARGV 2-15: now, idempotency_ttl_ms, the parent's queue, kind, payload, max_attempts,
+/// timeout_ms, origin, priority, key text, and its queue's waiting, order, marker, failed keys;
+/// then per child: queue, kind, payload, max_attempts, timeout_ms, priority, run_at.
+impl ToRedisArgs for NewFlow<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let parent = &self.parent;
+        self.now.write_redis_args(out);
+        millis(self.key_ttl).max(1).write_redis_args(out);
+        out.write_arg(parent.queue.as_bytes());
+        out.write_arg(parent.kind.as_bytes());
+        write_json(parent.payload, out);
+        parent.max_attempts.write_redis_args(out);
+        millis(parent.timeout).write_redis_args(out);
+        out.write_arg(self.origin.as_bytes());
+        parent.priority.write_redis_args(out);
+        out.write_arg(self.key.as_bytes());
+        for key in parent.keys.flow_parent_fields() {
+            out.write_arg(key.as_bytes());
+        }
+        for child in &self.children {
+            out.write_arg(child.queue.as_bytes());
+            out.write_arg(child.kind.as_bytes());
+            write_json(child.payload, out);
+            child.max_attempts.write_redis_args(out);
+            millis(child.timeout).write_redis_args(out);
+            child.priority.write_redis_args(out);
+            child.run_at.write_redis_args(out);
+        }
+    }
+}
+
+/// Whole milliseconds, as the scripts count time.
+fn millis(duration: Duration) -> u64 {
+    duration.as_millis() as u64
+}
+
+/// `value` as one compact JSON argument.
+fn write_json<W: ?Sized + RedisWrite>(value: &serde_json::Value, out: &mut W) {
+    // Writing a JSON value into memory cannot fail.
+    let _ = serde_json::to_writer(out.writer_for_next_arg(), value);
+}
+
+/// Log lines as one JSON list argument, '' for none.
+fn write_logs<W: ?Sized + RedisWrite>(logs: &[String], out: &mut W) {
+    if logs.is_empty() {
+        out.write_arg(b"");
+    } else {
+        let _ = serde_json::to_writer(out.writer_for_next_arg(), logs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{JobsSettings, queue::JobError};
+
+    fn argv(args: impl ToRedisArgs) -> Vec<String> {
+        args.to_redis_args().into_iter().map(|arg| String::from_utf8(arg).unwrap()).collect()
+    }
+
+    fn finished(id: &str, outcome: Outcome, logs: &[&str]) -> Finished {
+        let logs = logs.iter().map(|l| (*l).to_owned()).collect();
+        Finished { id: id.into(), kind: "NOOP".into(), attempt: 1, outcome, logs }
+    }
+
+    #[test]
+    fn a_round_trip_sends_its_settings_then_five_values_per_finished_attempt() {
+        let mut settings = JobsSettings::from_lookup("T", &[], &[], |_| None).unwrap().jobs;
+        settings.lease = Duration::from_secs(30);
+        (settings.keep_completed, settings.keep_completed_age) = (100, Duration::from_secs(60));
+        (settings.keep_failed, settings.keep_failed_age) = (50, Duration::from_millis(1500));
+        let done = [
+            finished("1", Outcome::Completed(json!({"rows": 2})), &["a line"]),
+            finished("2", Outcome::Failed { error: JobError::retryable("down"), retry_at: 9000 }, &[]),
+            finished("3", Outcome::Failed { error: JobError::permanent("bad payload"), retry_at: 9000 }, &[]),
+            finished("4", Outcome::Released, &[]),
+        ];
+        let round = FinishAndFetch {
+            now: 1000,
+            worker: "w1",
+            want: 8,
+            settings: &settings,
+            rate_limit: Some(RateLimit::new(10, Duration::from_secs(1))),
+            finished: &done,
+        };
+        let head = ["1000", "w1", "30000", "8", "500", "100", "60000", "50", "1500", "10", "1000"];
+        let attempts = [
+            ["1", "c", r#"{"rows":2}"#, "", r#"["a line"]"#],
+            ["2", "r", "down", "9000", ""],
+            ["3", "f", "bad payload", "", ""],
+            ["4", "h", "", "", ""],
+        ];
+        let expected: Vec<&str> = head.into_iter().chain(attempts.into_iter().flatten()).collect();
+        assert_eq!(argv(&round), expected);
+    }
+
+    #[test]
+    fn no_rate_limit_is_sent_as_zeros_and_no_lease_renewal_as_empty() {
+        let settings = JobsSettings::from_lookup("T", &[], &[], |_| None).unwrap().jobs;
+        let round =
+            FinishAndFetch { now: 1, worker: "w", want: 0, settings: &settings, rate_limit: None, finished: &[] };
+        assert_eq!(argv(&round)[9..], ["0", "0"]);
+        let jobs = [Live { id: "7", progress: Some((40, "half".into())), logs: vec![] }];
+        assert_eq!(argv(LiveReport { lease_until: None, jobs: &jobs }), ["", "7", "40", "half", ""]);
+        let jobs = [Live { id: "7", progress: None, logs: vec!["x".into()] }];
+        assert_eq!(argv(LiveReport { lease_until: Some(5), jobs: &jobs }), ["5", "7", "", "", r#"["x"]"#]);
+    }
+}

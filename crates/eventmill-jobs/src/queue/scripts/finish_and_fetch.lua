@@ -1,0 +1,101 @@
+local prefix, now, worker = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local lease, want, chunk = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local statuses, finished, failed = {}, 0, 0
+for i = 13, #ARGV, 5 do
+  local id, kind, a, b, logs = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local key = prefix .. id
+  if not redis.call('ZSCORE', KEYS[3], id) then
+    statuses[#statuses + 1] = 'lost'
+  else
+    redis.call('ZREM', KEYS[3], id)
+    if logs ~= '' then append_log(key, logs) end
+    local attempts = tonumber(redis.call('HGET', key, 'attempts'))
+    if kind == 'c' then
+      redis.call('HSET', key, 'state', 'completed', 'finished_at', now, 'result', a, 'progress', 100)
+      redis.call('ZADD', KEYS[4], now, id)
+      child_ended(prefix, redis.call('HGET', key, 'parent'), id, true, '', now)
+      finished = finished + 1
+      statuses[#statuses + 1] = 'completed'
+    elseif kind == 'h' then
+      redis.call('HINCRBY', key, 'attempts', -1)
+      redis.call('HSET', key, 'state', 'waiting')
+      redis.call('ZADD', KEYS[1], waiting_score(key, KEYS[8], true), id)
+      statuses[#statuses + 1] = 'released'
+    else
+      push_error(key, attempts, now, a, worker)
+      if kind == 'r' and attempts < tonumber(redis.call('HGET', key, 'max_attempts')) then
+        redis.call('HSET', key, 'state', 'delayed', 'run_at', b,
+          'progress_message', 'attempt ' .. attempts .. ' failed; retry scheduled')
+        redis.call('ZADD', KEYS[2], b, id)
+        statuses[#statuses + 1] = 'retry'
+      else
+        redis.call('HSET', key, 'state', 'failed', 'finished_at', now,
+          'progress_message', 'failed after ' .. attempts .. ' attempt(s)')
+        redis.call('ZADD', KEYS[5], now, id)
+        child_ended(prefix, redis.call('HGET', key, 'parent'), id, false, a, now)
+        failed = failed + 1
+        statuses[#statuses + 1] = 'failed'
+      end
+    end
+  end
+end
+if finished > 0 then trim(KEYS[4], prefix, tonumber(ARGV[7]), tonumber(ARGV[8]), now) end
+local claimed, next_due = {}, -1
+if redis.call('EXISTS', KEYS[6]) == 0 then
+  local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, chunk)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZADD', KEYS[1], waiting_score(prefix .. id, KEYS[8], false), id)
+    redis.call('HSET', prefix .. id, 'state', 'waiting')
+  end
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, chunk)
+  for _, id in ipairs(expired) do
+    local key = prefix .. id
+    redis.call('ZREM', KEYS[3], id)
+    local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
+    local owner = redis.call('HGET', key, 'worker') or ''
+    push_error(key, attempts, now, 'worker ' .. owner .. ' stopped responding (lease expired)', owner)
+    if attempts >= tonumber(redis.call('HGET', key, 'max_attempts') or '1') then
+      redis.call('HSET', key, 'state', 'failed', 'finished_at', now)
+      redis.call('ZADD', KEYS[5], now, id)
+      child_ended(prefix, redis.call('HGET', key, 'parent'), id, false, 'its worker stopped responding', now)
+      failed = failed + 1
+    else
+      redis.call('HSET', key, 'state', 'waiting')
+      redis.call('ZADD', KEYS[1], waiting_score(key, KEYS[8], true), id)
+    end
+  end
+  local rate_max, limited = tonumber(ARGV[11]), false
+  if want > 0 and rate_max > 0 then
+    local left = rate_max - tonumber(redis.call('GET', KEYS[9]) or '0')
+    if left < want then want, limited = math.max(left, 0), true end
+  end
+  if want > 0 then
+    local popped = redis.call('ZPOPMIN', KEYS[1], want)
+    if popped then
+      for i = 1, #popped, 2 do
+        local id = popped[i]
+        local key = prefix .. id
+        redis.call('ZADD', KEYS[3], now + lease, id)
+        redis.call('HINCRBY', key, 'attempts', 1)
+        redis.call('HSET', key, 'state', 'active', 'started_at', now, 'worker', worker, 'progress', 0,
+          'progress_message', '')
+        claimed[#claimed + 1] = redis.call('HMGET', key, 'id', 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms')
+      end
+    end
+    if rate_max > 0 and #claimed > 0 and redis.call('INCRBY', KEYS[9], #claimed) == #claimed then
+      redis.call('PEXPIRE', KEYS[9], ARGV[12])
+    end
+    if not limited and #claimed == want and redis.call('ZCARD', KEYS[1]) > 0 then redis.call('ZADD', KEYS[7], 0, '0') end
+  end
+  if limited and redis.call('ZCARD', KEYS[1]) > 0 then
+    local window_end = now + math.max(redis.call('PTTL', KEYS[9]), 1)
+    if next_due < 0 or window_end < next_due then next_due = window_end end
+  end
+end
+if failed > 0 then trim(KEYS[5], prefix, tonumber(ARGV[9]), tonumber(ARGV[10]), now) end
+local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if first[2] and (next_due < 0 or tonumber(first[2]) < next_due) then next_due = tonumber(first[2]) end
+local lease_end = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+if lease_end[2] and (next_due < 0 or tonumber(lease_end[2]) < next_due) then next_due = tonumber(lease_end[2]) end
+return {statuses, claimed, next_due}

@@ -1,0 +1,58 @@
+local function trim(zset, prefix, keep, max_age_ms, now)
+  local old = redis.call('ZRANGEBYSCORE', zset, '-inf', now - max_age_ms, 'LIMIT', 0, 1000)
+  for _, id in ipairs(old) do
+    redis.call('DEL', prefix .. id, prefix .. id .. ':log')
+    redis.call('ZREM', zset, id)
+  end
+  local extra = redis.call('ZCARD', zset) - keep
+  if extra > 0 then
+    local ids = redis.call('ZRANGE', zset, 0, math.min(extra, 1000) - 1)
+    for _, id in ipairs(ids) do
+      redis.call('DEL', prefix .. id, prefix .. id .. ':log')
+      redis.call('ZREM', zset, id)
+    end
+  end
+end
+
+local function append_log(key, lines)
+  for _, line in ipairs(cjson.decode(lines)) do redis.call('RPUSH', key .. ':log', line) end
+  redis.call('LTRIM', key .. ':log', -1000, -1)
+end
+
+-- A waiting job's score: its priority (0 = none, runs first; then 1, 2, ... like BullMQ) in the
+-- high bits, its place in line in the low 32 bits, so ZPOPMIN claims by priority, then FIFO.
+-- `front` puts it first among its priority (handed back, lease expired, promoted by hand).
+local function waiting_score(key, order_key, front)
+  local priority = tonumber(redis.call('HGET', key, 'priority') or '0') or 0
+  if front then return priority * 4294967296 end
+  return priority * 4294967296 + redis.call('INCR', order_key) % 4294967296
+end
+
+local function push_error(key, attempt, now, message, worker)
+  local errors = cjson.decode(redis.call('HGET', key, 'errors') or '[]')
+  errors[#errors + 1] = {attempt = attempt, at = now, error = message, worker = worker}
+  redis.call('HSET', key, 'errors', cjson.encode(errors), 'last_error', message)
+end
+
+-- A flow's child `id` ended (ok: completed; else failed for good, cancelled or removed), in the
+-- same script that recorded it: the parent (still waiting for its children) counts it, and runs
+-- once none is pending; a failed child fails the parent with the child's error. The parent's
+-- queue keys are in its hash (a child may live on another queue).
+local function child_ended(prefix, parent, id, ok, message, now)
+  if not parent or parent == '' then return end
+  local pkey = prefix .. parent
+  if redis.call('HGET', pkey, 'state') ~= 'waiting-children' then return end
+  local k = redis.call('HMGET', pkey, 'k_children', 'k_waiting', 'k_order', 'k_marker', 'k_failed')
+  if ok then
+    if redis.call('HINCRBY', pkey, 'pending', -1) > 0 then return end
+    redis.call('ZREM', k[1], parent)
+    redis.call('HSET', pkey, 'state', 'waiting', 'run_at', now, 'progress_message', '')
+    redis.call('ZADD', k[2], waiting_score(pkey, k[3], false), parent)
+    redis.call('ZADD', k[4], 0, '0')
+  else
+    redis.call('ZREM', k[1], parent)
+    push_error(pkey, 0, now, 'child job ' .. id .. ' failed: ' .. message, '')
+    redis.call('HSET', pkey, 'state', 'failed', 'finished_at', now, 'progress_message', 'child job ' .. id .. ' failed')
+    redis.call('ZADD', k[5], now, parent)
+  end
+end

@@ -1,0 +1,253 @@
+//! What the scripts answer, decoded into the queue's types as the reply arrives. A reply of any
+//! other shape is a clear error naming the script and the part that did not fit (a script and its
+//! decoder out of step), never a value read by position further in.
+
+use std::time::Duration;
+
+use redis::{FromRedisValue, ParsingError, Value};
+
+use crate::queue::{Enqueued, Fetched, FlowEnqueued, Recorded, Round};
+
+/// `enqueue.lua`: `{created (1|0), id}`.
+impl FromRedisValue for Enqueued {
+    fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
+        let [created, id] = items(v, "enqueue")?;
+        Ok(Self { id: part(id, "enqueue: the job id")?, created: part(created, "enqueue: created")? })
+    }
+}
+
+/// `enqueue_flow.lua`: `{created (1|0), parent id, child ids}` (no child ids for a duplicate).
+impl FromRedisValue for FlowEnqueued {
+    fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
+        let [created, id, children] = items(v, "enqueue_flow")?;
+        Ok(Self {
+            id: part(id, "enqueue_flow: the parent's id")?,
+            created: part(created, "enqueue_flow: created")?,
+            children: part(children, "enqueue_flow: the children's ids")?,
+        })
+    }
+}
+
+/// `finish_and_fetch.lua`: `{statuses, claimed jobs, next due time (ms, -1 = nothing)}`.
+impl FromRedisValue for Round {
+    fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
+        let [recorded, claimed, next_due] = items(v, "finish_and_fetch")?;
+        let next_due: i64 = part(next_due, "finish_and_fetch: the next due time")?;
+        Ok(Self {
+            recorded: list(recorded, "finish_and_fetch: the statuses")?,
+            claimed: list(claimed, "finish_and_fetch: the claimed jobs")?,
+            next_due: (next_due >= 0).then_some(next_due),
+        })
+    }
+}
+
+/// One finished attempt's status in `finish_and_fetch.lua`'s reply.
+impl FromRedisValue for Recorded {
+    fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
+        Ok(match word(&v) {
+            Some(b"completed") => Self::Completed,
+            Some(b"retry") => Self::Retrying,
+            Some(b"failed") => Self::Failed,
+            Some(b"released") => Self::Released,
+            Some(b"lost") => Self::Lost,
+            _ => return Err(format!("finish_and_fetch: unknown status of a finished attempt: {v:?}").into()),
+        })
+    }
+}
+
+/// A claimed job in `finish_and_fetch.lua`'s reply: its hash's `id`, `kind`, `payload`,
+/// `attempts`, `max_attempts`, `timeout_ms`.
+impl FromRedisValue for Fetched {
+    fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
+        let [id, kind, payload, attempt, max_attempts, timeout_ms] = items(v, "finish_and_fetch: a claimed job")?;
+        let id: String = part(id, "claimed job: id")?;
+        // The error's text is built only when a field does not fit (this runs for every job).
+        let field = |name: &'static str| {
+            let id = &id;
+            move |error: ParsingError| ParsingError::from(format!("claimed job {id}: {name}: {error}"))
+        };
+        Ok(Self {
+            kind: String::from_redis_value(kind).map_err(field("kind"))?,
+            payload: String::from_redis_value(payload).map_err(field("payload"))?,
+            attempt: u32::from_redis_value(attempt).map_err(field("attempts"))?,
+            max_attempts: u32::from_redis_value(max_attempts).map_err(field("max_attempts"))?,
+            timeout: Duration::from_millis(u64::from_redis_value(timeout_ms).map_err(field("timeout_ms"))?),
+            id,
+        })
+    }
+}
+
+/// One call of `search.lua`: the matching ids and where to go on from.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct SearchPage {
+    pub(crate) ids: Vec<String>,
+    /// The position to continue from; `None`: the end was reached.
+    pub(crate) next: Option<usize>,
+}
+
+/// `search.lua`: `{matching ids, next position or -1 at the end}`.
+impl FromRedisValue for SearchPage {
+    fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
+        let [ids, next] = items(v, "search")?;
+        let next: i64 = part(next, "search: the next position")?;
+        Ok(Self { ids: part(ids, "search: the matching ids")?, next: usize::try_from(next).ok() })
+    }
+}
+
+/// What `cancel.lua` did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum CancelReply {
+    /// It was waiting or delayed: deleted.
+    Removed,
+    /// It was running: now `cancelled` in `failed`; its worker learns the claim is gone.
+    Stopping,
+    /// No such job.
+    Missing,
+    /// It had already ended, in this state (`?` if its hash says none).
+    Ended(String),
+}
+
+/// `cancel.lua`: `removed`, `stopping`, `missing` or `ended:<state>`.
+impl FromRedisValue for CancelReply {
+    fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
+        Ok(match word(&v) {
+            Some(b"removed") => Self::Removed,
+            Some(b"stopping") => Self::Stopping,
+            Some(b"missing") => Self::Missing,
+            Some(ended) if ended.starts_with(b"ended:") => Self::Ended(String::from_utf8(ended[6..].to_vec())?),
+            _ => return Err(format!("cancel: unknown answer {v:?}").into()),
+        })
+    }
+}
+
+/// The `N` parts of an array reply, or an error naming `what` was expected.
+fn items<const N: usize>(v: Value, what: &str) -> Result<[Value; N], ParsingError> {
+    match v {
+        Value::Array(items) => items
+            .try_into()
+            .map_err(|items: Vec<Value>| format!("{what}: expected {N} values, got {}: {items:?}", items.len()).into()),
+        other => Err(format!("{what}: expected an array of {N} values, got {other:?}").into()),
+    }
+}
+
+/// An array reply's values as `T`s, in one allocation (this runs on every round trip; redis-rs'
+/// own `Vec<T>` decoding grows the vector as it goes).
+fn list<T: FromRedisValue>(v: Value, what: &str) -> Result<Vec<T>, ParsingError> {
+    let Value::Array(items) = v else { return Err(format!("{what}: expected an array, got {v:?}").into()) };
+    let mut list = Vec::with_capacity(items.len());
+    for item in items {
+        list.push(T::from_redis_value(item)?);
+    }
+    Ok(list)
+}
+
+/// One part of a reply as `T`, or an error naming it.
+fn part<T: FromRedisValue>(v: Value, what: &str) -> Result<T, ParsingError> {
+    T::from_redis_value(v).map_err(|error| format!("{what}: {error}").into())
+}
+
+/// The text of a string reply.
+fn word(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(text) => Some(text.as_bytes()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    fn claimed(id: &str, attempts: &str) -> Value {
+        Value::Array(vec![text(id), text("NOOP"), text("{}"), text(attempts), text("3"), text("30000")])
+    }
+
+    #[test]
+    fn a_round_decodes_into_statuses_claimed_jobs_and_the_next_due_time() {
+        let reply = Value::Array(vec![
+            Value::Array(vec![text("completed"), text("retry"), text("failed"), text("released"), text("lost")]),
+            Value::Array(vec![claimed("7", "1"), claimed("8", "2")]),
+            Value::Int(1_700_000_000_000),
+        ]);
+        let round = Round::from_redis_value(reply).unwrap();
+        use Recorded::*;
+        assert_eq!(round.recorded, [Completed, Retrying, Failed, Released, Lost]);
+        assert_eq!(round.claimed.len(), 2);
+        let job = &round.claimed[1];
+        assert_eq!((job.id.as_str(), job.kind.as_str(), job.payload.as_str()), ("8", "NOOP", "{}"));
+        assert_eq!((job.attempt, job.max_attempts, job.timeout), (2, 3, Duration::from_secs(30)));
+        assert_eq!(round.next_due, Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn an_empty_round_has_nothing_due() {
+        let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![]), Value::Int(-1)]);
+        let round = Round::from_redis_value(reply).unwrap();
+        assert!(round.recorded.is_empty() && round.claimed.is_empty());
+        assert_eq!(round.next_due, None);
+    }
+
+    #[test]
+    fn an_unknown_status_is_an_error_naming_it() {
+        let reply = Value::Array(vec![Value::Array(vec![text("c")]), Value::Array(vec![]), Value::Int(-1)]);
+        let error = Round::from_redis_value(reply).unwrap_err().to_string();
+        assert!(error.contains("unknown status") && error.contains('c'), "{error}");
+    }
+
+    #[test]
+    fn a_claimed_job_with_a_missing_field_is_an_error_naming_the_job_and_field() {
+        let job = Value::Array(vec![text("9"), Value::Nil, text("{}"), text("1"), text("3"), text("30000")]);
+        let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![job]), Value::Int(-1)]);
+        let error = Round::from_redis_value(reply).unwrap_err().to_string();
+        assert!(error.contains("claimed job 9: kind"), "{error}");
+    }
+
+    #[test]
+    fn a_claimed_job_of_the_wrong_length_is_an_error() {
+        let job = Value::Array(vec![text("9"), text("NOOP")]);
+        let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![job]), Value::Int(-1)]);
+        let error = Round::from_redis_value(reply).unwrap_err().to_string();
+        assert!(error.contains("a claimed job: expected 6 values, got 2"), "{error}");
+    }
+
+    #[test]
+    fn a_reply_that_is_not_an_array_is_an_error_naming_the_script() {
+        let error = Round::from_redis_value(Value::Int(1)).unwrap_err().to_string();
+        assert!(error.contains("finish_and_fetch: expected an array of 3 values"), "{error}");
+        assert!(Enqueued::from_redis_value(Value::Nil).unwrap_err().to_string().contains("enqueue"));
+    }
+
+    #[test]
+    fn enqueue_replies_say_whether_the_job_is_new() {
+        let new = Enqueued::from_redis_value(Value::Array(vec![Value::Int(1), text("12")])).unwrap();
+        assert_eq!(new, Enqueued { id: "12".into(), created: true });
+        let duplicate = Enqueued::from_redis_value(Value::Array(vec![Value::Int(0), text("12")])).unwrap();
+        assert!(!duplicate.created);
+        let flow = Value::Array(vec![Value::Int(1), text("3"), Value::Array(vec![text("4"), text("5")])]);
+        let flow = FlowEnqueued::from_redis_value(flow).unwrap();
+        assert_eq!(flow, FlowEnqueued { id: "3".into(), created: true, children: vec!["4".into(), "5".into()] });
+    }
+
+    #[test]
+    fn cancel_answers_decode_into_the_enum() {
+        let decode = |s: &str| CancelReply::from_redis_value(text(s));
+        assert_eq!(decode("removed").unwrap(), CancelReply::Removed);
+        assert_eq!(decode("stopping").unwrap(), CancelReply::Stopping);
+        assert_eq!(decode("missing").unwrap(), CancelReply::Missing);
+        assert_eq!(decode("ended:completed").unwrap(), CancelReply::Ended("completed".into()));
+        assert!(decode("gone").unwrap_err().to_string().contains("cancel: unknown answer"));
+    }
+
+    #[test]
+    fn a_search_page_at_the_end_has_no_next_position() {
+        let page =
+            |next| SearchPage::from_redis_value(Value::Array(vec![Value::Array(vec![text("1")]), Value::Int(next)]));
+        assert_eq!(page(-1).unwrap(), SearchPage { ids: vec!["1".into()], next: None });
+        assert_eq!(page(200).unwrap().next, Some(200));
+    }
+}

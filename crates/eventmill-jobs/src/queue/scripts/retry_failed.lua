@@ -1,0 +1,15 @@
+local ids
+if ARGV[3] ~= '' then
+  if not redis.call('ZSCORE', KEYS[1], ARGV[3]) then return 0 end
+  ids = {ARGV[3]}
+else
+  ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[4]) - 1)
+end
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HSET', ARGV[1] .. id, 'state', 'waiting', 'attempts', 0, 'run_at', ARGV[2])
+  redis.call('HDEL', ARGV[1] .. id, 'finished_at')
+  redis.call('ZADD', KEYS[2], waiting_score(ARGV[1] .. id, KEYS[4], false), id)
+end
+if #ids > 0 then redis.call('ZADD', KEYS[3], 0, '0') end
+return #ids
