@@ -258,9 +258,10 @@ async fn spawn_storage(
     Ok(())
 }
 
-/// The Redis memory watch as a worker part.
+/// The worker's part of the Redis watch: the eviction policy, once Redis answers, if the start
+/// could not check it (no memory polling: that is the API's).
 fn spawn_watch(resources: &Resources, parts: &mut JoinSet<anyhow::Result<()>>, shutdown: Shutdown) {
-    let watch = watch_redis(resources, shutdown);
+    let watch = resources.redis_watch.clone().judge_policy(resources.redis.clone(), shutdown);
     parts.spawn(async move {
         watch.await;
         Ok(())

@@ -187,9 +187,9 @@ impl RedisWatch {
         }
     }
 
-    /// Reads the memory every `POLL` until shutdown. The first answer after a start that could not
-    /// judge the policy judges it: an evicting one (without the override) stops the process. A
-    /// second call while one runs returns at once.
+    /// Reads the memory every `POLL` until shutdown (the API's backpressure). The first answer
+    /// after a start that could not judge the policy judges it: an evicting one (without the
+    /// override) stops the process. A second call while one runs returns at once.
     pub async fn run(self, mut conn: RedisConn, shutdown: Shutdown) {
         if self.inner.running.swap(true, Ordering::AcqRel) {
             return;
@@ -206,18 +206,40 @@ impl RedisWatch {
             if let Ok(Ok(reading)) = tokio::time::timeout(POLL * 4, memory::read(&mut conn)).await {
                 self.record(&reading);
                 self.log_refusing();
-                if !self.inner.policy_judged.swap(true, Ordering::Relaxed)
-                    && let Err(refused) = policy::judge(&reading.policy, self.inner.limits.allow_evicting)
-                {
-                    tracing::error!("{refused}");
-                    *self.inner.fatal.lock().expect("not poisoned") = Some(refused.to_string());
-                    shutdown.cancel();
-                }
+                self.judge_once(&reading, &shutdown);
             }
             tokio::select! {
                 () = tokio::time::sleep(POLL) => {},
                 () = shutdown.cancelled() => {},
             }
+        }
+    }
+
+    /// For a process without the API (a worker), which needs no memory readings (an idle worker
+    /// sends almost no commands): only the policy, once Redis answers, if the start could not
+    /// judge it. Returns at once when it was judged.
+    pub async fn judge_policy(self, mut conn: RedisConn, shutdown: Shutdown) {
+        while !shutdown.is_cancelled() && !self.inner.policy_judged.load(Ordering::Relaxed) {
+            if let Ok(Ok(reading)) = tokio::time::timeout(POLL * 4, memory::read(&mut conn)).await {
+                self.judge_once(&reading, &shutdown);
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(POLL * 4) => {},
+                () = shutdown.cancelled() => {},
+            }
+        }
+    }
+
+    /// Judges the policy of `reading` unless that was done: an evicting one (without the
+    /// override) is the process's fatal error, and stops it.
+    fn judge_once(&self, reading: &MemoryReading, shutdown: &Shutdown) {
+        if !self.inner.policy_judged.swap(true, Ordering::Relaxed)
+            && let Err(refused) = policy::judge(&reading.policy, self.inner.limits.allow_evicting)
+        {
+            tracing::error!("{refused}");
+            *self.inner.fatal.lock().expect("not poisoned") = Some(refused.to_string());
+            shutdown.cancel();
         }
     }
 }

@@ -183,6 +183,25 @@ async fn an_evicting_redis_is_refused_at_start_naming_the_setting_unless_explici
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evicting_redis_that_was_down_at_start_stops_the_process_once_it_answers() {
+    let mut redis = block_in_place(|| PrivateRedis::start_with(&["--maxmemory-policy", "allkeys-lru"]));
+    let (_, db) = base_urls();
+    let env = TestEnv::on(&redis.url(), &db, &[]).await;
+    block_in_place(|| redis.crash());
+    let port = crate::private::free_port();
+    let mut serve = Proc::serve(&env, port, &[]).await;
+    assert!(serve.exited().is_none(), "serve starts while Redis is down");
+
+    block_in_place(|| redis.restart());
+    let stopped = eventually(Duration::from_secs(20), || {
+        let exited = serve.exited();
+        async move { exited.is_some() }
+    });
+    assert!(stopped.await, "serve kept running on an evicting Redis");
+    assert_eq!(serve.exited().and_then(|status| status.code()), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_started_while_postgresql_is_down_waits_for_it_and_then_stores_everything() {
     let pg = block_in_place(PrivatePostgres::start);
     let (redis_url, _) = base_urls();
