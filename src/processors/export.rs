@@ -14,7 +14,7 @@ use crate::{
 /// Streams the events `job` asks for into its output file.
 #[tracing::instrument(skip_all, fields(job_id = %ctx.job_id, attempt = ctx.attempt, data_type = ?job.data_type))]
 pub async fn export_data(ctx: &JobContext, job: &ExportData) -> Result<JobOutput, JobError> {
-    let query = ExportQuery::from_job(job).map_err(|e| JobError::permanent(e))?;
+    let query = ExportQuery::from_job(job).map_err(JobError::permanent)?;
     let output = ctx.state().output_path(
         export::slug(job.data_type),
         (job.start_date, job.end_date),

@@ -21,7 +21,7 @@ use crate::{
 /// Builds the report of `job`, writes it and e-mails it when recipients are given.
 #[tracing::instrument(skip_all, fields(job_id = %ctx.job_id, attempt = ctx.attempt, report_type = ?job.report_type))]
 pub async fn generate_report(ctx: &JobContext, job: &GenerateReport) -> Result<JobOutput, JobError> {
-    let query = ReportQuery::from_job(job).map_err(|e| JobError::permanent(e))?;
+    let query = ReportQuery::from_job(job).map_err(JobError::permanent)?;
     let mailer = mailer_for(ctx, &job.recipient_email)?;
     let output = ctx.state().output_path(
         report::slug(job.report_type),
@@ -87,7 +87,7 @@ fn mailer_for<'a>(ctx: &'a JobContext, recipients: &[String]) -> Result<Option<&
     if recipients.is_empty() {
         return Ok(None);
     }
-    email::parse_recipients(recipients).map_err(|e| JobError::permanent(e))?;
+    email::parse_recipients(recipients).map_err(JobError::permanent)?;
     ctx.state().mailer.as_ref().map(Some).map_err(JobError::permanent)
 }
 
