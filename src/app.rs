@@ -15,6 +15,7 @@ use crate::{
     processors::{self, Analytics},
     queue::{Dispatch, Queues, Registry},
     redis_conn::{RedisConn, RedisTarget},
+    redis_limits::RedisWatch,
     scheduler::{self, Scheduler},
     settings::Settings,
     shutdown::Shutdown,
@@ -55,6 +56,8 @@ pub struct Resources {
     pub feed: live::Feed,
     /// Whether `admin_token` was generated because EVENTMILL_ADMIN_TOKEN is unset.
     pub admin_token_generated: bool,
+    /// Redis' memory and eviction policy, read in the background (`redis_limits`).
+    pub redis_watch: RedisWatch,
 }
 
 impl Resources {
@@ -83,6 +86,7 @@ impl Resources {
             .clone()
             .unwrap_or_else(|| SecretString::from(format!("{:032x}", rand::random::<u128>())));
         let feed = live::Feed::new(redis.clone(), keys.live.clone(), MAX_SSE_CLIENTS, settings.live_tick);
+        let redis_watch = RedisWatch::new(settings.redis_limits);
         let settings = Arc::new(settings);
         Ok(Self {
             settings,
@@ -98,6 +102,7 @@ impl Resources {
             admin_token,
             admin_token_generated,
             feed,
+            redis_watch,
         })
     }
 
@@ -113,7 +118,9 @@ impl Resources {
     pub fn app_state(&self) -> AppState {
         AppState {
             settings: self.settings.clone(),
-            producer: Producer::new(self.redis.clone(), self.shards.clone(), self.settings.ingest.clone()),
+            producer: Producer::new(self.redis.clone(), self.shards.clone(), self.settings.ingest.clone())
+                .with_watch(self.redis_watch.clone()),
+            redis_watch: self.redis_watch.clone(),
             redis: self.redis.clone(),
             pool: self.pool.clone(),
             keys: self.keys.clone(),
@@ -160,9 +167,19 @@ impl Resources {
     }
 }
 
-/// `eventmill serve`: the HTTP API until shutdown.
+/// `eventmill serve`: the HTTP API until shutdown (with the Redis memory watch ingestion's
+/// backpressure reads).
 pub async fn serve(resources: &Resources, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
-    web::serve(listener, resources.app_state(), shutdown).await
+    let watch = tokio::spawn(watch_redis(resources, shutdown.clone()));
+    let served = web::serve(listener, resources.app_state(), shutdown).await;
+    watch.abort();
+    served
+}
+
+/// Reads Redis' memory in the background until shutdown (one task per process; see
+/// `RedisWatch::run`).
+fn watch_redis(resources: &Resources, shutdown: Shutdown) -> impl std::future::Future<Output = ()> + use<> {
+    resources.redis_watch.clone().run(resources.redis.clone(), shutdown)
 }
 
 /// `/metrics` without a token on `EVENTMILL_METRICS_ADDR`, when set, until shutdown (every
@@ -176,9 +193,45 @@ pub async fn serve_metrics(resources: &Resources, shutdown: Shutdown) -> anyhow:
 }
 
 /// `eventmill worker`: the stream consumers, partition maintenance, job workers and scheduler
-/// until shutdown.
+/// until shutdown (the database migrated already).
 pub async fn worker(resources: &Resources, shutdown: Shutdown) -> anyhow::Result<()> {
     let mut parts = JoinSet::new();
+    spawn_storage(resources, &mut parts, shutdown.clone()).await?;
+    spawn_watch(resources, &mut parts, shutdown.clone());
+    spawn_jobs(resources, &mut parts, shutdown)?;
+    join_all(parts).await
+}
+
+/// `eventmill worker` and `run` as commands start it: the database is migrated first, and while
+/// PostgreSQL is unreachable the worker waits for it (retrying with backoff) instead of exiting;
+/// the job workers and the scheduler run meanwhile, and storage starts once it is migrated.
+pub async fn worker_waiting_for_postgres(resources: &Resources, shutdown: Shutdown) -> anyhow::Result<()> {
+    // PostgreSQL up (the usual case): migrated before anything runs, as always.
+    if resources.migrate().await.is_ok() {
+        return worker(resources, shutdown).await;
+    }
+    let mut parts = JoinSet::new();
+    spawn_watch(resources, &mut parts, shutdown.clone());
+    spawn_jobs(resources, &mut parts, shutdown.clone())?;
+    let storage = resources.clone();
+    parts.spawn(async move {
+        if !store::wait::migrated(|| storage.migrate(), &shutdown).await {
+            return Ok(());
+        }
+        let mut parts = JoinSet::new();
+        spawn_storage(&storage, &mut parts, shutdown).await?;
+        join_all(parts).await
+    });
+    join_all(parts).await
+}
+
+/// The stream consumers (every shard has at least one), partition maintenance and the live
+/// counters' reconciler.
+async fn spawn_storage(
+    resources: &Resources,
+    parts: &mut JoinSet<anyhow::Result<()>>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
     // Every shard has at least one consumer in every worker process (XREADGROUP reads one shard:
     // a cluster refuses a read over several slots).
     let shards = &resources.shards;
@@ -200,10 +253,19 @@ pub async fn worker(resources: &Resources, shutdown: Shutdown) -> anyhow::Result
         resources.pool.clone(),
         resources.redis.clone(),
         resources.keys.live.clone(),
-        shutdown.clone(),
+        shutdown,
     ));
-    spawn_jobs(resources, &mut parts, shutdown)?;
-    join_all(parts).await
+    Ok(())
+}
+
+/// The worker's part of the Redis watch: the eviction policy, once Redis answers, if the start
+/// could not check it (no memory polling: that is the API's).
+fn spawn_watch(resources: &Resources, parts: &mut JoinSet<anyhow::Result<()>>, shutdown: Shutdown) {
+    let watch = resources.redis_watch.clone().judge_policy(resources.redis.clone(), shutdown);
+    parts.spawn(async move {
+        watch.await;
+        Ok(())
+    });
 }
 
 /// The job workers (one per declared queue, with its concurrency, `EVENTMILL_JOB_CONCURRENCY`
@@ -222,9 +284,31 @@ pub fn spawn_jobs(
 /// `eventmill run`: API and worker in one process.
 pub async fn run(resources: &Resources, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
     let api = serve(resources, listener, shutdown.clone());
-    let worker = worker(resources, shutdown.clone());
+    both(api, worker(resources, shutdown.clone()), shutdown).await
+}
+
+/// `eventmill run` as the command starts it: the worker part waits for PostgreSQL
+/// (`worker_waiting_for_postgres`).
+pub async fn run_waiting_for_postgres(
+    resources: &Resources,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    // PostgreSQL up: migrated before the API listens, as always.
+    if resources.migrate().await.is_ok() {
+        return run(resources, listener, shutdown).await;
+    }
+    let api = serve(resources, listener, shutdown.clone());
+    both(api, worker_waiting_for_postgres(resources, shutdown.clone()), shutdown).await
+}
+
+/// Runs the API and the worker; whichever ends first (an error, or shutdown) stops the other.
+async fn both(
+    api: impl std::future::Future<Output = anyhow::Result<()>>,
+    worker: impl std::future::Future<Output = anyhow::Result<()>>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
     tokio::pin!(api, worker);
-    // Whichever part ends first (an error, or shutdown) stops the other.
     tokio::select! {
         result = &mut api => {
             shutdown.cancel();

@@ -24,9 +24,11 @@
 //! the Redis connection for a node or a cluster) is the crate `eventmill-jobs`
 //! (crates/eventmill-jobs); eventmill is its first user: `processors` are its kinds, run with the
 //! state `processors::Analytics`. Its modules are re-exported here under their old names.
+//! `redis_limits` watches Redis' memory and policy and explains refused writes (SPEC section 13).
 
 pub mod settings;
 pub use eventmill_jobs::redis_conn;
+pub mod redis_limits;
 pub mod telemetry;
 pub mod metrics;
 pub use eventmill_jobs::shutdown;

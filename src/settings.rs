@@ -48,6 +48,9 @@ pub struct Settings {
     /// tick per process, whatever the number of viewers).
     pub live_tick: Duration,
     pub scheduler_file: PathBuf,
+    /// Redis' memory limits: the share of `maxmemory` above which new events and jobs are refused,
+    /// and whether an evicting `maxmemory-policy` is accepted (see `redis_limits`).
+    pub redis_limits: crate::redis_limits::LimitSettings,
     pub ingest: IngestSettings,
     pub consumer: ConsumerSettings,
     pub storage: StorageSettings,
@@ -134,6 +137,15 @@ impl Settings {
             dashboard_error_threshold: env.parse("DASHBOARD_ERROR_THRESHOLD", "5", "a percentage")?,
             live_tick: env.millis_in("LIVE_TICK_MS", "250", 20..=60_000, "milliseconds from 20 to 60000")?,
             scheduler_file: env.string("SCHEDULER_FILE", "scheduler.toml").into(),
+            redis_limits: crate::redis_limits::LimitSettings::checked(
+                env.parse("REDIS_MEMORY_HIGH_WATER", "0.9", "a share of maxmemory above 0 and at most 1")?,
+                env.parse("ALLOW_EVICTING_REDIS", "false", "true or false")?,
+            )
+            .map_err(|value| SettingsError {
+                var: "EVENTMILL_REDIS_MEMORY_HIGH_WATER".into(),
+                value,
+                expected: "a share of maxmemory above 0 and at most 1",
+            })?,
             ingest: IngestSettings {
                 max_batch_events: env.parse("MAX_BATCH_EVENTS", "5000", "a count")?,
                 body_limit_bytes: env.parse("BODY_LIMIT_BYTES", "16777216", "bytes")?,
@@ -212,6 +224,8 @@ impl Settings {
             ("EVENTMILL_DASHBOARD_ERROR_THRESHOLD", self.dashboard_error_threshold.to_string()),
             ("EVENTMILL_LIVE_TICK_MS", self.live_tick.as_millis().to_string()),
             ("EVENTMILL_SCHEDULER_FILE", self.scheduler_file.display().to_string()),
+            ("EVENTMILL_REDIS_MEMORY_HIGH_WATER", self.redis_limits.memory_high_water.to_string()),
+            ("EVENTMILL_ALLOW_EVICTING_REDIS", self.redis_limits.allow_evicting.to_string()),
             ("EVENTMILL_MAX_BATCH_EVENTS", self.ingest.max_batch_events.to_string()),
             ("EVENTMILL_BODY_LIMIT_BYTES", self.ingest.body_limit_bytes.to_string()),
             ("EVENTMILL_STREAM_MAX_LEN", self.ingest.stream_high_water.to_string()),

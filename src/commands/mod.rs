@@ -14,6 +14,7 @@ use crate::{
     loadgen,
     processors::Analytics,
     queue::Registry,
+    redis_limits::{enqueue as enqueue_limits, policy},
     settings::Settings,
     shutdown,
     stream::dead_letter,
@@ -57,44 +58,84 @@ pub async fn dispatch_with(
         print_config(&settings, &registry);
         return Ok(ExitCode::SUCCESS);
     }
-    let resources = move |settings| Resources::with_registry(settings, registry);
+    // Every process that talks to Redis refuses an evicting one first (`redis_limits::policy`).
+    let resources = move |settings| {
+        let resources = Resources::with_registry(settings, registry);
+        async move {
+            let resources = resources?;
+            check_redis(&resources).await?;
+            Ok::<_, anyhow::Error>(resources)
+        }
+    };
     match command {
         Command::Config => unreachable!("answered above"),
         Command::BenchJobs(args) => bench_jobs::run(settings, args).await?,
         Command::Loadgen(args) => loadgen::run(args, &settings, shutdown::on_signal()).await?,
         Command::Migrate => {
-            let resources = resources(settings)?;
+            let resources = resources(settings).await?;
             resources.migrate().await?;
             println!("database migrated; partitions ready");
         }
         Command::Run => {
-            let resources = resources(settings)?;
+            let resources = resources(settings).await?;
             resources.announce_admin_token();
-            resources.migrate().await?;
             let listener = bind(&resources).await?;
             let shutdown = shutdown::on_signal();
-            with_metrics(&resources, &shutdown, app::run(&resources, listener, shutdown.clone())).await?;
+            let run = app::run_waiting_for_postgres(&resources, listener, shutdown.clone());
+            with_metrics(&resources, &shutdown, run).await?;
+            stopped_by_redis(&resources)?;
         }
         Command::Serve => {
-            let resources = resources(settings)?;
+            let resources = resources(settings).await?;
             resources.announce_admin_token();
             let listener = bind(&resources).await?;
             let shutdown = shutdown::on_signal();
             with_metrics(&resources, &shutdown, app::serve(&resources, listener, shutdown.clone())).await?;
+            stopped_by_redis(&resources)?;
         }
         Command::Worker => {
-            let resources = resources(settings)?;
-            resources.migrate().await?;
+            let resources = resources(settings).await?;
             let shutdown = shutdown::on_signal();
-            with_metrics(&resources, &shutdown, app::worker(&resources, shutdown.clone())).await?;
+            let worker = app::worker_waiting_for_postgres(&resources, shutdown.clone());
+            with_metrics(&resources, &shutdown, worker).await?;
+            stopped_by_redis(&resources)?;
         }
-        Command::Enqueue(args) => return args.run(&resources(settings)?.queues).await,
-        Command::Jobs(command) => return command.run(&resources(settings)?.queues).await,
-        Command::Schedules(command) => return command.run(&resources(settings)?.scheduler()?).await,
+        Command::Enqueue(args) => {
+            let resources = resources(settings).await?;
+            enqueue_limits::check_memory(&resources.redis, resources.settings.redis_limits).await?;
+            return match args.run(&resources.queues).await {
+                Err(error) => Err(enqueue_limits::explain(error, &resources.redis).await),
+                done => done,
+            };
+        }
+        Command::Jobs(command) => return command.run(&resources(settings).await?.queues).await,
+        Command::Schedules(command) => return command.run(&resources(settings).await?.scheduler()?).await,
         Command::DeadLetters(DeadLettersCommand::List(args)) => list_dead_letters(settings, args).await?,
         Command::DeadLetters(DeadLettersCommand::Replay(args)) => replay_dead_letters(settings, args).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses an evicting Redis (unless `EVENTMILL_ALLOW_EVICTING_REDIS`); a Redis that does not
+/// answer yet is checked by the watch once it does.
+async fn check_redis(resources: &Resources) -> anyhow::Result<()> {
+    let mut conn = resources.redis.clone();
+    let allow = resources.settings.redis_limits.allow_evicting;
+    match policy::check_at_start(&mut conn, allow, resources.settings.ingest.redis_timeout).await? {
+        policy::PolicyCheck::Unknown(why) => {
+            tracing::warn!(%why, "could not read Redis' maxmemory-policy at start; it is checked once Redis answers")
+        }
+        _ => resources.redis_watch.policy_judged(),
+    }
+    Ok(())
+}
+
+/// The error of a process the Redis watch stopped (an evicting Redis found after start).
+fn stopped_by_redis(resources: &Resources) -> anyhow::Result<()> {
+    match resources.redis_watch.fatal() {
+        Some(reason) => Err(anyhow::anyhow!(reason)),
+        None => Ok(()),
+    }
 }
 
 /// Runs `part` beside the open `/metrics` listener (when configured); either failing stops both.
@@ -128,6 +169,7 @@ async fn bind(resources: &Resources) -> anyhow::Result<TcpListener> {
 
 async fn list_dead_letters(settings: Settings, args: ListArgs) -> anyhow::Result<()> {
     let resources = Resources::new(settings)?;
+    check_redis(&resources).await?;
     let mut conn = resources.redis.clone();
     let letters = dead_letter::list(&mut conn, &resources.shards, args.limit).await.context("could not read Redis")?;
     let total = dead_letter::count(&mut conn, &resources.shards).await?;
@@ -154,6 +196,7 @@ async fn list_dead_letters(settings: Settings, args: ListArgs) -> anyhow::Result
 
 async fn replay_dead_letters(settings: Settings, args: ReplayArgs) -> anyhow::Result<()> {
     let resources = Resources::new(settings)?;
+    check_redis(&resources).await?;
     let mut conn = resources.redis.clone();
     let done = if args.all {
         dead_letter::replay_all(&mut conn, &resources.shards).await

@@ -6,6 +6,7 @@
 
 pub mod copy;
 pub mod partitions;
+pub mod wait;
 pub mod writer;
 
 use serde::Deserialize;

@@ -20,13 +20,14 @@ use super::{
     StreamKeys, dead_letter,
     dead_letter::DeadLetter,
     entry::EVENTS_PER_ENTRY,
-    group,
+    group, oom,
     reply::{self, Entry},
     settle,
 };
 use crate::redis_conn::RedisConn;
 use crate::{
     live,
+    redis_limits::refusal::{self, Episode},
     settings::ConsumerSettings,
     shutdown::Shutdown,
     store::{self, EventRow, Partitions},
@@ -66,6 +67,10 @@ pub struct Consumer {
     last_errors: HashMap<String, String>,
     next_reclaim: Instant,
     next_trim: Instant,
+    /// Redis refusing writes (OOM, READONLY, MISCONF): said once when it starts and ends.
+    refusals: Episode,
+    /// Batches are acknowledged without live counts because Redis is out of memory (`oom`).
+    uncounted: bool,
 }
 
 impl Consumer {
@@ -94,6 +99,8 @@ impl Consumer {
             last_errors: HashMap::new(),
             next_reclaim: now,
             next_trim: now,
+            refusals: Episode::default(),
+            uncounted: false,
         })
     }
 
@@ -108,9 +115,14 @@ impl Consumer {
         while !shutdown.is_cancelled() {
             match self.consume_once().await {
                 Ok(Outcome::StoreUnavailable) => backoff.wait(&shutdown).await,
-                Ok(_) => backoff.reset(),
+                Ok(_) => {
+                    backoff.reset();
+                    self.refusals.recovered("stream consumer");
+                }
                 Err(error) => {
-                    tracing::warn!(consumer = %self.name, %error, "stream unavailable; retrying");
+                    if self.refusals.failed("stream consumer", &error).is_none() {
+                        tracing::warn!(consumer = %self.name, %error, "stream unavailable; retrying");
+                    }
                     if error.code() == Some("NOGROUP") {
                         let _ = super::ensure_group(&mut self.redis, &self.keys).await;
                     }
@@ -321,8 +333,35 @@ impl Consumer {
     }
 
     /// XACKs settled entries (adding their rows to the live counters) and moves dead letters, in
-    /// one MULTI/EXEC.
+    /// one MULTI/EXEC; when Redis is out of memory (it refuses every transaction), acknowledges
+    /// without counting instead (`oom`), so storing keeps freeing memory.
     async fn acknowledge(
+        &mut self,
+        settled: &[&str],
+        letters: &[DeadLetter],
+        tally: &live::Tally,
+    ) -> redis::RedisResult<()> {
+        match self.acknowledge_counted(settled, letters, tally).await {
+            Err(error) if refusal::is_out_of_memory(&error) => {
+                if !self.uncounted {
+                    tracing::warn!(consumer = %self.name, "Redis is out of memory: stored entries are acknowledged \
+                        without live counts (their minutes are rewritten from PostgreSQL once Redis has room)");
+                    self.uncounted = true;
+                }
+                oom::acknowledge_uncounted(&mut self.redis, &self.keys, settled, letters, &tally.minutes()).await?;
+                Ok(())
+            }
+            Ok(()) if self.uncounted && !(settled.is_empty() && letters.is_empty()) => {
+                tracing::info!(consumer = %self.name, "Redis has room again: batches are counted live again");
+                self.uncounted = false;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// `acknowledge` with the live counts (the usual way).
+    async fn acknowledge_counted(
         &mut self,
         settled: &[&str],
         letters: &[DeadLetter],

@@ -12,6 +12,13 @@ use crate::redis_conn::RedisConn;
 /// so events added before the first consumer ever ran are stored too.
 pub async fn ensure_group(conn: &mut RedisConn, keys: &StreamKeys) -> redis::RedisResult<()> {
     adopt_legacy_dead_letters(conn, keys).await?;
+    // Looked up first: a Redis out of memory refuses XGROUP CREATE even when the group exists,
+    // and a consumer must start then (storing is what frees memory).
+    let groups: redis::RedisResult<StreamInfoGroupsReply> =
+        redis::cmd("XINFO").arg("GROUPS").arg(&keys.events).query_async(conn).await;
+    if groups.is_ok_and(|g| g.groups.iter().any(|g| g.name == keys.group)) {
+        return Ok(());
+    }
     let created: redis::RedisResult<()> = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(&keys.events)

@@ -4,12 +4,14 @@
 //! all out); `consumer` reads them in a consumer group, stores them and acknowledges only after the
 //! commit; `dead_letter` keeps entries that failed too often, with the reason, until replayed;
 //! `group` trims stored entries and forgets stopped consumers; `reply` parses entries out of replies;
-//! `settle` decides, per event, what a stored batch means for each entry.
+//! `settle` decides, per event, what a stored batch means for each entry; `oom` acknowledges when
+//! Redis is out of memory.
 
 pub mod consumer;
 pub mod dead_letter;
 pub mod entry;
 pub mod group;
+pub mod oom;
 pub mod producer;
 pub mod reply;
 mod settle;

@@ -21,7 +21,11 @@ use super::{
     StreamKeys,
     entry::{self, EVENT_FIELD, EVENTS_PER_ENTRY, REQUEST_FIELD},
 };
-use crate::{domain::Event, settings::IngestSettings};
+use crate::{
+    domain::Event,
+    redis_limits::{RedisWatch, Refusal},
+    settings::IngestSettings,
+};
 
 /// A UUIDv7's time is the event time only if it is at most this far ahead of the arrival time
 /// (clock skew); an id from further in the future pins its arrival time like any other id.
@@ -34,6 +38,13 @@ pub enum PublishError {
     Backpressure { backlog: u64 },
     #[error("Redis is unreachable: {0}")]
     Unavailable(String),
+    /// Redis' memory is above `EVENTMILL_REDIS_MEMORY_HIGH_WATER`, or Redis refused the write for
+    /// lack of memory: the message names the figures.
+    #[error("{0}")]
+    MemoryFull(String),
+    /// Redis is up but refuses writes (read-only replica, persistence failing): cause and fix.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The write side of the stream, shared by every HTTP handler.
@@ -49,20 +60,36 @@ pub struct Producer {
     next_shard: Arc<AtomicUsize>,
     /// Events and entries this producer appended, for the events-per-entry ratio.
     appended: Arc<(AtomicU64, AtomicU64)>,
+    /// Redis' memory against the high-water mark, and the refusals met (`redis_limits`).
+    watch: RedisWatch,
 }
 
 impl Producer {
     pub fn new(conn: RedisConn, shards: Arc<Vec<StreamKeys>>, settings: IngestSettings) -> Self {
         let backlog = Arc::new(shards.iter().map(|_| AtomicU64::new(0)).collect());
-        Self { conn, shards, settings, backlog, next_shard: Arc::default(), appended: Arc::default() }
+        let watch = RedisWatch::new(Default::default());
+        Self { conn, shards, settings, backlog, next_shard: Arc::default(), appended: Arc::default(), watch }
+    }
+
+    /// The producer that refuses new events above the high-water mark of `watch`'s readings.
+    pub fn with_watch(self, watch: RedisWatch) -> Self {
+        Self { watch, ..self }
     }
 
     /// Appends `events` (already validated) in one atomic pipeline.
     #[tracing::instrument(skip_all, fields(events = events.len(), request_id))]
     pub async fn publish(&self, events: &mut [Event], request_id: &str) -> Result<(), PublishError> {
         let timeout = self.settings.redis_timeout;
+        if let Some(full) = self.watch.refuses_new_writes() {
+            return Err(PublishError::MemoryFull(full));
+        }
         match tokio::time::timeout(timeout, self.publish_inner(events, request_id)).await {
-            Ok(result) => result,
+            Ok(result) => {
+                if result.is_ok() {
+                    self.watch.accepted();
+                }
+                result
+            }
             Err(_) => Err(PublishError::Unavailable(format!("no answer within {} ms", timeout.as_millis()))),
         }
     }
@@ -93,11 +120,11 @@ impl Producer {
             }
         }
         pipe.cmd("XLEN").arg(&keys.events);
-        let (last, len): (String, u64) = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        let (last, len): (String, u64) = pipe.query_async(&mut conn).await.map_err(|e| self.refusal(e))?;
         // On the replicas too before the 202 (`EVENTMILL_REDIS_WAIT_REPLICAS`): a failover then
         // cannot lose it. If not, the 503 makes the client re-send, and storage drops the copy.
         let proof = || redis::cmd("XRANGE").arg(&keys.events).arg(&last).arg(&last).clone();
-        conn.replicated(proof).await.map_err(unavailable)?;
+        conn.replicated(proof).await.map_err(|e| self.refusal(e))?;
         self.appended.0.fetch_add(events.len() as u64, Ordering::Relaxed);
         self.appended.1.fetch_add(entries as u64, Ordering::Relaxed);
         self.backlog[shard].store(self.events_in(len), Ordering::Relaxed);
@@ -122,8 +149,11 @@ impl Producer {
             if self.backlog[shard].load(Ordering::Relaxed) < high_water {
                 return Ok(shard);
             }
-            let len: u64 =
-                redis::cmd("XLEN").arg(&self.shards[shard].events).query_async(conn).await.map_err(unavailable)?;
+            let len: u64 = redis::cmd("XLEN")
+                .arg(&self.shards[shard].events)
+                .query_async(conn)
+                .await
+                .map_err(|e| self.refusal(e))?;
             let backlog = self.events_in(len);
             self.backlog[shard].store(backlog, Ordering::Relaxed);
             if backlog < high_water {
@@ -162,10 +192,10 @@ impl Producer {
                 .arg("EX")
                 .arg(self.settings.resend_window.as_secs().max(1));
         }
-        let earlier: Vec<Option<i64>> = pipe.query_async(conn).await.map_err(unavailable)?;
+        let earlier: Vec<Option<i64>> = pipe.query_async(conn).await.map_err(|e| self.refusal(e))?;
         let proof =
             || redis::cmd("EXISTS").arg(format!("{}{}", self.shards[0].pinned_ts, events[pinned[0]].event_id)).clone();
-        conn.replicated(proof).await.map_err(unavailable)?;
+        conn.replicated(proof).await.map_err(|e| self.refusal(e))?;
         for (&i, first) in pinned.iter().zip(earlier) {
             if let Some(ts) = first.and_then(|micros| Utc.timestamp_micros(micros).single()) {
                 events[i].ts = ts;
@@ -185,6 +215,17 @@ fn v7_time(id: &uuid::Uuid, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     (ts.timestamp_micros() - now.timestamp_micros() <= V7_MAX_AHEAD_MICROS).then_some(ts)
 }
 
-fn unavailable(error: redis::RedisError) -> PublishError {
-    PublishError::Unavailable(error.to_string())
+impl Producer {
+    /// A Redis error as the client's answer: a refusal (full, read-only, persistence failing)
+    /// with its cause and fix, said once in the log; anything else "unreachable".
+    fn refusal(&self, error: redis::RedisError) -> PublishError {
+        match self.watch.refused("ingestion", &error) {
+            Some(Refusal::OutOfMemory) => PublishError::MemoryFull(format!(
+                "{}; retry later",
+                Refusal::OutOfMemory.describe(self.watch.memory().as_ref())
+            )),
+            Some(refusal) => PublishError::Refused(refusal.describe(None)),
+            None => PublishError::Unavailable(error.to_string()),
+        }
+    }
 }

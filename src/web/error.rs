@@ -56,6 +56,12 @@ pub enum ApiError {
     Backpressure { retry_after: u32 },
     #[error("the event store is unavailable; retry after {retry_after} s")]
     Unavailable { retry_after: u32 },
+    /// Redis' memory is above its high-water mark, or full (429): the message names the figures.
+    #[error("{message}; retry after {retry_after} s")]
+    RedisFull { message: String, retry_after: u32 },
+    /// Redis is up but refuses writes (read-only replica, persistence failing; 503): cause and fix.
+    #[error("{message}; retry after {retry_after} s")]
+    RedisRefusing { message: String, retry_after: u32 },
     #[error("Redis is unavailable")]
     Redis(#[from] redis::RedisError),
     #[error("internal error")]
@@ -82,6 +88,8 @@ impl ApiError {
             Self::Redis(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Backpressure { .. } => (StatusCode::TOO_MANY_REQUESTS, "backpressure"),
             Self::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::RedisFull { .. } => (StatusCode::TOO_MANY_REQUESTS, "backpressure"),
+            Self::RedisRefusing { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -102,7 +110,11 @@ impl IntoResponse for ApiError {
         };
         let body = Json(json!({ "error": code, "message": self.to_string(), "details": details }));
         let mut response = (status, body).into_response();
-        if let Self::Backpressure { retry_after } | Self::Unavailable { retry_after } = self {
+        if let Self::Backpressure { retry_after }
+        | Self::Unavailable { retry_after }
+        | Self::RedisFull { retry_after, .. }
+        | Self::RedisRefusing { retry_after, .. } = self
+        {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         if status == StatusCode::UNAUTHORIZED {
@@ -119,6 +131,8 @@ impl ApiError {
         match self {
             Self::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
             Self::Redis(cause) => tracing::warn!(error = %cause, "request failed: Redis unavailable"),
+            // Said once when it starts by `redis_limits::RedisWatch`, not once per request.
+            Self::RedisFull { .. } | Self::RedisRefusing { .. } => tracing::debug!(error = %self, "request refused"),
             _ if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
                 tracing::warn!(status = status.as_u16(), error = %self, "request refused")
             }

@@ -4,6 +4,10 @@
 //! - `degraded` (200): events are still accepted (202) but something needs attention: PostgreSQL is
 //!   down (events wait in the stream), or the stream holds 80 % or more of its high-water mark;
 //! - `down` (503): new events are refused: Redis is down, or the stream is at its high-water mark (429).
+//!
+//! Redis' memory (used, `maxmemory`, policy) is reported too, judged by `redis_health`: near the
+//! memory high-water mark is `degraded`, past it (429) or at `maxmemory` `down`, and so is a Redis
+//! that refuses a probe write (read-only replica, `MISCONF`) or evicts keys.
 
 use std::time::Duration;
 
@@ -12,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::{metrics::StreamGauges, stream::dead_letter};
+use crate::{metrics::StreamGauges, redis_limits::Refusal, stream::dead_letter};
 
 /// Longest a dependency check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -31,22 +35,30 @@ pub(crate) async fn live() -> Json<Value> {
 
 /// One dependency's state.
 #[derive(Serialize)]
-struct Check {
-    ok: bool,
+pub(super) struct Check {
+    pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    pub error: Option<String>,
+    /// Redis only: its memory (used, max, policy, the high-water share).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Value>,
 }
 
 /// Dependencies and backlog: Redis, PostgreSQL, stream length/lag/pending/dead letters, job queue
 /// sizes, default-partition rows, and the overall state with the reasons for it.
 #[utoipa::path(get, path = "/healthz/detailed", tag = "operations", responses(
     (status = 200, description = "`ok`, or `degraded` (events still accepted; see `reasons`)"),
-    (status = 503, description = "`down`: new events are refused (Redis down or the stream full; see `reasons`)"),
+    (status = 503, description = "`down`: new events are refused (Redis down, refusing writes or out of memory, or the stream full; see `reasons`)"),
 ))]
 pub(crate) async fn detailed(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let (redis, stream, queues) = redis_report(&state).await;
+    let (mut redis, stream, queues) = redis_report(&state).await;
     let (postgres, storage) = postgres_report(&state).await;
-    let (overall, reasons) = assess(&state, &redis, &postgres, &stream);
+    let (mut overall, mut reasons) = assess(&state, &redis, &postgres, &stream);
+    if redis.ok {
+        let limits = super::redis_health::assess(&state, &mut redis).await;
+        overall = overall.max(limits.0);
+        reasons.extend(limits.1);
+    }
     let status = if overall == Overall::Down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     let body = json!({
         "status": overall,
@@ -64,7 +76,7 @@ pub(crate) async fn detailed(State(state): State<AppState>) -> (StatusCode, Json
 /// Ordered from best to worst, so the worst problem wins (`max`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-enum Overall {
+pub(super) enum Overall {
     Ok,
     Degraded,
     Down,
@@ -74,7 +86,11 @@ enum Overall {
 fn assess(state: &AppState, redis: &Check, postgres: &Check, stream: &Value) -> (Overall, Vec<String>) {
     let mut reasons = Vec::new();
     if !redis.ok {
-        reasons.push("Redis is unreachable: new events are refused with 503".to_owned());
+        reasons.push(match redis.error.as_deref().and_then(Refusal::of_message) {
+            // Up, but refusing writes (and PING, under MISCONF).
+            Some(refusal) => format!("{}: new events are refused with 503", refusal.describe(None)),
+            None => "Redis is unreachable: new events are refused with 503".to_owned(),
+        });
         return (Overall::Down, reasons);
     }
     let high_water = state.settings.ingest.stream_high_water;
@@ -119,9 +135,13 @@ async fn redis_report(state: &AppState) -> (Check, Value, Value) {
         Ok::<_, String>((stream, Value::Object(queues)))
     };
     match tokio::time::timeout(CHECK_TIMEOUT, work).await {
-        Ok(Ok((stream, queues))) => (Check { ok: true, error: None }, stream, queues),
-        Ok(Err(e)) => (Check { ok: false, error: Some(e) }, Value::Null, Value::Null),
-        Err(_) => (Check { ok: false, error: Some("no answer within 2 s".to_owned()) }, Value::Null, Value::Null),
+        Ok(Ok((stream, queues))) => (Check { ok: true, error: None, memory: None }, stream, queues),
+        Ok(Err(e)) => (Check { ok: false, error: Some(e), memory: None }, Value::Null, Value::Null),
+        Err(_) => (
+            Check { ok: false, error: Some("no answer within 2 s".to_owned()), memory: None },
+            Value::Null,
+            Value::Null,
+        ),
     }
 }
 
@@ -166,8 +186,8 @@ async fn postgres_report(state: &AppState) -> (Check, Value) {
         }))
     };
     match tokio::time::timeout(CHECK_TIMEOUT, work).await {
-        Ok(Ok(storage)) => (Check { ok: true, error: None }, storage),
-        Ok(Err(e)) => (Check { ok: false, error: Some(e.to_string()) }, Value::Null),
-        Err(_) => (Check { ok: false, error: Some("no answer within 2 s".to_owned()) }, Value::Null),
+        Ok(Ok(storage)) => (Check { ok: true, error: None, memory: None }, storage),
+        Ok(Err(e)) => (Check { ok: false, error: Some(e.to_string()), memory: None }, Value::Null),
+        Err(_) => (Check { ok: false, error: Some("no answer within 2 s".to_owned()), memory: None }, Value::Null),
     }
 }

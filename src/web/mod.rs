@@ -10,6 +10,7 @@ pub mod query;
 pub mod dashboard;
 pub mod admin;
 pub mod health;
+mod redis_health;
 pub mod metrics;
 pub mod openapi;
 pub mod limits;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub login_failures: Arc<std::sync::atomic::AtomicU32>,
     /// The live counters' once-a-second read, shared by every SSE client of this process.
     pub feed: crate::live::Feed,
+    /// Redis' memory and policy as last read, and the refusals writers met (health, ingestion).
+    pub redis_watch: crate::redis_limits::RedisWatch,
     /// The job framework's board (the queue pages), nested at `/admin` (`admin::board_state`).
     pub board: eventmill_jobs::board::BoardState,
 }

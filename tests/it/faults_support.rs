@@ -24,6 +24,23 @@ pub struct Proc {
 
 impl Proc {
     pub fn start(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Self {
+        Self { child: Self::command(env, args, extra).spawn().expect("the eventmill binary runs") }
+    }
+
+    /// Runs `eventmill <args>` to its end (at most 60 s): its exit status, stdout and stderr.
+    pub async fn output(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
+        let mut command = Self::command(env, args, extra);
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let run = command.output();
+        tokio::time::timeout(Duration::from_secs(60), run).await.expect("ends within 60 s").unwrap()
+    }
+
+    /// The exit status, if the process has ended.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
+    fn command(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_eventmill"));
         command
             .args(args)
@@ -42,7 +59,7 @@ impl Proc {
         for (k, v) in extra {
             command.env(k, v);
         }
-        Self { child: command.spawn().expect("the eventmill binary runs") }
+        command
     }
 
     /// `eventmill serve` on `port`, once it answers.

@@ -24,6 +24,7 @@ mod cluster_support;
 mod cluster_flow;
 mod cluster;
 mod outages;
+mod redis_limits;
 mod limits;
 mod login;
 mod private;

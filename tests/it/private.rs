@@ -48,19 +48,27 @@ pub struct PrivateRedis {
     child: Option<Child>,
     /// `requirepass`, if any.
     password: Option<String>,
+    /// More `redis-server` arguments.
+    extra: Vec<String>,
 }
 
 impl PrivateRedis {
     pub fn start() -> Self {
-        let mut redis = Self { port: free_port(), dir: temp_folder("redis"), child: None, password: None };
+        Self::start_with(&[])
+    }
+
+    /// One started with more `redis-server` arguments (`--enable-protected-configs yes`...).
+    pub fn start_with(args: &[&str]) -> Self {
+        let extra = args.iter().map(|a| (*a).to_owned()).collect();
+        let mut redis = Self { port: free_port(), dir: temp_folder("redis"), child: None, password: None, extra };
         redis.restart();
         redis
     }
 
     /// One that requires `password` (`requirepass`).
     pub fn start_with_password(password: &str) -> Self {
-        let mut redis =
-            Self { port: free_port(), dir: temp_folder("redis"), child: None, password: Some(password.to_owned()) };
+        let password = Some(password.to_owned());
+        let mut redis = Self { port: free_port(), dir: temp_folder("redis"), child: None, password, extra: Vec::new() };
         redis.restart();
         redis
     }
@@ -78,6 +86,7 @@ impl PrivateRedis {
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "yes", "--appendfsync", "everysec"])
             .args(self.password.iter().flat_map(|p| ["--requirepass", p.as_str()]))
+            .args(&self.extra)
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())

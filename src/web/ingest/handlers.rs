@@ -51,8 +51,8 @@ struct BulkBody<'a> {
         (status = 413, description = "Body over the limit", body = crate::web::error::ErrorBody),
         (status = 415, description = "Not application/json", body = crate::web::error::ErrorBody),
         (status = 422, description = "Invalid event", body = crate::web::error::ErrorBody),
-        (status = 429, description = "Stream full; see Retry-After", body = crate::web::error::ErrorBody),
-        (status = 503, description = "Redis unreachable; see Retry-After", body = crate::web::error::ErrorBody),
+        (status = 429, description = "Stream full, or Redis memory above its high-water mark (the message names it); see Retry-After", body = crate::web::error::ErrorBody),
+        (status = 503, description = "Redis unreachable, or refusing writes (read-only replica, MISCONF: the message names it); see Retry-After", body = crate::web::error::ErrorBody),
     ))]
 pub async fn ingest_one(
     State(state): State<AppState>,
@@ -78,8 +78,8 @@ pub async fn ingest_one(
         (status = 413, description = "Over 5,000 events or the body limit", body = crate::web::error::ErrorBody),
         (status = 415, description = "Not application/json", body = crate::web::error::ErrorBody),
         (status = 422, description = "Every invalid event's index, field and reason", body = crate::web::error::ErrorBody),
-        (status = 429, description = "Stream full; see Retry-After", body = crate::web::error::ErrorBody),
-        (status = 503, description = "Redis unreachable; see Retry-After", body = crate::web::error::ErrorBody),
+        (status = 429, description = "Stream full, or Redis memory above its high-water mark (the message names it); see Retry-After", body = crate::web::error::ErrorBody),
+        (status = 503, description = "Redis unreachable, or refusing writes (read-only replica, MISCONF: the message names it); see Retry-After", body = crate::web::error::ErrorBody),
     ))]
 pub async fn ingest_bulk(
     State(state): State<AppState>,
@@ -143,6 +143,8 @@ async fn publish(state: &AppState, events: &mut [Event], request_id: &str) -> Re
             tracing::warn!(%cause, request_id, "Redis unavailable; events refused");
             ApiError::Unavailable { retry_after: 1 }
         }
+        PublishError::MemoryFull(message) => ApiError::RedisFull { message, retry_after: 1 },
+        PublishError::Refused(message) => ApiError::RedisRefusing { message, retry_after: 1 },
     })
 }
 
