@@ -55,18 +55,58 @@ pub use crate::job::{Job, JobOptions, JobTemplate, PlannedJob};
 /// A failure to talk to Redis (the queue's own errors; job errors are `JobError`).
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    /// Redis could not be reached, refused a command, or answered something unexpected.
-    #[error("Redis error: {0}")]
-    /// Redis refused or did not answer.
+    /// Redis could not be reached, refused a command, or answered something unexpected; a
+    /// refusal of a Redis that is up (out of memory, a read-only replica, failing persistence) is
+    /// said as such, with what to do.
+    #[error("{}", describe_redis_error(.0))]
     Redis(#[from] redis::RedisError),
     /// No job has this id (any more).
     #[error("no job with id {0}")]
-    /// No job has this id.
     NotFound(String),
     /// A request that cannot be carried out as asked (unknown queue or kind, priority too large...).
     #[error("{0}")]
-    /// A request that cannot be done as asked (the message says why).
     Invalid(String),
+}
+
+/// A Redis error as an operator reads it: the refusals of a Redis that is up named with their
+/// cause and fix (nothing of the refused command was written), anything else as Redis said it.
+fn describe_redis_error(error: &redis::RedisError) -> String {
+    let refusal = match error.code() {
+        Some("OOM") => {
+            "Redis is out of memory (maxmemory reached): nothing was written; let the queues and \
+                        streams drain, free memory or raise maxmemory"
+        }
+        Some("READONLY") => "Redis is a read-only replica: nothing was written; point the Redis URL at the master",
+        Some("MISCONF") => {
+            "Redis refuses writes because it cannot save to disk (MISCONF): nothing was written; \
+                            see Redis' log (disk space, permissions of its dir)"
+        }
+        _ => return format!("Redis error: {error}"),
+    };
+    format!("{refusal} ({error})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QueueError;
+
+    /// The error a Redis reply `-<code> <detail>` becomes.
+    fn server_error(reply: &str) -> redis::RedisError {
+        redis::parse_redis_value(reply.as_bytes()).unwrap().extract_error().unwrap_err()
+    }
+
+    #[test]
+    fn a_redis_that_refuses_writes_is_named_with_the_cause_and_the_fix() {
+        let oom = QueueError::from(server_error("-OOM command not allowed when used memory > 'maxmemory'.\r\n"));
+        assert!(
+            oom.to_string().starts_with("Redis is out of memory (maxmemory reached): nothing was written"),
+            "{oom}"
+        );
+        let replica = QueueError::from(server_error("-READONLY You can't write against a read only replica.\r\n"));
+        assert!(replica.to_string().contains("point the Redis URL at the master"), "{replica}");
+        let other = QueueError::from(server_error("-ERR unknown command\r\n"));
+        assert!(other.to_string().starts_with("Redis error:"), "{other}");
+    }
 }
 
 /// Current time in unix ms (the queue's clock; scripts get it as an argument).
