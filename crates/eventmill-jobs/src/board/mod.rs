@@ -34,7 +34,7 @@
 //!
 //! Routes, relative to the mount point: `/` and `/queues` (every queue with its counts),
 //! `/queues/{queue}`, `/jobs/{id}`, `/enqueue`, `/schedules`; `/api/queues`,
-//! `/api/queues/{queue}/jobs`, `POST /api/queues/{queue}/{retry-failed,pause,resume}`,
+//! `/api/queues/{queue}/jobs`, `POST /api/queues/{queue}/{retry-failed,pause,resume,clean}`,
 //! `/api/jobs/{id}`, `POST /api/jobs/{id}/{retry,remove,cancel,promote}`, `POST /api/enqueue`,
 //! `/api/schedules`, `POST /api/schedules/{name}/run`; `/assets/admin.{css,js}` (public).
 
@@ -76,6 +76,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/api/queues/{queue}/retry-failed", post(queues::retry_all))
         .route("/api/queues/{queue}/pause", post(queues::pause))
         .route("/api/queues/{queue}/resume", post(queues::resume))
+        .route("/api/queues/{queue}/clean", post(queues::clean))
         .route("/api/jobs/{id}", get(jobs::api_job))
         .route("/api/jobs/{id}/retry", post(jobs::retry))
         .route("/api/jobs/{id}/remove", post(jobs::remove))

@@ -1,7 +1,7 @@
 //! Queues on the board: each queue's counts, last-hour throughput and failure rate, workers
 //! alive and paused flag (`/queues`, `/api/queues`), the job list of one queue and state with
 //! paging and payload search (`/queues/{queue}`, `/api/queues/{queue}/jobs`), and the queue
-//! actions: retry all failed, pause, resume.
+//! actions: retry all failed, pause, resume, clean old finished jobs.
 
 use std::time::Duration;
 
@@ -267,4 +267,60 @@ async fn set_paused(
     }
     .await;
     action.respond(if paused { "queue.pause" } else { "queue.resume" }, &name, result)
+}
+
+/// The fields of a bulk clean: which finished jobs, and how old.
+#[derive(Deserialize)]
+pub(crate) struct CleanBody {
+    /// `completed` or `failed` (cancelled jobs are kept, and cleaned, with the failed ones).
+    state: String,
+    /// A duration such as `1h`, `7d`, `30m`: jobs that finished longer ago than this go.
+    older_than: String,
+}
+
+/// The state and age of a clean, checked.
+fn clean_fields(body: &CleanBody) -> Result<(JobState, Duration), BoardError> {
+    let state = match body.state.trim() {
+        "completed" => JobState::Completed,
+        "failed" => JobState::Failed,
+        other => {
+            return Err(BoardError::Invalid(format!("state {other:?}: only completed or failed jobs are cleaned")));
+        }
+    };
+    let age = humantime::parse_duration(body.older_than.trim()).map_err(|_| {
+        BoardError::Invalid(format!("older_than {:?}: expected an age such as 30m, 1h or 7d", body.older_than))
+    })?;
+    Ok((state, age))
+}
+
+/// `POST /api/queues/{queue}/clean` (`state`, `older_than`; confirm): deletes the completed or
+/// failed jobs that finished longer ago than `older_than`, with their logs.
+pub(crate) async fn clean(
+    State(board): State<BoardState>,
+    Path(name): Path<String>,
+    action: Action<CleanBody>,
+) -> Response {
+    let checked = board.queues.named(&name).map_err(BoardError::from).and_then(|queue| {
+        let (state, age) = clean_fields(&action.body)?;
+        Ok((queue, state, age))
+    });
+    let (queue, state, age) = match checked {
+        Ok(checked) => checked,
+        Err(error) => return action.respond("queue.clean", &name, Err(error)),
+    };
+    let older_than = action.body.older_than.trim().to_owned();
+    let question = format!(
+        "Remove the {state} jobs of queue {name} that finished more than {older_than} ago? They are deleted \
+         for good, with their logs."
+    );
+    if let Some(ask) = action.unconfirmed("queue.clean", &name, &question) {
+        return ask;
+    }
+    let result = async {
+        let removed = queue.clean(state, age).await?;
+        let message = format!("{removed} {state} job(s) of queue {name} older than {older_than} removed.");
+        Ok((message, json!({ "queue": name, "state": state, "older_than": older_than, "removed": removed })))
+    }
+    .await;
+    action.respond("queue.clean", &name, result)
 }

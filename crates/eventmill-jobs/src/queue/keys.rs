@@ -153,6 +153,11 @@ impl QueueKeys {
         [self.state(state)]
     }
 
+    /// `clean.lua`: the finished set of `state` (completed, or failed with the cancelled jobs).
+    pub(crate) fn for_clean(&self, state: JobState) -> [&str; 1] {
+        [self.state(state)]
+    }
+
     /// `enqueue_flow.lua`, the parent's queue: seq, waiting-children, idempotency.
     pub(crate) fn for_flow_parent<'a>(&'a self, idempotency: &'a str) -> [&'a str; 3] {
         [&self.seq, &self.waiting_children, idempotency]
