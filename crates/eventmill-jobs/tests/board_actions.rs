@@ -19,7 +19,7 @@ use axum::{
     response::Response,
 };
 use eventmill_jobs::{
-    JobContext, JobError, JobState, Jobs, JobsSettings, Processor, QueueSpec, Registry,
+    EnqueueOptions, JobContext, JobError, JobState, Jobs, JobsSettings, Processor, QueueSpec, Registry,
     board::{self, Viewer},
     queue::{key_base, now_ms},
     shutdown::Shutdown,
@@ -129,6 +129,12 @@ impl Shop2 {
 
     async fn enqueue(&self, user_id: &str) -> String {
         self.jobs.enqueue::<SendWelcome>(&Welcome { user_id: user_id.into() }).await.unwrap().id
+    }
+
+    /// A job due in an hour.
+    async fn enqueue_delayed(&self, user_id: &str) -> String {
+        let options = EnqueueOptions { delay: Some(HOUR), ..Default::default() };
+        self.jobs.enqueue_with::<SendWelcome>(&Welcome { user_id: user_id.into() }, options).await.unwrap().id
     }
 
     /// Runs the workers until `completed` and `failed` jobs of `emails` are finished.
@@ -292,4 +298,96 @@ async fn a_clean_step_removes_at_most_its_limit_oldest_first_and_says_whether_mo
     assert_eq!((step.done, step.more), (0, false));
     assert!(shop.stored(&ids[4]).await.0, "the job of 6 h ago is kept");
     assert!(queue.clean_step(JobState::Waiting, before, 2).await.is_err(), "only finished states are cleaned");
+}
+
+#[tokio::test]
+async fn pause_all_and_resume_all_reach_every_queue_and_a_read_only_viewer_changes_nothing() {
+    let shop = shop();
+    let paused = |name: &'static str| {
+        let queue = shop.jobs.queues().named(name).unwrap().clone();
+        async move { queue.counts().await.unwrap().paused }
+    };
+    let (status, answer) = shop.call(Method::POST, "/jobs/api/queues/pause-all", "bob", json!({})).await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(!paused("emails").await && !paused("images").await);
+    let (status, answer) = shop.call(Method::POST, "/jobs/api/queues/pause-all", "alice", json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({ "queues": ["emails", "images"], "paused": true }));
+    assert!(paused("emails").await && paused("images").await, "every queue paused");
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues", "alice", "").await;
+    assert!(page.contains(r#"id="pause-all""#) && page.contains(r#"id="resume-all""#), "{page}");
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues", "bob", "").await;
+    assert!(!page.contains("pause-all"), "no buttons for a read-only viewer");
+    let (status, location, _) =
+        shop.form(Method::POST, "/jobs/api/queues/resume-all", "alice", "return_to=%2Fjobs%2Fqueues").await;
+    assert_eq!((status.as_u16(), location.as_str()), (303, "/jobs/queues?flash=All+2+queue%28s%29+resumed."));
+    assert!(!paused("emails").await && !paused("images").await, "every queue resumed");
+    assert_eq!(
+        shop.audit(),
+        ["bob /jobs/api/queues/pause-all refused", "alice queues.pause_all ok", "alice queues.resume_all ok"]
+    );
+}
+
+#[tokio::test]
+async fn promote_all_runs_every_delayed_job_now_and_empty_removes_waiting_and_delayed_jobs_after_asking() {
+    let shop = shop();
+    let waiting = [shop.enqueue("w0").await, shop.enqueue("w1").await];
+    let delayed =
+        [shop.enqueue_delayed("d0").await, shop.enqueue_delayed("d1").await, shop.enqueue_delayed("d2").await];
+    let queue = shop.jobs.queues().named("emails").unwrap();
+    let counts = queue.counts().await.unwrap();
+    assert_eq!((counts.waiting, counts.delayed), (2, 3));
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues/emails?state=delayed", "alice", "").await;
+    assert!(page.contains(r#"id="promote-all""#) && page.contains(r#"id="empty""#), "{page}");
+
+    let promote = "/jobs/api/queues/emails/promote-all";
+    let (status, _) = shop.call(Method::POST, promote, "bob", json!({})).await;
+    assert_eq!(status, 403);
+    assert_eq!(queue.counts().await.unwrap().delayed, 3, "nothing promoted by a read-only viewer");
+    let (status, answer) = shop.call(Method::POST, promote, "alice", json!({})).await;
+    assert_eq!((status.as_u16(), answer), (200, json!({ "promoted": 3 })));
+    let counts = queue.counts().await.unwrap();
+    assert_eq!((counts.waiting, counts.delayed), (5, 0));
+    let line = queue.ids(JobState::Waiting, 10).await.unwrap();
+    assert_eq!(line, [&waiting[..], &delayed[..]].concat(), "promoted jobs join the line after those waiting");
+    let job = shop.jobs.queues().job(&delayed[0]).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Waiting);
+    assert!(job.run_at.unwrap() <= now_ms(), "due now");
+
+    let later = shop.enqueue_delayed("d3").await;
+    let empty = "/jobs/api/queues/emails/empty";
+    let (status, _) = shop.call(Method::POST, empty, "bob", json!({ "confirm": true })).await;
+    assert_eq!(status, 403);
+    let (status, answer) = shop.call(Method::POST, empty, "alice", json!({})).await;
+    assert_eq!(status, 428, "asks first: {answer}");
+    assert_eq!(queue.counts().await.unwrap().waiting, 5, "nothing removed before the answer");
+    let (status, answer) = shop.call(Method::POST, empty, "alice", json!({ "confirm": true })).await;
+    assert_eq!((status.as_u16(), answer), (200, json!({ "removed": 6 })));
+    let counts = queue.counts().await.unwrap();
+    assert_eq!((counts.waiting, counts.delayed), (0, 0));
+    for id in waiting.iter().chain(&delayed).chain([&later]) {
+        assert_eq!(shop.stored(id).await, (false, false), "job {id} is gone");
+    }
+    assert_eq!(
+        shop.audit(),
+        [
+            "bob /jobs/api/queues/emails/promote-all refused",
+            "alice queue.promote_all ok",
+            "bob /jobs/api/queues/emails/empty refused",
+            "alice queue.empty confirmation asked",
+            "alice queue.empty ok",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn emptying_leaves_finished_jobs_alone() {
+    let shop = shop();
+    let done = shop.enqueue("u0").await;
+    shop.run_until(1, 0).await;
+    let waiting = shop.enqueue("u1").await;
+    let queue = shop.jobs.queues().named("emails").unwrap();
+    assert_eq!(queue.empty().await.unwrap(), 1);
+    assert_eq!(shop.stored(&waiting).await.0, false);
+    assert_eq!(shop.stored(&done).await, (true, true), "the completed job stays");
 }

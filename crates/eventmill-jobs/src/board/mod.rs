@@ -34,7 +34,8 @@
 //!
 //! Routes, relative to the mount point: `/` and `/queues` (every queue with its counts),
 //! `/queues/{queue}`, `/jobs/{id}`, `/enqueue`, `/schedules`; `/api/queues`,
-//! `/api/queues/{queue}/jobs`, `POST /api/queues/{queue}/{retry-failed,pause,resume,clean}`,
+//! `/api/queues/{queue}/jobs`, `POST /api/queues/{queue}/{retry-failed,pause,resume,clean,promote-all,empty}`,
+//! `POST /api/queues/{pause-all,resume-all}`,
 //! `/api/jobs/{id}`, `POST /api/jobs/{id}/{retry,remove,cancel,promote}`, `POST /api/enqueue`,
 //! `/api/schedules`, `POST /api/schedules/{name}/run`; `/assets/admin.{css,js}` (public).
 
@@ -77,6 +78,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/api/queues/{queue}/pause", post(queues::pause))
         .route("/api/queues/{queue}/resume", post(queues::resume))
         .route("/api/queues/{queue}/clean", post(queues::clean))
+        .route("/api/queues/{queue}/promote-all", post(queues::promote_all))
+        .route("/api/queues/{queue}/empty", post(queues::empty))
+        .route("/api/queues/pause-all", post(queues::pause_all))
+        .route("/api/queues/resume-all", post(queues::resume_all))
         .route("/api/jobs/{id}", get(jobs::api_job))
         .route("/api/jobs/{id}/retry", post(jobs::retry))
         .route("/api/jobs/{id}/remove", post(jobs::remove))

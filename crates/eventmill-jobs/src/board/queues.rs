@@ -1,7 +1,8 @@
 //! Queues on the board: each queue's counts, last-hour throughput and failure rate, workers
 //! alive and paused flag (`/queues`, `/api/queues`), the job list of one queue and state with
 //! paging and payload search (`/queues/{queue}`, `/api/queues/{queue}/jobs`), and the queue
-//! actions: retry all failed, pause, resume, clean old finished jobs.
+//! actions: retry all failed, pause, resume, clean old finished jobs, promote all delayed jobs,
+//! empty; pause and resume every queue at once.
 
 use std::time::Duration;
 
@@ -323,4 +324,65 @@ pub(crate) async fn clean(
     }
     .await;
     action.respond("queue.clean", &name, result)
+}
+
+/// `POST /api/queues/pause-all`: every queue stops fetching; running jobs finish.
+pub(crate) async fn pause_all(board: State<BoardState>, action: Action<NoBody>) -> Response {
+    set_all_paused(board, action, true).await
+}
+
+/// `POST /api/queues/resume-all`
+pub(crate) async fn resume_all(board: State<BoardState>, action: Action<NoBody>) -> Response {
+    set_all_paused(board, action, false).await
+}
+
+async fn set_all_paused(State(board): State<BoardState>, action: Action<NoBody>, paused: bool) -> Response {
+    let result = async {
+        let queues = board.queues.set_all_paused(paused).await?;
+        let word = if paused { "paused" } else { "resumed" };
+        Ok((format!("All {} queue(s) {word}.", queues.len()), json!({ "queues": queues, "paused": paused })))
+    }
+    .await;
+    action.respond(if paused { "queues.pause_all" } else { "queues.resume_all" }, "all queues", result)
+}
+
+/// `POST /api/queues/{queue}/promote-all`: every delayed job runs now, the soonest due first.
+pub(crate) async fn promote_all(
+    State(board): State<BoardState>,
+    Path(name): Path<String>,
+    action: Action<NoBody>,
+) -> Response {
+    let result = async {
+        let promoted = board.queues.named(&name)?.promote_all().await?;
+        Ok((format!("{promoted} delayed job(s) of queue {name} promoted."), json!({ "promoted": promoted })))
+    }
+    .await;
+    action.respond("queue.promote_all", &name, result)
+}
+
+/// `POST /api/queues/{queue}/empty` (confirm): deletes every waiting and delayed job.
+pub(crate) async fn empty(
+    State(board): State<BoardState>,
+    Path(name): Path<String>,
+    action: Action<NoBody>,
+) -> Response {
+    let queue = match board.queues.named(&name) {
+        Ok(queue) => queue,
+        Err(error) => return action.respond("queue.empty", &name, Err(error.into())),
+    };
+    let question = format!(
+        "Empty queue {name}? Every waiting and delayed job is deleted for good (running and finished jobs stay)."
+    );
+    if let Some(ask) = action.unconfirmed("queue.empty", &name, &question) {
+        return ask;
+    }
+    let result = async {
+        let removed = queue.empty().await?;
+        Ok((
+            format!("Queue {name} emptied: {removed} waiting or delayed job(s) removed."),
+            json!({ "removed": removed }),
+        ))
+    }
+    .await;
+    action.respond("queue.empty", &name, result)
 }

@@ -1,10 +1,10 @@
 //! Bulk operations of the admin view on one queue, each a Lua script that handles a bounded chunk
 //! of jobs per call (so one call never blocks Redis for long), called again while more are left:
-//! cleaning old finished jobs.
+//! cleaning old finished jobs, promoting every delayed job, emptying a queue.
 
 use std::time::Duration;
 
-use super::{JobState, QueueError, now_ms, scripts, store::Queue};
+use super::{JobState, QueueError, now_ms, scripts, scripts::BulkLimit, store::Queue};
 
 /// Jobs one call of a bulk script handles at most.
 pub const BULK_CHUNK: usize = 1000;
@@ -27,7 +27,7 @@ fn finished_set(state: JobState) -> Result<JobState, QueueError> {
     }
 }
 
-/// Bulk operations: clean.
+/// Bulk operations: clean, promote all, empty.
 impl Queue {
     /// Deletes the `state` jobs (completed, or failed with the cancelled ones) that finished more
     /// than `older_than` ago, with their logs; newer ones stay. Works in atomic chunks of
@@ -50,5 +50,39 @@ impl Queue {
         let set = finished_set(state)?;
         let clean = scripts::Clean { before: before_ms, limit };
         Ok(scripts::clean(&mut self.redis.clone(), &self.keys, set, &clean).await?)
+    }
+
+    /// Moves every delayed job (retries waiting out their backoff included) to `waiting` now, the
+    /// soonest due first, in atomic chunks of [`BULK_CHUNK`]; answers how many.
+    pub async fn promote_all(&self) -> Result<u64, QueueError> {
+        // Never more rounds than the jobs there at the start need: jobs delayed meanwhile do not
+        // keep it going forever.
+        let start = self.counts().await?.delayed;
+        let mut total = 0;
+        loop {
+            let step = BulkLimit { now: now_ms(), limit: BULK_CHUNK };
+            let step = scripts::promote_all(&mut self.redis.clone(), &self.keys, &step).await?;
+            total += step.done;
+            if !step.more || step.done == 0 || total >= start {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Deletes every waiting and delayed job with its log (a flow's child counts as failed for its
+    /// parent, as [`remove`](Self::remove)), in atomic chunks of [`BULK_CHUNK`]; running and
+    /// finished jobs stay. Answers how many went.
+    pub async fn empty(&self) -> Result<u64, QueueError> {
+        let counts = self.counts().await?;
+        let start = counts.waiting + counts.delayed;
+        let mut total = 0;
+        loop {
+            let step = BulkLimit { now: now_ms(), limit: BULK_CHUNK };
+            let step = scripts::empty(&mut self.redis.clone(), &self.keys, &step).await?;
+            total += step.done;
+            if !step.more || step.done == 0 || total >= start {
+                return Ok(total);
+            }
+        }
     }
 }

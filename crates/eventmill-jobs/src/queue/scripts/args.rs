@@ -192,6 +192,21 @@ impl ToRedisArgs for Clean {
     }
 }
 
+/// One bounded step of a bulk move or removal for `promote_all.lua` and `empty.lua`.
+pub(crate) struct BulkLimit {
+    pub(crate) now: i64,
+    /// At most this many jobs in this call.
+    pub(crate) limit: usize,
+}
+
+/// ARGV 2-3: now, the limit (at least 1).
+impl ToRedisArgs for BulkLimit {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        self.now.write_redis_args(out);
+        self.limit.max(1).write_redis_args(out);
+    }
+}
+
 /// One job of a flow for `enqueue_flow.lua`, with its queue's keys.
 pub(crate) struct FlowJob<'a> {
     pub(crate) keys: &'a QueueKeys,
@@ -320,6 +335,7 @@ mod tests {
     fn a_clean_step_sends_its_cutoff_and_a_limit_of_at_least_one() {
         assert_eq!(argv(Clean { before: 1_700_000_000_000, limit: 1000 }), ["1700000000000", "1000"]);
         assert_eq!(argv(Clean { before: 5, limit: 0 }), ["5", "1"]);
+        assert_eq!(argv(BulkLimit { now: 7, limit: 0 }), ["7", "1"]);
     }
 
     #[test]

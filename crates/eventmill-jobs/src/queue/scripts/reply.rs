@@ -94,7 +94,7 @@ impl FromRedisValue for SearchPage {
     }
 }
 
-/// `clean.lua`: `{jobs handled, more left (1|0)}`.
+/// `clean.lua`, `promote_all.lua`, `empty.lua`: `{jobs handled, more left (1|0)}`.
 impl FromRedisValue for BulkStep {
     fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
         let [done, more] = items(v, "bulk step")?;
