@@ -388,6 +388,6 @@ async fn emptying_leaves_finished_jobs_alone() {
     let waiting = shop.enqueue("u1").await;
     let queue = shop.jobs.queues().named("emails").unwrap();
     assert_eq!(queue.empty().await.unwrap(), 1);
-    assert_eq!(shop.stored(&waiting).await.0, false);
+    assert!(!shop.stored(&waiting).await.0, "the waiting job is gone");
     assert_eq!(shop.stored(&done).await, (true, true), "the completed job stays");
 }
