@@ -391,3 +391,30 @@ async fn emptying_leaves_finished_jobs_alone() {
     assert!(!shop.stored(&waiting).await.0, "the waiting job is gone");
     assert_eq!(shop.stored(&done).await, (true, true), "the completed job stays");
 }
+
+#[tokio::test]
+async fn the_redis_panel_shows_each_masters_version_memory_eviction_policy_and_clients() {
+    let shop = shop();
+    let (status, answer) = shop.call(Method::GET, "/jobs/api/redis", "bob", json!({})).await;
+    assert_eq!(status, 200, "a read-only viewer sees it: {answer}");
+    let nodes = answer["nodes"].as_array().unwrap();
+    let mut redis = shop.jobs.redis().clone();
+    // scripts/services.sh's local cluster has 3 masters.
+    let masters = if redis.is_cluster() { 3 } else { 1 };
+    assert_eq!(nodes.len(), masters, "one entry per master: {answer}");
+    let mut info = redis::cmd("INFO");
+    info.arg("server");
+    let info: Vec<String> = redis.on_every_master(&info).await.unwrap();
+    let version = info[0].lines().find_map(|l| l.strip_prefix("redis_version:")).unwrap().trim();
+    for node in nodes {
+        assert_eq!(node["version"], version, "{node}");
+        assert!(node["used_memory"].as_u64().unwrap() > 0, "{node}");
+        assert!(node["maxmemory"].is_u64() && !node["maxmemory_policy"].as_str().unwrap().is_empty(), "{node}");
+        assert!(node["connected_clients"].as_u64().unwrap() >= 1, "at least this test's connection: {node}");
+        assert!(node["port"].is_u64(), "{node}");
+    }
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues", "bob", "").await;
+    assert!(page.contains(r#"id="redis""#) && page.contains(&format!(r#"<td class="redis-version">{version}</td>"#)));
+    let request = Request::builder().uri("/jobs/api/redis").body(Body::empty()).unwrap();
+    assert_eq!(shop.app.clone().oneshot(request).await.unwrap().status(), 401, "no viewer, no panel");
+}

@@ -37,7 +37,7 @@
 //! `/api/queues/{queue}/jobs`, `POST /api/queues/{queue}/{retry-failed,pause,resume,clean,promote-all,empty}`,
 //! `POST /api/queues/{pause-all,resume-all}`,
 //! `/api/jobs/{id}`, `POST /api/jobs/{id}/{retry,remove,cancel,promote}`, `POST /api/enqueue`,
-//! `/api/schedules`, `POST /api/schedules/{name}/run`; `/assets/admin.{css,js}` (public).
+//! `/api/schedules`, `POST /api/schedules/{name}/run`, `/api/redis`; `/assets/admin.{css,js}` (public).
 
 mod action;
 mod enqueue;
@@ -73,6 +73,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/enqueue", get(enqueue::page))
         .route("/schedules", get(schedules::page))
         .route("/api/queues", get(queues::api_queues))
+        .route("/api/redis", get(queues::api_redis))
         .route("/api/queues/{queue}/jobs", get(queues::api_jobs))
         .route("/api/queues/{queue}/retry-failed", post(queues::retry_all))
         .route("/api/queues/{queue}/pause", post(queues::pause))

@@ -1,5 +1,5 @@
 //! Queues on the board: each queue's counts, last-hour throughput and failure rate, workers
-//! alive and paused flag (`/queues`, `/api/queues`), the job list of one queue and state with
+//! alive and paused flag (`/queues`, `/api/queues`), the Redis panel (`/api/redis`), the job list of one queue and state with
 //! paging and payload search (`/queues/{queue}`, `/api/queues/{queue}/jobs`), and the queue
 //! actions: retry all failed, pause, resume, clean old finished jobs, promote all delayed jobs,
 //! empty; pause and resume every queue at once.
@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     Queues,
-    queue::{JobState, Queue, QueueCounts},
+    queue::{JobState, Queue, QueueCounts, RedisInfo},
 };
 
 /// Jobs per page.
@@ -93,6 +93,16 @@ pub(crate) async fn api_queues(
 struct QueuesPage {
     nav: Nav,
     queues: Vec<QueueSummary>,
+    /// The Redis panel: one entry per master.
+    redis: Vec<RedisInfo>,
+}
+
+/// `GET /api/redis`: `{"nodes": [RedisInfo]}`, one per master (one on a single node).
+pub(crate) async fn api_redis(
+    _: Viewer,
+    State(board): State<BoardState>,
+) -> Result<Json<serde_json::Value>, BoardError> {
+    Ok(Json(json!({ "nodes": board.queues.redis_info().await? })))
 }
 
 /// `GET /queues` (and `/` unless the host has its own front page)
@@ -102,7 +112,8 @@ pub(crate) async fn list_page(
     OriginalUri(uri): OriginalUri,
 ) -> PageResult {
     let queues = queue_summaries(&board.queues).await?;
-    render(&QueuesPage { nav: Nav::new(&board, &viewer, "queues", &uri), queues })
+    let redis = board.queues.redis_info().await?;
+    render(&QueuesPage { nav: Nav::new(&board, &viewer, "queues", &uri), queues, redis })
 }
 
 /// The job list's query string.

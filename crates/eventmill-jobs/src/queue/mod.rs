@@ -34,6 +34,7 @@ pub mod queues;
 pub mod rate_limit;
 pub mod registry;
 mod scripts;
+pub mod server;
 pub mod store;
 pub mod upgrade;
 pub mod worker;
@@ -49,6 +50,7 @@ pub use processor::{Kind, Processor};
 pub use queues::Queues;
 pub use rate_limit::RateLimit;
 pub use registry::{Catalog, Dispatch, QueueSpec, Registry, UnknownKind};
+pub use server::RedisInfo;
 pub use store::{Cancelled, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts};
 pub use worker::{JobHandler, RunningJob, WorkerOptions};
 
