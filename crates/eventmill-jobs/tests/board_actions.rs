@@ -418,3 +418,47 @@ async fn the_redis_panel_shows_each_masters_version_memory_eviction_policy_and_c
     let request = Request::builder().uri("/jobs/api/redis").body(Body::empty()).unwrap();
     assert_eq!(shop.app.clone().oneshot(request).await.unwrap().status(), 401, "no viewer, no panel");
 }
+
+#[tokio::test]
+async fn each_job_in_a_list_shows_its_timeline_added_waited_started_ran_finished() {
+    let shop = shop();
+    let (plain, delayed) = (shop.enqueue("u0").await, shop.enqueue("u1").await);
+    shop.run_until(2, 0).await;
+    let waiting = shop.enqueue("u2").await;
+    // Known times: added at t; `plain` started 1.5 s later and ran 3 min 4 s; `delayed` was due
+    // a minute after it was added (its wait counts from then), started 2 s after that, ran 850 ms.
+    let t: i64 = 1_780_000_000_000;
+    let mut redis = shop.jobs.redis().clone();
+    let times = [(&plain, [t, t, t + 1_500, t + 1_500 + 184_000]), (&delayed, [t, t + 60_000, t + 62_000, t + 62_850])];
+    for (id, [created, run_at, started, finished]) in times {
+        let fields = [("created_at", created), ("run_at", run_at), ("started_at", started), ("finished_at", finished)];
+        let _: () = redis.hset_multiple(shop.key(&format!("job:{id}")), &fields).await.unwrap();
+    }
+
+    let (status, list) = shop.call(Method::GET, "/jobs/api/queues/emails/jobs?state=completed", "bob", json!({})).await;
+    assert_eq!(status, 200, "{list}");
+    let row = |id: &str| list["jobs"].as_array().unwrap().iter().find(|j| j["id"] == id).unwrap().clone();
+    let plain_row = row(&plain);
+    assert_eq!((plain_row["waited_ms"].as_i64(), plain_row["ran_ms"].as_i64()), (Some(1_500), Some(184_000)));
+    assert_eq!(plain_row["created"], "2026-05-28 20:26:40.000Z");
+    assert_eq!(plain_row["started"], "2026-05-28 20:26:41.500Z");
+    assert_eq!(plain_row["finished"], "2026-05-28 20:29:45.500Z");
+    let delayed_row = row(&delayed);
+    assert_eq!(
+        (delayed_row["waited_ms"].as_i64(), delayed_row["ran_ms"].as_i64()),
+        (Some(2_000), Some(850)),
+        "waited from its run-at time, not from when it was added"
+    );
+
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues/emails?state=completed", "bob", "").await;
+    assert!(page.contains("waited <b>1.5 s</b>, started <time>2026-05-28 20:26:41.500Z</time>"), "{page}");
+    assert!(page.contains("ran <b>3 min 4 s</b>, finished <time>2026-05-28 20:29:45.500Z</time>"), "{page}");
+    assert!(page.contains("waited <b>2.0 s</b>") && page.contains("ran <b>850 ms</b>"), "{page}");
+
+    let (_, list) = shop.call(Method::GET, "/jobs/api/queues/emails/jobs?state=waiting", "bob", json!({})).await;
+    let row = &list["jobs"][0];
+    assert_eq!(row["id"], waiting.as_str());
+    assert!(row["waited_ms"].is_null() && row["ran_ms"].is_null() && row["started"] == "", "not run yet: {row}");
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues/emails?state=waiting", "bob", "").await;
+    assert!(page.contains(r#"<li class="added">added"#) && !page.contains(r#"<li class="waited">"#), "{page}");
+}
