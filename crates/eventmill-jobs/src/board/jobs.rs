@@ -1,4 +1,5 @@
-//! One job on the board: its detail (payload, attempts, every error, progress, timestamps,
+//! One job on the board: its row in a list (with its timeline: added, waited, started, ran,
+//! finished), its detail (payload, attempts, every error, progress, timestamps,
 //! duration; `/jobs/{id}`, `/api/jobs/{id}`) and the job actions (retry, remove, cancel, promote).
 
 use askama::Template;
@@ -52,8 +53,40 @@ pub struct JobRow {
     pub last_error: String,
     /// When it was enqueued (RFC 3339 UTC).
     pub created: String,
+    /// When its last attempt started (empty before it ran).
+    pub started: String,
     /// When it finished (empty while not finished).
     pub finished: String,
+    /// How long it waited before its last attempt started: from its run-at time (delayed jobs,
+    /// retries) or else from when it was added; `None` before it ran.
+    pub waited_ms: Option<i64>,
+    /// How long its last attempt ran, start to finish; `None` until it finished.
+    pub ran_ms: Option<i64>,
+}
+
+impl JobRow {
+    /// [`waited_ms`](Self::waited_ms) for people (`1.2 s`), empty for none.
+    pub fn waited(&self) -> String {
+        self.waited_ms.map(human_ms).unwrap_or_default()
+    }
+
+    /// [`ran_ms`](Self::ran_ms) for people (`3 min 4 s`), empty for none.
+    pub fn ran(&self) -> String {
+        self.ran_ms.map(human_ms).unwrap_or_default()
+    }
+}
+
+/// A duration for people: `850 ms`, `1.2 s`, `3 min 4 s`, `2 h 5 min`, `3 d 4 h`.
+pub(crate) fn human_ms(ms: i64) -> String {
+    let ms = ms.max(0);
+    let (s, min, h, d) = (ms / 1000, ms / 60_000, ms / 3_600_000, ms / 86_400_000);
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{}.{} s", s, (ms % 1000) / 100),
+        60_000..3_600_000 => format!("{min} min {} s", s % 60),
+        3_600_000..86_400_000 => format!("{h} h {} min", min % 60),
+        _ => format!("{d} d {} h", h % 24),
+    }
 }
 
 impl From<&JobRecord> for JobRow {
@@ -73,7 +106,10 @@ impl From<&JobRecord> for JobRow {
             progress: job.progress,
             last_error: job.last_error().unwrap_or_default().to_owned(),
             created: time(Some(job.created_at)),
+            started: time(job.started_at),
             finished: time(job.finished_at),
+            waited_ms: job.started_at.map(|started| (started - job.run_at.unwrap_or(job.created_at)).max(0)),
+            ran_ms: job.started_at.zip(job.finished_at).map(|(started, finished)| (finished - started).max(0)),
         }
     }
 }
@@ -226,4 +262,18 @@ pub(crate) async fn promote(
     }
     .await;
     action.respond("job.promote", &id, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_ms;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        let cases = [(0, "0 ms"), (850, "850 ms"), (1_234, "1.2 s"), (184_000, "3 min 4 s")];
+        let more = [(7_500_000, "2 h 5 min"), (273_600_000, "3 d 4 h"), (-5, "0 ms")];
+        for (ms, text) in cases.into_iter().chain(more) {
+            assert_eq!(human_ms(ms), text);
+        }
+    }
 }

@@ -34,9 +34,10 @@
 //!
 //! Routes, relative to the mount point: `/` and `/queues` (every queue with its counts),
 //! `/queues/{queue}`, `/jobs/{id}`, `/enqueue`, `/schedules`; `/api/queues`,
-//! `/api/queues/{queue}/jobs`, `POST /api/queues/{queue}/{retry-failed,pause,resume}`,
+//! `/api/queues/{queue}/jobs`, `POST /api/queues/{queue}/{retry-failed,pause,resume,clean,promote-all,empty}`,
+//! `POST /api/queues/{pause-all,resume-all}`,
 //! `/api/jobs/{id}`, `POST /api/jobs/{id}/{retry,remove,cancel,promote}`, `POST /api/enqueue`,
-//! `/api/schedules`, `POST /api/schedules/{name}/run`; `/assets/admin.{css,js}` (public).
+//! `/api/schedules`, `POST /api/schedules/{name}/run`, `/api/redis`; `/assets/admin.{css,js}` (public).
 
 mod action;
 mod enqueue;
@@ -72,10 +73,16 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/enqueue", get(enqueue::page))
         .route("/schedules", get(schedules::page))
         .route("/api/queues", get(queues::api_queues))
+        .route("/api/redis", get(queues::api_redis))
         .route("/api/queues/{queue}/jobs", get(queues::api_jobs))
         .route("/api/queues/{queue}/retry-failed", post(queues::retry_all))
         .route("/api/queues/{queue}/pause", post(queues::pause))
         .route("/api/queues/{queue}/resume", post(queues::resume))
+        .route("/api/queues/{queue}/clean", post(queues::clean))
+        .route("/api/queues/{queue}/promote-all", post(queues::promote_all))
+        .route("/api/queues/{queue}/empty", post(queues::empty))
+        .route("/api/queues/pause-all", post(queues::pause_all))
+        .route("/api/queues/resume-all", post(queues::resume_all))
         .route("/api/jobs/{id}", get(jobs::api_job))
         .route("/api/jobs/{id}/retry", post(jobs::retry))
         .route("/api/jobs/{id}/remove", post(jobs::remove))

@@ -1,7 +1,8 @@
 //! Queues on the board: each queue's counts, last-hour throughput and failure rate, workers
-//! alive and paused flag (`/queues`, `/api/queues`), the job list of one queue and state with
+//! alive and paused flag (`/queues`, `/api/queues`), the Redis panel (`/api/redis`), the job list of one queue and state with
 //! paging and payload search (`/queues/{queue}`, `/api/queues/{queue}/jobs`), and the queue
-//! actions: retry all failed, pause, resume.
+//! actions: retry all failed, pause, resume, clean old finished jobs, promote all delayed jobs,
+//! empty; pause and resume every queue at once.
 
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use super::{
 };
 use crate::{
     Queues,
-    queue::{JobState, Queue, QueueCounts},
+    queue::{JobState, Queue, QueueCounts, RedisInfo},
 };
 
 /// Jobs per page.
@@ -92,6 +93,16 @@ pub(crate) async fn api_queues(
 struct QueuesPage {
     nav: Nav,
     queues: Vec<QueueSummary>,
+    /// The Redis panel: one entry per master.
+    redis: Vec<RedisInfo>,
+}
+
+/// `GET /api/redis`: `{"nodes": [RedisInfo]}`, one per master (one on a single node).
+pub(crate) async fn api_redis(
+    _: Viewer,
+    State(board): State<BoardState>,
+) -> Result<Json<serde_json::Value>, BoardError> {
+    Ok(Json(json!({ "nodes": board.queues.redis_info().await? })))
 }
 
 /// `GET /queues` (and `/` unless the host has its own front page)
@@ -101,7 +112,8 @@ pub(crate) async fn list_page(
     OriginalUri(uri): OriginalUri,
 ) -> PageResult {
     let queues = queue_summaries(&board.queues).await?;
-    render(&QueuesPage { nav: Nav::new(&board, &viewer, "queues", &uri), queues })
+    let redis = board.queues.redis_info().await?;
+    render(&QueuesPage { nav: Nav::new(&board, &viewer, "queues", &uri), queues, redis })
 }
 
 /// The job list's query string.
@@ -267,4 +279,121 @@ async fn set_paused(
     }
     .await;
     action.respond(if paused { "queue.pause" } else { "queue.resume" }, &name, result)
+}
+
+/// The fields of a bulk clean: which finished jobs, and how old.
+#[derive(Deserialize)]
+pub(crate) struct CleanBody {
+    /// `completed` or `failed` (cancelled jobs are kept, and cleaned, with the failed ones).
+    state: String,
+    /// A duration such as `1h`, `7d`, `30m`: jobs that finished longer ago than this go.
+    older_than: String,
+}
+
+/// The state and age of a clean, checked.
+fn clean_fields(body: &CleanBody) -> Result<(JobState, Duration), BoardError> {
+    let state = match body.state.trim() {
+        "completed" => JobState::Completed,
+        "failed" => JobState::Failed,
+        other => {
+            return Err(BoardError::Invalid(format!("state {other:?}: only completed or failed jobs are cleaned")));
+        }
+    };
+    let age = humantime::parse_duration(body.older_than.trim()).map_err(|_| {
+        BoardError::Invalid(format!("older_than {:?}: expected an age such as 30m, 1h or 7d", body.older_than))
+    })?;
+    Ok((state, age))
+}
+
+/// `POST /api/queues/{queue}/clean` (`state`, `older_than`; confirm): deletes the completed or
+/// failed jobs that finished longer ago than `older_than`, with their logs.
+pub(crate) async fn clean(
+    State(board): State<BoardState>,
+    Path(name): Path<String>,
+    action: Action<CleanBody>,
+) -> Response {
+    let checked = board.queues.named(&name).map_err(BoardError::from).and_then(|queue| {
+        let (state, age) = clean_fields(&action.body)?;
+        Ok((queue, state, age))
+    });
+    let (queue, state, age) = match checked {
+        Ok(checked) => checked,
+        Err(error) => return action.respond("queue.clean", &name, Err(error)),
+    };
+    let older_than = action.body.older_than.trim().to_owned();
+    let question = format!(
+        "Remove the {state} jobs of queue {name} that finished more than {older_than} ago? They are deleted \
+         for good, with their logs."
+    );
+    if let Some(ask) = action.unconfirmed("queue.clean", &name, &question) {
+        return ask;
+    }
+    let result = async {
+        let removed = queue.clean(state, age).await?;
+        let message = format!("{removed} {state} job(s) of queue {name} older than {older_than} removed.");
+        Ok((message, json!({ "queue": name, "state": state, "older_than": older_than, "removed": removed })))
+    }
+    .await;
+    action.respond("queue.clean", &name, result)
+}
+
+/// `POST /api/queues/pause-all`: every queue stops fetching; running jobs finish.
+pub(crate) async fn pause_all(board: State<BoardState>, action: Action<NoBody>) -> Response {
+    set_all_paused(board, action, true).await
+}
+
+/// `POST /api/queues/resume-all`
+pub(crate) async fn resume_all(board: State<BoardState>, action: Action<NoBody>) -> Response {
+    set_all_paused(board, action, false).await
+}
+
+async fn set_all_paused(State(board): State<BoardState>, action: Action<NoBody>, paused: bool) -> Response {
+    let result = async {
+        let queues = board.queues.set_all_paused(paused).await?;
+        let word = if paused { "paused" } else { "resumed" };
+        Ok((format!("All {} queue(s) {word}.", queues.len()), json!({ "queues": queues, "paused": paused })))
+    }
+    .await;
+    action.respond(if paused { "queues.pause_all" } else { "queues.resume_all" }, "all queues", result)
+}
+
+/// `POST /api/queues/{queue}/promote-all`: every delayed job runs now, the soonest due first.
+pub(crate) async fn promote_all(
+    State(board): State<BoardState>,
+    Path(name): Path<String>,
+    action: Action<NoBody>,
+) -> Response {
+    let result = async {
+        let promoted = board.queues.named(&name)?.promote_all().await?;
+        Ok((format!("{promoted} delayed job(s) of queue {name} promoted."), json!({ "promoted": promoted })))
+    }
+    .await;
+    action.respond("queue.promote_all", &name, result)
+}
+
+/// `POST /api/queues/{queue}/empty` (confirm): deletes every waiting and delayed job.
+pub(crate) async fn empty(
+    State(board): State<BoardState>,
+    Path(name): Path<String>,
+    action: Action<NoBody>,
+) -> Response {
+    let queue = match board.queues.named(&name) {
+        Ok(queue) => queue,
+        Err(error) => return action.respond("queue.empty", &name, Err(error.into())),
+    };
+    let question = format!(
+        "Empty queue {name}? Every waiting and delayed job is deleted for good (running and finished jobs stay)."
+    );
+    if let Some(ask) = action.unconfirmed("queue.empty", &name, &question) {
+        return ask;
+    }
+    let result = async {
+        let removed = queue.empty().await?;
+        Ok((
+            format!("Queue {name} emptied: {removed} waiting or delayed job(s) removed."),
+            json!({ "removed": removed }),
+        ))
+    }
+    .await;
+    action.respond("queue.empty", &name, result)
 }

@@ -153,6 +153,21 @@ impl QueueKeys {
         [self.state(state)]
     }
 
+    /// `clean.lua`: the finished set of `state` (completed, or failed with the cancelled jobs).
+    pub(crate) fn for_clean(&self, state: JobState) -> [&str; 1] {
+        [self.state(state)]
+    }
+
+    /// `promote_all.lua`: delayed, waiting, marker, order.
+    pub(crate) fn for_promote_all(&self) -> [&str; 4] {
+        [&self.delayed, &self.waiting, &self.marker, &self.order]
+    }
+
+    /// `empty.lua`: waiting, delayed.
+    pub(crate) fn for_empty(&self) -> [&str; 2] {
+        [&self.waiting, &self.delayed]
+    }
+
     /// `enqueue_flow.lua`, the parent's queue: seq, waiting-children, idempotency.
     pub(crate) fn for_flow_parent<'a>(&'a self, idempotency: &'a str) -> [&'a str; 3] {
         [&self.seq, &self.waiting_children, idempotency]

@@ -21,6 +21,7 @@
 //! (the waiting set's score), per-queue rate limits (a window counted inside the fetch script),
 //! lifecycle `events`, and `flow`s (a parent in `waiting-children` until its children completed).
 
+pub mod bulk;
 mod claim;
 pub mod context;
 pub mod events;
@@ -33,10 +34,12 @@ pub mod queues;
 pub mod rate_limit;
 pub mod registry;
 mod scripts;
+pub mod server;
 pub mod store;
 pub mod upgrade;
 pub mod worker;
 
+pub use bulk::BulkStep;
 pub(crate) use claim::{Fetched, Finished, Live, Outcome, Recorded, Round};
 pub use context::{JobContext, Progress};
 pub use events::{EventKind, Events, JobEvent};
@@ -47,6 +50,7 @@ pub use processor::{Kind, Processor};
 pub use queues::Queues;
 pub use rate_limit::RateLimit;
 pub use registry::{Catalog, Dispatch, QueueSpec, Registry, UnknownKind};
+pub use server::RedisInfo;
 pub use store::{Cancelled, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts};
 pub use worker::{JobHandler, RunningJob, WorkerOptions};
 

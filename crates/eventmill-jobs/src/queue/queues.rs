@@ -68,6 +68,14 @@ impl Queues {
         })
     }
 
+    /// Pauses (or resumes) every declared queue; answers their names.
+    pub async fn set_all_paused(&self, paused: bool) -> Result<Vec<&'static str>, QueueError> {
+        for queue in &self.queues {
+            queue.set_paused(paused).await?;
+        }
+        Ok(self.queues.iter().map(|q| q.name).collect())
+    }
+
     /// Enqueues a checked job on the queue of its kind.
     pub async fn enqueue(&self, job: &Job, options: EnqueueOptions) -> Result<Enqueued, QueueError> {
         let kind = self.catalog.kind(job.kind).map_err(|e| QueueError::Invalid(e.to_string()))?;

@@ -176,6 +176,37 @@ impl ToRedisArgs for Search<'_> {
     }
 }
 
+/// One bounded step of a bulk clean for `clean.lua`.
+pub(crate) struct Clean {
+    /// Jobs that finished before this (unix ms) go.
+    pub(crate) before: i64,
+    /// At most this many in this call.
+    pub(crate) limit: usize,
+}
+
+/// ARGV 2-3: the cutoff (unix ms, exclusive), the limit (at least 1).
+impl ToRedisArgs for Clean {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        self.before.write_redis_args(out);
+        self.limit.max(1).write_redis_args(out);
+    }
+}
+
+/// One bounded step of a bulk move or removal for `promote_all.lua` and `empty.lua`.
+pub(crate) struct BulkLimit {
+    pub(crate) now: i64,
+    /// At most this many jobs in this call.
+    pub(crate) limit: usize,
+}
+
+/// ARGV 2-3: now, the limit (at least 1).
+impl ToRedisArgs for BulkLimit {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        self.now.write_redis_args(out);
+        self.limit.max(1).write_redis_args(out);
+    }
+}
+
 /// One job of a flow for `enqueue_flow.lua`, with its queue's keys.
 pub(crate) struct FlowJob<'a> {
     pub(crate) keys: &'a QueueKeys,
@@ -298,6 +329,13 @@ mod tests {
         ];
         let expected: Vec<&str> = head.into_iter().chain(attempts.into_iter().flatten()).collect();
         assert_eq!(argv(&round), expected);
+    }
+
+    #[test]
+    fn a_clean_step_sends_its_cutoff_and_a_limit_of_at_least_one() {
+        assert_eq!(argv(Clean { before: 1_700_000_000_000, limit: 1000 }), ["1700000000000", "1000"]);
+        assert_eq!(argv(Clean { before: 5, limit: 0 }), ["5", "1"]);
+        assert_eq!(argv(BulkLimit { now: 7, limit: 0 }), ["7", "1"]);
     }
 
     #[test]

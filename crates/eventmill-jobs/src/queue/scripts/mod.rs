@@ -19,10 +19,10 @@ use std::sync::LazyLock;
 
 use redis::{FromRedisValue, RedisResult, Script, ToRedisArgs};
 
-pub(crate) use args::{FinishAndFetch, FlowJob, NewFlow, NewJob, Search};
+pub(crate) use args::{BulkLimit, Clean, FinishAndFetch, FlowJob, NewFlow, NewJob, Search};
 pub(crate) use reply::{CancelReply, SearchPage};
 
-use super::{Enqueued, FlowEnqueued, JobState, Live, RateLimit, Round, keys::QueueKeys};
+use super::{BulkStep, Enqueued, FlowEnqueued, JobState, Live, RateLimit, Round, keys::QueueKeys};
 use crate::redis_conn::RedisConn;
 
 /// A script whose text is `helpers.lua`, then `$file`. Each part follows a blank line, so the
@@ -80,6 +80,16 @@ static PROMOTE_ONE: LazyLock<Script> = with_helpers!("promote_one.lua");
 /// children (and its queue's keys, for the scripts that finish a child), each child is enqueued
 /// like any job with `parent` set. Deduplicated by the parent's key.
 static ENQUEUE_FLOW: LazyLock<Script> = with_helpers!("enqueue_flow.lua");
+
+/// Deletes the jobs of one finished set (completed or failed) that finished before a cutoff, with
+/// their logs, at most a limit per call; answers how many and whether older ones are left.
+static CLEAN: LazyLock<Script> = LazyLock::new(|| Script::new(concat!("\n", include_str!("clean.lua"))));
+
+/// Moves delayed jobs to `waiting` now, the soonest due first, at most a limit per call.
+static PROMOTE_ALL: LazyLock<Script> = with_helpers!("promote_all.lua");
+
+/// Deletes waiting, then delayed jobs with their logs, at most a limit per call.
+static EMPTY: LazyLock<Script> = with_helpers!("empty.lua");
 
 /// Runs `script` with `keys` and `args` (the job prefix first), decoding its reply as `R`.
 async fn invoke<R: FromRedisValue>(
@@ -175,6 +185,26 @@ pub(crate) async fn search(
     search: &Search<'_>,
 ) -> RedisResult<SearchPage> {
     invoke(conn, &SEARCH, &keys.for_search(state), &keys.job_prefix, search).await
+}
+
+/// One bounded step of cleaning the finished set of `state`.
+pub(crate) async fn clean(
+    conn: &mut RedisConn,
+    keys: &QueueKeys,
+    state: JobState,
+    clean: &Clean,
+) -> RedisResult<BulkStep> {
+    invoke(conn, &CLEAN, &keys.for_clean(state), &keys.job_prefix, clean).await
+}
+
+/// One bounded step of promoting every delayed job.
+pub(crate) async fn promote_all(conn: &mut RedisConn, keys: &QueueKeys, step: &BulkLimit) -> RedisResult<BulkStep> {
+    invoke(conn, &PROMOTE_ALL, &keys.for_promote_all(), &keys.job_prefix, step).await
+}
+
+/// One bounded step of emptying the queue (waiting and delayed jobs).
+pub(crate) async fn empty(conn: &mut RedisConn, keys: &QueueKeys, step: &BulkLimit) -> RedisResult<BulkStep> {
+    invoke(conn, &EMPTY, &keys.for_empty(), &keys.job_prefix, step).await
 }
 
 /// Enqueues `flow`: its parent and children at once.

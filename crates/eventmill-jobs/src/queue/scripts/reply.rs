@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redis::{FromRedisValue, ParsingError, Value};
 
-use crate::queue::{Enqueued, Fetched, FlowEnqueued, Recorded, Round};
+use crate::queue::{BulkStep, Enqueued, Fetched, FlowEnqueued, Recorded, Round};
 
 /// `enqueue.lua`: `{created (1|0), id}`.
 impl FromRedisValue for Enqueued {
@@ -91,6 +91,14 @@ impl FromRedisValue for SearchPage {
         let [ids, next] = items(v, "search")?;
         let next: i64 = part(next, "search: the next position")?;
         Ok(Self { ids: part(ids, "search: the matching ids")?, next: usize::try_from(next).ok() })
+    }
+}
+
+/// `clean.lua`, `promote_all.lua`, `empty.lua`: `{jobs handled, more left (1|0)}`.
+impl FromRedisValue for BulkStep {
+    fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
+        let [done, more] = items(v, "bulk step")?;
+        Ok(Self { done: part(done, "bulk step: jobs handled")?, more: part(more, "bulk step: more left")? })
     }
 }
 
@@ -241,6 +249,14 @@ mod tests {
         assert_eq!(decode("missing").unwrap(), CancelReply::Missing);
         assert_eq!(decode("ended:completed").unwrap(), CancelReply::Ended("completed".into()));
         assert!(decode("gone").unwrap_err().to_string().contains("cancel: unknown answer"));
+    }
+
+    #[test]
+    fn a_bulk_step_says_how_many_and_whether_more_are_left() {
+        let step = |n, more| BulkStep::from_redis_value(Value::Array(vec![Value::Int(n), Value::Int(more)]));
+        assert_eq!(step(1000, 1).unwrap(), BulkStep { done: 1000, more: true });
+        assert_eq!(step(3, 0).unwrap(), BulkStep { done: 3, more: false });
+        assert!(BulkStep::from_redis_value(Value::Int(1)).unwrap_err().to_string().contains("bulk step"));
     }
 
     #[test]

@@ -1,0 +1,20 @@
+-- KEYS: waiting, delayed. ARGV[2]: now, ARGV[3]: at most this many per call. Deletes waiting,
+-- then delayed jobs with their logs (a flow's child counts as failed for its parent, as `remove`).
+local prefix, now, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local done = 0
+for k = 1, 2 do
+  if done < limit then
+    local ids = redis.call('ZRANGE', KEYS[k], 0, limit - done - 1)
+    for _, id in ipairs(ids) do
+      local key = prefix .. id
+      local parent = redis.call('HGET', key, 'parent')
+      redis.call('DEL', key, key .. ':log')
+      redis.call('ZREM', KEYS[k], id)
+      child_ended(prefix, parent, id, false, 'removed', now)
+    end
+    done = done + #ids
+  end
+end
+local more = 0
+if redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2]) > 0 then more = 1 end
+return {done, more}

@@ -1,0 +1,464 @@
+//! The board's bulk actions over real Redis (`EVENTMILL_REDIS_URL`, as `scripts/test.sh` sets
+//! it), in the style of `board.rs`: a plain axum app mounts the board behind a trivial auth layer
+//! (`x-user: alice` is an admin, `bob` may only look). Jobs are run by the framework's own workers;
+//! only their finish times are moved into the past, as if they had finished hours ago.
+
+#![cfg(feature = "board")]
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::Request,
+    http::{Method, StatusCode},
+    middleware::{self, Next},
+    response::Response,
+};
+use eventmill_jobs::{
+    EnqueueOptions, JobContext, JobError, JobState, Jobs, JobsSettings, Processor, QueueSpec, Registry,
+    board::{self, Viewer},
+    queue::{key_base, now_ms},
+    shutdown::Shutdown,
+};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+struct Shop;
+
+#[derive(Serialize, Deserialize)]
+struct Welcome {
+    user_id: String,
+}
+
+/// Completes, with a log line; a user id starting with `fail` fails for good.
+struct SendWelcome;
+impl Processor<Shop> for SendWelcome {
+    type Payload = Welcome;
+    const NAME: &'static str = "SEND_WELCOME";
+    const QUEUE: &'static str = "emails";
+    async fn process(&self, ctx: &JobContext<Shop>, job: Welcome) -> Result<Value, JobError> {
+        ctx.log(format!("welcoming {}", job.user_id));
+        if job.user_id.starts_with("fail") {
+            return Err(JobError::permanent("no such user"));
+        }
+        Ok(json!({ "sent": true }))
+    }
+}
+
+async fn trivial_auth(mut request: Request, next: Next) -> Response {
+    let viewer = match request.headers().get("x-user").and_then(|v| v.to_str().ok()) {
+        Some("alice") => Some(Viewer::admin("alice")),
+        Some("bob") => Some(Viewer::read_only("bob")),
+        _ => None,
+    };
+    if let Some(viewer) = viewer {
+        request.extensions_mut().insert(viewer);
+    }
+    next.run(request).await
+}
+
+struct Shop2 {
+    jobs: Jobs<Shop>,
+    prefix: String,
+    app: Router,
+    audit: Arc<Mutex<Vec<String>>>,
+}
+
+fn shop() -> Shop2 {
+    let registry =
+        Registry::new().queue(QueueSpec::new("emails")).queue(QueueSpec::new("images")).register(SendWelcome);
+    let prefix = format!("boardacts{:x}", rand::random::<u64>());
+    let settings =
+        JobsSettings::from_lookup("SHOP", &registry.kind_names(), &registry.queue_names(), |key| match key {
+            "SHOP_REDIS_URL" => std::env::var("EVENTMILL_REDIS_URL").ok(),
+            "SHOP_REDIS_CLUSTER" => std::env::var("EVENTMILL_REDIS_CLUSTER").ok(),
+            "SHOP_REDIS_PREFIX" => Some(prefix.clone()),
+            "SHOP_JOB_IDLE_CHECK_MS" => Some("200".into()),
+            _ => None,
+        })
+        .unwrap();
+    let jobs = Jobs::connect(settings, registry).unwrap();
+    let audit = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = audit.clone();
+    let state = jobs.board("/jobs").audit(move |entry| {
+        let who = entry.viewer.map_or("nobody", |v| v.name.as_str());
+        seen.lock().unwrap().push(format!("{who} {} {}", entry.action, entry.outcome.as_str()));
+    });
+    let app = Router::new().nest("/jobs", board::router(state).layer(middleware::from_fn(trivial_auth)));
+    Shop2 { jobs, prefix, app, audit }
+}
+
+impl Shop2 {
+    /// A JSON call as `user`.
+    async fn call(&self, method: Method, path: &str, user: &str, body: Value) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .header("x-user", user)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into())))
+    }
+
+    /// A form post (or a page, with `GET`) as `user`: the status, the `Location` and the body.
+    async fn form(&self, method: Method, path: &str, user: &str, form: &str) -> (StatusCode, String, String) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-user", user)
+            .body(Body::from(form.to_owned()))
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, location, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    async fn enqueue(&self, user_id: &str) -> String {
+        self.jobs.enqueue::<SendWelcome>(&Welcome { user_id: user_id.into() }).await.unwrap().id
+    }
+
+    /// A job due in an hour.
+    async fn enqueue_delayed(&self, user_id: &str) -> String {
+        let options = EnqueueOptions { delay: Some(HOUR), ..Default::default() };
+        self.jobs.enqueue_with::<SendWelcome>(&Welcome { user_id: user_id.into() }, options).await.unwrap().id
+    }
+
+    /// Runs the workers until `completed` and `failed` jobs of `emails` are finished.
+    async fn run_until(&self, completed: u64, failed: u64) {
+        let shutdown = Shutdown::new();
+        let mut parts = JoinSet::new();
+        self.jobs.spawn_workers(self.jobs.dispatch(Arc::new(Shop)), &mut parts, &shutdown).unwrap();
+        let queue = self.jobs.queues().named("emails").unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let counts = queue.counts().await.unwrap();
+            if counts.completed == completed && counts.failed == failed {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "jobs did not finish: {counts:?}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        shutdown.cancel();
+        while let Some(done) = parts.join_next().await {
+            done.unwrap().unwrap();
+        }
+    }
+
+    fn key(&self, what: &str) -> String {
+        format!("{}{what}", key_base(&self.prefix))
+    }
+
+    /// Moves job `id`'s finish into the past, as if it had finished `ago` before now.
+    async fn finished_ago(&self, id: &str, set: &str, ago: Duration) {
+        let at = now_ms() - ago.as_millis() as i64;
+        let mut redis = self.jobs.redis().clone();
+        let _: () = redis::pipe()
+            .cmd("ZADD")
+            .arg(self.key(&format!("emails:{set}")))
+            .arg("XX")
+            .arg(at)
+            .arg(id)
+            .ignore()
+            .hset(self.key(&format!("job:{id}")), "finished_at", at)
+            .ignore()
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+    }
+
+    /// Whether job `id`'s hash and its log are in Redis.
+    async fn stored(&self, id: &str) -> (bool, bool) {
+        let mut redis = self.jobs.redis().clone();
+        let hash: bool = redis.exists(self.key(&format!("job:{id}"))).await.unwrap();
+        let log: bool = redis.exists(self.key(&format!("job:{id}:log"))).await.unwrap();
+        (hash, log)
+    }
+
+    fn audit(&self) -> Vec<String> {
+        self.audit.lock().unwrap().clone()
+    }
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn clean_removes_only_the_finished_jobs_older_than_the_age_after_asking_and_never_for_a_read_only_viewer() {
+    let shop = shop();
+    let mut done = Vec::new();
+    for i in 0..5 {
+        done.push(shop.enqueue(&format!("u{i}")).await);
+    }
+    let failed = [shop.enqueue("fail-0").await, shop.enqueue("fail-1").await];
+    shop.run_until(5, 2).await;
+    // Three completed jobs finished 2 h and 2 days ago, one failed job 3 h ago; the rest just now.
+    shop.finished_ago(&done[0], "completed", 2 * HOUR).await;
+    shop.finished_ago(&done[1], "completed", 2 * HOUR).await;
+    shop.finished_ago(&done[2], "completed", 48 * HOUR).await;
+    shop.finished_ago(&failed[0], "failed", 3 * HOUR).await;
+    assert_eq!(shop.stored(&done[0]).await, (true, true), "a finished job has its hash and its log");
+    let queue = shop.jobs.queues().named("emails").unwrap();
+    let url = "/jobs/api/queues/emails/clean";
+    let body = json!({ "state": "completed", "older_than": "1h" });
+
+    let (status, answer) = shop.call(Method::POST, url, "bob", body.clone()).await;
+    assert_eq!(status, 403, "read-only: {answer}");
+    let (status, answer) = shop.call(Method::POST, url, "alice", body.clone()).await;
+    assert_eq!(status, 428, "asks first: {answer}");
+    assert!(answer["message"].as_str().unwrap().contains("completed jobs of queue emails"), "{answer}");
+    let (status, answer) =
+        shop.call(Method::POST, url, "alice", json!({ "state": "active", "older_than": "1h", "confirm": true })).await;
+    assert_eq!(status, 422, "only finished jobs: {answer}");
+    let (status, answer) = shop
+        .call(Method::POST, url, "alice", json!({ "state": "completed", "older_than": "soon", "confirm": true }))
+        .await;
+    assert_eq!(status, 422, "an age it cannot read: {answer}");
+    assert_eq!(queue.counts().await.unwrap().completed, 5, "nothing removed so far");
+
+    let (status, answer) = shop
+        .call(Method::POST, url, "alice", json!({ "state": "completed", "older_than": "1h", "confirm": true }))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({ "queue": "emails", "state": "completed", "older_than": "1h", "removed": 3 }));
+    for id in &done[..3] {
+        assert_eq!(shop.stored(id).await, (false, false), "job {id} (older than 1 h) is gone with its log");
+    }
+    for id in &done[3..] {
+        assert_eq!(shop.stored(id).await, (true, true), "job {id} (finished just now) is kept");
+    }
+    let counts = queue.counts().await.unwrap();
+    assert_eq!((counts.completed, counts.failed), (2, 2), "the failed jobs were not touched");
+    let listed: Vec<String> = queue.ids(JobState::Completed, 10).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+
+    // The page's form: a confirmation page first, then the redirect with its flash.
+    let (status, _, page) = shop.form(Method::GET, "/jobs/queues/emails?state=failed", "alice", "").await;
+    assert_eq!(status, 200);
+    assert!(page.contains(r#"id="clean-form""#) && page.contains(r#"<option value="failed" selected>"#), "{page}");
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues/emails", "bob", "").await;
+    assert!(!page.contains("clean-form"), "no clean form for a read-only viewer");
+    let form = "state=failed&older_than=2h&return_to=%2Fjobs%2Fqueues%2Femails%3Fstate%3Dfailed";
+    let (status, _, page) = shop.form(Method::POST, url, "alice", form).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Are you sure?") && page.contains(r#"name="older_than" value="2h""#), "{page}");
+    assert_eq!(queue.counts().await.unwrap().failed, 2, "nothing removed before the answer");
+    let (status, location, _) = shop.form(Method::POST, url, "alice", &format!("{form}&confirm=yes")).await;
+    assert_eq!(status, 303);
+    assert!(location.starts_with("/jobs/queues/emails?state=failed&flash=1+failed+job"), "{location}");
+    assert_eq!(shop.stored(&failed[0]).await, (false, false), "the failed job of 3 h ago is gone");
+    assert_eq!(shop.stored(&failed[1]).await, (true, true), "the one of just now is kept");
+
+    assert_eq!(
+        shop.audit(),
+        [
+            "bob /jobs/api/queues/emails/clean refused",
+            "alice queue.clean confirmation asked",
+            "alice queue.clean error",
+            "alice queue.clean error",
+            "alice queue.clean ok",
+            "alice queue.clean confirmation asked",
+            "alice queue.clean ok",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_clean_step_removes_at_most_its_limit_oldest_first_and_says_whether_more_are_left() {
+    let shop = shop();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(shop.enqueue(&format!("u{i}")).await);
+    }
+    shop.run_until(5, 0).await;
+    for (i, id) in ids.iter().enumerate() {
+        shop.finished_ago(id, "completed", (10 - i as u32) * HOUR).await;
+    }
+    let queue = shop.jobs.queues().named("emails").unwrap();
+    let before = now_ms() - 6 * 3_600_000 - 60_000; // ids[0..4] finished 10 h to 7 h ago
+    let step = queue.clean_step(JobState::Completed, before, 2).await.unwrap();
+    assert_eq!((step.done, step.more), (2, true));
+    assert_eq!((shop.stored(&ids[0]).await.0, shop.stored(&ids[1]).await.0), (false, false), "the oldest two went");
+    assert!(shop.stored(&ids[2]).await.0);
+    let step = queue.clean_step(JobState::Completed, before, 2).await.unwrap();
+    assert_eq!((step.done, step.more), (2, false));
+    let step = queue.clean_step(JobState::Completed, before, 2).await.unwrap();
+    assert_eq!((step.done, step.more), (0, false));
+    assert!(shop.stored(&ids[4]).await.0, "the job of 6 h ago is kept");
+    assert!(queue.clean_step(JobState::Waiting, before, 2).await.is_err(), "only finished states are cleaned");
+}
+
+#[tokio::test]
+async fn pause_all_and_resume_all_reach_every_queue_and_a_read_only_viewer_changes_nothing() {
+    let shop = shop();
+    let paused = |name: &'static str| {
+        let queue = shop.jobs.queues().named(name).unwrap().clone();
+        async move { queue.counts().await.unwrap().paused }
+    };
+    let (status, answer) = shop.call(Method::POST, "/jobs/api/queues/pause-all", "bob", json!({})).await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(!paused("emails").await && !paused("images").await);
+    let (status, answer) = shop.call(Method::POST, "/jobs/api/queues/pause-all", "alice", json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({ "queues": ["emails", "images"], "paused": true }));
+    assert!(paused("emails").await && paused("images").await, "every queue paused");
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues", "alice", "").await;
+    assert!(page.contains(r#"id="pause-all""#) && page.contains(r#"id="resume-all""#), "{page}");
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues", "bob", "").await;
+    assert!(!page.contains("pause-all"), "no buttons for a read-only viewer");
+    let (status, location, _) =
+        shop.form(Method::POST, "/jobs/api/queues/resume-all", "alice", "return_to=%2Fjobs%2Fqueues").await;
+    assert_eq!((status.as_u16(), location.as_str()), (303, "/jobs/queues?flash=All+2+queue%28s%29+resumed."));
+    assert!(!paused("emails").await && !paused("images").await, "every queue resumed");
+    assert_eq!(
+        shop.audit(),
+        ["bob /jobs/api/queues/pause-all refused", "alice queues.pause_all ok", "alice queues.resume_all ok"]
+    );
+}
+
+#[tokio::test]
+async fn promote_all_runs_every_delayed_job_now_and_empty_removes_waiting_and_delayed_jobs_after_asking() {
+    let shop = shop();
+    let waiting = [shop.enqueue("w0").await, shop.enqueue("w1").await];
+    let delayed =
+        [shop.enqueue_delayed("d0").await, shop.enqueue_delayed("d1").await, shop.enqueue_delayed("d2").await];
+    let queue = shop.jobs.queues().named("emails").unwrap();
+    let counts = queue.counts().await.unwrap();
+    assert_eq!((counts.waiting, counts.delayed), (2, 3));
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues/emails?state=delayed", "alice", "").await;
+    assert!(page.contains(r#"id="promote-all""#) && page.contains(r#"id="empty""#), "{page}");
+
+    let promote = "/jobs/api/queues/emails/promote-all";
+    let (status, _) = shop.call(Method::POST, promote, "bob", json!({})).await;
+    assert_eq!(status, 403);
+    assert_eq!(queue.counts().await.unwrap().delayed, 3, "nothing promoted by a read-only viewer");
+    let (status, answer) = shop.call(Method::POST, promote, "alice", json!({})).await;
+    assert_eq!((status.as_u16(), answer), (200, json!({ "promoted": 3 })));
+    let counts = queue.counts().await.unwrap();
+    assert_eq!((counts.waiting, counts.delayed), (5, 0));
+    let line = queue.ids(JobState::Waiting, 10).await.unwrap();
+    assert_eq!(line, [&waiting[..], &delayed[..]].concat(), "promoted jobs join the line after those waiting");
+    let job = shop.jobs.queues().job(&delayed[0]).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Waiting);
+    assert!(job.run_at.unwrap() <= now_ms(), "due now");
+
+    let later = shop.enqueue_delayed("d3").await;
+    let empty = "/jobs/api/queues/emails/empty";
+    let (status, _) = shop.call(Method::POST, empty, "bob", json!({ "confirm": true })).await;
+    assert_eq!(status, 403);
+    let (status, answer) = shop.call(Method::POST, empty, "alice", json!({})).await;
+    assert_eq!(status, 428, "asks first: {answer}");
+    assert_eq!(queue.counts().await.unwrap().waiting, 5, "nothing removed before the answer");
+    let (status, answer) = shop.call(Method::POST, empty, "alice", json!({ "confirm": true })).await;
+    assert_eq!((status.as_u16(), answer), (200, json!({ "removed": 6 })));
+    let counts = queue.counts().await.unwrap();
+    assert_eq!((counts.waiting, counts.delayed), (0, 0));
+    for id in waiting.iter().chain(&delayed).chain([&later]) {
+        assert_eq!(shop.stored(id).await, (false, false), "job {id} is gone");
+    }
+    assert_eq!(
+        shop.audit(),
+        [
+            "bob /jobs/api/queues/emails/promote-all refused",
+            "alice queue.promote_all ok",
+            "bob /jobs/api/queues/emails/empty refused",
+            "alice queue.empty confirmation asked",
+            "alice queue.empty ok",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn emptying_leaves_finished_jobs_alone() {
+    let shop = shop();
+    let done = shop.enqueue("u0").await;
+    shop.run_until(1, 0).await;
+    let waiting = shop.enqueue("u1").await;
+    let queue = shop.jobs.queues().named("emails").unwrap();
+    assert_eq!(queue.empty().await.unwrap(), 1);
+    assert!(!shop.stored(&waiting).await.0, "the waiting job is gone");
+    assert_eq!(shop.stored(&done).await, (true, true), "the completed job stays");
+}
+
+#[tokio::test]
+async fn the_redis_panel_shows_each_masters_version_memory_eviction_policy_and_clients() {
+    let shop = shop();
+    let (status, answer) = shop.call(Method::GET, "/jobs/api/redis", "bob", json!({})).await;
+    assert_eq!(status, 200, "a read-only viewer sees it: {answer}");
+    let nodes = answer["nodes"].as_array().unwrap();
+    let mut redis = shop.jobs.redis().clone();
+    // scripts/services.sh's local cluster has 3 masters.
+    let masters = if redis.is_cluster() { 3 } else { 1 };
+    assert_eq!(nodes.len(), masters, "one entry per master: {answer}");
+    let mut info = redis::cmd("INFO");
+    info.arg("server");
+    let info: Vec<String> = redis.on_every_master(&info).await.unwrap();
+    let version = info[0].lines().find_map(|l| l.strip_prefix("redis_version:")).unwrap().trim();
+    for node in nodes {
+        assert_eq!(node["version"], version, "{node}");
+        assert!(node["used_memory"].as_u64().unwrap() > 0, "{node}");
+        assert!(node["maxmemory"].is_u64() && !node["maxmemory_policy"].as_str().unwrap().is_empty(), "{node}");
+        assert!(node["connected_clients"].as_u64().unwrap() >= 1, "at least this test's connection: {node}");
+        assert!(node["port"].is_u64(), "{node}");
+    }
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues", "bob", "").await;
+    assert!(page.contains(r#"id="redis""#) && page.contains(&format!(r#"<td class="redis-version">{version}</td>"#)));
+    let request = Request::builder().uri("/jobs/api/redis").body(Body::empty()).unwrap();
+    assert_eq!(shop.app.clone().oneshot(request).await.unwrap().status(), 401, "no viewer, no panel");
+}
+
+#[tokio::test]
+async fn each_job_in_a_list_shows_its_timeline_added_waited_started_ran_finished() {
+    let shop = shop();
+    let (plain, delayed) = (shop.enqueue("u0").await, shop.enqueue("u1").await);
+    shop.run_until(2, 0).await;
+    let waiting = shop.enqueue("u2").await;
+    // Known times: added at t; `plain` started 1.5 s later and ran 3 min 4 s; `delayed` was due
+    // a minute after it was added (its wait counts from then), started 2 s after that, ran 850 ms.
+    let t: i64 = 1_780_000_000_000;
+    let mut redis = shop.jobs.redis().clone();
+    let times = [(&plain, [t, t, t + 1_500, t + 1_500 + 184_000]), (&delayed, [t, t + 60_000, t + 62_000, t + 62_850])];
+    for (id, [created, run_at, started, finished]) in times {
+        let fields = [("created_at", created), ("run_at", run_at), ("started_at", started), ("finished_at", finished)];
+        let _: () = redis.hset_multiple(shop.key(&format!("job:{id}")), &fields).await.unwrap();
+    }
+
+    let (status, list) = shop.call(Method::GET, "/jobs/api/queues/emails/jobs?state=completed", "bob", json!({})).await;
+    assert_eq!(status, 200, "{list}");
+    let row = |id: &str| list["jobs"].as_array().unwrap().iter().find(|j| j["id"] == id).unwrap().clone();
+    let plain_row = row(&plain);
+    assert_eq!((plain_row["waited_ms"].as_i64(), plain_row["ran_ms"].as_i64()), (Some(1_500), Some(184_000)));
+    assert_eq!(plain_row["created"], "2026-05-28 20:26:40.000Z");
+    assert_eq!(plain_row["started"], "2026-05-28 20:26:41.500Z");
+    assert_eq!(plain_row["finished"], "2026-05-28 20:29:45.500Z");
+    let delayed_row = row(&delayed);
+    assert_eq!(
+        (delayed_row["waited_ms"].as_i64(), delayed_row["ran_ms"].as_i64()),
+        (Some(2_000), Some(850)),
+        "waited from its run-at time, not from when it was added"
+    );
+
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues/emails?state=completed", "bob", "").await;
+    assert!(page.contains("waited <b>1.5 s</b>, started <time>2026-05-28 20:26:41.500Z</time>"), "{page}");
+    assert!(page.contains("ran <b>3 min 4 s</b>, finished <time>2026-05-28 20:29:45.500Z</time>"), "{page}");
+    assert!(page.contains("waited <b>2.0 s</b>") && page.contains("ran <b>850 ms</b>"), "{page}");
+
+    let (_, list) = shop.call(Method::GET, "/jobs/api/queues/emails/jobs?state=waiting", "bob", json!({})).await;
+    let row = &list["jobs"][0];
+    assert_eq!(row["id"], waiting.as_str());
+    assert!(row["waited_ms"].is_null() && row["ran_ms"].is_null() && row["started"] == "", "not run yet: {row}");
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues/emails?state=waiting", "bob", "").await;
+    assert!(page.contains(r#"<li class="added">added"#) && !page.contains(r#"<li class="waited">"#), "{page}");
+}
