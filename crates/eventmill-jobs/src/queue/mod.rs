@@ -90,6 +90,11 @@ fn describe_redis_error(error: &redis::RedisError) -> String {
     format!("{refusal} ({error})")
 }
 
+/// Current time in unix ms (the queue's clock; scripts get it as an argument).
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 #[cfg(test)]
 mod tests {
     use super::QueueError;
@@ -111,9 +116,4 @@ mod tests {
         let other = QueueError::from(server_error("-ERR unknown command\r\n"));
         assert!(other.to_string().starts_with("Redis error:"), "{other}");
     }
-}
-
-/// Current time in unix ms (the queue's clock; scripts get it as an argument).
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
