@@ -6,14 +6,22 @@ use std::{io::IsTerminal, process::ExitCode, time::Duration};
 use anyhow::Context;
 use serde_json::Value;
 
-use crate::{JobRecord, JobState, Queues, job::PlannedJob};
+use crate::{JobRecord, JobState, QueueError, Queues, job::PlannedJob};
 
 /// Enqueues `plan` (a flow when it has children) and prints what happened on standard error; then
 /// prints the job's id on standard output, or with `wait` follows it and returns its exit code.
 pub async fn enqueue_plan(queues: &Queues, plan: &PlannedJob, wait: bool) -> anyhow::Result<ExitCode> {
     let options = plan.options.enqueue_options("cli");
     let key = options.idempotency_key.clone();
-    let enqueued = queues.enqueue_planned(plan, options).await.context("could not enqueue: is Redis running?")?;
+    let enqueued = match queues.enqueue_planned(plan, options).await {
+        Ok(enqueued) => enqueued,
+        // A Redis that answered with a refusal (out of memory, read-only...) is up: its error says
+        // what is wrong; only a Redis that did not answer gets the hint.
+        Err(QueueError::Redis(error)) if error.code().is_none() => {
+            return Err(anyhow::Error::new(QueueError::Redis(error)).context("could not enqueue: is Redis running?"));
+        }
+        Err(error) => return Err(anyhow::Error::new(error).context("could not enqueue")),
+    };
     let job = queues.job(&enqueued.id).await?.context("the job vanished right after enqueue")?;
     match (&key, enqueued.created) {
         (Some(key), false) => eprintln!("job {} ({}) already enqueued with key {key:?}", job.id, job.kind),
