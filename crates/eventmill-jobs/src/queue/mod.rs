@@ -21,6 +21,7 @@
 //! (the waiting set's score), per-queue rate limits (a window counted inside the fetch script),
 //! lifecycle `events`, and `flow`s (a parent in `waiting-children` until its children completed).
 
+pub mod bulk;
 pub mod claim;
 pub mod context;
 pub mod events;
@@ -36,6 +37,7 @@ pub mod store;
 pub mod upgrade;
 pub mod worker;
 
+pub use bulk::BulkJob;
 pub use claim::{Fetched, Finished, Outcome, Round};
 pub use context::{JobContext, Progress};
 pub use events::{EventKind, Events, JobEvent};
