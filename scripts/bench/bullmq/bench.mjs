@@ -104,10 +104,15 @@ async function bulk() {
   console.log(`RESULT jobs.memory.waiting.bullmq ${(waiting / jobs).toFixed(0)} bytes`);
   let count = 0, done;
   const finished = new Promise((r) => (done = r));
+  const cpu = cpuNow();
+  const began2 = performance.now();
   const w = worker(async () => { if (++count === jobs) done(); }, CONCURRENCY);
   await finished;
   await drained();
+  const drainRate = jobs / ((performance.now() - began2) / 1000);
+  printCpu(cpu, `jobs.backlog.c${CONCURRENCY}`, jobs);
   await w.close();
+  console.log(`RESULT jobs.backlog.c${CONCURRENCY}.bullmq ${drainRate.toFixed(0)} jobs/s`);
   const completed = (await usedMemory()) - empty;
   console.log(`RESULT jobs.memory.completed.bullmq ${(completed / jobs).toFixed(0)} bytes`);
 }

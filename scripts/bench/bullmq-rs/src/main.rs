@@ -16,8 +16,8 @@ use std::{
 };
 
 use bullmq::options::RedisConnectionOptions;
-use bullmq::{BulkJob, Job, JobOptions, Queue, QueueOptions, Worker, WorkerOptions};
 use bullmq::types::{BackoffStrategy, RemoveOnFinish};
+use bullmq::{BulkJob, Job, JobOptions, Queue, QueueOptions, Worker, WorkerOptions};
 use tokio::sync::Notify;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -184,10 +184,7 @@ async fn pickup(b: &mut Bench, a: &Args) -> Result<()> {
 
 async fn commands(redis: &mut redis::aio::MultiplexedConnection) -> Result<u64> {
     let info: String = redis::cmd("INFO").arg("commandstats").query_async(redis).await?;
-    Ok(info
-        .lines()
-        .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
-        .sum())
+    Ok(info.lines().filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok()).sum())
 }
 
 async fn idle(b: &mut Bench, a: &Args) -> Result<()> {
@@ -264,6 +261,8 @@ async fn bulk(b: &mut Bench, a: &Args) -> Result<()> {
     println!("RESULT jobs.memory.waiting.{SYSTEM} {:.0} bytes", waiting as f64 / a.jobs as f64);
     let counter = Arc::new(Counter { target: a.jobs, ..Counter::default() });
     let c = counter.clone();
+    let cpu = Cpu::now();
+    let began = Instant::now();
     let worker = b
         .worker(CONCURRENCY, move |_, _| {
             c.hit();
@@ -272,7 +271,11 @@ async fn bulk(b: &mut Bench, a: &Args) -> Result<()> {
         .await?;
     counter.done.notified().await;
     b.drained().await?;
+    let rate = a.jobs as f64 / began.elapsed().as_secs_f64();
+    let cpu = cpu.since();
     worker.close(5000).await?;
+    println!("RESULT jobs.backlog.c{CONCURRENCY}.{SYSTEM} {rate:.0} jobs/s");
+    cpu.print(&format!("jobs.backlog.c{CONCURRENCY}"), a.jobs);
     let completed = used_memory(&mut b.redis).await? - empty;
     println!("RESULT jobs.memory.completed.{SYSTEM} {:.0} bytes", completed as f64 / a.jobs as f64);
     Ok(())
