@@ -2,7 +2,8 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked && cp target/release/eventmill /usr/local/bin/eventmill
+# The `dist` profile (Cargo.toml): release code, no debug info, symbols kept for backtraces.
+RUN cargo build --profile dist --locked && cp target/dist/eventmill /usr/local/bin/eventmill
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl && rm -rf /var/lib/apt/lists/*

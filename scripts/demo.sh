@@ -61,9 +61,9 @@ fi
 export EVENTMILL_ADMIN_TOKEN
 export EVENTMILL_HTTP_ADDR="${EVENTMILL_HTTP_ADDR:-127.0.0.1:8080}"
 
-echo "building eventmill (release; a first build takes several minutes)..." >&2
-cargo build --release --locked --quiet
-BIN=target/release/eventmill
+echo "building eventmill (the shipped \`dist\` profile; a first build takes several minutes)..." >&2
+cargo build --profile dist --locked --quiet
+BIN=target/dist/eventmill
 
 stop_all
 if python3 -c "import aiosmtpd" 2>/dev/null; then

@@ -103,6 +103,40 @@ impl<S: Send + Sync + 'static> Jobs<S> {
         self.queues.enqueue(&job, options).await
     }
 
+    /// Enqueues one job of processor `P` per payload, in one round trip: all of them or none
+    /// (BullMQ's `addBulk`). Every payload gets the checks of [`Jobs::enqueue`] first: one that
+    /// the kind refuses enqueues nothing. Send batches of about 1,000 (see
+    /// [`Queue::enqueue_bulk`](crate::Queue::enqueue_bulk); per-job options:
+    /// [`Queues::enqueue_bulk`](crate::Queues::enqueue_bulk)).
+    ///
+    /// ```no_run
+    /// # use eventmill_jobs::{JobContext, JobError, Jobs, Processor};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Welcome { user_id: String }
+    /// # struct SendWelcome;
+    /// # impl Processor<()> for SendWelcome {
+    /// #     type Payload = Welcome;
+    /// #     const NAME: &'static str = "SEND_WELCOME";
+    /// #     const QUEUE: &'static str = "emails";
+    /// #     async fn process(&self, _: &JobContext<()>, _: Welcome) -> Result<serde_json::Value, JobError> { Ok(().into()) }
+    /// # }
+    /// # async fn demo(jobs: Jobs<()>) -> Result<(), eventmill_jobs::QueueError> {
+    /// let users: Vec<Welcome> = (0..1000).map(|i| Welcome { user_id: format!("u{i}") }).collect();
+    /// let enqueued = jobs.enqueue_bulk::<SendWelcome>(&users).await?;
+    /// assert_eq!(enqueued.len(), users.len());
+    /// # Ok(()) }
+    /// ```
+    pub async fn enqueue_bulk<P: Processor<S>>(&self, payloads: &[P::Payload]) -> Result<Vec<Enqueued>, QueueError> {
+        let mut jobs = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            let serde_json::Value::Object(fields) = Job::of::<P, S>(payload).payload else {
+                return Err(QueueError::Invalid(format!("a {} payload must serialize to an object", P::NAME)));
+            };
+            jobs.push((self.registry.job(fields).map_err(QueueError::Invalid)?, EnqueueOptions::default()));
+        }
+        self.queues.enqueue_bulk(&jobs).await
+    }
+
     /// The handler workers run jobs with: every registered kind, with `state` in its context.
     pub fn dispatch(&self, state: Arc<S>) -> Arc<Dispatch<S>> {
         Arc::new(Dispatch { registry: self.registry.clone(), state })

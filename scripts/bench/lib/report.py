@@ -8,7 +8,8 @@ RESULTS_TSV lines (tab-separated): scenario, run, kind, then the fields of the s
   TARGET  metric op value            op is >= or <= (SPEC 14's target for that metric)
   CEILING metric ceiling-metric      print metric as a fraction of ceiling-metric's median
   LOAD    load1                      load average sampled while the run measured
-A metric `<x>.eventmill` with a sibling `<x>.bullmq` also gets a ratio row.
+A metric `<x>.eventmill` with a sibling `<x>.bullmq` (Node BullMQ) or `<x>.bullmq_rs` (bullmq-official,
+the Rust port) also gets a ratio row `<x>.ratio` / `<x>.ratio_rs`.
 """
 import json
 import statistics
@@ -85,12 +86,14 @@ def main():
                      units[metric], target, met, cpu_text, frac])
     for metric in values:
         if metric.endswith(".eventmill"):
-            other = metric[: -len(".eventmill")] + ".bullmq"
-            if med.get(other) and metric[: -len(".eventmill")] + ".ratio" not in values:
-                rows.append([metric[: -len(".eventmill")] + ".ratio", f"{med[metric] / med[other]:.2f}", "", "",
-                             "eventmill / BullMQ", "", "", "", ""])
+            base = metric[: -len(".eventmill")]
+            for other, ratio, unit in ((".bullmq", ".ratio", "eventmill / BullMQ (Node)"),
+                                       (".bullmq_rs", ".ratio_rs", "eventmill / bullmq-official (Rust)")):
+                if med.get(base + other) and base + ratio not in values:
+                    rows.append([base + ratio, f"{med[metric] / med[base + other]:.2f}", "", "", unit, "", "", "", ""])
 
-    header = ["metric", "median", "min-max", "runs", "unit", "target", "met", "CPU us/unit eventmill / Redis / PostgreSQL",
+    header = ["metric", "median", "min-max", "runs", "unit", "target", "met",
+              "CPU us/unit eventmill (jobs: the worker) / Redis / PostgreSQL",
               "of ceiling"]
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))
@@ -109,7 +112,9 @@ def main():
           "## Results", "",
           f"Each scenario ran {meta['runs']} time(s); the median is shown with the spread of the runs. CPU is the median of "
           "the runs' CPU time per unit (event, row or job) read from /proc, for the eventmill server processes, "
-          "redis-server and all PostgreSQL processes; the load clients are not counted.", "",
+          "redis-server and all PostgreSQL processes; the load clients are not counted. For the job rows the "
+          "first figure is the worker process of that row's system (eventmill, node or the bullmq-official "
+          "program).", "",
           "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     md += ["| " + " | ".join(r) + " |" for r in rows]
     md += ["", "## Runs", "", "| metric | value per run |", "|---|---|"]

@@ -1,88 +1,118 @@
-//! Bulk operations of the admin view on one queue, each a Lua script that handles a bounded chunk
-//! of jobs per call (so one call never blocks Redis for long), called again while more are left:
-//! cleaning old finished jobs, promoting every delayed job, emptying a queue.
+//! Bulk enqueue (BullMQ's `addBulk`): many jobs in one round trip, all or nothing per batch. The
+//! enqueue script of `Queue::enqueue`, once per job, inside one MULTI/EXEC transaction.
 
 use std::time::Duration;
 
-use super::{JobState, QueueError, now_ms, scripts, scripts::BulkLimit, store::Queue};
+use super::{EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueError, now_ms, scripts};
 
-/// Jobs one call of a bulk script handles at most.
-pub const BULK_CHUNK: usize = 1000;
-
-/// What one call of a bulk script did: how many jobs it handled, and whether more are left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BulkStep {
-    /// Jobs handled by this call.
-    pub done: u64,
-    /// More jobs are left to handle (call again).
-    pub more: bool,
+/// One job of a bulk enqueue: its kind, its JSON payload and its options.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use eventmill_jobs::{BulkJob, EnqueueOptions};
+///
+/// let now = BulkJob::new("SEND_WELCOME", r#"{"user_id":"u1"}"#);
+/// let later = BulkJob::new("SEND_WELCOME", r#"{"user_id":"u2"}"#)
+///     .with_options(EnqueueOptions { delay: Some(Duration::from_secs(60)), ..EnqueueOptions::default() });
+/// assert_eq!(later.kind, now.kind);
+/// ```
+#[derive(Debug, Clone)]
+pub struct BulkJob {
+    /// The kind's name (`Queue::enqueue_bulk` does not check it against a registry;
+    /// `Queues::enqueue_bulk` and `Jobs::enqueue_bulk` do).
+    pub kind: String,
+    /// The payload, a JSON object as text.
+    pub payload: String,
+    /// Delay, priority, idempotency key... as for one enqueue.
+    pub options: EnqueueOptions,
 }
 
-/// The finished states a clean applies to.
-fn finished_set(state: JobState) -> Result<JobState, QueueError> {
-    match state {
-        JobState::Completed => Ok(JobState::Completed),
-        JobState::Failed | JobState::Cancelled => Ok(JobState::Failed),
-        other => Err(QueueError::Invalid(format!("only completed or failed jobs can be cleaned, not {other} ones"))),
+impl BulkJob {
+    /// A job of `kind` with `payload` and default options.
+    pub fn new(kind: impl Into<String>, payload: impl Into<String>) -> Self {
+        Self { kind: kind.into(), payload: payload.into(), options: EnqueueOptions::default() }
+    }
+
+    /// The same job with `options`.
+    pub fn with_options(self, options: EnqueueOptions) -> Self {
+        Self { options, ..self }
     }
 }
 
-/// Bulk operations: clean, promote all, empty.
 impl Queue {
-    /// Deletes the `state` jobs (completed, or failed with the cancelled ones) that finished more
-    /// than `older_than` ago, with their logs; newer ones stay. Works in atomic chunks of
-    /// [`BULK_CHUNK`] jobs against one cutoff taken at the start; answers how many went.
-    pub async fn clean(&self, state: JobState, older_than: Duration) -> Result<u64, QueueError> {
-        let before = now_ms() - i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
-        let mut total = 0;
-        loop {
-            let step = self.clean_step(state, before, BULK_CHUNK).await?;
-            total += step.done;
-            if !step.more {
-                return Ok(total);
-            }
+    /// Adds `jobs` to this queue in one round trip: every job is enqueued, or none is. Answers
+    /// one [`Enqueued`] per job, in order (an idempotent duplicate is `created: false`, as for
+    /// [`Queue::enqueue`]).
+    ///
+    /// Every job is checked before anything is sent, so one refused job (a priority over
+    /// [`MAX_PRIORITY`]) refuses the batch. The batch is one MULTI/EXEC transaction of the
+    /// enqueue script, the script's text loaded in the same transaction (a Redis that lost its
+    /// script cache still runs all of it): no other client sees part of a batch, and a
+    /// connection lost before EXEC enqueues nothing. Batches of about 1,000 jobs keep each
+    /// transaction short (Redis serves nobody else while it runs).
+    ///
+    /// ```no_run
+    /// # async fn demo(queue: eventmill_jobs::Queue) -> Result<(), eventmill_jobs::QueueError> {
+    /// use eventmill_jobs::BulkJob;
+    ///
+    /// let batch: Vec<BulkJob> =
+    ///     (0..1000).map(|i| BulkJob::new("SEND_WELCOME", format!(r#"{{"user_id":"u{i}"}}"#))).collect();
+    /// let enqueued = queue.enqueue_bulk(&batch).await?;
+    /// assert_eq!(enqueued.len(), 1000);
+    /// # Ok(()) }
+    /// ```
+    pub async fn enqueue_bulk(&self, jobs: &[BulkJob]) -> Result<Vec<Enqueued>, QueueError> {
+        enqueue_all(jobs.iter().map(|job| (self, job)).collect()).await
+    }
+}
+
+/// Enqueues every (queue, job) pair in one transaction (the queues share one hash tag, so on a
+/// Redis Cluster too they are on one master). Used by `Queue::enqueue_bulk` and
+/// `Queues::enqueue_bulk` (jobs routed to their kinds' queues).
+pub(super) async fn enqueue_all(jobs: Vec<(&Queue, &BulkJob)>) -> Result<Vec<Enqueued>, QueueError> {
+    let Some((first, _)) = jobs.first() else {
+        return Ok(Vec::new());
+    };
+    for (i, (_, job)) in jobs.iter().enumerate() {
+        let priority = job.options.priority.unwrap_or(0);
+        if priority > MAX_PRIORITY {
+            return Err(QueueError::Invalid(format!(
+                "job {} of the batch ({}): priority {priority} is too large: use 1 (first) to {MAX_PRIORITY}; nothing was enqueued",
+                i + 1,
+                job.kind
+            )));
         }
     }
-
-    /// One atomic step of [`clean`](Self::clean): deletes at most `limit` of the oldest `state`
-    /// jobs that finished before `before_ms` (unix ms), and says whether more such jobs are left.
-    pub async fn clean_step(&self, state: JobState, before_ms: i64, limit: usize) -> Result<BulkStep, QueueError> {
-        let set = finished_set(state)?;
-        let clean = scripts::Clean { before: before_ms, limit };
-        Ok(scripts::clean(&mut self.redis.clone(), &self.keys, set, &clean).await?)
+    let now = now_ms();
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    scripts::load_enqueue(&mut pipe);
+    for (queue, job) in &jobs {
+        let options = &job.options;
+        let policy = queue.policy(&job.kind);
+        let new_job = scripts::NewJob {
+            queue: queue.name,
+            kind: &job.kind,
+            payload: &job.payload,
+            max_attempts: options.max_attempts.unwrap_or(policy.attempts).max(1),
+            timeout: policy.timeout,
+            now,
+            run_at: now + options.delay.map_or(0, |d| d.as_millis() as i64),
+            key_ttl: options.idempotency_ttl.unwrap_or(Duration::from_secs(86_400)),
+            origin: &options.origin,
+            priority: options.priority.unwrap_or(0),
+            key: options.idempotency_key.as_deref().unwrap_or(""),
+        };
+        scripts::enqueue_into(&mut pipe, &queue.keys, &new_job);
     }
-
-    /// Moves every delayed job (retries waiting out their backoff included) to `waiting` now, the
-    /// soonest due first, in atomic chunks of [`BULK_CHUNK`]; answers how many.
-    pub async fn promote_all(&self) -> Result<u64, QueueError> {
-        // Never more rounds than the jobs there at the start need: jobs delayed meanwhile do not
-        // keep it going forever.
-        let start = self.counts().await?.delayed;
-        let mut total = 0;
-        loop {
-            let step = BulkLimit { now: now_ms(), limit: BULK_CHUNK };
-            let step = scripts::promote_all(&mut self.redis.clone(), &self.keys, &step).await?;
-            total += step.done;
-            if !step.more || step.done == 0 || total >= start {
-                return Ok(total);
-            }
-        }
+    let mut redis = first.redis.clone();
+    let replies: Vec<Enqueued> = pipe.query_async(&mut redis).await?;
+    if let Some(last) = replies.last() {
+        // As `Queue::enqueue`: acknowledged once the replicas have it (the last job proves the
+        // transaction, which replicates as one).
+        let proof = first.keys.job(&last.id);
+        redis.replicated(|| redis::cmd("EXISTS").arg(proof).clone()).await?;
     }
-
-    /// Deletes every waiting and delayed job with its log (a flow's child counts as failed for its
-    /// parent, as [`remove`](Self::remove)), in atomic chunks of [`BULK_CHUNK`]; running and
-    /// finished jobs stay. Answers how many went.
-    pub async fn empty(&self) -> Result<u64, QueueError> {
-        let counts = self.counts().await?;
-        let start = counts.waiting + counts.delayed;
-        let mut total = 0;
-        loop {
-            let step = BulkLimit { now: now_ms(), limit: BULK_CHUNK };
-            let step = scripts::empty(&mut self.redis.clone(), &self.keys, &step).await?;
-            total += step.done;
-            if !step.more || step.done == 0 || total >= start {
-                return Ok(total);
-            }
-        }
-    }
+    Ok(replies)
 }

@@ -7,7 +7,7 @@ use redis::AsyncCommands;
 
 use crate::redis_conn::{RedisConn, RedisTarget};
 
-use super::{Catalog, EnqueueOptions, Enqueued, Events, JobRecord, JobState, Queue, QueueError};
+use super::{BulkJob, Catalog, EnqueueOptions, Enqueued, Events, JobRecord, JobState, Queue, QueueError};
 use crate::{job::Job, settings::JobSettings};
 
 /// The declared queues, the catalog of kinds and the shared job hashes.
@@ -80,6 +80,19 @@ impl Queues {
     pub async fn enqueue(&self, job: &Job, options: EnqueueOptions) -> Result<Enqueued, QueueError> {
         let kind = self.catalog.kind(job.kind).map_err(|e| QueueError::Invalid(e.to_string()))?;
         self.named(kind.queue())?.enqueue(job.kind, &job.payload.to_string(), options).await
+    }
+
+    /// Enqueues checked jobs, each on the queue of its kind, in one round trip: all of them or
+    /// none (see [`Queue::enqueue_bulk`]; the queues share one hash tag, so one transaction holds
+    /// jobs of several queues). One refused job (an unknown kind, a bad option) refuses the batch.
+    pub async fn enqueue_bulk(&self, jobs: &[(Job, EnqueueOptions)]) -> Result<Vec<Enqueued>, QueueError> {
+        let mut routed = Vec::with_capacity(jobs.len());
+        for (job, options) in jobs {
+            let kind = self.catalog.kind(job.kind).map_err(|e| QueueError::Invalid(e.to_string()))?;
+            let bulk = BulkJob::new(job.kind, job.payload.to_string()).with_options(options.clone());
+            routed.push((self.named(kind.queue())?, bulk));
+        }
+        super::bulk::enqueue_all(routed.iter().map(|(queue, job)| (*queue, job)).collect()).await
     }
 
     pub(super) fn connection(&self) -> RedisConn {

@@ -110,6 +110,20 @@ pub(crate) async fn enqueue(conn: &mut RedisConn, keys: &QueueKeys, job: &NewJob
     invoke(conn, &ENQUEUE, &keys.for_enqueue(&idempotency), &keys.job_prefix, job).await
 }
 
+/// Loads the enqueue script inside `pipe` (a bulk enqueue's transaction), so the invocations
+/// after it never meet a Redis that lost its script cache.
+pub(crate) fn load_enqueue(pipe: &mut redis::Pipeline) {
+    pipe.load_script(&ENQUEUE).ignore();
+}
+
+/// Adds the enqueue of `job` to the queue of `keys` to `pipe`; its reply decodes as [`Enqueued`].
+pub(crate) fn enqueue_into(pipe: &mut redis::Pipeline, keys: &QueueKeys, job: &NewJob<'_>) {
+    let idempotency = keys.idempotency(job.key);
+    let mut invocation = ENQUEUE.prepare_invoke();
+    invocation.key(&keys.for_enqueue(&idempotency)).arg(&keys.job_prefix).arg(job);
+    pipe.invoke_script(&invocation);
+}
+
 /// Records `round.finished` and claims up to `round.want` jobs.
 pub(crate) async fn finish_and_fetch(
     conn: &mut RedisConn,

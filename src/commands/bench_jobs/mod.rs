@@ -1,14 +1,19 @@
 //! `eventmill bench-jobs` (hidden; run by `scripts/bench/jobs.sh` beside the same measurements of
-//! BullMQ): no-op jobs through the real queue and worker on a throw-away key prefix. Prints
-//! `RESULT <metric> <value> <unit>` lines.
+//! Node BullMQ and of bullmq-official, the Rust port): no-op jobs through the real queue and
+//! worker on a throw-away key prefix. Prints `RESULT <metric> <value> <unit>` lines (and `CPU` /
+//! `CEILING` lines, see docs/benchmarks.md).
 //!
 //! - `throughput`: a backlog of `--jobs` no-op jobs, then a worker at `--concurrency`: jobs/s
-//!   from the worker's start to the last job's start.
+//!   from the worker's start until the last job's completion is recorded in Redis (nothing left
+//!   waiting or active); CPU per job of this process and of Redis (`BENCH_REDIS_PID`) meanwhile.
 //! - `pickup`: an idle worker; `--samples` jobs enqueued one at a time at random gaps: time from
 //!   the enqueue call to the handler's start (p50, p95).
 //! - `idle`: an idle worker for `--seconds`: Redis commands/s (INFO commandstats delta).
 //! - `retry`: `--samples` jobs failing once with a 200 ms backoff: how late the retry starts
 //!   after its due time (p50, max).
+//! - `bulk` and `delayed`: see `scenarios`.
+
+mod scenarios;
 
 use std::{
     sync::{Arc, Mutex},
@@ -33,6 +38,8 @@ pub enum BenchMode {
     Pickup,
     Idle,
     Retry,
+    Bulk,
+    Delayed,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +54,9 @@ pub struct BenchJobsArgs {
     pub samples: usize,
     #[arg(long, default_value_t = 5)]
     pub seconds: u64,
+    /// Jobs per `enqueue_bulk` call (`bulk`, `delayed`).
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
 }
 
 /// Backoff of the retry measurement.
@@ -56,6 +66,8 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 #[derive(Default)]
 struct Noop {
     fail_first: bool,
+    /// Records every attempt's start (`started`), whatever `target`.
+    record: bool,
     started: Mutex<Vec<(String, u32, Instant)>>,
     failed_at: Mutex<Vec<(String, Instant)>>,
     count: std::sync::atomic::AtomicUsize,
@@ -73,7 +85,7 @@ impl JobHandler for Noop {
         } else {
             Ok(serde_json::Value::Null)
         };
-        if self.target == 0 || self.fail_first {
+        if self.target == 0 || self.fail_first || self.record {
             self.started.lock().unwrap().push((job.id, job.attempt, now));
         }
         let n = self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
@@ -91,12 +103,18 @@ pub async fn run(settings: Settings, args: BenchJobsArgs) -> anyhow::Result<()> 
     let redis = target.connect(Duration::from_secs(30))?;
     let mut jobs = settings.jobs.clone();
     jobs.default_policy = RetryPolicy { attempts: 2, backoff: RETRY_BACKOFF, jitter: 0.0, ..jobs.default_policy };
+    if let BenchMode::Bulk = args.mode {
+        // Every completed job kept: the memory a retained completed job costs.
+        (jobs.keep_completed, jobs.keep_completed_age) = (1 << 40, Duration::from_secs(86_400 * 30));
+    }
     let queue = Queue::new(redis.clone(), target, &prefix, "bench", Arc::new(jobs), Arc::default());
     let result = match args.mode {
         BenchMode::Throughput => throughput(&queue, &args).await,
         BenchMode::Pickup => pickup(&queue, &args).await,
         BenchMode::Idle => idle(&queue, redis.clone(), &args).await,
         BenchMode::Retry => retry(&queue, &args).await,
+        BenchMode::Bulk => scenarios::bulk(&queue, redis.clone(), &args).await,
+        BenchMode::Delayed => scenarios::delayed(&queue, &args).await,
     };
     clean(redis, &prefix).await?;
     result
@@ -124,13 +142,74 @@ async fn throughput(queue: &Queue, args: &BenchJobsArgs) -> anyhow::Result<()> {
         .for_each(|r| async move { r.map(drop).expect("enqueue") })
         .await;
     let handler = Arc::new(Noop { target: args.jobs, ..Noop::default() });
+    let cpu = Cpu::now();
     let began = Instant::now();
     let worker = start(queue, handler.clone(), args.concurrency);
     handler.all_done.notified().await;
+    drained(queue).await?;
     let rate = args.jobs as f64 / began.elapsed().as_secs_f64();
+    let cpu = cpu.since();
     stop(worker).await?;
-    println!("RESULT jobs.noop.c{}.eventmill {rate:.0} jobs/s", args.concurrency);
+    let metric = format!("jobs.noop.c{}", args.concurrency);
+    println!("RESULT {metric}.eventmill {rate:.0} jobs/s");
+    cpu.print(&metric, "eventmill", args.jobs);
     Ok(())
+}
+
+/// Waits until the queue has nothing waiting or active: the last job's completion is recorded in
+/// Redis (what a user waits for), not only started.
+async fn drained(queue: &Queue) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts = queue.counts().await?;
+        if counts.waiting + counts.active + counts.delayed == 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "jobs still waiting or active after 60 s: {counts:?}");
+        tokio::task::yield_now().await;
+    }
+}
+
+/// CPU time (clock ticks, /proc/<pid>/stat utime + stime) of this process (the worker) and of
+/// Redis (`BENCH_REDIS_PID`, set by scripts/bench.sh) at one moment.
+struct Cpu {
+    worker: u64,
+    redis: Option<u64>,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        let redis = std::env::var("BENCH_REDIS_PID").ok().and_then(|pid| ticks(&pid));
+        Self { worker: ticks("self").unwrap_or(0), redis }
+    }
+
+    /// The CPU used since `self` was taken.
+    fn since(self) -> Self {
+        let now = Self::now();
+        Self { worker: now.worker - self.worker, redis: now.redis.zip(self.redis).map(|(a, b)| a - b) }
+    }
+
+    /// `CPU <metric>.<system> eventmill=<worker us/job> redis=<us/job> postgres=0`, and from
+    /// Redis' share the jobs/s one Redis core allows (`<metric>.redis_core.<system>`, with a
+    /// `CEILING` line: the report prints the rate as a fraction of it).
+    fn print(&self, metric: &str, system: &str, jobs: usize) {
+        let Some(redis) = self.redis else { return };
+        let tick_us = 1e6 / std::env::var("BENCH_CLK_TCK").ok().and_then(|t| t.parse().ok()).unwrap_or(100.0);
+        let per_job = |ticks: u64| ticks as f64 * tick_us / jobs as f64;
+        let (worker, redis) = (per_job(self.worker), per_job(redis));
+        println!("CPU {metric}.{system} eventmill={worker:.2} redis={redis:.2} postgres=0");
+        if redis > 0.0 {
+            println!("RESULT {metric}.redis_core.{system} {:.0} jobs/s", 1e6 / redis);
+            println!("CEILING {metric}.{system} {metric}.redis_core.{system}");
+        }
+    }
+}
+
+/// utime + stime of `/proc/<pid>/stat`, in clock ticks.
+fn ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
 async fn pickup(queue: &Queue, args: &BenchJobsArgs) -> anyhow::Result<()> {
