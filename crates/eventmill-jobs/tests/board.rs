@@ -5,6 +5,8 @@
 
 #![cfg(feature = "board")]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use axum::{
@@ -12,17 +14,15 @@ use axum::{
     body::Body,
     extract::Request,
     http::{Method, StatusCode},
-    middleware::{self, Next},
-    response::Response,
+    middleware,
     routing::get,
 };
-use eventmill_jobs::{
-    JobContext, JobError, Jobs, JobsSettings, Processor, QueueSpec, Registry,
-    board::{self, Viewer},
-};
+use eventmill_jobs::{JobContext, JobError, Jobs, JobsSettings, Processor, QueueSpec, Registry, board};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+use common::trivial_auth;
 
 /// The shop's state: nothing the board needs.
 struct Shop;
@@ -57,20 +57,6 @@ impl Processor<Shop> for ResizeImage {
     async fn process(&self, _: &JobContext<Shop>, _: Resize) -> Result<Value, JobError> {
         Ok(json!({}))
     }
-}
-
-/// The shop's "auth": header `x-user: alice` is an admin, `bob` may only look, anyone else is
-/// nobody (no viewer set: the board must refuse on its own).
-async fn trivial_auth(mut request: Request, next: Next) -> Response {
-    let viewer = match request.headers().get("x-user").and_then(|v| v.to_str().ok()) {
-        Some("alice") => Some(Viewer::admin("alice")),
-        Some("bob") => Some(Viewer::read_only("bob")),
-        _ => None,
-    };
-    if let Some(viewer) = viewer {
-        request.extensions_mut().insert(viewer);
-    }
-    next.run(request).await
 }
 
 fn jobs() -> Jobs<Shop> {

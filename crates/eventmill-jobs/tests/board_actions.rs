@@ -5,6 +5,8 @@
 
 #![cfg(feature = "board")]
 
+mod common;
+
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
@@ -15,12 +17,10 @@ use axum::{
     body::Body,
     extract::Request,
     http::{Method, StatusCode},
-    middleware::{self, Next},
-    response::Response,
+    middleware,
 };
 use eventmill_jobs::{
-    EnqueueOptions, JobContext, JobError, JobState, Jobs, JobsSettings, Processor, QueueSpec, Registry,
-    board::{self, Viewer},
+    EnqueueOptions, JobContext, JobError, JobState, Jobs, JobsSettings, Processor, QueueSpec, Registry, board,
     queue::{key_base, now_ms},
     shutdown::Shutdown,
 };
@@ -29,6 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
+
+use common::trivial_auth;
 
 struct Shop;
 
@@ -50,18 +52,6 @@ impl Processor<Shop> for SendWelcome {
         }
         Ok(json!({ "sent": true }))
     }
-}
-
-async fn trivial_auth(mut request: Request, next: Next) -> Response {
-    let viewer = match request.headers().get("x-user").and_then(|v| v.to_str().ok()) {
-        Some("alice") => Some(Viewer::admin("alice")),
-        Some("bob") => Some(Viewer::read_only("bob")),
-        _ => None,
-    };
-    if let Some(viewer) = viewer {
-        request.extensions_mut().insert(viewer);
-    }
-    next.run(request).await
 }
 
 struct Shop2 {
