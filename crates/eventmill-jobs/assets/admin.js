@@ -58,3 +58,71 @@
 
   if (document.querySelector("[data-live-src]")) setInterval(tick, POLL_MS);
 })();
+
+// A queue's history: the throughput and p95 latency charts of its page, drawn as SVG elements
+// (no library) from /api/queues/{queue}/history and redrawn every 5 s. Each step is one point
+// (a <circle data-at>), so a page under a stream of jobs gains points as minutes pass.
+(function () {
+  const section = document.querySelector("[data-history-src]");
+  if (!section) return;
+  const NS = "http://www.w3.org/2000/svg";
+  const SERIES = [["completed", "#1e7b45"], ["retried", "#b54708"], ["failed", "#b42318"]];
+  const LATENCY = [["wait_p95_ms", "#2f5bd3"], ["run_p95_ms", "#7a3fd1"]];
+
+  function el(name, attrs) {
+    const node = document.createElementNS(NS, name);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    return node;
+  }
+
+  function draw(svg, points, series, scale) {
+    const box = svg.viewBox.baseVal, pad = 24, w = box.width - pad - 4, h = box.height - 18;
+    const values = points.flatMap((p) => series.map(([key]) => p[key]).filter((v) => v != null && v > 0));
+    const max = Math.max(1, ...values.map(scale));
+    const x = (i) => pad + (points.length <= 1 ? 0 : (i * w) / (points.length - 1));
+    const y = (v) => 4 + h - (scale(v) / max) * h;
+    const fresh = document.createDocumentFragment();
+    fresh.appendChild(el("line", { x1: pad, y1: 4 + h, x2: pad + w, y2: 4 + h, stroke: "#dde1e8" }));
+    const top = el("text", { x: 0, y: 12, "font-size": 10, fill: "#6b7385" });
+    top.textContent = scale === Math.log10 ? Math.round(Math.pow(10, max)) + " ms" : String(Math.round(max));
+    fresh.appendChild(top);
+    for (const [key, color] of series) {
+      const line = [];
+      points.forEach((p, i) => {
+        const v = p[key];
+        if (v == null) return;
+        line.push(x(i).toFixed(1) + "," + y(Math.max(v, scale === Math.log10 ? 1 : 0)).toFixed(1));
+        if (v > 0) {
+          const dot = el("circle", { cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 2, fill: color, "data-at": p.at, "data-series": key });
+          const title = el("title", {});
+          title.textContent = new Date(p.at).toISOString().slice(0, 16).replace("T", " ") + " UTC: " + key + " " + Math.round(v);
+          dot.appendChild(title);
+          fresh.appendChild(dot);
+        }
+      });
+      fresh.appendChild(el("polyline", { points: line.join(" "), fill: "none", stroke: color, "stroke-width": 1.5 }));
+    }
+    svg.replaceChildren(fresh);
+  }
+
+  function render(history) {
+    draw(document.getElementById("throughput-chart"), history.points, SERIES, (v) => v);
+    draw(document.getElementById("latency-chart"), history.points, LATENCY, (v) => Math.log10(Math.max(v, 1)));
+    for (const key of ["completed", "retried", "failed"]) {
+      const node = document.getElementById("history-" + key);
+      if (node) node.textContent = String(history[key]);
+    }
+  }
+
+  async function refresh() {
+    try {
+      const response = await fetch(section.dataset.historySrc, { headers: { accept: "application/json" }, credentials: "same-origin" });
+      if (response.ok) render(await response.json());
+    } catch (error) {
+      /* the live-status dot already says the board is stale */
+    }
+  }
+
+  refresh();
+  setInterval(refresh, 5000);
+})();

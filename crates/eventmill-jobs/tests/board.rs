@@ -114,6 +114,16 @@ async fn a_board_mounted_in_a_plain_axum_app_lists_the_registrys_queues_and_kind
     assert!(page.contains(r#"href="/jobs/queues/images?state=waiting""#), "links the other declared queue: {page}");
     assert!(page.contains(r#"action="/jobs/api/queues/emails/pause""#), "actions under the mount point: {page}");
 
+    assert!(page.contains(r#"id="throughput-chart""#) && page.contains("/jobs/api/queues/emails/history?window=1h"), "{page}");
+    let (status, body) = call(&app, Method::GET, "/jobs/api/queues/emails/history?window=14d", Some("bob")).await;
+    assert_eq!(status, 200, "{body}");
+    let history: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((history["window"].as_str(), history["points"].as_array().map(Vec::len)), (Some("14d"), Some(336)));
+    assert_eq!(history["step_seconds"], 3600);
+    let (status, body) = call(&app, Method::GET, "/jobs/api/queues/emails/history?window=3w", Some("bob")).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("expected 1h, 24h or 14d"), "names the fix: {body}");
+
     let (status, form) = call(&app, Method::GET, "/jobs/enqueue", Some("alice")).await;
     assert_eq!(status, 200, "{form}");
     assert!(form.contains(r#"data-kind="SEND_WELCOME""#) && form.contains(r#"data-kind="RESIZE_IMAGE""#), "{form}");

@@ -34,7 +34,7 @@
 //!
 //! Routes, relative to the mount point: `/` and `/queues` (every queue with its counts),
 //! `/queues/{queue}`, `/jobs/{id}`, `/enqueue`, `/schedules`; `/api/queues`,
-//! `/api/queues/{queue}/jobs`, `POST /api/queues/{queue}/{retry-failed,pause,resume,clean,promote-all,empty}`,
+//! `/api/queues/{queue}/jobs`, `/api/queues/{queue}/history?window=1h|24h|14d`, `POST /api/queues/{queue}/{retry-failed,pause,resume,clean,promote-all,empty}`,
 //! `POST /api/queues/{pause-all,resume-all}`,
 //! `/api/jobs/{id}`, `POST /api/jobs/{id}/{retry,remove,cancel,promote}`, `POST /api/enqueue`,
 //! `/api/schedules`, `POST /api/schedules/{name}/run`, `/api/redis`; `/assets/admin.{css,js}` (public).
@@ -75,6 +75,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/api/queues", get(queues::api_queues))
         .route("/api/redis", get(queues::api_redis))
         .route("/api/queues/{queue}/jobs", get(queues::api_jobs))
+        .route("/api/queues/{queue}/history", get(queues::api_history))
         .route("/api/queues/{queue}/retry-failed", post(queues::retry_all))
         .route("/api/queues/{queue}/pause", post(queues::pause))
         .route("/api/queues/{queue}/resume", post(queues::resume))

@@ -1,8 +1,9 @@
 //! Queues on the board: each queue's counts, last-hour throughput and failure rate, workers
-//! alive and paused flag (`/queues`, `/api/queues`), the Redis panel (`/api/redis`), the job list of one queue and state with
+//! alive, paused flag and the age of the next waiting job (`/queues`, `/api/queues`), the Redis panel (`/api/redis`), the job list of one queue and state with
 //! paging and payload search (`/queues/{queue}`, `/api/queues/{queue}/jobs`), and the queue
 //! actions: retry all failed, pause, resume, clean old finished jobs, promote all delayed jobs,
-//! empty; pause and resume every queue at once.
+//! empty; pause and resume every queue at once. A queue's history (throughput and latency per
+//! kind over 1 h, 24 h or 14 days: `/api/queues/{queue}/history`) is charted on its page.
 
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use super::{
 };
 use crate::{
     Queues,
-    queue::{JobState, Queue, QueueCounts, RedisInfo},
+    queue::{History, JobState, Queue, QueueCounts, RedisInfo, Window},
 };
 
 /// Jobs per page.
@@ -51,6 +52,8 @@ pub struct QueueSummary {
     pub workers: Vec<String>,
     /// The rate limit in force (`100/1s`), if any.
     pub rate_limit: Option<String>,
+    /// How long the next waiting job has waited since it became due (ms), `None` when none waits.
+    pub oldest_waiting_ms: Option<i64>,
 }
 
 async fn summary(queue: &Queue) -> Result<QueueSummary, BoardError> {
@@ -67,6 +70,7 @@ async fn summary(queue: &Queue) -> Result<QueueSummary, BoardError> {
         failure_rate,
         workers,
         rate_limit: queue.rate_limit().map(|limit| limit.to_string()),
+        oldest_waiting_ms: queue.oldest_waiting_ms().await?,
     })
 }
 
@@ -125,6 +129,8 @@ pub(crate) struct ListQuery {
     limit: Option<usize>,
     /// Payload search text.
     q: Option<String>,
+    /// The history's window (`1h`, `24h`, `14d`).
+    window: Option<String>,
 }
 
 /// One page of a job list.
@@ -208,6 +214,24 @@ pub(crate) async fn api_jobs(
     Ok(Json(list(&board.queues, &name, &query).await?))
 }
 
+/// The history's query string.
+#[derive(Deserialize)]
+pub(crate) struct HistoryQuery {
+    window: Option<String>,
+}
+
+/// `GET /api/queues/{queue}/history?window=1h|24h|14d`: completed, retried and failed attempts per
+/// step (per kind too), and the wait, run and end-to-end percentiles per kind over the window.
+pub(crate) async fn api_history(
+    _: Viewer,
+    State(board): State<BoardState>,
+    Path(name): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<History>, BoardError> {
+    let window: Window = query.window.as_deref().unwrap_or("1h").parse().map_err(BoardError::Invalid)?;
+    Ok(Json(board.queues.named(&name)?.history(window).await?))
+}
+
 #[derive(Template)]
 #[template(path = "board/queue.html")]
 struct QueuePage {
@@ -217,6 +241,10 @@ struct QueuePage {
     states: Vec<(&'static str, u64)>,
     /// Every declared queue's name, from the catalog.
     queue_names: Vec<&'static str>,
+    /// The history shown under the counts (the chart redraws it live from the JSON API).
+    history: History,
+    /// The windows the history can show.
+    windows: [Window; 3],
 }
 
 /// `GET /queues/{queue}?state=&offset=&q=`
@@ -231,7 +259,9 @@ pub(crate) async fn page(
     let summary = summary(board.queues.named(&name)?).await?;
     let states = JobState::ALL.iter().map(|s| (s.as_str(), count_of(&summary.counts, *s))).collect();
     let queue_names = board.queues.catalog().queue_names();
-    render(&QueuePage { nav: Nav::new(&board, &viewer, "queues", &uri), summary, list, states, queue_names })
+    let window: Window = query.window.as_deref().unwrap_or("1h").parse().map_err(BoardError::Invalid)?;
+    let history = board.queues.named(&name)?.history(window).await?;
+    render(&QueuePage { nav: Nav::new(&board, &viewer, "queues", &uri), summary, list, states, queue_names, history, windows: Window::ALL })
 }
 
 /// `POST /api/queues/{queue}/retry-failed`: every failed job back to waiting.

@@ -41,6 +41,9 @@ pub(crate) struct QueueKeys {
     pub(crate) meta: String,
     /// Worker names by last beat (admin's "workers alive").
     pub(crate) workers: String,
+    /// `<queue>:stats:`, followed by `m:<unix minute>` or `h:<unix hour>`: the history hashes
+    /// (`note_finished` in `helpers.lua` builds the same names from the active key).
+    pub(crate) stats_prefix: String,
 }
 
 /// The start of every queue key: `{<prefix>:queue}:` (one hash tag, see `Queue`).
@@ -69,7 +72,14 @@ impl QueueKeys {
             marker: format!("{base}:marker"),
             meta: format!("{base}:meta"),
             workers: format!("{base}:workers"),
+            stats_prefix: format!("{base}:stats:"),
         }
+    }
+
+    /// The history hash of resolution `step_ms` (60 000: a minute, else an hour) holding unix ms `at`.
+    pub(crate) fn stats(&self, step_ms: i64, at: i64) -> String {
+        let letter = if step_ms == 60_000 { 'm' } else { 'h' };
+        format!("{}{letter}:{}", self.stats_prefix, at.div_euclid(step_ms))
     }
 
     /// Job `id`'s hash.

@@ -8,3 +8,4 @@ mod upgrade;
 mod examples;
 mod flows;
 mod scheduler;
+mod history;

@@ -37,6 +37,7 @@ for i = 13, #ARGV, 5 do
         statuses[#statuses + 1] = 'failed'
       end
     end
+    note_finished(KEYS[3], key, statuses[#statuses], now)
   end
 end
 if finished > 0 then trim(KEYS[4], prefix, tonumber(ARGV[7]), tonumber(ARGV[8]), now) end
