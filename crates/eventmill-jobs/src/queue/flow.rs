@@ -2,13 +2,70 @@
 //! `FlowProducer`). The parent waits in its queue's `waiting-children` set with a count of pending
 //! children; the script that completes a child decrements it and, at zero, moves the parent to
 //! `waiting`, so a parent runs exactly once whatever crashes around it. A child out of attempts
-//! (or cancelled, or removed) fails the parent with the child's error. One level: children are
-//! plain jobs, on any declared queue.
+//! (or cancelled, or removed) follows its [`FailurePolicy`] (BullMQ's names): by default it fails
+//! the parent with the child's error. A completed child's result is kept in the parent's hash
+//! (`result:<id>`), so the parent reads its children's results from its context even after the
+//! children themselves were trimmed. One level: children are plain jobs, on any declared queue.
 
 use std::time::Duration;
 
 use super::{EnqueueOptions, Enqueued, QueueError, Queues, now_ms, scripts};
 use crate::job::{Job, PlannedJob};
+
+/// What a flow's child failing for good (out of attempts, a permanent error, cancelled or
+/// removed) does to its parent: BullMQ's child options, by the same names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailurePolicy {
+    /// The parent fails at once with the child's error, without running (BullMQ's
+    /// `failParentOnFailure`). The default.
+    #[default]
+    FailParent,
+    /// The failure counts as done: the parent runs once its other children completed, and sees
+    /// the error in `ctx.children()` (BullMQ's `ignoreDependencyOnFailure`).
+    IgnoreDependency,
+    /// The child is dropped from the parent's dependencies: the parent runs once its other
+    /// children completed and does not list it (BullMQ's `removeDependencyOnFailure`).
+    RemoveDependency,
+    /// The parent runs at once, while its other children may still run; it sees the error in
+    /// `ctx.children()` (BullMQ's `continueParentOnFailure`).
+    ContinueParent,
+}
+
+impl FailurePolicy {
+    /// Every policy, the default first.
+    pub const ALL: [FailurePolicy; 4] =
+        [Self::FailParent, Self::IgnoreDependency, Self::RemoveDependency, Self::ContinueParent];
+
+    /// Its name in job files, the job hash and the board (`fail_parent`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FailParent => "fail_parent",
+            Self::IgnoreDependency => "ignore_dependency",
+            Self::RemoveDependency => "remove_dependency",
+            Self::ContinueParent => "continue_parent",
+        }
+    }
+}
+
+impl std::fmt::Display for FailurePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for FailurePolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().replace('-', "_");
+        Self::ALL.into_iter().find(|p| p.as_str() == wanted).ok_or_else(|| {
+            format!(
+                "unknown on_failure {s:?}: expected fail_parent (the default), ignore_dependency, remove_dependency \
+                 or continue_parent"
+            )
+        })
+    }
+}
 
 /// A job to enqueue and how.
 pub struct Planned<'a> {
@@ -81,6 +138,7 @@ impl Queues {
             timeout: queue.policy(job.kind).timeout,
             priority: options.priority.unwrap_or(0),
             run_at: now + options.delay.map_or(0, |d| d.as_millis() as i64),
+            on_failure: options.on_failure,
         })
     }
 
