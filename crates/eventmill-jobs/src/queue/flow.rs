@@ -151,3 +151,75 @@ impl Queues {
         options.max_attempts.unwrap_or(queue.policy(job.kind).attempts).max(1)
     }
 }
+
+/// Most children a flow tree lists (the rest are counted in `more`).
+pub const FLOW_TREE_CHILDREN: usize = 500;
+
+/// One job of a flow as `Queues::flow` shows it: the parent with its children (flows are one
+/// level deep, so a child's `children` is empty).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FlowNode {
+    /// The job's id.
+    pub id: String,
+    /// Its kind (empty when the job is no longer stored).
+    pub kind: String,
+    /// Its state (`None`: no longer stored, e.g. trimmed after it completed).
+    pub state: Option<super::JobState>,
+    /// A child's failure policy (`None` for the parent).
+    pub on_failure: Option<FailurePolicy>,
+    /// A child's error, kept by its parent when its policy let the parent run.
+    pub failure: Option<String>,
+    /// The parent's children, in the order they were enqueued (at most `FLOW_TREE_CHILDREN`).
+    pub children: Vec<FlowNode>,
+    /// Children beyond those listed.
+    pub more: usize,
+}
+
+impl Queues {
+    /// The flow job `id` belongs to (as its parent or one of its children), from its parent down:
+    /// `None` when the job is not part of a flow, or does not exist. Two reads from Redis.
+    pub async fn flow(&self, id: &str) -> Result<Option<FlowNode>, QueueError> {
+        let Some(job) = self.job(id).await? else { return Ok(None) };
+        let root = match &job.parent {
+            Some(parent) => match self.job(parent).await? {
+                Some(parent) => parent,
+                None => return Ok(None),
+            },
+            None if job.children.is_empty() => return Ok(None),
+            None => job,
+        };
+        let fields: std::collections::HashMap<String, String> =
+            redis::cmd("HGETALL").arg(self.job_key(&root.id)).query_async(&mut self.connection()).await?;
+        let listed = &root.children[..root.children.len().min(FLOW_TREE_CHILDREN)];
+        let mut pipe = redis::pipe();
+        for child in listed {
+            pipe.cmd("HMGET").arg(self.job_key(child)).arg("kind").arg("state");
+        }
+        let states: Vec<(Option<String>, Option<String>)> =
+            if listed.is_empty() { Vec::new() } else { pipe.query_async(&mut self.connection()).await? };
+        let children = listed
+            .iter()
+            .zip(states)
+            .map(|(child, (kind, state))| FlowNode {
+                id: child.clone(),
+                kind: kind.unwrap_or_default(),
+                state: state.and_then(|s| s.parse().ok()),
+                on_failure: Some(
+                    fields.get(&format!("on_failure:{child}")).and_then(|p| p.parse().ok()).unwrap_or_default(),
+                ),
+                failure: fields.get(&format!("failure:{child}")).cloned(),
+                children: Vec::new(),
+                more: 0,
+            })
+            .collect();
+        Ok(Some(FlowNode {
+            id: root.id.clone(),
+            kind: root.kind.clone(),
+            state: Some(root.state),
+            on_failure: None,
+            failure: None,
+            children,
+            more: root.children.len().saturating_sub(FLOW_TREE_CHILDREN),
+        }))
+    }
+}

@@ -223,3 +223,25 @@ async fn a_job_file_child_reads_its_failure_policy_and_a_bad_one_is_refused_with
     let error = eventmill_jobs::JobOptions::from_value(serde_json::json!({ "on_failure": "skip" })).unwrap_err();
     assert!(error.contains("remove_dependency"), "{error}");
 }
+
+#[tokio::test]
+async fn the_flow_tree_is_found_from_the_parent_or_any_child_with_states_and_policies() {
+    let env = TestEnv::new().await;
+    let queues = env.queues.clone();
+    let (parent, children) = flow_with_policy(&queues, FailurePolicy::IgnoreDependency).await;
+    let tree = queues.flow(&children[1]).await.unwrap().expect("a child belongs to its flow");
+    assert_eq!(tree, queues.flow(&parent).await.unwrap().unwrap(), "the same tree from the parent");
+    assert_eq!((tree.id.as_str(), tree.state, tree.more), (parent.as_str(), Some(JobState::WaitingChildren), 0));
+    let listed: Vec<(&str, Option<JobState>, Option<FailurePolicy>)> =
+        tree.children.iter().map(|c| (c.id.as_str(), c.state, c.on_failure)).collect();
+    assert_eq!(
+        listed,
+        [
+            (children[0].as_str(), Some(JobState::Waiting), Some(FailurePolicy::IgnoreDependency)),
+            (children[1].as_str(), Some(JobState::Waiting), Some(FailurePolicy::FailParent)),
+        ]
+    );
+    let rollup = job("DAILY_ROLLUP", serde_json::json!({ "day": 1 }));
+    let plain = queues.enqueue(&rollup, EnqueueOptions::default()).await.unwrap();
+    assert_eq!(queues.flow(&plain.id).await.unwrap(), None, "a plain job is in no flow");
+}
