@@ -114,7 +114,10 @@ async fn a_board_mounted_in_a_plain_axum_app_lists_the_registrys_queues_and_kind
     assert!(page.contains(r#"href="/jobs/queues/images?state=waiting""#), "links the other declared queue: {page}");
     assert!(page.contains(r#"action="/jobs/api/queues/emails/pause""#), "actions under the mount point: {page}");
 
-    assert!(page.contains(r#"id="throughput-chart""#) && page.contains("/jobs/api/queues/emails/history?window=1h"), "{page}");
+    assert!(
+        page.contains(r#"id="throughput-chart""#) && page.contains("/jobs/api/queues/emails/history?window=1h"),
+        "{page}"
+    );
     let (status, body) = call(&app, Method::GET, "/jobs/api/queues/emails/history?window=14d", Some("bob")).await;
     assert_eq!(status, 200, "{body}");
     let history: Value = serde_json::from_str(&body).unwrap();

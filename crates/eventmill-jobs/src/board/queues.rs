@@ -261,7 +261,15 @@ pub(crate) async fn page(
     let queue_names = board.queues.catalog().queue_names();
     let window: Window = query.window.as_deref().unwrap_or("1h").parse().map_err(BoardError::Invalid)?;
     let history = board.queues.named(&name)?.history(window).await?;
-    render(&QueuePage { nav: Nav::new(&board, &viewer, "queues", &uri), summary, list, states, queue_names, history, windows: Window::ALL })
+    render(&QueuePage {
+        nav: Nav::new(&board, &viewer, "queues", &uri),
+        summary,
+        list,
+        states,
+        queue_names,
+        history,
+        windows: Window::ALL,
+    })
 }
 
 /// `POST /api/queues/{queue}/retry-failed`: every failed job back to waiting.

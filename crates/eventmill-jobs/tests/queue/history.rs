@@ -22,10 +22,8 @@ async fn two_processes_minutes_add_up_exactly_and_latency_is_counted_per_attempt
     }
     let worker_a = start_worker(queue, a.clone(), 2);
     let worker_b = start_worker(other.queues.reports(), b.clone(), 2);
-    let all_done = eventually(Duration::from_secs(20), || async {
-        queue.counts().await.unwrap().completed == 40
-    })
-    .await;
+    let all_done =
+        eventually(Duration::from_secs(20), || async { queue.counts().await.unwrap().completed == 40 }).await;
     assert!(all_done, "40 jobs did not complete: {:?}", queue.counts().await.unwrap());
     // One permanent failure and one retried attempt, counted apart.
     a.set(Behaviour::FailPermanent);
