@@ -60,6 +60,8 @@ pub struct RunningJob {
     pub progress: Progress,
     /// Cancelled when the job should stop (shutdown, claim lost).
     pub cancel: CancellationToken,
+    /// Where its context reads the job's hash (`ctx.children()`); `None` outside a worker.
+    pub(crate) store: Option<Arc<super::context::JobStore>>,
 }
 
 /// How one worker runs.
@@ -101,6 +103,7 @@ pub async fn run(
     helpers.spawn(waker::run(queue.clone(), wake.clone()));
     helpers.spawn(live::run(queue.clone(), options.name.clone(), active.clone()));
     let (done, finished) = mpsc::unbounded_channel();
+    let (queue_redis, job_prefix) = (queue.redis.clone(), queue.keys.job_prefix.clone());
     let worker = Worker {
         concurrency: options.concurrency.max(1),
         name: options.name,
@@ -110,6 +113,7 @@ pub async fn run(
         done,
         shutdown,
         jobs: JoinSet::new(),
+        store: Arc::new(super::context::JobStore { redis: queue_redis, job_prefix }),
     };
     tracing::info!(worker = %worker.name, queue = worker.queue.name, concurrency = worker.concurrency, "job worker started");
     worker.drive(finished, wake).await;
@@ -126,6 +130,8 @@ struct Worker {
     done: mpsc::UnboundedSender<Finished>,
     shutdown: Shutdown,
     jobs: JoinSet<()>,
+    /// Shared by every job's context.
+    store: Arc<super::context::JobStore>,
 }
 
 /// The loop's state between round trips.
