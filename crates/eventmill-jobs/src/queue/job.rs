@@ -223,7 +223,8 @@ impl JobError {
     /// [`JobContext::update_data`](super::JobContext::update_data), is what the next run gets).
     /// A time in the past makes it due at once.
     pub fn delay_until(time: chrono::DateTime<chrono::Utc>) -> Self {
-        let message = format!("delayed by its processor until {}", time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        let message =
+            format!("delayed by its processor until {}", time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
         Self { retry: true, message, source: None, action: Action::DelayUntil(time.timestamp_millis()) }
     }
 

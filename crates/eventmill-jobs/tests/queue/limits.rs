@@ -121,10 +121,8 @@ async fn run_two_workers(global: Option<u32>) -> i64 {
     let other = TestEnv::with(&[("EVENTMILL_REDIS_PREFIX", &env.prefix)]).await;
     let key = format!("{{{}:queue}}:test-overlap", env.prefix);
     let done = Arc::new(AtomicUsize::new(0));
-    let queues: Vec<Queue> = [&env, &other]
-        .into_iter()
-        .map(|e| e.queues.rollup().clone().with_global_concurrency(global))
-        .collect();
+    let queues: Vec<Queue> =
+        [&env, &other].into_iter().map(|e| e.queues.rollup().clone().with_global_concurrency(global)).collect();
     let mut workers = Vec::new();
     for (queue, e) in queues.iter().zip([&env, &other]) {
         queue.declare(false, 4).await.unwrap();
