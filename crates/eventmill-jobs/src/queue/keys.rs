@@ -37,8 +37,11 @@ pub(crate) struct QueueKeys {
     /// A sorted set a blocked worker waits on (BZPOPMIN): every script that makes a job
     /// runnable adds to it.
     pub(crate) marker: String,
-    /// declared_at, concurrency, rate_limit.
+    /// declared_at, concurrency, rate_limit, global_concurrency.
     pub(crate) meta: String,
+    /// Present (with a TTL): a processor rate limited the queue (`JobError::rate_limited`);
+    /// workers claim nothing until it expires.
+    pub(crate) rate_limited: String,
     /// Worker names by last beat (admin's "workers alive").
     pub(crate) workers: String,
     /// `<queue>:stats:`, followed by `m:<unix minute>` or `h:<unix hour>`: the history hashes
@@ -71,6 +74,7 @@ impl QueueKeys {
             limiter: format!("{base}:limiter"),
             marker: format!("{base}:marker"),
             meta: format!("{base}:meta"),
+            rate_limited: format!("{base}:rate-limited"),
             workers: format!("{base}:workers"),
             stats_prefix: format!("{base}:stats:"),
         }
@@ -112,8 +116,8 @@ impl QueueKeys {
     }
 
     /// `finish_and_fetch.lua`: waiting, delayed, active, completed, failed, paused, marker, order,
-    /// limiter.
-    pub(crate) fn for_finish_and_fetch(&self) -> [&str; 9] {
+    /// limiter, meta, rate-limited.
+    pub(crate) fn for_finish_and_fetch(&self) -> [&str; 11] {
         [
             &self.waiting,
             &self.delayed,
@@ -124,6 +128,8 @@ impl QueueKeys {
             &self.marker,
             &self.order,
             &self.limiter,
+            &self.meta,
+            &self.rate_limited,
         ]
     }
 

@@ -47,7 +47,7 @@ pub use context::{ChildJob, JobContext, Progress};
 pub use events::{EventKind, Events, JobEvent};
 pub use flow::{FailurePolicy, FlowEnqueued, FlowNode, Planned};
 pub use history::{Histogram, History, Window};
-pub use job::{AttemptError, JobError, JobRecord, JobState, ResultExt};
+pub use job::{Action, AttemptError, JobError, JobRecord, JobState, ResultExt};
 pub use keys::key_base;
 pub use maintenance::BulkStep;
 pub use processor::{Kind, Processor};

@@ -7,5 +7,6 @@ mod queue;
 mod upgrade;
 mod examples;
 mod flows;
+mod limits;
 mod scheduler;
 mod history;
