@@ -108,6 +108,8 @@ local function note_finished(active, key, status, now)
     redis.call('HINCRBY', stats, kind .. ':w:' .. latency_bucket(started - due), 1)
     redis.call('HINCRBY', stats, kind .. ':x:' .. latency_bucket(now - started), 1)
     if letter ~= 'r' then redis.call('HINCRBY', stats, kind .. ':e:' .. latency_bucket(now - created), 1) end
+  end
+end
 
 -- A job whose processor asked to wait, its attempt given back: `d` delayed until `value` (ms),
 -- `l` first in line while its queue takes no job for `value` ms (a longer pause in force is kept).
