@@ -91,7 +91,7 @@ mod test_kinds;
 pub use job::{Job, JobOptions, JobTemplate, PlannedJob};
 pub use jobs::Jobs;
 pub use queue::{
-    BulkJob, Catalog, Dispatch, EnqueueOptions, Enqueued, JobContext, JobError, JobRecord, JobState, Kind, Processor,
-    Progress, Queue, QueueError, QueueSpec, Queues, RateLimit, Registry, ResultExt,
+    BulkJob, Catalog, ChildJob, Dispatch, EnqueueOptions, Enqueued, FailurePolicy, JobContext, JobError, JobRecord,
+    JobState, Kind, Processor, Progress, Queue, QueueError, QueueSpec, Queues, RateLimit, Registry, ResultExt,
 };
 pub use settings::{JobSettings, JobsSettings, RedisSettings, RetryPolicy};

@@ -157,3 +157,29 @@ async fn a_board_mounted_in_a_plain_axum_app_lists_the_registrys_queues_and_kind
     let (status, home) = call(&app, Method::GET, "/", None).await;
     assert_eq!((status, home.as_str()), (StatusCode::OK, "the shop"), "the host's own routes are its own");
 }
+
+#[tokio::test]
+async fn the_job_api_answers_a_flows_tree_from_any_of_its_jobs() {
+    use eventmill_jobs::{EnqueueOptions, FailurePolicy, Job, queue::Planned};
+    let jobs = jobs();
+    let parent = Job { kind: "RESIZE_IMAGE", payload: json!({ "taken_on": "2026-01-01" }) };
+    let child = Job { kind: "SEND_WELCOME", payload: json!({ "user_id": "u1" }) };
+    let options = EnqueueOptions { on_failure: FailurePolicy::IgnoreDependency, ..EnqueueOptions::default() };
+    let flow = jobs
+        .queues()
+        .enqueue_flow(Planned { job: &parent, options: EnqueueOptions::default() }, &[Planned { job: &child, options }])
+        .await
+        .unwrap();
+    let state = jobs.board("/jobs");
+    let app = Router::new().nest("/jobs", board::router(state).layer(middleware::from_fn(trivial_auth)));
+    let (status, body) = call(&app, Method::GET, &format!("/jobs/api/jobs/{}", flow.children[0]), Some("bob")).await;
+    assert_eq!(status, 200, "{body}");
+    let detail: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(detail["flow"]["id"], flow.id.as_str(), "{detail}");
+    assert_eq!(detail["flow"]["state"], "waiting-children");
+    assert_eq!(detail["flow"]["children"][0]["on_failure"], "ignore_dependency", "{detail}");
+    assert_eq!(detail["flow"]["children"][0]["state"], "waiting");
+    let plain = jobs.enqueue::<SendWelcome>(&Welcome { user_id: "u2".into() }).await.unwrap().id;
+    let (_, body) = call(&app, Method::GET, &format!("/jobs/api/jobs/{plain}"), Some("bob")).await;
+    assert!(serde_json::from_str::<Value>(&body).unwrap().get("flow").is_none(), "no flow field: {body}");
+}

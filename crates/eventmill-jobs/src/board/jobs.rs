@@ -122,13 +122,17 @@ pub struct JobDetail {
     pub job: JobRecord,
     /// Milliseconds from the last start to the end (or to now while running).
     pub duration_ms: Option<i64>,
+    /// The flow the job belongs to, from its parent down (absent for a job in no flow).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<crate::queue::FlowNode>,
 }
 
 async fn detail(queues: &Queues, id: &str) -> Result<JobDetail, BoardError> {
     let job = queues.job(id).await?.ok_or_else(|| BoardError::NotFound(format!("no job with id {id}")))?;
     let end = job.finished_at.or_else(|| (job.state == JobState::Active).then(crate::queue::now_ms));
     let duration_ms = job.started_at.zip(end).map(|(start, end)| end - start);
-    Ok(JobDetail { job, duration_ms })
+    let flow = queues.flow(id).await?;
+    Ok(JobDetail { job, duration_ms, flow })
 }
 
 /// `GET /api/jobs/{id}`

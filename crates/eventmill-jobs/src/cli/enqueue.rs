@@ -92,7 +92,13 @@ pub struct EnqueueFlags {
 impl EnqueueFlags {
     /// The job options these flags give.
     pub fn options(&self) -> JobOptions {
-        JobOptions { priority: self.priority, delay: self.delay, key: self.key.clone(), key_window: self.key_window }
+        JobOptions {
+            priority: self.priority,
+            delay: self.delay,
+            key: self.key.clone(),
+            key_window: self.key_window,
+            on_failure: None,
+        }
     }
 
     /// These flags, with those given after a `KIND` (which win).

@@ -77,6 +77,9 @@ impl JobsCommand {
                 let job = queues.job(&id).await?.ok_or_else(|| QueueError::NotFound(id.clone()))?;
                 let mut shown = serde_json::to_value(&job)?;
                 shown["log"] = serde_json::json!(queues.log(&id).await?);
+                if let Some(flow) = queues.flow(&id).await? {
+                    shown["flow"] = serde_json::to_value(flow)?;
+                }
                 println!("{}", serde_json::to_string_pretty(&shown)?);
             }
             JobsCommand::Retry(JobsRetryArgs { id: Some(id), .. }) => {

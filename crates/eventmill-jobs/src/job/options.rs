@@ -7,9 +7,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::queue::{EnqueueOptions, MAX_PRIORITY};
+use crate::queue::{EnqueueOptions, FailurePolicy, MAX_PRIORITY};
 
-/// A job file's `options = { priority = 1, delay = "10m", key = "k", key_window = "1h" }`.
+/// A job file's `options = { priority = 1, delay = "10m", key = "k", key_window = "1h" }` (a flow's
+/// child also `on_failure = "ignore_dependency"`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobOptions {
     /// 1 runs first, then 2...; none runs before any prioritised job.
@@ -20,6 +21,8 @@ pub struct JobOptions {
     pub key: Option<String>,
     /// How long `key` deduplicates (default: while the job exists).
     pub key_window: Option<Duration>,
+    /// A flow's child: what its failure does to its parent (`fail_parent` when unset).
+    pub on_failure: Option<FailurePolicy>,
 }
 
 #[derive(Deserialize)]
@@ -30,13 +33,15 @@ struct Raw {
     key: Option<String>,
     #[serde(alias = "keyWindow")]
     key_window: Option<String>,
+    #[serde(alias = "onFailure")]
+    on_failure: Option<String>,
 }
 
 impl JobOptions {
     /// Parses the `options` value of a job file.
     pub fn from_value(value: Value) -> Result<Self, String> {
         let raw: Raw = serde_json::from_value(value)
-            .map_err(|e| format!("options: {e} (known: priority, delay, key, key_window)"))?;
+            .map_err(|e| format!("options: {e} (known: priority, delay, key, key_window, on_failure)"))?;
         let duration = |name: &str, text: Option<String>| {
             text.map(|t| {
                 humantime::parse_duration(t.trim())
@@ -49,6 +54,7 @@ impl JobOptions {
             delay: duration("delay", raw.delay)?,
             key: raw.key.filter(|k| !k.trim().is_empty()),
             key_window: duration("key_window", raw.key_window)?,
+            on_failure: raw.on_failure.map(|p| p.parse().map_err(|e| format!("options.{e}"))).transpose()?,
         };
         options.check()?;
         Ok(options)
@@ -72,6 +78,7 @@ impl JobOptions {
             delay: over.delay.or(self.delay),
             key: over.key.or(self.key),
             key_window: over.key_window.or(self.key_window),
+            on_failure: over.on_failure.or(self.on_failure),
         }
     }
 
@@ -83,6 +90,7 @@ impl JobOptions {
             idempotency_key: self.key.clone(),
             idempotency_ttl: self.key_window,
             origin: origin.to_owned(),
+            on_failure: self.on_failure.unwrap_or_default(),
             ..Default::default()
         }
     }
@@ -100,5 +108,9 @@ mod tests {
         let err = JobOptions::from_value(serde_json::json!({"prio": 1})).unwrap_err();
         assert!(err.contains("known: priority"), "{err}");
         assert!(JobOptions::from_value(serde_json::json!({"priority": 1u32 << 22})).is_err());
+        let options = JobOptions::from_value(serde_json::json!({"on_failure": "ignore_dependency"})).unwrap();
+        assert_eq!(options.on_failure, Some(FailurePolicy::IgnoreDependency));
+        let err = JobOptions::from_value(serde_json::json!({"on_failure": "ignore"})).unwrap_err();
+        assert!(err.contains("expected fail_parent (the default), ignore_dependency"), "{err}");
     }
 }

@@ -7,7 +7,11 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
+
+use super::{JobError, JobState};
+use crate::redis_conn::RedisConn;
 
 /// Reports a running job's progress (0-100 and a message) and log lines; visible in `jobs show`,
 /// `enqueue --wait` and admin. Cheap to call often: only the latest progress is written.
@@ -86,6 +90,31 @@ pub struct JobContext<S> {
     /// Cancelled when the job should stop: shutdown, or its claim was lost (removed, lease expired).
     pub cancel: CancellationToken,
     progress: Progress,
+    /// Where the job's hash is read (a flow parent's children); `None` outside a worker.
+    store: Option<Arc<JobStore>>,
+}
+
+/// Where a worker's jobs live in Redis (its queue's connection and job-hash prefix), so a context
+/// can read its own job's hash.
+pub(crate) struct JobStore {
+    pub(crate) redis: RedisConn,
+    pub(crate) job_prefix: String,
+}
+
+/// A flow's child as its parent sees it in [`JobContext::children`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ChildJob {
+    /// The child's id.
+    pub id: String,
+    /// Its kind (empty if the child was removed or trimmed since).
+    pub kind: String,
+    /// Where it is now (`None`: no longer stored; a completed child's result is still here).
+    pub state: Option<JobState>,
+    /// A completed child's result (kept with the parent, so it outlives the child's retention).
+    pub result: Option<serde_json::Value>,
+    /// A failed child's error, when its failure policy let the parent run
+    /// (`ignore_dependency`, `continue_parent`).
+    pub failure: Option<String>,
 }
 
 impl<S> Clone for JobContext<S> {
@@ -97,6 +126,7 @@ impl<S> Clone for JobContext<S> {
             max_attempts: self.max_attempts,
             cancel: self.cancel.clone(),
             progress: self.progress.clone(),
+            store: self.store.clone(),
         }
     }
 }
@@ -111,6 +141,7 @@ impl<S> JobContext<S> {
             max_attempts: attempt,
             cancel: CancellationToken::new(),
             progress: progress.unwrap_or_default(),
+            store: None,
         }
     }
 
@@ -123,6 +154,7 @@ impl<S> JobContext<S> {
             max_attempts: job.max_attempts,
             cancel: job.cancel.clone(),
             progress: job.progress.clone(),
+            store: job.store.clone(),
         }
     }
 
@@ -154,6 +186,73 @@ impl<S> JobContext<S> {
     /// True once the job is asked to stop; long processors check it between steps.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
+    }
+
+    /// A flow parent's children, in the order they were enqueued: each one's state, its result
+    /// once completed, its error when it failed under `ignore_dependency` or `continue_parent`
+    /// (children dropped by `remove_dependency` are not listed). Empty for a job without children.
+    /// Two reads from Redis; an error reaching it is retryable.
+    pub async fn children(&self) -> Result<Vec<ChildJob>, JobError> {
+        let Some(store) = &self.store else {
+            return Err(JobError::permanent(
+                "ctx.children() needs a job claimed by a worker (this context was built with JobContext::new)",
+            ));
+        };
+        let mut redis = store.redis.clone();
+        let fields: std::collections::HashMap<String, String> =
+            redis::cmd("HGETALL").arg(format!("{}{}", store.job_prefix, self.job_id)).query_async(&mut redis).await?;
+        let ids: Vec<String> = fields.get("children").and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("HMGET").arg(format!("{}{id}", store.job_prefix)).arg("kind").arg("state");
+        }
+        let states: Vec<(Option<String>, Option<String>)> = pipe.query_async(&mut redis).await?;
+        let json = |v: &String| serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.clone()));
+        Ok(ids
+            .into_iter()
+            .zip(states)
+            .map(|(id, (kind, state))| ChildJob {
+                kind: kind.unwrap_or_default(),
+                state: state.and_then(|s| s.parse().ok()),
+                result: fields.get(&format!("result:{id}")).map(json),
+                failure: fields.get(&format!("failure:{id}")).cloned(),
+                id,
+            })
+            .collect())
+    }
+
+    /// A flow parent's completed children's results, by child id (see [`children`](Self::children)).
+    pub async fn children_results(&self) -> Result<std::collections::BTreeMap<String, serde_json::Value>, JobError> {
+        Ok(self.children().await?.into_iter().filter_map(|c| Some((c.id, c.result?))).collect())
+    }
+
+    /// The same, each result parsed as `T`; a result that does not parse is a permanent error
+    /// naming the child.
+    pub async fn children_results_as<T: DeserializeOwned>(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, T>, JobError> {
+        self.children_results()
+            .await?
+            .into_iter()
+            .map(|(id, value)| {
+                let parsed = serde_json::from_value(value).map_err(|e| {
+                    JobError::permanent(format!(
+                        "the result of child job {id} is not a {}: {e}",
+                        std::any::type_name::<T>()
+                    ))
+                })?;
+                Ok((id, parsed))
+            })
+            .collect()
+    }
+
+    /// A flow parent's children that failed without failing it (`ignore_dependency`,
+    /// `continue_parent`): their errors, by child id.
+    pub async fn ignored_failures(&self) -> Result<std::collections::BTreeMap<String, String>, JobError> {
+        Ok(self.children().await?.into_iter().filter_map(|c| Some((c.id, c.failure?))).collect())
     }
 
     /// The same job with progress reports dropped (a sub-step whose own percentages would

@@ -42,9 +42,9 @@ pub mod worker;
 
 pub use bulk::BulkJob;
 pub(crate) use claim::{Fetched, Finished, Live, Outcome, Recorded, Round};
-pub use context::{JobContext, Progress};
+pub use context::{ChildJob, JobContext, Progress};
 pub use events::{EventKind, Events, JobEvent};
-pub use flow::{FlowEnqueued, Planned};
+pub use flow::{FailurePolicy, FlowEnqueued, FlowNode, Planned};
 pub use job::{AttemptError, JobError, JobRecord, JobState, ResultExt};
 pub use keys::key_base;
 pub use maintenance::BulkStep;

@@ -99,6 +99,11 @@ impl Queues {
         self.redis.clone()
     }
 
+    /// Job `id`'s hash key.
+    pub(super) fn job_key(&self, id: &str) -> String {
+        format!("{}{id}", self.job_prefix)
+    }
+
     /// A job by id, in any queue and state.
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, QueueError> {
         let hash: HashMap<String, String> = self.redis.clone().hgetall(format!("{}{id}", self.job_prefix)).await?;

@@ -28,6 +28,9 @@ pub struct EnqueueOptions {
     pub max_attempts: Option<u32>,
     /// What enqueued the job, shown in listings.
     pub origin: String,
+    /// A flow's child: what its failure does to its parent (default: fails it). Ignored for a
+    /// job that is not a flow's child.
+    pub on_failure: super::FailurePolicy,
 }
 
 /// The lowest priority (BullMQ's too: 2^21), so that priority and place in line share one exact

@@ -7,7 +7,7 @@ use std::time::Duration;
 use redis::{RedisWrite, ToRedisArgs};
 
 use crate::{
-    queue::{Finished, Live, Outcome, RateLimit, claim::PROMOTE_CHUNK, keys::QueueKeys},
+    queue::{FailurePolicy, Finished, Live, Outcome, RateLimit, claim::PROMOTE_CHUNK, keys::QueueKeys},
     settings::JobSettings,
 };
 
@@ -228,6 +228,8 @@ pub(crate) struct FlowJob<'a> {
     pub(crate) priority: u32,
     /// When it may run (unix ms); a parent runs when its children are done (ignored).
     pub(crate) run_at: i64,
+    /// A child's: what its failure does to its parent (a parent's is not sent).
+    pub(crate) on_failure: FailurePolicy,
 }
 
 /// A flow: a parent run once every one of its children completed.
@@ -244,7 +246,7 @@ pub(crate) struct NewFlow<'a> {
 
 /// ARGV 2-15: now, idempotency_ttl_ms, the parent's queue, kind, payload, max_attempts,
 /// timeout_ms, origin, priority, key text, and its queue's waiting, order, marker, failed keys;
-/// then per child: queue, kind, payload, max_attempts, timeout_ms, priority, run_at.
+/// then per child: queue, kind, payload, max_attempts, timeout_ms, priority, run_at, on_failure.
 impl ToRedisArgs for NewFlow<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
         let parent = &self.parent;
@@ -269,6 +271,7 @@ impl ToRedisArgs for NewFlow<'_> {
             millis(child.timeout).write_redis_args(out);
             child.priority.write_redis_args(out);
             child.run_at.write_redis_args(out);
+            out.write_arg(child.on_failure.as_str().as_bytes());
         }
     }
 }

@@ -15,7 +15,7 @@ redis.call('HSET', pkey, 'id', parent, 'queue', ARGV[4], 'kind', ARGV[5], 'paylo
 redis.call('ZADD', KEYS[2], now, parent)
 local ids = {}
 for i = 0, n - 1 do
-  local a, k = 16 + 7 * i, 4 + 4 * i
+  local a, k = 16 + 8 * i, 4 + 4 * i
   local id = tostring(redis.call('INCR', KEYS[1]))
   local key = prefix .. id
   local run_at = tonumber(ARGV[a + 6])
@@ -25,6 +25,10 @@ for i = 0, n - 1 do
     'max_attempts', ARGV[a + 3], 'timeout_ms', ARGV[a + 4], 'created_at', now, 'run_at', run_at,
     'state', state, 'attempts', 0, 'progress', 0, 'progress_message', '', 'errors', '[]',
     'origin', ARGV[9], 'priority', ARGV[a + 5], 'parent', parent)
+  if ARGV[a + 7] ~= 'fail_parent' then
+    redis.call('HSET', key, 'on_failure', ARGV[a + 7])
+    redis.call('HSET', pkey, 'on_failure:' .. id, ARGV[a + 7])
+  end
   if state == 'delayed' then
     redis.call('ZADD', KEYS[k + 1], run_at, id)
   else

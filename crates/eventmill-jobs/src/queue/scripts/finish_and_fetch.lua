@@ -21,7 +21,7 @@ for i = 15 + started, #ARGV, 5 do
     if kind == 'c' then
       redis.call('HSET', key, 'state', 'completed', 'finished_at', now, 'result', a, 'progress', 100)
       redis.call('ZADD', KEYS[4], now, id)
-      child_ended(prefix, redis.call('HGET', key, 'parent'), id, true, '', now)
+      child_ended(prefix, redis.call('HGET', key, 'parent'), id, true, a, now)
       finished = finished + 1
       statuses[#statuses + 1] = 'completed'
     elseif kind == 'h' then

@@ -34,25 +34,49 @@ local function push_error(key, attempt, now, message, worker)
   redis.call('HSET', key, 'errors', cjson.encode(errors), 'last_error', message)
 end
 
--- A flow's child `id` ended (ok: completed; else failed for good, cancelled or removed), in the
--- same script that recorded it: the parent (still waiting for its children) counts it, and runs
--- once none is pending; a failed child fails the parent with the child's error. The parent's
--- queue keys are in its hash (a child may live on another queue).
+-- A flow's parent leaves `waiting-children` for its queue's waiting set (`k`: the queue keys its
+-- hash keeps: waiting-children, waiting, order, marker).
+local function run_parent(pkey, parent, k, now)
+  redis.call('ZREM', k[1], parent)
+  redis.call('HSET', pkey, 'state', 'waiting', 'run_at', now, 'progress_message', '')
+  redis.call('ZADD', k[2], waiting_score(pkey, k[3], false), parent)
+  redis.call('ZADD', k[4], 0, '0')
+end
+
+-- A flow's child `id` ended (ok: completed, `message` is its result JSON; else failed for good,
+-- cancelled or removed, `message` is why), in the same script that recorded it. The parent (still
+-- waiting for its children) keeps the result as `result:<id>` and counts the child; it runs once
+-- none is pending. A failed child follows its policy, kept in the parent as `on_failure:<id>`
+-- (none: fail_parent): fail_parent fails the parent with the child's error; ignore_dependency
+-- keeps the error as `failure:<id>` and counts the child as done; remove_dependency drops the
+-- child from the parent's `children` and counts it as done; continue_parent keeps the error and
+-- runs the parent now. The parent's queue keys are in its hash (a child may live on another queue).
 local function child_ended(prefix, parent, id, ok, message, now)
   if not parent or parent == '' then return end
   local pkey = prefix .. parent
   if redis.call('HGET', pkey, 'state') ~= 'waiting-children' then return end
   local k = redis.call('HMGET', pkey, 'k_children', 'k_waiting', 'k_order', 'k_marker', 'k_failed')
   if ok then
-    if redis.call('HINCRBY', pkey, 'pending', -1) > 0 then return end
-    redis.call('ZREM', k[1], parent)
-    redis.call('HSET', pkey, 'state', 'waiting', 'run_at', now, 'progress_message', '')
-    redis.call('ZADD', k[2], waiting_score(pkey, k[3], false), parent)
-    redis.call('ZADD', k[4], 0, '0')
+    redis.call('HSET', pkey, 'result:' .. id, message)
   else
-    redis.call('ZREM', k[1], parent)
-    push_error(pkey, 0, now, 'child job ' .. id .. ' failed: ' .. message, '')
-    redis.call('HSET', pkey, 'state', 'failed', 'finished_at', now, 'progress_message', 'child job ' .. id .. ' failed')
-    redis.call('ZADD', k[5], now, parent)
+    local policy = redis.call('HGET', pkey, 'on_failure:' .. id) or 'fail_parent'
+    if policy == 'remove_dependency' then
+      local kept = {}
+      for _, child in ipairs(cjson.decode(redis.call('HGET', pkey, 'children') or '[]')) do
+        if child ~= id then kept[#kept + 1] = child end
+      end
+      redis.call('HSET', pkey, 'children', #kept > 0 and cjson.encode(kept) or '[]')
+    elseif policy == 'ignore_dependency' or policy == 'continue_parent' then
+      redis.call('HSET', pkey, 'failure:' .. id, message)
+      if policy == 'continue_parent' then return run_parent(pkey, parent, k, now) end
+    else
+      redis.call('ZREM', k[1], parent)
+      push_error(pkey, 0, now, 'child job ' .. id .. ' failed: ' .. message, '')
+      redis.call('HSET', pkey, 'state', 'failed', 'finished_at', now, 'progress_message', 'child job ' .. id .. ' failed')
+      redis.call('ZADD', k[5], now, parent)
+      return
+    end
   end
+  if redis.call('HINCRBY', pkey, 'pending', -1) > 0 then return end
+  run_parent(pkey, parent, k, now)
 end

@@ -60,6 +60,8 @@ pub struct RunningJob {
     pub progress: Progress,
     /// Cancelled when the job should stop (shutdown, claim lost).
     pub cancel: CancellationToken,
+    /// Where its context reads the job's hash (`ctx.children()`); `None` outside a worker.
+    pub(crate) store: Option<Arc<super::context::JobStore>>,
 }
 
 /// How one worker runs.
@@ -101,6 +103,7 @@ pub async fn run(
     helpers.spawn(waker::run(queue.clone(), wake.clone()));
     helpers.spawn(live::run(queue.clone(), options.name.clone(), active.clone()));
     let (done, finished) = mpsc::unbounded_channel();
+    let (queue_redis, job_prefix) = (queue.redis.clone(), queue.keys.job_prefix.clone());
     let worker = Worker {
         concurrency: options.concurrency.max(1),
         prefetch: queue.settings().prefetch,
@@ -112,6 +115,7 @@ pub async fn run(
         shutdown,
         jobs: JoinSet::new(),
         held: VecDeque::new(),
+        store: Arc::new(super::context::JobStore { redis: queue_redis, job_prefix }),
     };
     tracing::info!(worker = %worker.name, queue = worker.queue.name, concurrency = worker.concurrency,
         prefetch = worker.prefetch, "job worker started");
@@ -133,6 +137,8 @@ struct Worker {
     jobs: JoinSet<()>,
     /// Claimed ahead, leased, not started (their slots in `active` have no task yet), oldest first.
     held: VecDeque<Fetched>,
+    /// Shared by every job's context.
+    store: Arc<super::context::JobStore>,
 }
 
 /// Held jobs start without asking Redis only this long after a round trip said the queue is not
@@ -270,7 +276,7 @@ impl Worker {
 
     /// Starts held jobs in free slots, if the last round trip is recent enough to trust it.
     fn start_held(&mut self, pace: &mut Pace) {
-        if self.held.is_empty() || !pace.held_fresh_until.is_some_and(|until| Instant::now() < until) {
+        if self.held.is_empty() || pace.held_fresh_until.is_none_or(|until| Instant::now() >= until) {
             return;
         }
         while pace.running + pace.reserved < self.concurrency {

@@ -27,6 +27,7 @@ impl Worker {
             max_attempts: job.max_attempts,
             progress: progress.clone(),
             cancel: cancel.clone(),
+            store: Some(self.store.clone()),
         };
         let handler = self.handler.clone();
         let attempt = std::panic::catch_unwind(AssertUnwindSafe(|| handler.handle(running)));
