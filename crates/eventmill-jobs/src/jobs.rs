@@ -185,6 +185,22 @@ impl<S: Send + Sync + 'static> Jobs<S> {
         Scheduler::new(schedules, self.queues.clone(), self.redis.clone(), &self.settings.redis.prefix)
     }
 
+    /// The run-time schedules in Redis: upsert, remove, list, pause, resume, ledgers. A running
+    /// [`scheduler::run`] picks changes up within ~2 s.
+    ///
+    /// ```no_run
+    /// # async fn demo(jobs: eventmill_jobs::Jobs<()>) -> Result<(), eventmill_jobs::QueueError> {
+    /// use eventmill_jobs::scheduler::ScheduleSpec;
+    /// let spec = ScheduleSpec::cron("0 2 * * *")
+    ///     .timezone("Europe/Berlin")
+    ///     .job(serde_json::json!({ "job_type": "DAILY_ROLLUP", "date": "yesterday" }));
+    /// jobs.schedules().upsert("nightly-rollup", &spec).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn schedules(&self) -> scheduler::Schedules {
+        scheduler::Schedules::new(self.redis.clone(), &self.settings.redis.prefix, self.queues.catalog().clone())
+    }
+
     /// The schedules of the file at `path`, read afresh on every call (what the board's
     /// schedules page shows, so an edited file shows at once; a bad file is an error naming it).
     pub fn schedule_file(

@@ -12,13 +12,13 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::cron_expr::CronSchedule;
 use crate::{job::JobTemplate, queue::Catalog};
 
 /// What to do, at start, with runs missed while no scheduler was running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Misfire {
     /// Enqueue the latest missed run, once.
@@ -38,6 +38,20 @@ pub struct ScheduleEntry {
     pub job: JobTemplate,
     /// What a tick missed while no scheduler ran becomes.
     pub misfire: Misfire,
+    /// At most this many ticks enqueue a job (run-time schedules; `None` = no limit).
+    pub limit: Option<u64>,
+    /// Where it is defined: `scheduler.toml` (read-only at run time) or Redis.
+    pub defined_in: DefinedIn,
+}
+
+/// Where a schedule is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefinedIn {
+    /// `scheduler.toml`: changed by editing the file (read-only on the board and the CLI).
+    File,
+    /// Redis, at run time (`jobs.schedules().upsert`, `schedules add`, the board's form).
+    Redis,
 }
 
 #[derive(Deserialize)]
@@ -92,7 +106,14 @@ fn check(raw: RawEntry, base: &Path, registry: &Catalog) -> Result<ScheduleEntry
         (None, Some(job)) => JobTemplate::from_value(job, registry)?,
         _ => return Err("give exactly one of job_file or an inline [schedule.job]".into()),
     };
-    Ok(ScheduleEntry { name: raw.name, cron, job, misfire: raw.misfire.unwrap_or(Misfire::RunOnce) })
+    Ok(ScheduleEntry {
+        name: raw.name,
+        cron,
+        job,
+        misfire: raw.misfire.unwrap_or(Misfire::RunOnce),
+        limit: None,
+        defined_in: DefinedIn::File,
+    })
 }
 
 #[cfg(test)]

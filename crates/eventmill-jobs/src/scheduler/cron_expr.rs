@@ -15,14 +15,30 @@ use chrono_tz::Tz;
 
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
-/// A checked cron expression in a timezone.
+/// When a schedule ticks: a checked cron expression in a timezone, or a fixed interval
+/// (`every 30s`), optionally only between a start and an end time.
 #[derive(Debug, Clone)]
 pub struct CronSchedule {
-    /// As written in scheduler.toml.
+    /// As written: the cron expression, or `every 30s`.
     pub expression: String,
     /// Ticks are computed in this timezone (DST included).
     pub timezone: Tz,
-    cron: cron::Schedule,
+    rule: Rule,
+    /// No tick before this instant.
+    pub start: Option<DateTime<Utc>>,
+    /// No tick after this instant.
+    pub end: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+enum Rule {
+    Cron(Box<cron::Schedule>),
+    /// Ticks at `anchor + n * interval` (the start time, else the Unix epoch): every scheduler
+    /// computes the same instants, so each tick's job key is the same everywhere.
+    Every {
+        interval: chrono::Duration,
+        anchor: DateTime<Utc>,
+    },
 }
 
 impl CronSchedule {
@@ -40,15 +56,84 @@ impl CronSchedule {
         };
         six[5] = day_of_week(&six[5]).map_err(|e| format!("cron {expression:?}: {e}"))?;
         let cron = cron::Schedule::from_str(&six.join(" ")).map_err(|e| format!("cron {expression:?}: {e}"))?;
-        Ok(Self { expression: expression.to_owned(), timezone, cron })
+        Ok(Self {
+            expression: expression.to_owned(),
+            timezone,
+            rule: Rule::Cron(Box::new(cron)),
+            start: None,
+            end: None,
+        })
     }
 
-    /// The first tick strictly after `after`.
+    /// Ticks every `interval` (whole seconds, at least 1 s), at the start time plus a multiple of
+    /// it, or without a start time at multiples of it since the Unix epoch (`every 1h` ticks on
+    /// the hour, UTC).
+    pub fn every(interval: std::time::Duration, timezone: Tz) -> Result<Self, String> {
+        if interval.as_secs() == 0 || interval.subsec_nanos() != 0 {
+            return Err(format!(
+                "every {}: the interval must be whole seconds, at least 1s (e.g. \"30s\", \"5m\")",
+                humantime::format_duration(interval)
+            ));
+        }
+        let interval = chrono::Duration::seconds(interval.as_secs() as i64);
+        Ok(Self {
+            expression: format!("every {}", humantime::format_duration(interval.to_std().unwrap_or_default())),
+            timezone,
+            rule: Rule::Every { interval, anchor: DateTime::UNIX_EPOCH },
+            start: None,
+            end: None,
+        })
+    }
+
+    /// Only ticks in `[start, end]` (either bound optional). An interval counts from `start`.
+    pub fn between(mut self, start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Result<Self, String> {
+        if let (Some(s), Some(e)) = (start, end)
+            && e <= s
+        {
+            return Err(format!("the end time {e} is not after the start time {s}"));
+        }
+        if let (Rule::Every { anchor, .. }, Some(start)) = (&mut self.rule, start) {
+            *anchor = start;
+        }
+        self.start = start;
+        self.end = end;
+        Ok(self)
+    }
+
+    /// The interval of an `every` schedule (`None` for cron).
+    pub fn interval(&self) -> Option<std::time::Duration> {
+        match &self.rule {
+            Rule::Every { interval, .. } => interval.to_std().ok(),
+            Rule::Cron(_) => None,
+        }
+    }
+
+    /// The first tick strictly after `after` (within the start and end times).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let after = match self.start {
+            Some(start) if start > after => start - chrono::Duration::milliseconds(1),
+            _ => after,
+        };
+        let next = self.rule_next_after(after)?;
+        self.end.is_none_or(|end| next <= end).then_some(next)
+    }
+
+    fn rule_next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let cron = match &self.rule {
+            Rule::Cron(cron) => cron,
+            Rule::Every { interval, anchor } => {
+                if after < *anchor {
+                    return Some(*anchor);
+                }
+                let step = interval.num_milliseconds();
+                let n = (after - *anchor).num_milliseconds() / step + 1;
+                return Some(*anchor + chrono::Duration::milliseconds(n * step));
+            }
+        };
         let local = after.with_timezone(&self.timezone).naive_local();
         // Start an hour back so a candidate in an autumn overlap is not missed, then skip to > after.
         let start = (local - chrono::Duration::hours(2)).and_utc();
-        self.cron.after(&start).take(100_000).find_map(|candidate| {
+        cron.after(&start).take(100_000).find_map(|candidate| {
             let instant = self.instant(candidate.naive_utc())?;
             (instant > after).then_some(instant)
         })
@@ -72,6 +157,17 @@ impl CronSchedule {
 
     /// The latest tick in `(after, until]`, if any (walks from `after`, bounded).
     pub fn last_between(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if let Rule::Every { interval, anchor } = &self.rule {
+            // Arithmetic, not a walk: a 1 s interval after a week down is 600,000 ticks.
+            let until = self.end.map_or(until, |end| end.min(until));
+            let first = self.next_after(after)?;
+            if first > until {
+                return None;
+            }
+            let step = interval.num_milliseconds();
+            let n = (until - *anchor).num_milliseconds().div_euclid(step);
+            return Some((*anchor + chrono::Duration::milliseconds(n * step)).max(first));
+        }
         let mut cursor = after;
         let mut last = None;
         for _ in 0..1_000_000 {
@@ -159,6 +255,25 @@ mod tests {
         assert!(CronSchedule::parse("*/10 5 * * * *", Tz::UTC).is_ok());
         assert!(CronSchedule::parse("5 * * *", Tz::UTC).unwrap_err().contains("4 fields"));
         assert!(CronSchedule::parse("61 * * * *", Tz::UTC).is_err());
+    }
+
+    #[test]
+    fn an_interval_ticks_at_multiples_from_its_start_and_stops_at_its_end() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let plain = CronSchedule::every(std::time::Duration::from_secs(30), Tz::UTC).unwrap();
+        assert_eq!(plain.expression, "every 30s");
+        assert_eq!(plain.next_after(at("2026-01-01T00:00:10Z")), Some(at("2026-01-01T00:00:30Z")));
+        assert_eq!(plain.next_after(at("2026-01-01T00:00:30Z")), Some(at("2026-01-01T00:01:00Z")));
+        let window = plain.between(Some(at("2026-01-01T00:00:05Z")), Some(at("2026-01-01T00:01:10Z"))).unwrap();
+        let ticks = window.ticks_between(at("2025-12-31T00:00:00Z"), at("2026-01-02T00:00:00Z"), 10);
+        assert_eq!(ticks, [at("2026-01-01T00:00:05Z"), at("2026-01-01T00:00:35Z"), at("2026-01-01T00:01:05Z")]);
+        assert_eq!(window.last_between(at("2025-12-31T00:00:00Z"), at("2026-01-02T00:00:00Z")), Some(ticks[2]));
+        assert_eq!(window.last_between(at("2026-01-01T00:00:06Z"), at("2026-01-01T00:00:40Z")), Some(ticks[1]));
+        assert_eq!(window.last_between(at("2026-01-01T00:00:06Z"), at("2026-01-01T00:00:20Z")), None);
+        assert!(CronSchedule::every(std::time::Duration::from_millis(1500), Tz::UTC).is_err());
+        let cron = CronSchedule::parse("0 * * * *", Tz::UTC).unwrap();
+        let late = cron.between(Some(at("2026-01-01T05:30:00Z")), None).unwrap();
+        assert_eq!(late.next_after(at("2026-01-01T00:00:00Z")), Some(at("2026-01-01T06:00:00Z")));
     }
 
     #[test]

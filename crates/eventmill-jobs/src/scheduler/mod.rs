@@ -10,6 +10,9 @@
 
 pub mod config;
 pub mod cron_expr;
+pub mod spec;
+pub mod store;
+mod runtime;
 
 use std::{
     sync::{
@@ -28,7 +31,9 @@ use redis::{AsyncCommands, Script};
 
 use crate::redis_conn::RedisConn;
 
-pub use config::{Misfire, ScheduleEntry};
+pub use config::{DefinedIn, Misfire, ScheduleEntry};
+pub use spec::ScheduleSpec;
+pub use store::{LedgerEntry, Schedules, TickReason, Upserted};
 
 use crate::{
     queue::{EnqueueOptions, Enqueued, QueueError, Queues},
@@ -48,15 +53,91 @@ pub struct Scheduler {
     queues: Queues,
     redis: RedisConn,
     prefix: String,
+    store: Schedules,
 }
 
 impl Scheduler {
     /// Schedules that enqueue on `queues`; their bookkeeping lives under `<prefix>:schedule:`.
     pub fn new(schedules: Vec<ScheduleEntry>, queues: Queues, redis: RedisConn, prefix: &str) -> Self {
-        Self { schedules, queues, redis, prefix: format!("{prefix}:schedule:") }
+        let store = Schedules::new(redis.clone(), prefix, queues.catalog().clone());
+        Self { schedules, queues, redis, prefix: format!("{prefix}:schedule:"), store }
     }
 
-    /// The schedule called `name` (an error lists the known ones).
+    /// The run-time schedules and every schedule's pause, run count and ledger.
+    pub fn store(&self) -> &Schedules {
+        &self.store
+    }
+
+    /// Every schedule: the file's, then the run-time ones (a run-time one named as a file one
+    /// is left out: the file wins).
+    pub async fn all(&self) -> Result<Vec<ScheduleEntry>, QueueError> {
+        let mut all = self.schedules.clone();
+        for entry in self.store.entries().await? {
+            if !self.schedules.iter().any(|s| s.name == entry.name) {
+                all.push(entry);
+            }
+        }
+        Ok(all)
+    }
+
+    /// Any schedule called `name`, file or run-time (an error lists the known ones).
+    pub async fn find(&self, name: &str) -> Result<ScheduleEntry, QueueError> {
+        let all = self.all().await?;
+        all.iter().find(|s| s.name == name).cloned().ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+            QueueError::Invalid(format!("no schedule named {name:?} (schedules: {})", names.join(", ")))
+        })
+    }
+
+    /// Creates or replaces run-time schedule `name`; a name of `scheduler.toml` is refused.
+    pub async fn upsert(&self, name: &str, spec: &ScheduleSpec) -> Result<Upserted, QueueError> {
+        self.refuse_file(name, "change")?;
+        self.store.upsert(name, spec).await
+    }
+
+    /// Removes run-time schedule `name`; a `scheduler.toml` one is refused (edit the file), an
+    /// unknown one is an error.
+    pub async fn remove(&self, name: &str) -> Result<(), QueueError> {
+        self.refuse_file(name, "remove")?;
+        if !self.store.remove(name).await? {
+            self.find(name).await?;
+        }
+        Ok(())
+    }
+
+    /// Pauses or resumes any schedule (file ones too: the pause is kept in Redis).
+    pub async fn set_paused(&self, name: &str, paused: bool) -> Result<bool, QueueError> {
+        self.find(name).await?;
+        self.store.set_paused(name, paused).await
+    }
+
+    /// Schedule `name`'s ledger, newest due tick first, each job's outcome read from the job.
+    pub async fn ledger(&self, name: &str) -> Result<Vec<LedgerEntry>, QueueError> {
+        let mut entries = self.store.ledger(name).await?;
+        for entry in &mut entries {
+            if let Some(id) = &entry.job {
+                entry.outcome = Some(match self.queues.job(id).await? {
+                    None => "removed".to_owned(),
+                    Some(job) => match (job.state.as_str(), job.last_error()) {
+                        ("failed", Some(error)) => format!("failed: {error}"),
+                        (state, _) => state.to_owned(),
+                    },
+                });
+            }
+        }
+        Ok(entries)
+    }
+
+    fn refuse_file(&self, name: &str, what: &str) -> Result<(), QueueError> {
+        if self.schedules.iter().any(|s| s.name == name) {
+            return Err(QueueError::Invalid(format!(
+                "schedule {name:?} is defined in scheduler.toml; edit the file to {what} it"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The file schedule called `name` (an error lists the known ones).
     pub fn get(&self, name: &str) -> Result<&ScheduleEntry, QueueError> {
         self.schedules.iter().find(|s| s.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.schedules.iter().map(|s| s.name.as_str()).collect();
@@ -67,6 +148,16 @@ impl Scheduler {
     /// Enqueues `schedule`'s job for `tick` (relative dates resolved at the tick, in the
     /// schedule's timezone), at most once per tick across every scheduler process.
     pub async fn fire(&self, schedule: &ScheduleEntry, tick: DateTime<Utc>) -> Result<Enqueued, QueueError> {
+        self.fire_late(schedule, tick, None).await
+    }
+
+    /// [`fire`](Self::fire), with why the tick comes late for the ledger.
+    async fn fire_late(
+        &self,
+        schedule: &ScheduleEntry,
+        tick: DateTime<Utc>,
+        late: Option<TickReason>,
+    ) -> Result<Enqueued, QueueError> {
         let tick_text = tick.to_rfc3339_opts(SecondsFormat::Secs, true);
         let plan = schedule.job.plan(tick.with_timezone(&schedule.cron.timezone)).map_err(QueueError::Invalid)?;
         // The file's priority and delay apply; its key gives way to the tick's (one job per tick).
@@ -89,6 +180,23 @@ impl Scheduler {
         }
         if enqueued.created {
             tracing::info!(schedule = %schedule.name, tick = %tick_text, job = %enqueued.id, "scheduled job enqueued");
+            let now = Utc::now();
+            let entry = LedgerEntry {
+                due: tick,
+                enqueued: true,
+                reason: late,
+                enqueued_at: Some(now),
+                late_ms: Some((now - tick).num_milliseconds().max(0)),
+                job: Some(enqueued.id.clone()),
+                outcome: None,
+            };
+            let counted = match self.store.count_run(&schedule.name).await {
+                Ok(()) => self.store.record(&schedule.name, &entry).await,
+                failed => failed,
+            };
+            if let Err(error) = counted {
+                tracing::warn!(schedule = %schedule.name, tick = %tick_text, %error, "could not ledger the enqueued tick");
+            }
         }
         crate::metrics::scheduler_tick(&schedule.name, if enqueued.created { "enqueued" } else { "duplicate" });
         Ok(enqueued)
@@ -96,7 +204,7 @@ impl Scheduler {
 
     /// "Run now": enqueues the schedule's job resolved at this moment, outside the tick series.
     pub async fn run_now(&self, name: &str) -> Result<Enqueued, QueueError> {
-        let schedule = self.get(name)?;
+        let schedule = self.find(name).await?;
         let plan = schedule.job.plan(Utc::now().with_timezone(&schedule.cron.timezone)).map_err(QueueError::Invalid)?;
         let origin = format!("schedule:{name}@manual");
         let enqueued = self.queues.enqueue_planned(&plan, plan.options.enqueue_options(&origin)).await?;
@@ -116,7 +224,7 @@ impl Scheduler {
         Ok(enqueued)
     }
 
-    async fn catch_up_schedule(
+    pub(crate) async fn catch_up_schedule(
         &self,
         schedule: &ScheduleEntry,
         now: DateTime<Utc>,
@@ -138,27 +246,93 @@ impl Scheduler {
             }
         };
         let Some(missed) = schedule.cron.last_between(last, now) else { return Ok(None) };
+        if self.held(schedule, missed).await? {
+            return Ok(None);
+        }
         match misfire {
             Misfire::RunOnce => {
                 tracing::info!(schedule = %schedule.name, tick = %missed, "enqueuing a missed run");
-                Ok(Some(self.fire(schedule, missed).await?))
+                Ok(Some(self.fire_late(schedule, missed, Some(TickReason::Downtime)).await?))
             }
             Misfire::Skip => {
-                self.record_run(&schedule.name, missed).await?;
+                self.skip(schedule, missed, TickReason::Downtime).await?;
                 Ok(None)
             }
         }
     }
 
+    /// Whether `tick` must not enqueue: the schedule is paused (the tick is skipped and ledgered
+    /// as such) or has used up its limit of runs.
+    async fn held(&self, schedule: &ScheduleEntry, tick: DateTime<Utc>) -> Result<bool, QueueError> {
+        if self.store.is_paused(&schedule.name).await? {
+            self.skip(schedule, tick, TickReason::Paused).await?;
+            return Ok(true);
+        }
+        if let Some(limit) = schedule.limit {
+            return Ok(self.store.runs(&schedule.name).await? >= limit);
+        }
+        Ok(false)
+    }
+
+    /// Skips `tick` (counted as run, so no catch-up enqueues it) and ledgers why.
+    async fn skip(&self, schedule: &ScheduleEntry, tick: DateTime<Utc>, why: TickReason) -> Result<(), QueueError> {
+        self.record_run(&schedule.name, tick).await?;
+        let entry = LedgerEntry {
+            due: tick,
+            enqueued: false,
+            reason: Some(why),
+            enqueued_at: None,
+            late_ms: None,
+            job: None,
+            outcome: None,
+        };
+        self.store.record(&schedule.name, &entry).await
+    }
+
+    /// One due tick: the misfire policy applied to a tick missed earlier (`missed`), then this
+    /// tick's job unless the schedule is paused or ended. Shared by file and run-time schedules.
+    pub(crate) async fn tick(
+        &self,
+        schedule: &ScheduleEntry,
+        at: DateTime<Utc>,
+        missed: &AtomicI64,
+    ) -> Result<(), QueueError> {
+        let seen = missed.load(Ordering::Relaxed);
+        if let Some(missed_tick) = (seen != NO_MISSED_TICK).then(|| Utc.timestamp_opt(seen, 0).single()).flatten() {
+            match self.apply_misfire(schedule, missed_tick).await {
+                // Unless a later tick failed meanwhile (it is then the one to catch up).
+                Ok(()) => {
+                    let _ = missed.compare_exchange(seen, NO_MISSED_TICK, Ordering::Relaxed, Ordering::Relaxed);
+                }
+                Err(error) => tracing::warn!(schedule = %schedule.name, %error, "could not catch up a missed run yet"),
+            }
+        }
+        let fired = match self.held(schedule, at).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => self.fire(schedule, at).await.map(drop),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = fired {
+            missed.fetch_max(at.timestamp(), Ordering::Relaxed);
+            tracing::error!(schedule = %schedule.name, %error, "could not enqueue a scheduled job");
+            crate::metrics::scheduler_tick(&schedule.name, "error");
+            return Err(error);
+        }
+        Ok(())
+    }
+
     /// `misfire` applied to one tick that could not be enqueued when due: enqueued late (once: its
     /// key is the tick's) or skipped.
     async fn apply_misfire(&self, schedule: &ScheduleEntry, tick: DateTime<Utc>) -> Result<(), QueueError> {
+        if self.held(schedule, tick).await? {
+            return Ok(());
+        }
         match schedule.misfire {
             Misfire::RunOnce => {
                 tracing::info!(schedule = %schedule.name, %tick, "enqueuing a missed run");
-                self.fire(schedule, tick).await.map(drop)
+                self.fire_late(schedule, tick, Some(TickReason::RedisUnreachable)).await.map(drop)
             }
-            Misfire::Skip => self.record_run(&schedule.name, tick).await,
+            Misfire::Skip => self.skip(schedule, tick, TickReason::RedisUnreachable).await,
         }
     }
 
@@ -201,6 +375,7 @@ pub async fn run(scheduler: Arc<Scheduler>, shutdown: Shutdown) -> anyhow::Resul
     for index in 0..scheduler.schedules.len() {
         workers.spawn(run_schedule(scheduler.clone(), index, shutdown.clone()));
     }
+    workers.spawn(runtime::run(scheduler.clone(), shutdown.clone()));
     tracing::info!(schedules = scheduler.schedules.len(), "scheduler started");
     while let Some(done) = workers.join_next().await {
         done?;
@@ -256,26 +431,11 @@ struct TickContext {
     missed: Arc<AtomicI64>,
 }
 
-const NO_MISSED_TICK: i64 = i64::MIN;
+pub(crate) const NO_MISSED_TICK: i64 = i64::MIN;
 
 async fn on_tick(tick: Tick<Tz>, ctx: Data<TickContext>) -> Result<(), BoxDynError> {
     let schedule = &ctx.scheduler.schedules[ctx.index];
     let at = Utc.timestamp_opt(tick.get_timestamp() as i64, 0).single().ok_or("tick out of range")?;
-    let missed = ctx.missed.load(Ordering::Relaxed);
-    if let Some(missed_tick) = (missed != NO_MISSED_TICK).then(|| Utc.timestamp_opt(missed, 0).single()).flatten() {
-        match ctx.scheduler.apply_misfire(schedule, missed_tick).await {
-            // Unless a later tick failed meanwhile (it is then the one to catch up).
-            Ok(()) => {
-                let _ = ctx.missed.compare_exchange(missed, NO_MISSED_TICK, Ordering::Relaxed, Ordering::Relaxed);
-            }
-            Err(error) => tracing::warn!(schedule = %schedule.name, %error, "could not catch up a missed run yet"),
-        }
-    }
-    if let Err(error) = ctx.scheduler.fire(schedule, at).await {
-        ctx.missed.fetch_max(at.timestamp(), Ordering::Relaxed);
-        tracing::error!(schedule = %schedule.name, %error, "could not enqueue a scheduled job");
-        crate::metrics::scheduler_tick(&schedule.name, "error");
-        return Err(error.into());
-    }
+    ctx.scheduler.tick(schedule, at, &ctx.missed).await?;
     Ok(())
 }

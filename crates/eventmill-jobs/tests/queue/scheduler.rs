@@ -157,3 +157,157 @@ async fn run_now_enqueues_the_schedule_job_immediately() {
     assert_eq!(env.queues.job(&first.id).await.unwrap().unwrap().kind, "HOURLY_ROLLUP");
     assert!(s.run_now("nope").await.unwrap_err().to_string().contains("hourly-rollup"));
 }
+
+mod runtime {
+    //! Run-time schedules (`jobs.schedules()`): upserted at once by several processes, run by
+    //! several schedulers, paused, limited, bounded by start and end, removed.
+
+    use std::{sync::Arc, time::Duration};
+
+    use chrono::Utc;
+    use eventmill_jobs::{
+        JobState,
+        scheduler::{self, ScheduleSpec, Scheduler, TickReason, Upserted},
+        shutdown::Shutdown,
+    };
+    use serde_json::json;
+
+    use crate::support::{AnalyticsQueues, TestEnv, eventually};
+
+    fn every_second() -> ScheduleSpec {
+        ScheduleSpec::every(Duration::from_secs(1)).job(json!({ "job_type": "DAILY_ROLLUP", "date": "today" }))
+    }
+
+    /// `n` schedulers without file schedules, as `n` processes run them.
+    fn start(env: &TestEnv, n: usize) -> (Shutdown, Vec<tokio::task::JoinHandle<anyhow::Result<()>>>) {
+        let shutdown = Shutdown::new();
+        let runs = (0..n)
+            .map(|_| {
+                let s = Scheduler::new(Vec::new(), env.queues.clone(), env.redis(), &env.prefix);
+                tokio::spawn(scheduler::run(Arc::new(s), shutdown.clone()))
+            })
+            .collect();
+        (shutdown, runs)
+    }
+
+    async fn stop(shutdown: Shutdown, runs: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>) {
+        shutdown.cancel();
+        for run in runs {
+            tokio::time::timeout(Duration::from_secs(5), run).await.unwrap().unwrap().unwrap();
+        }
+    }
+
+    async fn ticks(env: &TestEnv, name: &str) -> Vec<String> {
+        let queues = &env.queues;
+        let jobs = queues.list(queues.rollup(), JobState::Waiting, 100).await.unwrap();
+        let mut ticks: Vec<String> = jobs
+            .iter()
+            .filter(|j| j.origin.starts_with(&format!("schedule:{name}@")))
+            .map(|j| j.origin.clone())
+            .collect();
+        ticks.sort();
+        ticks
+    }
+
+    #[tokio::test]
+    async fn a_schedule_upserted_by_three_processes_at_once_enqueues_one_job_per_tick_and_stops_at_its_limit() {
+        let env = TestEnv::new().await;
+        let spec = every_second().limit(3);
+        let upserts: Vec<_> = (0..3)
+            .map(|_| {
+                let (store, spec) = (env.jobs.schedules(), spec.clone());
+                tokio::spawn(async move { store.upsert("pinger", &spec).await.unwrap() })
+            })
+            .collect();
+        let mut done = Vec::new();
+        for upsert in upserts {
+            done.push(upsert.await.unwrap());
+        }
+        assert_eq!(done.iter().filter(|d| **d == Upserted::Created).count(), 1, "{done:?}");
+        assert_eq!(done.iter().filter(|d| **d == Upserted::Unchanged).count(), 2, "{done:?}");
+        assert_eq!(env.jobs.schedules().list().await.unwrap().len(), 1);
+
+        let (shutdown, runs) = start(&env, 3);
+        assert!(eventually(Duration::from_secs(10), || async { ticks(&env, "pinger").await.len() >= 3 }).await);
+        tokio::time::sleep(Duration::from_millis(2500)).await; // ticks past the limit
+        stop(shutdown, runs).await;
+        let ticks = ticks(&env, "pinger").await;
+        assert_eq!(ticks.len(), 3, "one job per tick, three ticks (the limit): {ticks:?}");
+        let seconds: Vec<i64> = ticks.iter().map(|t| super::at(t.rsplit('@').next().unwrap()).timestamp()).collect();
+        assert!(seconds.windows(2).all(|w| w[1] - w[0] == 1), "consecutive ticks: {ticks:?}");
+        assert_eq!(env.jobs.schedules().runs("pinger").await.unwrap(), 3);
+        let ledger = env.jobs.schedules().ledger("pinger").await.unwrap();
+        assert_eq!(ledger.len(), 3, "one ledger entry per enqueued tick: {ledger:?}");
+        assert!(ledger.iter().all(|e| e.enqueued && e.job.is_some() && e.late_ms.unwrap() < 2000), "{ledger:?}");
+    }
+
+    #[tokio::test]
+    async fn a_removed_schedule_stops_and_a_paused_one_ledgers_its_skipped_ticks() {
+        let env = TestEnv::new().await;
+        let store = env.jobs.schedules();
+        store.upsert("paused-pinger", &every_second()).await.unwrap();
+        store.set_paused("paused-pinger", true).await.unwrap();
+        store.upsert("removed-pinger", &every_second()).await.unwrap();
+        let (shutdown, runs) = start(&env, 2);
+        assert!(
+            eventually(Duration::from_secs(10), || async { !ticks(&env, "removed-pinger").await.is_empty() }).await
+        );
+        assert!(store.remove("removed-pinger").await.unwrap());
+        tokio::time::sleep(scheduler_poll()).await; // every scheduler has seen the removal
+        let after_removal = ticks(&env, "removed-pinger").await.len();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(ticks(&env, "removed-pinger").await.len(), after_removal, "no tick after the removal");
+
+        assert!(ticks(&env, "paused-pinger").await.is_empty(), "a paused schedule enqueues nothing");
+        let ledger = store.ledger("paused-pinger").await.unwrap();
+        assert!(ledger.len() >= 3, "{ledger:?}");
+        assert!(ledger.iter().all(|e| !e.enqueued && e.reason == Some(TickReason::Paused)), "{ledger:?}");
+        let mut dues: Vec<_> = ledger.iter().map(|e| e.due).collect();
+        dues.dedup();
+        assert_eq!(dues.len(), ledger.len(), "two schedulers, one entry per tick: {ledger:?}");
+
+        store.set_paused("paused-pinger", false).await.unwrap();
+        assert!(eventually(Duration::from_secs(5), || async { !ticks(&env, "paused-pinger").await.is_empty() }).await);
+        stop(shutdown, runs).await;
+    }
+
+    #[tokio::test]
+    async fn an_interval_schedule_runs_only_between_its_start_and_end() {
+        let env = TestEnv::new().await;
+        let start_at = Utc::now() + chrono::Duration::seconds(2);
+        let spec = every_second().start(start_at).end(start_at + chrono::Duration::milliseconds(2500));
+        env.jobs.schedules().upsert("windowed", &spec).await.unwrap();
+        let (shutdown, runs) = start(&env, 1);
+        tokio::time::sleep(Duration::from_millis(6000)).await;
+        stop(shutdown, runs).await;
+        let ticks = ticks(&env, "windowed").await;
+        let expected: Vec<String> = (0..3)
+            .map(|i| {
+                let t = start_at + chrono::Duration::seconds(i);
+                format!("schedule:windowed@{}", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            })
+            .collect();
+        // The tick text is whole seconds: compare the instants, not the sub-second start.
+        assert_eq!(ticks.len(), 3, "start, +1 s, +2 s, then the end: {ticks:?}");
+        assert_eq!(ticks, expected);
+    }
+
+    #[tokio::test]
+    async fn a_bad_run_time_schedule_is_refused_with_its_cause() {
+        let env = TestEnv::new().await;
+        let store = env.jobs.schedules();
+        let err = store.upsert("x", &ScheduleSpec::cron("61 * * * *").job(json!({"job_type": "DAILY_ROLLUP"}))).await;
+        assert!(err.unwrap_err().to_string().contains("cron"));
+        let err = store.upsert("x", &every_second().timezone("Mars/Base")).await.unwrap_err().to_string();
+        assert!(err.contains("Mars/Base"), "{err}");
+        let err = store.upsert("x", &ScheduleSpec::every(Duration::from_secs(5))).await.unwrap_err().to_string();
+        assert!(err.contains("needs a job"), "{err}");
+        let file = super::scheduler(&env, super::HOURLY);
+        let err = file.remove("hourly-rollup").await.unwrap_err().to_string();
+        assert!(err.contains("defined in scheduler.toml; edit the file"), "{err}");
+    }
+
+    fn scheduler_poll() -> Duration {
+        Duration::from_millis(2300)
+    }
+}
