@@ -84,6 +84,8 @@ pub(crate) fn job_outcome(outcome: &Outcome, attempt: u32, max_attempts: u32) ->
         Outcome::Failed { error, .. } if error.is_retryable() && attempt < max_attempts => "retry",
         Outcome::Failed { .. } => "failed",
         Outcome::Released => "released",
+        Outcome::Postponed(_) => "delayed",
+        Outcome::RateLimited(_) => "rate_limited",
     }
 }
 

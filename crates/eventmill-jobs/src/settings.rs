@@ -76,6 +76,9 @@ pub struct JobSettings {
     /// Per-queue rate limits from `<PREFIX>_QUEUE_RATE_LIMIT_<QUEUE>` (`100/1s`; `none` lifts a
     /// declared one), by queue name, for the declared queues.
     pub rate_limits: Vec<(String, Option<RateLimit>)>,
+    /// Per-queue global concurrency from `<PREFIX>_QUEUE_GLOBAL_CONCURRENCY_<QUEUE>` (a count;
+    /// `0` or `none` lifts a declared one), by queue name.
+    pub global_concurrencies: Vec<(String, Option<u32>)>,
     /// The variables' prefix, for messages and `describe`.
     pub env_prefix: String,
 }
@@ -137,6 +140,11 @@ impl JobSettings {
     /// Queue `queue`'s rate limit: the environment's, else `declared`.
     pub fn rate_limit(&self, queue: &str, declared: Option<RateLimit>) -> Option<RateLimit> {
         self.rate_limits.iter().find(|(q, _)| q == queue).map_or(declared, |(_, limit)| *limit)
+    }
+
+    /// Queue `queue`'s global concurrency: the environment's, else `declared`.
+    pub fn global_concurrency(&self, queue: &str, declared: Option<u32>) -> Option<u32> {
+        self.global_concurrencies.iter().find(|(q, _)| q == queue).map_or(declared, |(_, n)| *n)
     }
 
     /// The variable that overrides queue `queue`'s rate limit (see [`RateLimit::variable`]).
@@ -307,6 +315,33 @@ fn rate_limits<F: Fn(&str) -> Option<String>>(
     Ok(limits)
 }
 
+/// `<prefix>_QUEUE_GLOBAL_CONCURRENCY_<QUEUE>`, the queue's name as in [`RateLimit::variable`].
+pub fn global_concurrency_variable(prefix: &str, queue: &str) -> String {
+    RateLimit::variable(prefix, queue).replacen("_QUEUE_RATE_LIMIT_", "_QUEUE_GLOBAL_CONCURRENCY_", 1)
+}
+
+/// The global-concurrency variables of the declared `queues` that are set.
+fn global_concurrencies<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+    queues: &[&str],
+) -> Result<Vec<(String, Option<u32>)>, SettingsError> {
+    let mut limits = Vec::new();
+    for queue in queues {
+        let var = global_concurrency_variable(env.prefix, queue);
+        let Some(value) = env.raw(&var) else { continue };
+        let limit = match value.trim() {
+            "none" | "off" | "0" => None,
+            text => Some(text.parse().map_err(|_| SettingsError {
+                var,
+                value: value.clone(),
+                expected: "a count of jobs running at once across every worker process, or none",
+            })?),
+        };
+        limits.push(((*queue).to_owned(), limit));
+    }
+    Ok(limits)
+}
+
 fn job_settings<F: Fn(&str) -> Option<String>>(
     env: &Env<'_, F>,
     kinds: &[&str],
@@ -347,6 +382,7 @@ fn job_settings<F: Fn(&str) -> Option<String>>(
         keep_failed: env.parse("JOB_KEEP_FAILED", "5000", "a count")?,
         keep_failed_age: env.parse("JOB_KEEP_FAILED_SECS", "604800", "seconds").map(Duration::from_secs)?,
         rate_limits: rate_limits(env, queues)?,
+        global_concurrencies: global_concurrencies(env, queues)?,
         env_prefix: env.prefix.to_owned(),
     })
 }

@@ -41,6 +41,11 @@ pub(crate) enum Outcome {
     },
     /// Handed back untouched (shutdown): next in line, attempt not counted.
     Released,
+    /// `JobError::delay_until`: delayed until this time (unix ms), attempt not counted.
+    Postponed(i64),
+    /// `JobError::rate_limited`: back first in line, attempt not counted; the queue takes no job
+    /// for this long.
+    RateLimited(Duration),
 }
 
 /// A finished attempt with the log lines not yet written.
@@ -71,6 +76,10 @@ pub(crate) enum Recorded {
     Failed,
     /// The job is back in `waiting`, first in line, its attempt not counted.
     Released,
+    /// The job waits in `delayed` as its processor asked, its attempt not counted.
+    Postponed,
+    /// The job is back in `waiting` and the queue pauses for the asked time, its attempt not counted.
+    RateLimited,
     /// Nothing was recorded: the claim was lost meanwhile (lease expired, removed or cancelled).
     Lost,
 }
@@ -134,7 +143,16 @@ impl Queue {
     /// Answers whether this was the queue's very first start.
     pub async fn declare(&self, paused: bool, concurrency: usize) -> Result<bool, QueueError> {
         let mut redis = self.redis.clone();
-        Ok(scripts::declare(&mut redis, &self.keys, now_ms(), paused, concurrency, self.rate_limit).await?)
+        Ok(scripts::declare(
+            &mut redis,
+            &self.keys,
+            now_ms(),
+            paused,
+            concurrency,
+            self.rate_limit,
+            self.global_concurrency,
+        )
+        .await?)
     }
 
     /// A connection of its own for blocking on the queue's marker.

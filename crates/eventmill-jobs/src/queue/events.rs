@@ -25,6 +25,11 @@ pub enum EventKind {
     Cancelled,
     /// Handed back to the queue at shutdown (its attempt not counted).
     Released,
+    /// Its processor moved it to `delayed` (`JobError::delay_until`; its attempt not counted).
+    Delayed,
+    /// Its processor paused its queue (`JobError::rate_limited`); back in `waiting`, its attempt
+    /// not counted.
+    RateLimited,
 }
 
 impl EventKind {
@@ -38,6 +43,8 @@ impl EventKind {
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
             Self::Released => "released",
+            Self::Delayed => "delayed",
+            Self::RateLimited => "rate_limited",
         }
     }
 }

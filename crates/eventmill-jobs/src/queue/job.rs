@@ -174,22 +174,76 @@ pub struct JobError {
     retry: bool,
     message: String,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    action: Action,
+}
+
+/// What the queue does with a job whose processor returned a [`JobError`]: fail it (retried while
+/// attempts are left, unless permanent), or one of the two answers that spend no attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A failure: retried with backoff while attempts are left (unless permanent).
+    Fail,
+    /// [`JobError::rate_limited`]: the job goes back to waiting (first in line) and its queue
+    /// starts no job for this long, in any worker process.
+    RateLimited(std::time::Duration),
+    /// [`JobError::delay_until`]: the job waits in `delayed` until this time (unix ms).
+    DelayUntil(i64),
 }
 
 impl JobError {
     /// Bad payload, unknown kind, a request that can never succeed: fail at once.
     pub fn permanent(message: impl fmt::Display) -> Self {
-        Self { retry: false, message: message.to_string(), source: None }
+        Self { retry: false, message: message.to_string(), source: None, action: Action::Fail }
     }
 
     /// Database down, timeout, flaky delivery: retry with backoff while attempts are left.
     pub fn retryable(message: impl fmt::Display) -> Self {
-        Self { retry: true, message: message.to_string(), source: None }
+        Self { retry: true, message: message.to_string(), source: None, action: Action::Fail }
+    }
+
+    /// A downstream limit was hit (an SMTP 421, an HTTP 429): the job goes back to waiting, first
+    /// in line, **without spending an attempt**, and its queue starts no job for `duration`, in any
+    /// worker process (BullMQ's `worker.rateLimit(ms)` + `RateLimitError`). A longer pause already
+    /// in force is kept.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use eventmill_jobs::JobError;
+    ///
+    /// let error = JobError::rate_limited(Duration::from_secs(30)); // `return Err(error)` from process
+    /// assert_eq!(error.rate_limited_for(), Some(Duration::from_secs(30)));
+    /// ```
+    pub fn rate_limited(duration: std::time::Duration) -> Self {
+        let message = format!("rate limited: the queue takes no job for {}", humantime::format_duration(duration));
+        Self { retry: true, message, source: None, action: Action::RateLimited(duration) }
+    }
+
+    /// A step job's "come back later": the job moves to `delayed` until `time` **without spending
+    /// an attempt** (its payload, e.g. written by
+    /// [`JobContext::update_data`](super::JobContext::update_data), is what the next run gets).
+    /// A time in the past makes it due at once.
+    pub fn delay_until(time: chrono::DateTime<chrono::Utc>) -> Self {
+        let message =
+            format!("delayed by its processor until {}", time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        Self { retry: true, message, source: None, action: Action::DelayUntil(time.timestamp_millis()) }
+    }
+
+    /// What the queue does with the job (fail, or wait without spending an attempt).
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// The queue's pause asked by [`JobError::rate_limited`].
+    pub fn rate_limited_for(&self) -> Option<std::time::Duration> {
+        match self.action {
+            Action::RateLimited(duration) => Some(duration),
+            _ => None,
+        }
     }
 
     /// `error` as a job error (its message is the error's), kept as the source.
     pub fn from_error(error: impl std::error::Error + Send + Sync + 'static, retry: bool) -> Self {
-        Self { retry, message: error.to_string(), source: Some(Arc::new(error)) }
+        Self { retry, message: error.to_string(), source: Some(Arc::new(error)), action: Action::Fail }
     }
 
     /// Whether the queue retries the job (while attempts are left).
@@ -211,14 +265,19 @@ impl fmt::Display for JobError {
 
 impl fmt::Debug for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = if self.retry { "Retryable" } else { "Permanent" };
+        let kind = match self.action {
+            Action::RateLimited(_) => "RateLimited",
+            Action::DelayUntil(_) => "DelayUntil",
+            Action::Fail if self.retry => "Retryable",
+            Action::Fail => "Permanent",
+        };
         write!(f, "{kind}({:?})", self.message)
     }
 }
 
 impl PartialEq for JobError {
     fn eq(&self, other: &Self) -> bool {
-        self.retry == other.retry && self.message == other.message
+        self.retry == other.retry && self.message == other.message && self.action == other.action
     }
 }
 

@@ -37,8 +37,11 @@ pub(crate) struct QueueKeys {
     /// A sorted set a blocked worker waits on (BZPOPMIN): every script that makes a job
     /// runnable adds to it.
     pub(crate) marker: String,
-    /// declared_at, concurrency, rate_limit.
+    /// declared_at, concurrency, rate_limit, global_concurrency.
     pub(crate) meta: String,
+    /// Present (with a TTL): a processor rate limited the queue (`JobError::rate_limited`);
+    /// workers claim nothing until it expires.
+    pub(crate) rate_limited: String,
     /// Worker names by last beat (admin's "workers alive").
     pub(crate) workers: String,
 }
@@ -68,6 +71,7 @@ impl QueueKeys {
             limiter: format!("{base}:limiter"),
             marker: format!("{base}:marker"),
             meta: format!("{base}:meta"),
+            rate_limited: format!("{base}:rate-limited"),
             workers: format!("{base}:workers"),
         }
     }
@@ -102,8 +106,8 @@ impl QueueKeys {
     }
 
     /// `finish_and_fetch.lua`: waiting, delayed, active, completed, failed, paused, marker, order,
-    /// limiter.
-    pub(crate) fn for_finish_and_fetch(&self) -> [&str; 9] {
+    /// limiter, meta, rate-limited.
+    pub(crate) fn for_finish_and_fetch(&self) -> [&str; 11] {
         [
             &self.waiting,
             &self.delayed,
@@ -114,6 +118,8 @@ impl QueueKeys {
             &self.marker,
             &self.order,
             &self.limiter,
+            &self.meta,
+            &self.rate_limited,
         ]
     }
 

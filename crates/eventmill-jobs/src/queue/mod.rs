@@ -45,7 +45,7 @@ pub(crate) use claim::{Fetched, Finished, Live, Outcome, Recorded, Round};
 pub use context::{ChildJob, JobContext, Progress};
 pub use events::{EventKind, Events, JobEvent};
 pub use flow::{FailurePolicy, FlowEnqueued, FlowNode, Planned};
-pub use job::{AttemptError, JobError, JobRecord, JobState, ResultExt};
+pub use job::{Action, AttemptError, JobError, JobRecord, JobState, ResultExt};
 pub use keys::key_base;
 pub use maintenance::BulkStep;
 pub use processor::{Kind, Processor};

@@ -38,6 +38,7 @@ impl Queues {
             .map(|spec| {
                 Queue::new(redis.clone(), client.clone(), prefix, spec.name, settings.clone(), policies.clone())
                     .with_rate_limit(settings.rate_limit(spec.name, spec.rate_limit))
+                    .with_global_concurrency(settings.global_concurrency(spec.name, spec.global_concurrency))
                     .with_events(events.clone())
             })
             .collect();

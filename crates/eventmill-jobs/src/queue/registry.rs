@@ -33,12 +33,15 @@ pub struct QueueSpec {
     pub paused: bool,
     /// At most this many jobs start per window, across every worker process.
     pub rate_limit: Option<RateLimit>,
+    /// At most this many jobs run at once, across every worker process
+    /// (`<PREFIX>_QUEUE_GLOBAL_CONCURRENCY_<QUEUE>` overrides it).
+    pub global_concurrency: Option<u32>,
 }
 
 impl QueueSpec {
     /// A queue called `name`, unpaused, without a rate limit, at the default concurrency.
     pub const fn new(name: &'static str) -> Self {
-        Self { name, concurrency: None, paused: false, rate_limit: None }
+        Self { name, concurrency: None, paused: false, rate_limit: None, global_concurrency: None }
     }
 
     /// Jobs one worker process runs from it at once.
@@ -49,6 +52,13 @@ impl QueueSpec {
     /// Whether it starts paused.
     pub const fn paused(self, paused: bool) -> Self {
         Self { paused, ..self }
+    }
+
+    /// At most `n` jobs of this queue run at once across every worker process (BullMQ's global
+    /// concurrency), beside each process's own `concurrency`. Enforced in the claim script on the
+    /// queue's active set, so jobs claimed by any process count.
+    pub const fn global_concurrency(self, n: u32) -> Self {
+        Self { global_concurrency: Some(n), ..self }
     }
 
     /// At most `max` jobs of this queue start per `per`, whatever the number of workers.

@@ -100,6 +100,8 @@ pub struct Queue {
     pub(super) keys: QueueKeys,
     /// `None`: no rate limit.
     pub(super) rate_limit: Option<RateLimit>,
+    /// `None`: no global concurrency (see `QueueSpec::global_concurrency`).
+    pub(super) global_concurrency: Option<u32>,
     /// Where this process's lifecycle events go (shared by every queue of `Queues`).
     pub(super) events: Events,
 }
@@ -123,6 +125,7 @@ impl Queue {
             policies,
             keys: QueueKeys::new(prefix, name),
             rate_limit: None,
+            global_concurrency: None,
             events: Events::default(),
         }
     }
@@ -130,6 +133,17 @@ impl Queue {
     /// The queue with a rate limit (see `QueueSpec::rate_limit`).
     pub fn with_rate_limit(self, rate_limit: Option<RateLimit>) -> Self {
         Self { rate_limit, ..self }
+    }
+
+    /// The queue with a global concurrency: at most `n` of its jobs run at once across every
+    /// worker process (declared in Redis when a worker starts; see `QueueSpec::global_concurrency`).
+    pub fn with_global_concurrency(self, global_concurrency: Option<u32>) -> Self {
+        Self { global_concurrency: global_concurrency.filter(|n| *n > 0), ..self }
+    }
+
+    /// The global concurrency this process declares (`None`: none).
+    pub fn global_concurrency(&self) -> Option<u32> {
+        self.global_concurrency
     }
 
     /// The rate limit in force (`None`: none).

@@ -7,4 +7,5 @@ mod queue;
 mod upgrade;
 mod examples;
 mod flows;
+mod limits;
 mod scheduler;

@@ -100,7 +100,9 @@ impl ToRedisArgs for FinishAndFetch<'_> {
 /// - `c` completed: the result JSON, '';
 /// - `r` failed, retry if attempts are left: the error, the retry time (ms);
 /// - `f` failed for good: the error, '';
-/// - `h` handed back (shutdown; the attempt does not count): '', ''.
+/// - `h` handed back (shutdown; the attempt does not count): '', '';
+/// - `d` delayed by its processor (the attempt does not count): '', until (ms);
+/// - `l` rate limited by its processor (the attempt does not count): '', the queue's pause (ms).
 fn write_finished<W: ?Sized + RedisWrite>(done: &Finished, out: &mut W) {
     out.write_arg(done.id.as_bytes());
     match &done.outcome {
@@ -123,6 +125,16 @@ fn write_finished<W: ?Sized + RedisWrite>(done: &Finished, out: &mut W) {
             out.write_arg(b"h");
             out.write_arg(b"");
             out.write_arg(b"");
+        }
+        Outcome::Postponed(until) => {
+            out.write_arg(b"d");
+            out.write_arg(b"");
+            until.write_redis_args(out);
+        }
+        Outcome::RateLimited(pause) => {
+            out.write_arg(b"l");
+            out.write_arg(b"");
+            millis(*pause).max(1).write_redis_args(out);
         }
     }
     write_logs(&done.logs, out);

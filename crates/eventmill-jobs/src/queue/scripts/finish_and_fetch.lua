@@ -30,6 +30,8 @@ for i = 15 + started, #ARGV, 5 do
       redis.call('HSET', key, 'state', 'waiting')
       redis.call('ZADD', KEYS[1], waiting_score(key, KEYS[8], true), id)
       statuses[#statuses + 1] = 'released'
+    elseif kind == 'd' or kind == 'l' then
+      statuses[#statuses + 1] = postpone(key, id, kind, b, KEYS[1], KEYS[2], KEYS[8], KEYS[11])
     else
       push_error(key, attempts, now, a, worker)
       if kind == 'r' and attempts < tonumber(redis.call('HGET', key, 'max_attempts')) then
@@ -80,9 +82,12 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
       end
     end
   end
+  local held
+  want, held = claim_allowance(want, now, KEYS[3], KEYS[10], KEYS[11])
   local rate_max, limited = tonumber(ARGV[11]), false
-  -- A rate-limited queue holds nothing ahead (its window counts what starts).
-  if rate_max > 0 then hold = 0 end
+  -- A rate-limited queue, or one under a global concurrency, holds nothing ahead (they count
+  -- what starts).
+  if rate_max > 0 or held >= 0 then hold = 0 end
   local take = want + hold
   if take > 0 and rate_max > 0 then
     local left = rate_max - tonumber(redis.call('GET', KEYS[9]) or '0')
@@ -114,8 +119,9 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
     if rate_max > 0 and #claimed > 0 and redis.call('INCRBY', KEYS[9], #claimed) == #claimed then
       redis.call('PEXPIRE', KEYS[9], ARGV[12])
     end
-    if not limited and #claimed == take and redis.call('ZCARD', KEYS[1]) > 0 then redis.call('ZADD', KEYS[7], 0, '0') end
+    if not limited and held < 0 and #claimed == take and redis.call('ZCARD', KEYS[1]) > 0 then redis.call('ZADD', KEYS[7], 0, '0') end
   end
+  if held > 0 and (next_due < 0 or held < next_due) and redis.call('ZCARD', KEYS[1]) > 0 then next_due = held end
   if limited and redis.call('ZCARD', KEYS[1]) > 0 then
     local window_end = now + math.max(redis.call('PTTL', KEYS[9]), 1)
     if next_due < 0 or window_end < next_due then next_due = window_end end

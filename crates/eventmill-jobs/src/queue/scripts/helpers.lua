@@ -80,3 +80,42 @@ local function child_ended(prefix, parent, id, ok, message, now)
   if redis.call('HINCRBY', pkey, 'pending', -1) > 0 then return end
   run_parent(pkey, parent, k, now)
 end
+
+-- A job whose processor asked to wait, its attempt given back: `d` delayed until `value` (ms),
+-- `l` first in line while its queue takes no job for `value` ms (a longer pause in force is kept).
+local function postpone(key, id, kind, value, waiting, delayed, order, limited)
+  redis.call('HINCRBY', key, 'attempts', -1)
+  if kind == 'd' then
+    redis.call('HSET', key, 'state', 'delayed', 'run_at', value, 'progress_message', 'delayed by its processor')
+    redis.call('ZADD', delayed, value, id)
+    return 'delayed'
+  end
+  if redis.call('PTTL', limited) < tonumber(value) then redis.call('SET', limited, value, 'PX', value) end
+  redis.call('HSET', key, 'state', 'waiting', 'progress_message', 'its queue is rate limited by its processor')
+  redis.call('ZADD', waiting, waiting_score(key, order, true), id)
+  return 'rate-limited'
+end
+
+-- How many of `want` jobs a worker may claim now: none while a processor's rate limit holds the
+-- queue (`limited`), at most the room left under its global concurrency (`global_concurrency` of
+-- the meta hash, against the active set: every process's running and held jobs). The second
+-- value: when to look again (unix ms) if held back, else -1.
+local function claim_allowance(want, now, active, meta, limited)
+  if want <= 0 then return want, -1 end
+  local pause = redis.call('PTTL', limited)
+  if pause > 0 then return 0, now + pause end
+  local global = tonumber(redis.call('HGET', meta, 'global_concurrency') or '0') or 0
+  if global > 0 then
+    local room = global - redis.call('ZCARD', active)
+    if room < want then return math.max(room, 0), now + 1000 end
+  end
+  return want, -1
+end
+
+-- A limit declared in code or the environment: written when the declared value changed since the
+-- last start, so a value set from the board holds until a deploy declares another one.
+local function declare_limit(meta, field, value)
+  if redis.call('HGET', meta, field .. '_declared') ~= value then
+    redis.call('HSET', meta, field, value, field .. '_declared', value)
+  end
+end

@@ -146,7 +146,8 @@ pub(crate) async fn report_live(
 }
 
 /// Declares the queue as a worker starts on it (`paused` applies on its very first start, with
-/// `concurrency` and `rate_limit` shown by admin); true on its very first start.
+/// `concurrency` and `rate_limit` shown by admin, `global_concurrency` obeyed by every worker's
+/// claim); true on its very first start.
 pub(crate) async fn declare(
     conn: &mut RedisConn,
     keys: &QueueKeys,
@@ -154,12 +155,14 @@ pub(crate) async fn declare(
     paused: bool,
     concurrency: usize,
     rate_limit: Option<RateLimit>,
+    global_concurrency: Option<u32>,
 ) -> RedisResult<bool> {
-    // ARGV: now, paused (1|0), concurrency, prefix, rate limit (`max/duration`, '' = none).
+    // ARGV: now, paused (1|0), concurrency, prefix, rate limit (`max/duration`, '' = none),
+    // global concurrency (0 = none).
     let rate_limit = rate_limit.map_or(String::new(), |r| r.to_string());
     let mut invocation = DECLARE.prepare_invoke();
     invocation.key(&keys.for_declare()).arg(now).arg(if paused { "1" } else { "0" }).arg(concurrency);
-    invocation.arg(&keys.job_prefix).arg(rate_limit);
+    invocation.arg(&keys.job_prefix).arg(rate_limit).arg(global_concurrency.unwrap_or(0));
     invocation.invoke_async(conn).await
 }
 

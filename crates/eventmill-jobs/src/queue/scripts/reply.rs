@@ -51,6 +51,8 @@ impl FromRedisValue for Recorded {
             Some(b"retry") => Self::Retrying,
             Some(b"failed") => Self::Failed,
             Some(b"released") => Self::Released,
+            Some(b"delayed") => Self::Postponed,
+            Some(b"rate-limited") => Self::RateLimited,
             Some(b"lost") => Self::Lost,
             _ => return Err(format!("finish_and_fetch: unknown status of a finished attempt: {v:?}").into()),
         })

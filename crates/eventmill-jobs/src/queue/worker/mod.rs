@@ -390,6 +390,8 @@ impl Worker {
             (Recorded::Retrying, Outcome::Failed { error, .. }) => (EventKind::Retried, error.to_string()),
             (Recorded::Failed, Outcome::Failed { error, .. }) => (EventKind::Failed, error.to_string()),
             (Recorded::Released, _) => (EventKind::Released, String::new()),
+            (Recorded::Postponed, _) => (EventKind::Delayed, String::new()),
+            (Recorded::RateLimited, _) => (EventKind::RateLimited, String::new()),
             _ => {
                 tracing::warn!(job = %done.id, "job finished after its claim was lost (lease expired, removed or cancelled)");
                 return;

@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use super::{RunningJob, Slot, Worker, lock};
 use crate::{
-    queue::{Fetched, Finished, JobError, Outcome, Progress, now_ms},
+    queue::{Action, Fetched, Finished, JobError, Outcome, Progress, now_ms},
     settings::RetryPolicy,
 };
 
@@ -46,12 +46,22 @@ impl Worker {
                 };
                 let outcome = match result {
                     Ok(value) => Outcome::Completed(value),
-                    Err(error) => {
-                        let retry_in = backoff(&policy, job.attempt);
-                        tracing::warn!(%error, retryable = error.is_retryable(), retry_in_ms = retry_in.as_millis() as u64,
-                            "job attempt failed");
-                        Outcome::Failed { error, retry_at: now_ms() + retry_in.as_millis() as i64 }
-                    }
+                    Err(error) => match error.action() {
+                        Action::RateLimited(pause) => {
+                            tracing::info!(%error, "job rate limited by its processor (no attempt spent)");
+                            Outcome::RateLimited(pause)
+                        }
+                        Action::DelayUntil(until) => {
+                            tracing::info!(%error, "job delayed by its processor (no attempt spent)");
+                            Outcome::Postponed(until)
+                        }
+                        Action::Fail => {
+                            let retry_in = backoff(&policy, job.attempt);
+                            tracing::warn!(%error, retryable = error.is_retryable(), retry_in_ms = retry_in.as_millis() as u64,
+                                "job attempt failed");
+                            Outcome::Failed { error, retry_at: now_ms() + retry_in.as_millis() as i64 }
+                        }
+                    },
                 };
                 crate::metrics::job_attempt(queue, &job.kind, crate::metrics::job_outcome(&outcome, job.attempt, job.max_attempts), started);
                 let slot = lock(&active).remove(&id);

@@ -1,0 +1,148 @@
+//! Processor-driven pauses and queue-wide limits: `JobError::rate_limited` (the queue takes no job
+//! for a while, the attempt is not spent), `JobError::delay_until` (a step job comes back later,
+//! the attempt is not spent) and `QueueSpec::global_concurrency` (at most N jobs running at once
+//! across every worker).
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use eventmill_jobs::{
+    JobError, JobState, Queue,
+    queue::{JobHandler, RunningJob},
+};
+use futures_util::{FutureExt, future::BoxFuture};
+use redis::AsyncCommands;
+
+use crate::support::{AnalyticsQueues, TestEnv, enqueue, eventually, start_worker, wait_for_state};
+
+/// Answers `first` on the very first run of all, succeeds afterwards; records each run's start.
+struct Once {
+    first: Mutex<Option<JobError>>,
+    starts: Mutex<Vec<(String, u32, Instant)>>,
+}
+
+impl Once {
+    fn new(first: JobError) -> Arc<Self> {
+        Arc::new(Self { first: Mutex::new(Some(first)), starts: Mutex::default() })
+    }
+}
+
+impl JobHandler for Once {
+    fn handle(&self, job: RunningJob) -> BoxFuture<'static, Result<serde_json::Value, JobError>> {
+        self.starts.lock().unwrap().push((job.id.clone(), job.attempt, Instant::now()));
+        let answer = self.first.lock().unwrap().take();
+        async move { answer.map_or_else(|| Ok(serde_json::json!({"attempt": job.attempt})), Err) }.boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limited_processor_pauses_its_queue_without_spending_an_attempt() {
+    let env = TestEnv::with(&[("EVENTMILL_JOB_ATTEMPTS", "1")]).await;
+    let queues = env.queues.clone();
+    let handler = Once::new(JobError::rate_limited(Duration::from_millis(800)));
+    let first = enqueue(queues.rollup(), "DAILY_ROLLUP").await;
+    let second = enqueue(queues.rollup(), "DAILY_ROLLUP").await;
+    // One slot: the first round claims only the job that will be rate limited.
+    let worker = start_worker(queues.rollup(), handler.clone(), 1);
+
+    // One attempt only, yet the rate-limited job completes: its attempt was given back.
+    let job = wait_for_state(&queues, &first, JobState::Completed, Duration::from_secs(10)).await;
+    assert_eq!(job.attempts, 1, "{job:?}");
+    assert!(job.errors.is_empty(), "a rate limit is not a failure: {:?}", job.errors);
+    wait_for_state(&queues, &second, JobState::Completed, Duration::from_secs(10)).await;
+    let starts = handler.starts.lock().unwrap().clone();
+    assert_eq!(starts.len(), 3, "the limited job ran again, then the other one: {starts:?}");
+    let limited_at = starts[0].2;
+    for (id, _, at) in &starts[1..] {
+        let after = *at - limited_at;
+        assert!(after >= Duration::from_millis(750), "job {id} started {after:?} after the rate limit of 800 ms");
+    }
+    assert_eq!(starts[1].0, first, "the rate-limited job is first in line afterwards");
+    worker.shutdown.cancel();
+    worker.handle.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn delay_until_moves_the_job_to_delayed_without_spending_an_attempt() {
+    let env = TestEnv::with(&[("EVENTMILL_JOB_ATTEMPTS", "1")]).await;
+    let queues = env.queues.clone();
+    let until = chrono::Utc::now() + chrono::Duration::milliseconds(700);
+    let handler = Once::new(JobError::delay_until(until));
+    let worker = start_worker(queues.rollup(), handler.clone(), 2);
+    let id = enqueue(queues.rollup(), "DAILY_ROLLUP").await;
+    let job = wait_for_state(&queues, &id, JobState::Delayed, Duration::from_secs(5)).await;
+    assert_eq!(job.attempts, 0, "the postponed run is not counted: {job:?}");
+    assert_eq!(job.run_at, Some(until.timestamp_millis()));
+    let job = wait_for_state(&queues, &id, JobState::Completed, Duration::from_secs(10)).await;
+    assert_eq!(job.attempts, 1);
+    assert!(chrono::Utc::now() >= until);
+    assert!(job.started_at.unwrap() >= until.timestamp_millis(), "{job:?}");
+    worker.shutdown.cancel();
+    worker.handle.await.unwrap().unwrap();
+}
+
+/// Counts jobs running at once in Redis (INCR at start, DECR at the end), as any number of
+/// processes would, and keeps the highest count seen.
+struct Overlap {
+    redis: eventmill_jobs::redis_conn::RedisConn,
+    key: String,
+    done: Arc<AtomicUsize>,
+}
+
+impl JobHandler for Overlap {
+    fn handle(&self, _: RunningJob) -> BoxFuture<'static, Result<serde_json::Value, JobError>> {
+        let (mut redis, key, done) = (self.redis.clone(), self.key.clone(), self.done.clone());
+        async move {
+            let now: i64 = redis.incr(format!("{key}:running"), 1).await?;
+            let _: () = redis.rpush(format!("{key}:seen"), now).await?;
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            let _: i64 = redis.decr(format!("{key}:running"), 1).await?;
+            done.fetch_add(1, Ordering::SeqCst);
+            Ok(serde_json::Value::Null)
+        }
+        .boxed()
+    }
+}
+
+async fn max_overlap(env: &TestEnv, key: &str) -> i64 {
+    let seen: Vec<i64> = env.redis().lrange(format!("{key}:seen"), 0, -1).await.unwrap();
+    seen.into_iter().max().unwrap_or(0)
+}
+
+/// Runs 24 jobs with two workers of concurrency 4 each (each with its own connections, as two
+/// processes have) on a queue of global concurrency `global`; answers the most running at once.
+async fn run_two_workers(global: Option<u32>) -> i64 {
+    let env = TestEnv::new().await;
+    let other = TestEnv::with(&[("EVENTMILL_REDIS_PREFIX", &env.prefix)]).await;
+    let key = format!("{{{}:queue}}:test-overlap", env.prefix);
+    let done = Arc::new(AtomicUsize::new(0));
+    let queues: Vec<Queue> =
+        [&env, &other].into_iter().map(|e| e.queues.rollup().clone().with_global_concurrency(global)).collect();
+    let mut workers = Vec::new();
+    for (queue, e) in queues.iter().zip([&env, &other]) {
+        queue.declare(false, 4).await.unwrap();
+        let handler = Arc::new(Overlap { redis: e.redis(), key: key.clone(), done: done.clone() });
+        workers.push(start_worker(queue, handler, 4));
+    }
+    for _ in 0..24 {
+        enqueue(&queues[0], "DAILY_ROLLUP").await;
+    }
+    assert!(eventually(Duration::from_secs(30), || async { done.load(Ordering::SeqCst) == 24 }).await);
+    for worker in workers {
+        worker.shutdown.cancel();
+        worker.handle.await.unwrap().unwrap();
+    }
+    max_overlap(&env, &key).await
+}
+
+#[tokio::test]
+async fn global_concurrency_two_never_has_a_third_job_running_across_two_workers() {
+    assert_eq!(run_two_workers(Some(2)).await, 2, "at most 2 at once, and the limit is used");
+    // Without it the same run has more at once (the test would fail without the limit).
+    assert!(run_two_workers(None).await > 2);
+}
