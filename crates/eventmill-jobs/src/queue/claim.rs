@@ -61,6 +61,8 @@ pub(crate) struct Finished {
     pub(crate) outcome: Outcome,
     /// Log lines the processor wrote since the last report.
     pub(crate) logs: Vec<String>,
+    /// How long the attempt ran (the worker holds jobs ahead only while they are short).
+    pub(crate) ran: Duration,
 }
 
 /// What the queue recorded for a finished attempt.
@@ -91,6 +93,8 @@ pub(crate) struct Round {
     pub(crate) claimed: Vec<Fetched>,
     /// When the next delayed job or lease becomes due (unix ms).
     pub(crate) next_due: Option<i64>,
+    /// The queue is paused: held jobs must not start (the worker hands them back).
+    pub(crate) paused: bool,
 }
 
 /// One running job's news for `report_live`.
@@ -105,17 +109,22 @@ pub(crate) struct Live<'a> {
 }
 
 impl Queue {
-    /// Records `finished` and claims up to `want` jobs for `worker`, in one script.
+    /// Records `started` held jobs and `finished` attempts, claims up to `want` jobs to start and
+    /// `hold` more to hold ahead for `worker`, in one script.
     pub(crate) async fn finish_and_fetch(
         &self,
         worker: &str,
+        started: &[String],
         finished: &[Finished],
         want: usize,
+        hold: usize,
     ) -> Result<Round, QueueError> {
         let round = scripts::FinishAndFetch {
             now: now_ms(),
             worker,
             want,
+            hold,
+            started,
             settings: &self.settings,
             rate_limit: self.rate_limit,
             finished,

@@ -54,8 +54,12 @@ impl ToRedisArgs for NewJob<'_> {
 pub(crate) struct FinishAndFetch<'a> {
     pub(crate) now: i64,
     pub(crate) worker: &'a str,
-    /// How many jobs to claim.
+    /// How many jobs to claim and start now (their attempt counts).
     pub(crate) want: usize,
+    /// How many more to claim and hold ahead (prefetch; their attempt counts when they start).
+    pub(crate) hold: usize,
+    /// Held jobs started since the last round trip.
+    pub(crate) started: &'a [String],
     /// The lease and the retention of finished jobs.
     pub(crate) settings: &'a JobSettings,
     pub(crate) rate_limit: Option<RateLimit>,
@@ -64,8 +68,8 @@ pub(crate) struct FinishAndFetch<'a> {
 }
 
 /// ARGV 2-12: now, worker, lease_ms, want, chunk, keep_completed, keep_completed_age_ms,
-/// keep_failed, keep_failed_age_ms, rate_max, rate_ms (0 = no limit); then 5 values per finished
-/// attempt (see `write_finished`).
+/// keep_failed, keep_failed_age_ms, rate_max, rate_ms (0 = no limit); 13-14: hold, the number of
+/// started held jobs; their ids; then 5 values per finished attempt (see `write_finished`).
 impl ToRedisArgs for FinishAndFetch<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
         let s = self.settings;
@@ -80,6 +84,11 @@ impl ToRedisArgs for FinishAndFetch<'_> {
         millis(s.keep_failed_age).write_redis_args(out);
         self.rate_limit.map_or(0, |r| r.max).write_redis_args(out);
         self.rate_limit.map_or(0, |r| millis(r.per).max(1)).write_redis_args(out);
+        self.hold.write_redis_args(out);
+        self.started.len().write_redis_args(out);
+        for id in self.started {
+            out.write_arg(id.as_bytes());
+        }
         for done in self.finished {
             write_finished(done, out);
         }
@@ -312,7 +321,7 @@ mod tests {
 
     fn finished(id: &str, outcome: Outcome, logs: &[&str]) -> Finished {
         let logs = logs.iter().map(|l| (*l).to_owned()).collect();
-        Finished { id: id.into(), kind: "NOOP".into(), attempt: 1, outcome, logs }
+        Finished { id: id.into(), kind: "NOOP".into(), attempt: 1, outcome, logs, ran: Duration::ZERO }
     }
 
     #[test]
@@ -331,11 +340,13 @@ mod tests {
             now: 1000,
             worker: "w1",
             want: 8,
+            hold: 4,
+            started: &["5".into(), "6".into()],
             settings: &settings,
             rate_limit: Some(RateLimit::new(10, Duration::from_secs(1))),
             finished: &done,
         };
-        let head = ["1000", "w1", "30000", "8", "500", "100", "60000", "50", "1500", "10", "1000"];
+        let head = ["1000", "w1", "30000", "8", "500", "100", "60000", "50", "1500", "10", "1000", "4", "2", "5", "6"];
         let attempts = [
             ["1", "c", r#"{"rows":2}"#, "", r#"["a line"]"#],
             ["2", "r", "down", "9000", ""],
@@ -356,9 +367,17 @@ mod tests {
     #[test]
     fn no_rate_limit_is_sent_as_zeros_and_no_lease_renewal_as_empty() {
         let settings = JobsSettings::from_lookup("T", &[], &[], |_| None).unwrap().jobs;
-        let round =
-            FinishAndFetch { now: 1, worker: "w", want: 0, settings: &settings, rate_limit: None, finished: &[] };
-        assert_eq!(argv(&round)[9..], ["0", "0"]);
+        let round = FinishAndFetch {
+            now: 1,
+            worker: "w",
+            want: 0,
+            hold: 0,
+            started: &[],
+            settings: &settings,
+            rate_limit: None,
+            finished: &[],
+        };
+        assert_eq!(argv(&round)[9..], ["0", "0", "0", "0"]);
         let jobs = [Live { id: "7", progress: Some((40, "half".into())), logs: vec![] }];
         assert_eq!(argv(LiveReport { lease_until: None, jobs: &jobs }), ["", "7", "40", "half", ""]);
         let jobs = [Live { id: "7", progress: None, logs: vec!["x".into()] }];

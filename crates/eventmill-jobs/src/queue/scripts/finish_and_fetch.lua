@@ -1,7 +1,15 @@
 local prefix, now, worker = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local lease, want, chunk = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local hold, started = tonumber(ARGV[13]), tonumber(ARGV[14])
 local statuses, finished, failed = {}, 0, 0
-for i = 13, #ARGV, 5 do
+-- Held (prefetched) jobs the worker started since its last round trip: their attempt counts now.
+for i = 15, 14 + started do
+  if redis.call('ZSCORE', KEYS[3], ARGV[i]) and redis.call('HDEL', prefix .. ARGV[i], 'prefetched') == 1 then
+    redis.call('HINCRBY', prefix .. ARGV[i], 'attempts', 1)
+    redis.call('HSET', prefix .. ARGV[i], 'started_at', now)
+  end
+end
+for i = 15 + started, #ARGV, 5 do
   local id, kind, a, b, logs = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = prefix .. id
   if not redis.call('ZSCORE', KEYS[3], id) then
@@ -17,7 +25,8 @@ for i = 13, #ARGV, 5 do
       finished = finished + 1
       statuses[#statuses + 1] = 'completed'
     elseif kind == 'h' then
-      redis.call('HINCRBY', key, 'attempts', -1)
+      -- A held job never started: its attempt was never counted.
+      if redis.call('HDEL', key, 'prefetched') == 0 then redis.call('HINCRBY', key, 'attempts', -1) end
       redis.call('HSET', key, 'state', 'waiting')
       redis.call('ZADD', KEYS[1], waiting_score(key, KEYS[8], true), id)
       statuses[#statuses + 1] = 'released'
@@ -55,43 +64,63 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
   for _, id in ipairs(expired) do
     local key = prefix .. id
     redis.call('ZREM', KEYS[3], id)
-    local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
-    local owner = redis.call('HGET', key, 'worker') or ''
-    push_error(key, attempts, now, 'worker ' .. owner .. ' stopped responding (lease expired)', owner)
-    if attempts >= tonumber(redis.call('HGET', key, 'max_attempts') or '1') then
-      redis.call('HSET', key, 'state', 'failed', 'finished_at', now)
-      redis.call('ZADD', KEYS[5], now, id)
-      child_ended(prefix, redis.call('HGET', key, 'parent'), id, false, 'its worker stopped responding', now)
-      failed = failed + 1
-    else
+    if redis.call('HDEL', key, 'prefetched') == 1 then
+      -- Held by a worker that died before starting it: back in line, no attempt spent.
       redis.call('HSET', key, 'state', 'waiting')
       redis.call('ZADD', KEYS[1], waiting_score(key, KEYS[8], true), id)
+    else
+      local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
+      local owner = redis.call('HGET', key, 'worker') or ''
+      push_error(key, attempts, now, 'worker ' .. owner .. ' stopped responding (lease expired)', owner)
+      if attempts >= tonumber(redis.call('HGET', key, 'max_attempts') or '1') then
+        redis.call('HSET', key, 'state', 'failed', 'finished_at', now)
+        redis.call('ZADD', KEYS[5], now, id)
+        child_ended(prefix, redis.call('HGET', key, 'parent'), id, false, 'its worker stopped responding', now)
+        failed = failed + 1
+      else
+        redis.call('HSET', key, 'state', 'waiting')
+        redis.call('ZADD', KEYS[1], waiting_score(key, KEYS[8], true), id)
+      end
     end
   end
   local held
   want, held = claim_allowance(want, now, KEYS[3], KEYS[10], KEYS[11])
   local rate_max, limited = tonumber(ARGV[11]), false
-  if want > 0 and rate_max > 0 then
+  -- A rate-limited queue, or one under a global concurrency, holds nothing ahead (they count
+  -- what starts).
+  if rate_max > 0 or held >= 0 then hold = 0 end
+  local take = want + hold
+  if take > 0 and rate_max > 0 then
     local left = rate_max - tonumber(redis.call('GET', KEYS[9]) or '0')
-    if left < want then want, limited = math.max(left, 0), true end
+    if left < take then take, limited = math.max(left, 0), true end
   end
-  if want > 0 then
-    local popped = redis.call('ZPOPMIN', KEYS[1], want)
+  if take > 0 then
+    local popped = redis.call('ZPOPMIN', KEYS[1], take)
     if popped then
       for i = 1, #popped, 2 do
         local id = popped[i]
         local key = prefix .. id
         redis.call('ZADD', KEYS[3], now + lease, id)
-        redis.call('HINCRBY', key, 'attempts', 1)
-        redis.call('HSET', key, 'state', 'active', 'started_at', now, 'worker', worker, 'progress', 0,
-          'progress_message', '')
-        claimed[#claimed + 1] = redis.call('HMGET', key, 'id', 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms')
+        if #claimed < want then
+          redis.call('HINCRBY', key, 'attempts', 1)
+          redis.call('HSET', key, 'state', 'active', 'started_at', now, 'worker', worker, 'progress', 0,
+            'progress_message', '')
+          claimed[#claimed + 1] = redis.call('HMGET', key, 'id', 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms')
+        else
+          -- Held ahead: leased to this worker, its attempt counted when it starts (the reply
+          -- carries the attempt number it will have).
+          redis.call('HSET', key, 'state', 'active', 'worker', worker, 'progress', 0, 'progress_message', '',
+            'prefetched', 1)
+          local job = redis.call('HMGET', key, 'id', 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms')
+          job[4] = tostring(tonumber(job[4] or '0') + 1)
+          claimed[#claimed + 1] = job
+        end
       end
     end
     if rate_max > 0 and #claimed > 0 and redis.call('INCRBY', KEYS[9], #claimed) == #claimed then
       redis.call('PEXPIRE', KEYS[9], ARGV[12])
     end
-    if not limited and held < 0 and #claimed == want and redis.call('ZCARD', KEYS[1]) > 0 then redis.call('ZADD', KEYS[7], 0, '0') end
+    if not limited and held < 0 and #claimed == take and redis.call('ZCARD', KEYS[1]) > 0 then redis.call('ZADD', KEYS[7], 0, '0') end
   end
   if held > 0 and (next_due < 0 or held < next_due) and redis.call('ZCARD', KEYS[1]) > 0 then next_due = held end
   if limited and redis.call('ZCARD', KEYS[1]) > 0 then
@@ -104,4 +133,6 @@ local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if first[2] and (next_due < 0 or tonumber(first[2]) < next_due) then next_due = tonumber(first[2]) end
 local lease_end = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
 if lease_end[2] and (next_due < 0 or tonumber(lease_end[2]) < next_due) then next_due = tonumber(lease_end[2]) end
-return {statuses, claimed, next_due}
+local paused = 0
+if redis.call('EXISTS', KEYS[6]) == 1 then paused = 1 end
+return {statuses, claimed, next_due, paused}

@@ -28,12 +28,14 @@ impl FromRedisValue for FlowEnqueued {
     }
 }
 
-/// `finish_and_fetch.lua`: `{statuses, claimed jobs, next due time (ms, -1 = nothing)}`.
+/// `finish_and_fetch.lua`: `{statuses, claimed jobs, next due time (ms, -1 = nothing), paused
+/// (1|0)}`.
 impl FromRedisValue for Round {
     fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
-        let [recorded, claimed, next_due] = items(v, "finish_and_fetch")?;
+        let [recorded, claimed, next_due, paused] = items(v, "finish_and_fetch")?;
         let next_due: i64 = part(next_due, "finish_and_fetch: the next due time")?;
         Ok(Self {
+            paused: part(paused, "finish_and_fetch: paused")?,
             recorded: list(recorded, "finish_and_fetch: the statuses")?,
             claimed: list(claimed, "finish_and_fetch: the claimed jobs")?,
             next_due: (next_due >= 0).then_some(next_due),
@@ -183,6 +185,7 @@ mod tests {
             Value::Array(vec![text("completed"), text("retry"), text("failed"), text("released"), text("lost")]),
             Value::Array(vec![claimed("7", "1"), claimed("8", "2")]),
             Value::Int(1_700_000_000_000),
+            Value::Int(0),
         ]);
         let round = Round::from_redis_value(reply).unwrap();
         use Recorded::*;
@@ -196,7 +199,7 @@ mod tests {
 
     #[test]
     fn an_empty_round_has_nothing_due() {
-        let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![]), Value::Int(-1)]);
+        let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![]), Value::Int(-1), Value::Int(0)]);
         let round = Round::from_redis_value(reply).unwrap();
         assert!(round.recorded.is_empty() && round.claimed.is_empty());
         assert_eq!(round.next_due, None);
@@ -204,7 +207,8 @@ mod tests {
 
     #[test]
     fn an_unknown_status_is_an_error_naming_it() {
-        let reply = Value::Array(vec![Value::Array(vec![text("c")]), Value::Array(vec![]), Value::Int(-1)]);
+        let reply =
+            Value::Array(vec![Value::Array(vec![text("c")]), Value::Array(vec![]), Value::Int(-1), Value::Int(0)]);
         let error = Round::from_redis_value(reply).unwrap_err().to_string();
         assert!(error.contains("unknown status") && error.contains('c'), "{error}");
     }
@@ -212,7 +216,7 @@ mod tests {
     #[test]
     fn a_claimed_job_with_a_missing_field_is_an_error_naming_the_job_and_field() {
         let job = Value::Array(vec![text("9"), Value::Nil, text("{}"), text("1"), text("3"), text("30000")]);
-        let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![job]), Value::Int(-1)]);
+        let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![job]), Value::Int(-1), Value::Int(0)]);
         let error = Round::from_redis_value(reply).unwrap_err().to_string();
         assert!(error.contains("claimed job 9: kind"), "{error}");
     }
@@ -220,7 +224,7 @@ mod tests {
     #[test]
     fn a_claimed_job_of_the_wrong_length_is_an_error() {
         let job = Value::Array(vec![text("9"), text("NOOP")]);
-        let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![job]), Value::Int(-1)]);
+        let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![job]), Value::Int(-1), Value::Int(0)]);
         let error = Round::from_redis_value(reply).unwrap_err().to_string();
         assert!(error.contains("a claimed job: expected 6 values, got 2"), "{error}");
     }
@@ -228,7 +232,7 @@ mod tests {
     #[test]
     fn a_reply_that_is_not_an_array_is_an_error_naming_the_script() {
         let error = Round::from_redis_value(Value::Int(1)).unwrap_err().to_string();
-        assert!(error.contains("finish_and_fetch: expected an array of 3 values"), "{error}");
+        assert!(error.contains("finish_and_fetch: expected an array of 4 values"), "{error}");
         assert!(Enqueued::from_redis_value(Value::Nil).unwrap_err().to_string().contains("enqueue"));
     }
 

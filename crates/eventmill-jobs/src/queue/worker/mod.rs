@@ -19,7 +19,7 @@ mod slot;
 mod waker;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use slot::backoff;
 
-use super::{EventKind, Finished, JobError, Outcome, Progress, Queue, Recorded, now_ms};
+use super::{EventKind, Fetched, Finished, JobError, Outcome, Progress, Queue, QueueError, Recorded, Round, now_ms};
 use crate::shutdown::Shutdown;
 
 /// Runs claimed jobs; eventmill's is `registry::Dispatch`, tests plug in their own.
@@ -106,6 +106,7 @@ pub async fn run(
     let (queue_redis, job_prefix) = (queue.redis.clone(), queue.keys.job_prefix.clone());
     let worker = Worker {
         concurrency: options.concurrency.max(1),
+        prefetch: queue.settings().prefetch,
         name: options.name,
         queue,
         handler,
@@ -113,9 +114,11 @@ pub async fn run(
         done,
         shutdown,
         jobs: JoinSet::new(),
+        held: VecDeque::new(),
         store: Arc::new(super::context::JobStore { redis: queue_redis, job_prefix }),
     };
-    tracing::info!(worker = %worker.name, queue = worker.queue.name, concurrency = worker.concurrency, "job worker started");
+    tracing::info!(worker = %worker.name, queue = worker.queue.name, concurrency = worker.concurrency,
+        prefetch = worker.prefetch, "job worker started");
     worker.drive(finished, wake).await;
     helpers.shutdown().await;
     Ok(())
@@ -126,12 +129,38 @@ struct Worker {
     handler: Arc<dyn JobHandler>,
     name: String,
     concurrency: usize,
+    /// Jobs held ahead at most (`JobSettings::prefetch`).
+    prefetch: usize,
     active: Active,
     done: mpsc::UnboundedSender<Finished>,
     shutdown: Shutdown,
     jobs: JoinSet<()>,
+    /// Claimed ahead, leased, not started (their slots in `active` have no task yet), oldest first.
+    held: VecDeque<Fetched>,
     /// Shared by every job's context.
     store: Arc<super::context::JobStore>,
+}
+
+/// Held jobs start without asking Redis only this long after a round trip said the queue is not
+/// paused; later, the next round trip (which a finished job sends anyway) decides.
+const HELD_FRESH: Duration = Duration::from_millis(50);
+
+/// Jobs are held ahead only while attempts take at most this long on average: a round trip is
+/// then a large part of a job's time, and held jobs wait at most a few of them, so a worker
+/// never sits on jobs another idle worker could run.
+const PREFETCH_JOB_MAX: Duration = Duration::from_millis(10);
+
+/// A round trip in flight: it owns what it records, and answers it back with the outcome.
+type Trip = BoxFuture<'static, (Sent, Result<Round, QueueError>)>;
+
+/// What a round trip carried.
+struct Sent {
+    finished: Vec<Finished>,
+    started: Vec<String>,
+    /// Claimed jobs to start at once (the rest of the claim is held).
+    want: usize,
+    /// Claimed jobs to hold.
+    hold: usize,
 }
 
 /// The loop's state between round trips.
@@ -139,7 +168,11 @@ struct Worker {
 struct Pace {
     /// Finished attempts not yet recorded.
     pending: Vec<Finished>,
+    /// Held jobs started since the last round trip (their attempts are counted by the next).
+    started: Vec<String>,
     running: usize,
+    /// Slots kept for the jobs the round trip in flight claims to start.
+    reserved: usize,
     /// Look for jobs at the next chance (woken, due, or the last claim filled every slot).
     look: bool,
     next_due: Option<Instant>,
@@ -149,44 +182,76 @@ struct Pace {
     grace_end: Option<Instant>,
     /// Past this, a stopping worker whose Redis is gone gives up (leases bring its jobs back).
     give_up_at: Option<Instant>,
+    /// Held jobs may start without a round trip until then (see `HELD_FRESH`).
+    held_fresh_until: Option<Instant>,
+    /// Recent attempts' average run time (none finished yet: unknown, nothing is held).
+    job_time: Option<Duration>,
+}
+
+impl Pace {
+    fn finished(&mut self, done: Finished) {
+        if !matches!(done.outcome, Outcome::Released) {
+            self.job_time = Some(match self.job_time {
+                Some(average) => (average * 3 + done.ran) / 4,
+                None => done.ran,
+            });
+        }
+        self.pending.push(done);
+        self.running -= 1;
+    }
+
+    fn stopping(&self) -> bool {
+        self.grace_end.is_some() || self.give_up_at.is_some()
+    }
 }
 
 impl Worker {
     async fn drive(mut self, mut finished: mpsc::UnboundedReceiver<Finished>, wake: Arc<Notify>) {
         let mut pace = Pace { look: true, ..Pace::default() };
+        let mut trip: Option<Trip> = None;
         loop {
             while let Ok(done) = finished.try_recv() {
-                pace.pending.push(done);
-                pace.running -= 1;
+                pace.finished(done);
             }
             while self.jobs.try_join_next().is_some() {}
-            let stopping = pace.grace_end.is_some() || pace.give_up_at.is_some();
+            let stopping = pace.stopping();
             if !stopping && self.shutdown.is_cancelled() {
                 self.begin_shutdown(&mut pace);
                 continue;
             }
-            let free = if stopping { 0 } else { self.concurrency - pace.running };
-            let ready = pace.retry_at.is_none_or(|at| Instant::now() >= at);
-            if ready && (!pace.pending.is_empty() || (free > 0 && pace.look)) {
-                let free = if stopping { 0 } else { free + linger(&mut pace, &mut finished).await };
-                self.round_trip(&mut pace, free).await;
-                continue;
+            if !stopping {
+                self.start_held(&mut pace);
             }
-            if stopping && pace.running == 0 && (pace.pending.is_empty() || past(pace.give_up_at)) {
-                return;
-            }
-            tokio::select! {
-                Some(done) = finished.recv() => {
-                    pace.pending.push(done);
-                    pace.running -= 1;
+            let (want, hold) = self.claims(&pace);
+            if trip.is_none() {
+                let ready = pace.retry_at.is_none_or(|at| Instant::now() >= at);
+                let news = !pace.pending.is_empty() || !pace.started.is_empty();
+                if ready && (news || (want + hold > 0 && pace.look)) {
+                    if self.held.is_empty() && !stopping {
+                        linger(&mut pace, &mut finished).await;
+                    }
+                    let (want, hold) = self.claims(&pace);
+                    trip = Some(self.launch(&mut pace, want, hold));
+                    continue;
                 }
+                if stopping && pace.running == 0 && (pace.pending.is_empty() || past(pace.give_up_at)) {
+                    return;
+                }
+            }
+            let can_claim = want + hold > 0;
+            tokio::select! {
+                (sent, result) = in_flight(&mut trip), if trip.is_some() => {
+                    trip = None;
+                    self.landed(&mut pace, sent, result);
+                }
+                Some(done) = finished.recv() => pace.finished(done),
                 () = self.shutdown.cancelled(), if !stopping => {}
                 () = sleep_until(pace.grace_end), if pace.grace_end.is_some() => {
                     pace.grace_end = None;
                     self.release_all(&mut pace);
                 }
-                () = wake.notified(), if free > 0 => pace.look = true,
-                () = sleep_until(pace.next_due), if free > 0 && pace.next_due.is_some() => {
+                () = wake.notified(), if can_claim => pace.look = true,
+                () = sleep_until(pace.next_due), if can_claim && pace.next_due.is_some() => {
                     pace.look = true;
                     pace.next_due = None;
                 }
@@ -196,29 +261,126 @@ impl Worker {
         }
     }
 
-    /// Records what finished and claims up to `free` jobs.
-    async fn round_trip(&mut self, pace: &mut Pace, free: usize) {
-        match self.queue.finish_and_fetch(&self.name, &pace.pending, free).await {
-            Ok(round) => {
-                for (done, recorded) in pace.pending.iter().zip(&round.recorded) {
-                    self.recorded(done, *recorded);
-                }
-                pace.pending.clear();
-                pace.retry_at = None;
-                pace.look = free > 0 && round.claimed.len() == free;
-                pace.next_due = round.next_due.map(instant_at);
-                pace.running += round.claimed.len();
-                for job in round.claimed {
-                    let events = self.queue.events();
-                    events.emit(EventKind::Started, self.queue.name, &job.kind, &job.id, job.attempt, None, "");
-                    self.start(job);
-                }
+    /// How many jobs the next round trip claims to start at once, and how many more to hold.
+    fn claims(&self, pace: &Pace) -> (usize, usize) {
+        if pace.stopping() {
+            return (0, 0);
+        }
+        let free = self.concurrency.saturating_sub(pace.running + pace.reserved);
+        let want = free.saturating_sub(self.held.len());
+        let short = pace.job_time.is_some_and(|t| t <= PREFETCH_JOB_MAX);
+        // Held jobs fill the free slots first; what stays held plus the new claim is at most `prefetch`.
+        let hold = if short { self.prefetch.saturating_sub(self.held.len().saturating_sub(free)) } else { 0 };
+        (want, hold)
+    }
+
+    /// Starts held jobs in free slots, if the last round trip is recent enough to trust it.
+    fn start_held(&mut self, pace: &mut Pace) {
+        if self.held.is_empty() || pace.held_fresh_until.is_none_or(|until| Instant::now() >= until) {
+            return;
+        }
+        while pace.running + pace.reserved < self.concurrency {
+            let Some(job) = self.held.pop_front() else { break };
+            let lost = lock(&self.active).get(&job.id).is_none_or(|slot| slot.cancel.is_cancelled());
+            if lost {
+                lock(&self.active).remove(&job.id);
+                tracing::warn!(job = %job.id, "a held job's claim was lost (removed or lease expired): not starting it");
+                continue;
             }
+            pace.running += 1;
+            pace.started.push(job.id.clone());
+            self.queue.events().emit(EventKind::Started, self.queue.name, &job.kind, &job.id, job.attempt, None, "");
+            self.start(job);
+        }
+    }
+
+    /// Sends a round trip recording what finished and started, claiming `want` + `hold` jobs.
+    fn launch(&mut self, pace: &mut Pace, want: usize, hold: usize) -> Trip {
+        let sent = Sent {
+            finished: std::mem::take(&mut pace.pending),
+            started: std::mem::take(&mut pace.started),
+            want,
+            hold,
+        };
+        pace.reserved = want;
+        let (queue, name) = (self.queue.clone(), self.name.clone());
+        Box::pin(async move {
+            let result = queue.finish_and_fetch(&name, &sent.started, &sent.finished, sent.want, sent.hold).await;
+            (sent, result)
+        })
+    }
+
+    /// A round trip's answer: lifecycle events, claimed jobs started or held, held jobs handed
+    /// back if the queue is paused.
+    fn landed(&mut self, pace: &mut Pace, mut sent: Sent, result: Result<Round, QueueError>) {
+        pace.reserved = 0;
+        let round = match result {
+            Ok(round) => round,
             Err(error) => {
                 tracing::warn!(%error, queue = self.queue.name, "could not reach the queue; retrying in a second");
+                sent.finished.append(&mut pace.pending);
+                sent.started.append(&mut pace.started);
+                (pace.pending, pace.started) = (sent.finished, sent.started);
                 pace.retry_at = Some(Instant::now() + Duration::from_secs(1));
+                return;
             }
+        };
+        for (done, recorded) in sent.finished.iter().zip(&round.recorded) {
+            self.recorded(done, *recorded);
         }
+        pace.retry_at = None;
+        pace.next_due = round.next_due.map(instant_at);
+        let (want, take) = (sent.want, sent.want + sent.hold);
+        pace.look = take > 0 && round.claimed.len() == take && !round.paused;
+        let stopping = pace.stopping();
+        if round.paused || stopping {
+            pace.held_fresh_until = None;
+            let held: Vec<Fetched> = self.held.drain(..).collect();
+            for job in held {
+                self.hand_back(pace, job);
+            }
+        } else {
+            pace.held_fresh_until = Some(Instant::now() + HELD_FRESH);
+        }
+        for (n, job) in round.claimed.into_iter().enumerate() {
+            if n >= want || stopping {
+                if stopping {
+                    self.hand_back(pace, job);
+                } else {
+                    self.hold(job);
+                }
+                continue;
+            }
+            pace.running += 1;
+            self.queue.events().emit(EventKind::Started, self.queue.name, &job.kind, &job.id, job.attempt, None, "");
+            self.start(job);
+        }
+    }
+
+    /// Keeps a claimed job to start later; its slot in `active` renews its lease meanwhile.
+    fn hold(&mut self, job: Fetched) {
+        let slot = Slot {
+            kind: job.kind.clone(),
+            attempt: job.attempt,
+            progress: Progress::default(),
+            cancel: CancellationToken::new(),
+            abort: None,
+        };
+        lock(&self.active).insert(job.id.clone(), slot);
+        self.held.push_back(job);
+    }
+
+    /// Hands a held (or just claimed, when stopping) job back to `waiting` in the next round trip.
+    fn hand_back(&mut self, pace: &mut Pace, job: Fetched) {
+        lock(&self.active).remove(&job.id);
+        pace.pending.push(Finished {
+            id: job.id,
+            kind: job.kind,
+            attempt: job.attempt,
+            outcome: Outcome::Released,
+            logs: Vec::new(),
+            ran: Duration::ZERO,
+        });
     }
 
     /// The lifecycle event of an attempt the queue just recorded.
@@ -238,9 +400,14 @@ impl Worker {
         self.queue.events().emit(event, self.queue.name, &done.kind, &done.id, done.attempt, None, &message);
     }
 
-    /// Asks every running job to stop; what still runs after the grace period is handed back.
+    /// Asks every running job to stop and hands held jobs back at once; what still runs after the
+    /// grace period is handed back.
     fn begin_shutdown(&mut self, pace: &mut Pace) {
         let grace = self.queue.settings().shutdown_grace;
+        let held: Vec<Fetched> = self.held.drain(..).collect();
+        for job in held {
+            self.hand_back(pace, job);
+        }
         for slot in lock(&self.active).values() {
             slot.cancel.cancel();
         }
@@ -256,6 +423,7 @@ impl Worker {
             tracing::warn!(jobs = slots.len(), "shutdown: handing running jobs back to the queue");
         }
         for (id, slot) in slots {
+            let running = slot.abort.is_some();
             if let Some(abort) = slot.abort {
                 abort.abort();
             }
@@ -266,10 +434,21 @@ impl Worker {
                 attempt: slot.attempt,
                 outcome: Outcome::Released,
                 logs,
+                ran: Duration::ZERO,
             });
             crate::metrics::job_released(self.queue.name);
-            pace.running -= 1;
+            if running {
+                pace.running -= 1;
+            }
         }
+    }
+}
+
+/// The round trip in flight's answer (only polled while there is one).
+async fn in_flight(trip: &mut Option<Trip>) -> (Sent, Result<Round, QueueError>) {
+    match trip.as_mut() {
+        Some(trip) => trip.await,
+        None => std::future::pending().await,
     }
 }
 
@@ -277,22 +456,18 @@ impl Worker {
 /// millisecond jobs then travel in batches instead of one per round trip.
 const LINGER: Duration = Duration::from_millis(1);
 
-/// Collects the outcomes of slots finishing within `LINGER`; answers how many slots that freed.
-async fn linger(pace: &mut Pace, finished: &mut mpsc::UnboundedReceiver<Finished>) -> usize {
+/// Collects the outcomes of slots finishing within `LINGER`.
+async fn linger(pace: &mut Pace, finished: &mut mpsc::UnboundedReceiver<Finished>) {
     if pace.pending.is_empty() || pace.running == 0 {
-        return 0;
+        return;
     }
-    let (deadline, before) = (Instant::now() + LINGER, pace.running);
+    let deadline = Instant::now() + LINGER;
     while pace.running > 0 {
         match tokio::time::timeout_at(deadline, finished.recv()).await {
-            Ok(Some(done)) => {
-                pace.pending.push(done);
-                pace.running -= 1;
-            }
+            Ok(Some(done)) => pace.finished(done),
             _ => break,
         }
     }
-    before - pace.running
 }
 
 fn past(at: Option<Instant>) -> bool {

@@ -67,7 +67,8 @@ impl Worker {
                 let slot = lock(&active).remove(&id);
                 if let Some(slot) = slot {
                     let logs = slot.progress.take().logs;
-                    let _ = done.send(Finished { id, kind: job.kind, attempt: job.attempt, outcome, logs });
+                    let ran = started.elapsed();
+                    let _ = done.send(Finished { id, kind: job.kind, attempt: job.attempt, outcome, logs, ran });
                 }
             }
             .instrument(span),
