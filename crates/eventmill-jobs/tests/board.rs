@@ -200,8 +200,7 @@ async fn the_job_api_answers_a_flows_tree_from_any_of_its_jobs() {
 #[tokio::test]
 async fn the_workers_page_lists_a_running_process_and_says_when_a_silent_one_leaves() {
     let jobs = jobs().with_version("shop 7.1");
-    let app = Router::new()
-        .nest("/jobs", board::router(jobs.board("/jobs")).layer(middleware::from_fn(trivial_auth)));
+    let app = Router::new().nest("/jobs", board::router(jobs.board("/jobs")).layer(middleware::from_fn(trivial_auth)));
     let (status, page) = call(&app, Method::GET, "/jobs/workers", Some("bob")).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains(r#"id="no-workers""#), "{page}");

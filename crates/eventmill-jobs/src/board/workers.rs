@@ -49,9 +49,10 @@ struct ProcessRow {
 }
 
 fn when(ms: i64, now: i64) -> (String, String) {
-    let exact = Utc.timestamp_millis_opt(ms).single().map_or_else(String::new, |t| {
-        t.to_rfc3339_opts(SecondsFormat::Secs, true)
-    });
+    let exact = Utc
+        .timestamp_millis_opt(ms)
+        .single()
+        .map_or_else(String::new, |t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
     (format!("{} ago", human_ms(now - ms)), exact)
 }
 

@@ -293,10 +293,8 @@ impl WorkerProcess {
     /// The record as of now.
     pub fn info(&self) -> ProcessInfo {
         let workers = self.lock();
-        let queues = workers
-            .values()
-            .map(|w| ProcessQueue { queue: w.queue.clone(), concurrency: w.concurrency })
-            .collect();
+        let queues =
+            workers.values().map(|w| ProcessQueue { queue: w.queue.clone(), concurrency: w.concurrency }).collect();
         let mut running: Vec<RunningEntry> =
             workers.values().filter_map(|w| w.running.as_ref()).flat_map(|read| read()).collect();
         running.sort_by(|a, b| (&a.queue, &a.id).cmp(&(&b.queue, &b.id)));

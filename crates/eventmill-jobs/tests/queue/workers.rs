@@ -7,9 +7,7 @@ use std::time::Duration;
 use eventmill_jobs::shutdown::Shutdown;
 use tokio::task::JoinSet;
 
-use crate::support::{
-    AnalyticsQueues, Behaviour, REPORTS_QUEUE, ROLLUP_QUEUE, Scripted, TestEnv, enqueue, eventually,
-};
+use crate::support::{AnalyticsQueues, Behaviour, REPORTS_QUEUE, ROLLUP_QUEUE, Scripted, TestEnv, enqueue, eventually};
 
 /// A worker process: its own connection and queues on the same prefix, all queues' workers.
 struct Process {
