@@ -44,7 +44,7 @@ pub enum SchedulesCommand {
     },
     /// Create or replace a run-time schedule (kept in Redis; running schedulers pick it up within
     /// ~2 s): `schedules add NAME --every 30s KIND field=value ...` or `--cron EXPR --file job.toml`.
-    Add(ScheduleAddArgs),
+    Add(Box<ScheduleAddArgs>),
     /// Remove a run-time schedule (one of scheduler.toml is removed by editing the file).
     Remove {
         /// The schedule's name.
