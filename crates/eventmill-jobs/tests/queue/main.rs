@@ -10,3 +10,4 @@ mod flows;
 mod limits;
 mod scheduler;
 mod history;
+mod wait;
