@@ -66,7 +66,7 @@ pub async fn follow(queues: &Queues, id: &str) -> anyhow::Result<JobRecord> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    Ok(job.with_context(|| format!("could not follow job {id}"))?)
+    job.with_context(|| format!("could not follow job {id}"))
 }
 
 /// Prints a finished job's end and gives its exit code: its result on standard output (and a

@@ -197,7 +197,8 @@ impl Queue {
             key: options.idempotency_key.as_deref().unwrap_or(""),
         };
         let mut redis = self.redis.clone();
-        let enqueued = scripts::enqueue(&mut redis, &self.keys, &job).await?.watched(&self.redis, &self.keys.job_prefix);
+        let enqueued =
+            scripts::enqueue(&mut redis, &self.keys, &job).await?.watched(&self.redis, &self.keys.job_prefix);
         // Accepted only once on the replicas too (`EVENTMILL_REDIS_WAIT_REPLICAS`); a re-send
         // after the error finds the job by its idempotency key.
         redis.replicated(|| redis::cmd("EXISTS").arg(self.keys.job(&enqueued.id)).clone()).await?;

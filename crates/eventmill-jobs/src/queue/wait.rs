@@ -201,7 +201,11 @@ async fn follow(
         let now = tokio::time::Instant::now();
         if let Some(deadline) = deadline {
             if now >= deadline {
-                return Err(WaitError::TimedOut { id: id.to_owned(), timeout: timeout.unwrap_or_default(), state: job.state });
+                return Err(WaitError::TimedOut {
+                    id: id.to_owned(),
+                    timeout: timeout.unwrap_or_default(),
+                    state: job.state,
+                });
             }
             pause = pause.min(deadline - now);
         }
