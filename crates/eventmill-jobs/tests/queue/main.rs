@@ -12,3 +12,4 @@ mod scheduler;
 mod history;
 mod workers;
 mod prefetch;
+mod wait;
