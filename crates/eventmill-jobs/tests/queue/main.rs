@@ -11,4 +11,5 @@ mod limits;
 mod scheduler;
 mod history;
 mod prefetch;
+mod schedule_processes;
 mod wait;
