@@ -12,4 +12,5 @@ mod scheduler;
 mod history;
 mod workers;
 mod prefetch;
+mod schedule_processes;
 mod wait;
