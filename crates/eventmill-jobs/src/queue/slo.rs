@@ -138,7 +138,7 @@ impl Slo {
 }
 
 fn show_window(minutes: usize) -> String {
-    if minutes % 60 == 0 { format!("{} h", minutes / 60) } else { format!("{minutes} min") }
+    if minutes.is_multiple_of(60) { format!("{} h", minutes / 60) } else { format!("{minutes} min") }
 }
 
 /// A target as a variable writes it, `<target>/<window>`: `5s/15m`, `500ms/1m`, `2%/1h`. A
@@ -310,7 +310,7 @@ impl Queues {
         }
         let key = self.slo_breaches_key();
         let mut redis = self.connection();
-        let recorded: HashMap<String, i64> = redis::AsyncCommands::hgetall(&mut redis, &key).await?;
+        let recorded: HashMap<String, i64> = redis::AsyncCommands::hgetall(&mut redis, key).await?;
         let mut out = Vec::with_capacity(slos.len());
         for queue in self.all() {
             let of_queue: Vec<&KindSlo> = slos.iter().filter(|s| s.queue == queue.name).collect();
@@ -341,7 +341,7 @@ impl Queues {
                     (true, None) => {
                         let now = now_ms();
                         let started: bool =
-                            redis::cmd("HSETNX").arg(&key).arg(&field).arg(now).query_async(&mut redis).await?;
+                            redis::cmd("HSETNX").arg(key).arg(&field).arg(now).query_async(&mut redis).await?;
                         if started {
                             tracing::warn!(queue = slo.queue, kind = slo.kind, slo = slo.objective.as_str(),
                                 measured = measured.map(|m| slo.objective.show(m)), target = %slo.slo().describe(),
@@ -350,11 +350,11 @@ impl Queues {
                             transition = Some(Transition::Started);
                             Some(now)
                         } else {
-                            redis::AsyncCommands::hget(&mut redis, &key, &field).await?
+                            redis::AsyncCommands::hget(&mut redis, key, &field).await?
                         }
                     }
                     (false, Some(since)) => {
-                        let ended: bool = redis::AsyncCommands::hdel(&mut redis, &key, &field).await?;
+                        let ended: bool = redis::AsyncCommands::hdel(&mut redis, key, &field).await?;
                         if ended {
                             transition = Some(Transition::Ended);
                             tracing::info!(
