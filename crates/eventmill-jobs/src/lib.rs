@@ -91,7 +91,7 @@ mod test_kinds;
 pub use job::{Job, JobOptions, JobTemplate, PlannedJob};
 pub use jobs::Jobs;
 pub use queue::{
-    BulkJob, Catalog, ChildJob, Dispatch, EnqueueOptions, Enqueued, FailurePolicy, JobContext, JobError, JobRecord,
+    BulkJob, Catalog, ChildJob, DedupMode, Dispatch, EnqueueOptions, Enqueued, FailurePolicy, JobContext, JobError, JobRecord,
     JobState, Kind, Processor, Progress, Queue, QueueError, QueueSpec, Queues, RateLimit, Registry, ResultExt,
     WaitError,
 };

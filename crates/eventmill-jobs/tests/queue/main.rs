@@ -12,3 +12,4 @@ mod scheduler;
 mod history;
 mod prefetch;
 mod wait;
+mod dedup;
