@@ -125,8 +125,8 @@ mod tests {
         assert!(err.contains("debounce needs a delay"), "{err}");
         let err = JobOptions::from_value(serde_json::json!({"dedup": "simple"})).unwrap_err();
         assert!(err.contains("needs a key"), "{err}");
-        let err = JobOptions::from_value(serde_json::json!({"key": "k", "key_window": "1h", "dedup": "simple"}))
-            .unwrap_err();
+        let err =
+            JobOptions::from_value(serde_json::json!({"key": "k", "key_window": "1h", "dedup": "simple"})).unwrap_err();
         assert!(err.contains("the throttle mode's"), "{err}");
         let err = JobOptions::from_value(serde_json::json!({"key": "k", "dedup": "latest"})).unwrap_err();
         assert!(err.contains("expected simple, throttle (the default) or debounce"), "{err}");

@@ -128,7 +128,8 @@ impl Queues {
             .map(|c| Planned { job: &c.job, options: c.options.enqueue_options(&options.origin) })
             .collect();
         let flow = self.enqueue_flow(Planned { job: &plan.job, options }, &children).await?;
-        Ok(Enqueued { id: flow.id, created: flow.created, replaced: false, watch: None }.watched(&self.connection(), self.job_prefix()))
+        Ok(Enqueued { id: flow.id, created: flow.created, replaced: false, watch: None }
+            .watched(&self.connection(), self.job_prefix()))
     }
 
     /// `planned` as the flow script reads it (on its kind's queue); a parent's delay is ignored.

@@ -103,9 +103,10 @@ impl std::str::FromStr for DedupMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let wanted = s.trim().to_ascii_lowercase();
-        Self::ALL.into_iter().find(|m| m.as_str() == wanted).ok_or_else(|| {
-            format!("unknown dedup mode {s:?}: expected simple, throttle (the default) or debounce")
-        })
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == wanted)
+            .ok_or_else(|| format!("unknown dedup mode {s:?}: expected simple, throttle (the default) or debounce"))
     }
 }
 
@@ -128,11 +129,11 @@ pub(crate) fn check_dedup(mode: DedupMode, key: bool, window: bool, delay: bool)
             "a key window is the throttle mode's; {mode} lasts while the job is pending: drop the window, \
              or use dedup throttle"
         )),
-        DedupMode::Debounce if !delay => Err(
-            "dedup debounce needs a delay (--delay, options.delay): the quiet time after the last enqueue \
+        DedupMode::Debounce if !delay => {
+            Err("dedup debounce needs a delay (--delay, options.delay): the quiet time after the last enqueue \
              before the job runs"
-                .into(),
-        ),
+                .into())
+        }
         _ => Ok(()),
     }
 }

@@ -94,7 +94,8 @@ async fn debounce_keeps_only_the_last_payload_and_restarts_the_delay() {
     let (queues, queue) = (env.queues.clone(), env.queues.rollup());
     let handler = Arc::new(Payloads::default());
     let worker = start_worker(queue, handler.clone(), 2);
-    let debounce = || EnqueueOptions { delay: Some(Duration::from_millis(600)), ..keyed("reindex:7", DedupMode::Debounce) };
+    let debounce =
+        || EnqueueOptions { delay: Some(Duration::from_millis(600)), ..keyed("reindex:7", DedupMode::Debounce) };
     let mut answers = Vec::new();
     for n in 0..5 {
         answers.push(queue.enqueue("DAILY_ROLLUP", &format!(r#"{{"n":{n}}}"#), debounce()).await.unwrap());
