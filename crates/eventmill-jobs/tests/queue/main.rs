@@ -10,6 +10,8 @@ mod flows;
 mod limits;
 mod scheduler;
 mod history;
+mod workers;
 mod prefetch;
+mod schedule_processes;
 mod wait;
 mod dedup;
