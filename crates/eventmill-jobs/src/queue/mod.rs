@@ -24,6 +24,7 @@
 pub mod bulk;
 mod claim;
 pub mod context;
+pub mod edit;
 pub mod events;
 pub mod flow;
 pub mod history;
@@ -46,6 +47,7 @@ pub mod worker;
 pub use bulk::BulkJob;
 pub(crate) use claim::{Fetched, Finished, Live, Outcome, Recorded, Round};
 pub use context::{ChildJob, JobContext, Progress};
+pub use edit::DataEdit;
 pub use events::{EventKind, Events, JobEvent};
 pub use flow::{FailurePolicy, FlowEnqueued, FlowNode, Planned};
 pub use history::{Histogram, History, Window};
