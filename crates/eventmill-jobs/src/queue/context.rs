@@ -203,10 +203,10 @@ impl<S> JobContext<S> {
     /// # use eventmill_jobs::{JobContext, JobError};
     /// # #[derive(serde::Serialize, serde::Deserialize, Clone)]
     /// # struct Import { file: String, #[serde(default)] next_step: usize }
-    /// # async fn step(_: usize) {}
+    /// # async fn run_step(_: usize) {}
     /// # async fn demo(ctx: &JobContext<()>, mut job: Import) -> Result<(), JobError> {
     /// for step in job.next_step..3 {
-    ///     step(step).await;
+    ///     run_step(step).await;
     ///     job.next_step = step + 1;
     ///     ctx.update_data(&job).await?; // a crash from here on resumes at `step + 1`
     /// }
