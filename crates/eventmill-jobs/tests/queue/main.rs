@@ -15,3 +15,5 @@ mod prefetch;
 mod schedule_processes;
 mod wait;
 mod slos;
+mod dedup;
+mod steps;
