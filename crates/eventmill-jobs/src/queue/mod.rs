@@ -38,6 +38,7 @@ pub mod registry;
 mod scripts;
 pub mod server;
 pub mod store;
+pub mod trace;
 pub mod upgrade;
 pub mod worker;
 

@@ -149,3 +149,9 @@ local function declare_limit(meta, field, value)
     redis.call('HSET', meta, field, value, field .. '_declared', value)
   end
 end
+
+-- A job's trace context (W3C traceparent of the span that enqueued it), written only when the
+-- enqueue ran under a trace: untraced jobs carry no field.
+local function set_trace(key, trace)
+  if trace and trace ~= '' then redis.call('HSET', key, 'trace', trace) end
+end

@@ -60,10 +60,11 @@ impl FromRedisValue for Recorded {
 }
 
 /// A claimed job in `finish_and_fetch.lua`'s reply: its hash's `id`, `kind`, `payload`,
-/// `attempts`, `max_attempts`, `timeout_ms`.
+/// `attempts`, `max_attempts`, `timeout_ms`, `trace` (nil: none).
 impl FromRedisValue for Fetched {
     fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
-        let [id, kind, payload, attempt, max_attempts, timeout_ms] = items(v, "finish_and_fetch: a claimed job")?;
+        let [id, kind, payload, attempt, max_attempts, timeout_ms, trace] =
+            items(v, "finish_and_fetch: a claimed job")?;
         let id: String = part(id, "claimed job: id")?;
         // The error's text is built only when a field does not fit (this runs for every job).
         let field = |name: &'static str| {
@@ -76,6 +77,7 @@ impl FromRedisValue for Fetched {
             attempt: u32::from_redis_value(attempt).map_err(field("attempts"))?,
             max_attempts: u32::from_redis_value(max_attempts).map_err(field("max_attempts"))?,
             timeout: Duration::from_millis(u64::from_redis_value(timeout_ms).map_err(field("timeout_ms"))?),
+            trace: Option::<String>::from_redis_value(trace).map_err(field("trace"))?,
             id,
         })
     }
