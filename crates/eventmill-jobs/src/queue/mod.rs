@@ -40,6 +40,7 @@ pub mod server;
 pub mod store;
 pub mod trace;
 pub mod upgrade;
+pub mod wait;
 pub mod worker;
 
 pub use bulk::BulkJob;
@@ -57,6 +58,7 @@ pub use rate_limit::RateLimit;
 pub use registry::{Catalog, Dispatch, QueueSpec, Registry, UnknownKind};
 pub use server::RedisInfo;
 pub use store::{Cancelled, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts};
+pub use wait::WaitError;
 pub use worker::{JobHandler, RunningJob, WorkerOptions};
 
 pub use crate::job::{Job, JobOptions, JobTemplate, PlannedJob};

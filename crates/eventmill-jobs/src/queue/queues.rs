@@ -100,6 +100,11 @@ impl Queues {
         self.redis.clone()
     }
 
+    /// The job hashes' prefix (`{<prefix>:queue}:job:`).
+    pub(super) fn job_prefix(&self) -> &str {
+        &self.job_prefix
+    }
+
     /// Job `id`'s hash key.
     pub(super) fn job_key(&self, id: &str) -> String {
         format!("{}{id}", self.job_prefix)

@@ -10,3 +10,5 @@ mod flows;
 mod limits;
 mod scheduler;
 mod history;
+mod prefetch;
+mod wait;
