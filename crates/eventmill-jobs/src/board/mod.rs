@@ -93,7 +93,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/api/schedules", get(schedules::api))
         .route("/api/schedules/{name}/run", post(schedules::run_now))
         .route("/assets/admin.css", get(css))
-        .route("/assets/admin.js", get(js));
+        .route("/assets/admin.js", get(js))
+        .route("/assets/flow.js", get(flow_js));
     let pages = if home { pages.route("/", get(queues::list_page)) } else { pages };
     pages
         .layer(middleware::map_response_with_state(state.clone(), error::render_failed_pages))
@@ -136,6 +137,11 @@ async fn css() -> Response {
 
 async fn js() -> Response {
     asset("text/javascript; charset=utf-8", include_str!("../../assets/admin.js"))
+}
+
+/// The job page's flow tree (drawn from `GET /api/jobs/{id}`'s `flow`).
+async fn flow_js() -> Response {
+    asset("text/javascript; charset=utf-8", include_str!("../../assets/flow.js"))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
