@@ -18,6 +18,7 @@ pub struct Queues {
     redis: RedisConn,
     job_prefix: String,
     events: Events,
+    processes: super::Processes,
 }
 
 impl Queues {
@@ -42,7 +43,8 @@ impl Queues {
                     .with_events(events.clone())
             })
             .collect();
-        Self { queues, catalog, redis, job_prefix: format!("{}job:", super::key_base(prefix)), events }
+        let processes = super::Processes::new(redis.clone(), &super::key_base(prefix), settings.worker_lease);
+        Self { queues, catalog, redis, job_prefix: format!("{}job:", super::key_base(prefix)), events, processes }
     }
 
     /// Every declared queue, in declaration order.
@@ -54,6 +56,11 @@ impl Queues {
     /// process starts, finishes, cancels or hands back.
     pub fn events(&self) -> &Events {
         &self.events
+    }
+
+    /// The worker processes registered in Redis (the board's workers page).
+    pub fn processes(&self) -> &super::Processes {
+        &self.processes
     }
 
     /// The declared queues and registered kinds.

@@ -10,5 +10,7 @@ mod flows;
 mod limits;
 mod scheduler;
 mod history;
+mod workers;
 mod prefetch;
+mod schedule_processes;
 mod wait;
