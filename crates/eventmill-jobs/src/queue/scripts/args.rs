@@ -30,12 +30,15 @@ pub(crate) struct NewJob<'a> {
     pub(crate) priority: u32,
     /// The deduplication key, `""` for none.
     pub(crate) key: &'a str,
+    /// How the key deduplicates.
+    pub(crate) dedup: crate::queue::DedupMode,
     /// The enqueue's W3C `traceparent` (`queue::trace`), `None` outside a trace.
     pub(crate) trace: Option<&'a str>,
 }
 
-/// ARGV 2-13: queue, kind, payload, max_attempts, timeout_ms, now, run_at, idempotency_ttl_ms,
-/// origin, priority, the idempotency key ('' = none), the trace context ('' = none).
+/// ARGV 2-14: queue, kind, payload, max_attempts, timeout_ms, now, run_at, idempotency_ttl_ms,
+/// origin, priority, the idempotency key ('' = none), the dedup mode (`t`hrottle, `s`imple,
+/// `d`ebounce), the trace context ('' = none).
 impl ToRedisArgs for NewJob<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
         out.write_arg(self.queue.as_bytes());
@@ -49,6 +52,7 @@ impl ToRedisArgs for NewJob<'_> {
         out.write_arg(self.origin.as_bytes());
         self.priority.write_redis_args(out);
         out.write_arg(self.key.as_bytes());
+        out.write_arg(self.dedup.letter().as_bytes());
         out.write_arg(self.trace.unwrap_or("").as_bytes());
     }
 }
