@@ -62,7 +62,7 @@ pub use queues::Queues;
 pub use rate_limit::RateLimit;
 pub use registry::{Catalog, Dispatch, QueueSpec, Registry, UnknownKind};
 pub use server::RedisInfo;
-pub use store::{Cancelled, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts};
+pub use store::{Cancelled, DedupMode, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts};
 pub use wait::WaitError;
 pub use worker::{JobHandler, RunningJob, WorkerOptions};
 

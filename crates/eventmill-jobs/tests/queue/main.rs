@@ -14,3 +14,4 @@ mod workers;
 mod prefetch;
 mod schedule_processes;
 mod wait;
+mod dedup;
