@@ -15,3 +15,4 @@ mod prefetch;
 mod schedule_processes;
 mod wait;
 mod dedup;
+mod steps;

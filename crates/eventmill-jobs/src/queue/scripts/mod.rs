@@ -94,6 +94,17 @@ static EMPTY: LazyLock<Script> = with_helpers!("empty.lua");
 /// Replaces the payload of a waiting, delayed, failed or cancelled job, with a log line.
 static EDIT_DATA: LazyLock<Script> = with_helpers!("edit_data.lua");
 
+/// A running attempt's new payload (`ctx.update_data`): written only while that attempt holds
+/// the job.
+static UPDATE_DATA: LazyLock<Script> = LazyLock::new(|| Script::new(concat!("\n", include_str!("update_data.lua"))));
+
+/// Writes `payload` as job `job_key`'s payload if `attempt` still holds it; false when not.
+pub(crate) async fn update_data(conn: &mut RedisConn, job_key: &str, payload: &str, attempt: u32) -> RedisResult<bool> {
+    let mut invocation = UPDATE_DATA.prepare_invoke();
+    invocation.key(job_key).arg(payload).arg(attempt);
+    invocation.invoke_async(conn).await
+}
+
 /// Runs `script` with `keys` and `args` (the job prefix first), decoding its reply as `R`.
 async fn invoke<R: FromRedisValue>(
     conn: &mut RedisConn,
