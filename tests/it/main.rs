@@ -11,6 +11,7 @@ mod report_support;
 mod admin_board;
 mod admin_queues;
 mod admin_stream;
+mod admin_history;
 mod analytics;
 mod live_counts;
 mod dashboard;
