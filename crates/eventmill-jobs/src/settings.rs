@@ -250,19 +250,15 @@ impl JobsSettings {
             (var("JOB_KEEP_FAILED"), jobs.keep_failed.to_string()),
             (var("JOB_KEEP_FAILED_SECS"), jobs.keep_failed_age.as_secs().to_string()),
         ];
-        // The per-queue overrides that are set (unset ones leave the queue's declared value).
-        let rate_limits = jobs.rate_limits.iter().map(|(queue, limit)| {
-            let value = limit.map_or_else(|| "none (lifts the declared one)".to_owned(), |l| l.to_string());
-            (RateLimit::variable(&self.env_prefix, queue), value)
-        });
-        let globals = jobs.global_concurrencies.iter().map(|(queue, limit)| {
+        // The global concurrency overrides that are set (unset: the queue's declared value; the
+        // rate limits in force are the catalog's, see [`JobSettings::rate_limit`]).
+        lines.extend(jobs.global_concurrencies.iter().map(|(queue, limit)| {
             let value = limit.map_or_else(
                 || "none (lifts the declared one)".to_owned(),
                 |n| format!("{n} (jobs of {queue} running at once across every worker process)"),
             );
             (global_concurrency_variable(&self.env_prefix, queue), value)
-        });
-        lines.extend(rate_limits.chain(globals));
+        }));
         lines
     }
 }
@@ -297,10 +293,13 @@ pub fn check_kind_variable(prefix: &str, var: &str, value: &str, kinds: &[&str])
     Ok(())
 }
 
+/// A per-queue variable's name from the prefix and the queue.
+type QueueVariable = fn(&str, &str) -> String;
+
 /// A variable `<PREFIX>_QUEUE_RATE_LIMIT_<QUEUE>` or `<PREFIX>_QUEUE_GLOBAL_CONCURRENCY_<QUEUE>` for
 /// a queue not in `queues` is an error naming it and the declared queues' variables.
 fn check_queue_variable(prefix: &str, var: &str, value: &str, queues: &[&str]) -> Result<(), SettingsError> {
-    let families: [(&str, fn(&str, &str) -> String); 2] =
+    let families: [(&str, QueueVariable); 2] =
         [("_QUEUE_RATE_LIMIT_", RateLimit::variable), ("_QUEUE_GLOBAL_CONCURRENCY_", global_concurrency_variable)];
     for (infix, variable) in families {
         if var.starts_with(&variable(prefix, "")) && !queues.iter().any(|q| variable(prefix, q) == var) {
