@@ -9,6 +9,7 @@ mod jobs_support;
 mod report_support;
 
 mod admin_queues;
+mod admin_schedules;
 mod admin_stream;
 mod analytics;
 mod live_counts;
