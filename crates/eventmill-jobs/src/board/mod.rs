@@ -36,11 +36,12 @@
 //! `/queues/{queue}`, `/jobs/{id}`, `/enqueue`, `/schedules`, `/schedules/{name}`, `/workers`; `/api/queues`,
 //! `/api/queues/{queue}/jobs`, `/api/queues/{queue}/history?window=1h|24h|14d`, `POST /api/queues/{queue}/{retry-failed,pause,resume,clean,promote-all,empty}`,
 //! `POST /api/queues/{pause-all,resume-all}`,
-//! `/api/jobs/{id}`, `POST /api/jobs/{id}/{retry,remove,cancel,promote}`, `POST /api/enqueue`,
+//! `/api/jobs/{id}`, `POST /api/jobs/{id}/{retry,remove,cancel,promote,data}`, `POST /api/enqueue`,
 //! `/api/schedules`, `/api/schedules/{name}` (with its ledger), `POST /api/schedules` (add),
 //! `POST /api/schedules/{name}/{run,pause,resume,remove}`, `/api/redis`, `/api/workers`; `/assets/admin.{css,js}` (public).
 
 mod action;
+mod edit;
 mod enqueue;
 mod error;
 mod jobs;
@@ -94,6 +95,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/api/jobs/{id}/remove", post(jobs::remove))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/jobs/{id}/promote", post(jobs::promote))
+        .route("/api/jobs/{id}/data", post(edit::edit_data))
         .route("/api/enqueue", post(enqueue::enqueue))
         .route("/schedules/{name}", get(schedules::one_page))
         .route("/api/schedules", get(schedules::api).post(schedules::add))

@@ -14,3 +14,5 @@ mod workers;
 mod prefetch;
 mod schedule_processes;
 mod wait;
+mod dedup;
+mod steps;
