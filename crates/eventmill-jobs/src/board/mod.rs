@@ -107,7 +107,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/api/schedules/{name}/resume", post(schedules::resume))
         .route("/api/schedules/{name}/remove", post(schedules::remove))
         .route("/assets/admin.css", get(css))
-        .route("/assets/admin.js", get(js));
+        .route("/assets/admin.js", get(js))
+        .route("/assets/flow.js", get(flow_js));
     let pages = if home { pages.route("/", get(queues::list_page)) } else { pages };
     pages
         .layer(middleware::map_response_with_state(state.clone(), error::render_failed_pages))
@@ -150,6 +151,11 @@ async fn css() -> Response {
 
 async fn js() -> Response {
     asset("text/javascript; charset=utf-8", include_str!("../../assets/admin.js"))
+}
+
+/// The job page's flow tree (drawn from `GET /api/jobs/{id}`'s `flow`).
+async fn flow_js() -> Response {
+    asset("text/javascript; charset=utf-8", include_str!("../../assets/flow.js"))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -25,6 +25,8 @@ pub(crate) struct Fetched {
     pub(crate) max_attempts: u32,
     /// How long this attempt may run.
     pub(crate) timeout: Duration,
+    /// The W3C `traceparent` of its enqueue (`queue::trace`): the attempt's span continues it.
+    pub(crate) trace: Option<String>,
 }
 
 /// How an attempt ended.

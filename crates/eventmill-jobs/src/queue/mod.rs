@@ -41,6 +41,7 @@ pub mod registry;
 mod scripts;
 pub mod server;
 pub mod store;
+pub mod trace;
 pub mod upgrade;
 pub mod wait;
 pub mod worker;

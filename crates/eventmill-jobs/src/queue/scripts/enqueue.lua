@@ -15,6 +15,7 @@ redis.call('HSET', key, 'id', id, 'queue', ARGV[2], 'kind', ARGV[3], 'payload', 
   'max_attempts', ARGV[5], 'timeout_ms', ARGV[6], 'created_at', ARGV[7], 'run_at', ARGV[8],
   'state', state, 'attempts', 0, 'progress', 0, 'progress_message', '', 'errors', '[]', 'origin', ARGV[10],
   'priority', ARGV[11], 'key', ARGV[12])
+set_trace(key, ARGV[14])
 if state == 'delayed' then
   redis.call('ZADD', KEYS[3], run_at, id)
 else

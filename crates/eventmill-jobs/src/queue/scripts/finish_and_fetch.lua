@@ -107,13 +107,15 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
           redis.call('HINCRBY', key, 'attempts', 1)
           redis.call('HSET', key, 'state', 'active', 'started_at', now, 'worker', worker, 'progress', 0,
             'progress_message', '')
-          claimed[#claimed + 1] = redis.call('HMGET', key, 'id', 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms')
+          claimed[#claimed + 1] = redis.call('HMGET', key, 'id', 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms',
+            'trace')
         else
           -- Held ahead: leased to this worker, its attempt counted when it starts (the reply
           -- carries the attempt number it will have).
           redis.call('HSET', key, 'state', 'active', 'worker', worker, 'progress', 0, 'progress_message', '',
             'prefetched', 1)
-          local job = redis.call('HMGET', key, 'id', 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms')
+          local job = redis.call('HMGET', key, 'id', 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms',
+            'trace')
           job[4] = tostring(tonumber(job[4] or '0') + 1)
           claimed[#claimed + 1] = job
         end
