@@ -13,6 +13,9 @@ use tracing_subscriber::{EnvFilter, Layer, fmt, layer::SubscriberExt, util::Subs
 
 pub use otel::Telemetry;
 
+/// Spans not exported as traces: loops that run whether or not anything happens.
+const IDLE_LOOPS: &[&str] = &["consume_once"];
+
 /// Installs the global subscriber; logs go to standard error so command output stays clean.
 /// Answers what must be shut down at exit (the trace exporter's last batch).
 pub fn init() -> Telemetry {
@@ -39,7 +42,8 @@ pub fn init() -> Telemetry {
         return telemetry;
     };
     // With traces: the log filter applies to the log lines only; the spans exported are those at
-    // `info` and above whatever `EVENTMILL_LOG` says.
+    // `info` and above whatever `EVENTMILL_LOG` says, but for the consumer's read loop (`IDLE_LOOPS`:
+    // a root span every flush interval, idle or not; a traced entry's span has its own parent).
     let logs = fmt::layer().with_writer(std::io::stderr);
     let logs = if pretty {
         logs.boxed()
@@ -47,7 +51,9 @@ pub fn init() -> Telemetry {
         logs.json().flatten_event(true).with_current_span(true).with_span_list(false).boxed()
     };
     let traces =
-        tracing_opentelemetry::layer().with_tracer(tracer).with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+        tracing_opentelemetry::layer().with_tracer(tracer).with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            *meta.level() <= tracing::Level::INFO && !(meta.is_span() && IDLE_LOOPS.contains(&meta.name()))
+        }));
     let _ = tracing_subscriber::registry().with(logs.with_filter(filter)).with(traces).try_init();
     telemetry
 }

@@ -118,6 +118,7 @@ async fn a_traced_request_its_enqueue_and_the_job_attempt_are_one_trace_in_the_o
     assert!(stopped.is_ok_and(|status| status.is_ok()), "eventmill run stopped on SIGTERM");
 
     let spans = spans.lock().unwrap().clone();
+    assert!(!spans.iter().any(|s| s.name == "consume_once"), "the consumer's idle loop is not exported");
     let http = child(&spans, trace, caller, "http");
     let enqueue = child(&spans, trace, &http.id, "enqueue");
     child(&spans, trace, &enqueue.id, "job");

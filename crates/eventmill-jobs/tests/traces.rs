@@ -223,3 +223,23 @@ async fn a_job_enqueued_outside_any_trace_stores_no_trace_field() {
     assert!(!fields.iter().any(|f| f == "trace"), "no trace field without a trace: {fields:?}");
     shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_enqueue_is_one_span_whose_context_every_job_of_the_batch_continues() {
+    collected();
+    let (jobs, shutdown, _workers) = start();
+    let root = tracing::info_span!("request");
+    let root_context = context_of(&root);
+    let batch = [serde_json::Map::new(), serde_json::Map::new()];
+    let enqueued = jobs.enqueue_bulk::<Leaf>(&batch).instrument(root.clone()).await.unwrap();
+    drop(root);
+    let first = jobs.queues().job(&enqueued[0].id).await.unwrap().unwrap().trace;
+    let second = jobs.queues().job(&enqueued[1].id).await.unwrap().unwrap().trace;
+    assert!(first.is_some() && first == second, "both jobs keep the batch's context: {first:?} {second:?}");
+
+    // request -> enqueue (the batch) -> job x 2
+    let spans = spans_of(root_context.trace_id(), 1 + 1 + 2).await;
+    let enqueue = child_of(&spans, root_context.span_id(), "enqueue", "")[0];
+    assert_eq!(child_of(&spans, enqueue.id, "job", "LEAF").len(), 2, "{spans:#?}");
+    shutdown.cancel();
+}
