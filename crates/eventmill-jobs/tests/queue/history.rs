@@ -95,3 +95,25 @@ async fn history_hashes_expire_within_their_retention_and_stay_small() {
     assert!(bytes < 4 * 1024, "history of one busy minute takes {bytes} bytes");
     println!("history: {} hash(es), {bytes} bytes (MEMORY USAGE) for 400 attempts of one kind", keys.len());
 }
+
+#[tokio::test]
+async fn an_attempt_whose_lease_expired_is_counted_in_the_history() {
+    let env = TestEnv::with(&[("EVENTMILL_JOB_LEASE_MS", "400"), ("EVENTMILL_JOB_BACKOFF_MS", "100")]).await;
+    let queue = env.queues.rollup();
+    let handler = Scripted::first_then(Behaviour::Hang, Behaviour::Succeed);
+    let doomed = start_worker(queue, handler.clone(), 1);
+    let id = enqueue(queue, "DAILY_ROLLUP").await;
+    crate::support::wait_for_state(&env.queues, &id, JobState::Active, Duration::from_secs(5)).await;
+    doomed.handle.abort();
+    let survivor = start_worker(queue, handler.clone(), 1);
+    crate::support::wait_for_state(&env.queues, &id, JobState::Completed, Duration::from_secs(5)).await;
+    survivor.shutdown.cancel();
+    let _ = survivor.handle.await;
+    for window in [Window::Hour, Window::TwoWeeks] {
+        let history = queue.history(window).await.unwrap();
+        assert_eq!((history.total.completed, history.total.lease_expired), (1, 1), "{window:?}");
+        let kind = history.kinds.iter().find(|k| k.kind == "DAILY_ROLLUP").unwrap();
+        assert_eq!(kind.total.lease_expired, 1);
+        assert_eq!(history.points.iter().map(|p| p.total.lease_expired).sum::<u64>(), 1);
+    }
+}

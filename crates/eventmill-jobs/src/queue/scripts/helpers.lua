@@ -111,6 +111,17 @@ local function note_finished(active, key, status, now)
   end
 end
 
+-- An attempt whose worker stopped responding (its lease expired): `<kind>:l` in the same minute and
+-- hour hashes (no latency: the attempt's end is unknown).
+local function note_lease_expired(active, key, now)
+  local kind = redis.call('HGET', key, 'kind') or '?'
+  local base = string.sub(active, 1, -7) .. 'stats:'
+  local minute, hour = math.floor(now / 60000), math.floor(now / 3600000)
+  for _, period in ipairs({{base .. 'm:' .. minute, minute * 60 + 87000}, {base .. 'h:' .. hour, hour * 3600 + 1209600}}) do
+    if redis.call('HINCRBY', period[1], kind .. ':l', 1) == 1 then redis.call('EXPIREAT', period[1], period[2]) end
+  end
+end
+
 -- A job whose processor asked to wait, its attempt given back: `d` delayed until `value` (ms),
 -- `l` first in line while its queue takes no job for `value` ms (a longer pause in force is kept).
 local function postpone(key, id, kind, value, waiting, delayed, order, limited)
