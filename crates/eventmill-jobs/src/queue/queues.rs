@@ -107,7 +107,11 @@ impl Queues {
 
     /// A job by id, in any queue and state.
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, QueueError> {
-        let hash: HashMap<String, String> = self.redis.clone().hgetall(format!("{}{id}", self.job_prefix)).await?;
+        let mut hash: HashMap<String, String> = self.redis.clone().hgetall(format!("{}{id}", self.job_prefix)).await?;
+        // A waiting job's hash holds no `id` (enqueue.lua writes only what it needs): the key's.
+        if !hash.is_empty() {
+            hash.entry("id".to_owned()).or_insert_with(|| id.to_owned());
+        }
         Ok(JobRecord::from_hash(hash))
     }
 

@@ -11,3 +11,4 @@ mod limits;
 mod scheduler;
 mod history;
 mod prefetch;
+mod layout;
