@@ -77,7 +77,9 @@ impl Resources {
         let shards = Arc::new(StreamKeys::shards(&settings.redis.prefix, settings.stream_shards));
         let keys = shards[0].clone();
         let partitions = Arc::new(Partitions::new(pool.clone(), &settings.storage));
-        let jobs = Jobs::connect(settings.framework(), registry).context(invalid_url)?;
+        let jobs = Jobs::connect(settings.framework(), registry)
+            .context(invalid_url)?
+            .with_version(concat!("eventmill ", env!("CARGO_PKG_VERSION")));
         let queues = jobs.queues().clone();
         let analytics = Arc::new(Analytics::new(pool.clone(), &settings));
         let admin_token_generated = settings.admin_token.is_none();

@@ -43,7 +43,7 @@ pub enum Command {
     /// Inspect, retry and remove jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
-    /// The cron schedules of scheduler.toml.
+    /// The schedules: scheduler.toml's and the run-time ones (add, remove, pause, resume, ledger).
     #[command(subcommand)]
     Schedules(SchedulesCommand),
     /// No-op jobs through the queue (scripts/bench/jobs.sh runs it beside BullMQ).

@@ -30,6 +30,8 @@ pub struct Jobs<S> {
     target: RedisTarget,
     redis: RedisConn,
     queues: Queues,
+    /// What worker processes report as their version on the board's workers page.
+    version: Arc<str>,
 }
 
 impl<S> Clone for Jobs<S> {
@@ -40,6 +42,7 @@ impl<S> Clone for Jobs<S> {
             target: self.target.clone(),
             redis: self.redis.clone(),
             queues: self.queues.clone(),
+            version: self.version.clone(),
         }
     }
 }
@@ -54,7 +57,21 @@ impl<S: Send + Sync + 'static> Jobs<S> {
         let catalog = Arc::new(registry.catalog().clone());
         let jobs = Arc::new(settings.jobs.clone());
         let queues = Queues::new(redis.clone(), target.clone(), &settings.redis.prefix, jobs, catalog);
-        Ok(Self { settings: Arc::new(settings), registry, target, redis, queues })
+        let version = concat!("eventmill-jobs ", env!("CARGO_PKG_VERSION")).into();
+        Ok(Self { settings: Arc::new(settings), registry, target, redis, queues, version })
+    }
+
+    /// The version this application's worker processes show on the board's workers page
+    /// (default: the framework's, `eventmill-jobs 0.1.0`).
+    ///
+    /// ```no_run
+    /// # fn demo(jobs: eventmill_jobs::Jobs<()>) {
+    /// let jobs = jobs.with_version(concat!("myapp ", env!("CARGO_PKG_VERSION")));
+    /// # }
+    /// ```
+    pub fn with_version(mut self, version: &str) -> Self {
+        self.version = version.into();
+        self
     }
 
     /// Every declared queue (list, inspect, retry, pause...).
@@ -143,17 +160,20 @@ impl<S: Send + Sync + 'static> Jobs<S> {
     }
 
     /// Spawns one worker per declared queue into `parts` (its concurrency, or the settings'
-    /// `JOB_CONCURRENCY`), each running until `shutdown`.
+    /// `JOB_CONCURRENCY`), each running until `shutdown`, and this process's beat on the board's
+    /// workers page (see [`queue::processes`]).
     pub fn spawn_workers(
         &self,
         handler: Arc<dyn JobHandler>,
         parts: &mut JoinSet<anyhow::Result<()>>,
         shutdown: &Shutdown,
     ) -> Result<(), QueueError> {
+        let process = queue::WorkerProcess::new(self.queues.processes().clone(), &self.version);
         for spec in self.registry.queues() {
             let queue = self.queues.named(spec.name)?.clone();
             let concurrency = spec.concurrency.unwrap_or(self.settings.jobs.concurrency);
             let options = WorkerOptions { name: queue::worker::unique_worker_name(queue.name), concurrency };
+            let attachment = process.attach(queue.name, concurrency);
             let (handler, shutdown, paused) = (handler.clone(), shutdown.clone(), spec.paused);
             let variable = format!("{}_REDIS_URL", self.settings.env_prefix);
             parts.spawn(async move {
@@ -161,9 +181,11 @@ impl<S: Send + Sync + 'static> Jobs<S> {
                     .declare(paused, concurrency)
                     .await
                     .with_context(|| format!("could not declare the job queues: is Redis running at {variable}?"))?;
-                queue::worker::run(queue, handler, options, shutdown).await
+                queue::worker::run_in(queue, handler, options, shutdown, Some(attachment)).await
             });
         }
+        let linger = self.settings.jobs.shutdown_grace + Duration::from_secs(2);
+        parts.spawn(process.run(shutdown.clone(), linger));
         Ok(())
     }
 

@@ -93,5 +93,6 @@ pub use jobs::Jobs;
 pub use queue::{
     BulkJob, Catalog, ChildJob, Dispatch, EnqueueOptions, Enqueued, FailurePolicy, JobContext, JobError, JobRecord,
     JobState, Kind, Processor, Progress, Queue, QueueError, QueueSpec, Queues, RateLimit, Registry, ResultExt,
+    WaitError,
 };
 pub use settings::{JobSettings, JobsSettings, RedisSettings, RetryPolicy};

@@ -59,6 +59,9 @@ pub struct JobSettings {
     pub progress_flush: Duration,
     /// How long a running job stays claimed without a heartbeat (a killed worker's job is retried after it).
     pub lease: Duration,
+    /// How long a worker process stays on the board's workers page after its last beat (it beats
+    /// every third of it; a killed process leaves when it runs out).
+    pub worker_lease: Duration,
     /// Jobs a worker claims ahead, beyond its free slots, while its jobs are short (0: off). A
     /// held job is leased like a running one; its attempt counts only once it starts, and a
     /// worker that dies holding it hands it back without spending an attempt.
@@ -239,6 +242,7 @@ impl JobsSettings {
             (var("JOB_IDLE_CHECK_MS"), jobs.idle_check.as_millis().to_string()),
             (var("JOB_PROGRESS_FLUSH_MS"), jobs.progress_flush.as_millis().to_string()),
             (var("JOB_LEASE_MS"), jobs.lease.as_millis().to_string()),
+            (var("JOB_WORKER_LEASE_MS"), jobs.worker_lease.as_millis().to_string()),
             (var("JOB_PREFETCH"), jobs.prefetch.to_string()),
             (var("JOB_SHUTDOWN_GRACE_MS"), jobs.shutdown_grace.as_millis().to_string()),
             (var("JOB_KEEP_COMPLETED"), jobs.keep_completed.to_string()),
@@ -375,6 +379,12 @@ fn job_settings<F: Fn(&str) -> Option<String>>(
         idle_check: env.millis("JOB_IDLE_CHECK_MS", "15000")?,
         progress_flush: env.millis("JOB_PROGRESS_FLUSH_MS", "200")?,
         lease: env.millis("JOB_LEASE_MS", "30000")?,
+        worker_lease: env.millis_in(
+            "JOB_WORKER_LEASE_MS",
+            "30000",
+            300..=86_400_000,
+            "milliseconds, from 300 (a worker process beats every third of it)",
+        )?,
         prefetch: env.parse("JOB_PREFETCH", "4", "a count of jobs (0: off)")?,
         shutdown_grace: env.millis("JOB_SHUTDOWN_GRACE_MS", "8000")?,
         keep_completed: env.parse("JOB_KEEP_COMPLETED", "1000", "a count")?,

@@ -196,3 +196,42 @@ async fn the_job_api_answers_a_flows_tree_from_any_of_its_jobs() {
     let (_, body) = call(&app, Method::GET, &format!("/jobs/api/jobs/{plain}"), Some("bob")).await;
     assert!(serde_json::from_str::<Value>(&body).unwrap().get("flow").is_none(), "no flow field: {body}");
 }
+
+#[tokio::test]
+async fn the_workers_page_lists_a_running_process_and_says_when_a_silent_one_leaves() {
+    let jobs = jobs().with_version("shop 7.1");
+    let app = Router::new().nest("/jobs", board::router(jobs.board("/jobs")).layer(middleware::from_fn(trivial_auth)));
+    let (status, page) = call(&app, Method::GET, "/jobs/workers", Some("bob")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(r#"id="no-workers""#), "{page}");
+    assert!(page.contains("leaves this list 30.0 s after its last beat"), "the lease is said: {page}");
+
+    let shutdown = eventmill_jobs::shutdown::Shutdown::new();
+    let mut parts = tokio::task::JoinSet::new();
+    jobs.spawn_workers(jobs.dispatch(Arc::new(Shop)), &mut parts, &shutdown).unwrap();
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = call(&app, Method::GET, "/jobs/api/workers", Some("bob")).await;
+        assert_eq!(status, 200, "{body}");
+        listed = serde_json::from_str(&body).unwrap();
+        if listed["processes"].as_array().is_some_and(|p| p.len() == 1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed["lease_seconds"], 30.0);
+    let process = &listed["processes"][0];
+    assert_eq!(process["version"], "shop 7.1", "{listed}");
+    assert_eq!(process["pid"], std::process::id());
+    assert_eq!(process["queues"][0]["queue"], "emails");
+    let (_, page) = call(&app, Method::GET, "/jobs/workers", Some("bob")).await;
+    assert!(page.contains(&format!(r#"data-pid="{}""#, std::process::id())) && page.contains("shop 7.1"), "{page}");
+    assert!(page.contains(r#"href="/jobs/queues/images?state=active""#), "its queues are linked: {page}");
+
+    shutdown.cancel();
+    while let Some(done) = parts.join_next().await {
+        done.unwrap().unwrap();
+    }
+    let (_, body) = call(&app, Method::GET, "/jobs/api/workers", Some("bob")).await;
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["processes"], serde_json::json!([]), "left at shutdown");
+}

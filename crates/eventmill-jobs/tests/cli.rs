@@ -1,6 +1,6 @@
 //! The framework's CLI embedded in an application that is not eventmill (a shop with its own
 //! state, queue and kinds): `enqueue KIND field=value` with flags before and after the kind,
-//! `--wait` with its exit codes, usage errors, `jobs list|show|retry`, `schedules list|run` and
+//! `--wait` with its exit codes, usage errors, `jobs list|show|retry`, `schedules list|show|run|add|remove|pause|resume` and
 //! `enqueue --help`, against a real Redis (`EVENTMILL_REDIS_URL`, else redis://127.0.0.1:6379)
 //! under a random key prefix. No PostgreSQL.
 
@@ -226,4 +226,136 @@ fn enqueue_help_lists_the_registry_kinds_and_flags_parse_before_or_after_the_kin
     let ShopCommand::Enqueue(args) = usage.command else { panic!("an enqueue") };
     let error = cli::job_from_args(&args, registry().catalog()).unwrap_err().to_string();
     assert_eq!(error, "give a job kind (one of SEND_RECEIPT, REFUND) or --file");
+}
+
+#[tokio::test]
+async fn schedules_add_show_pause_resume_and_remove_run_time_schedules_beside_the_file_ones() {
+    let (jobs, prefix) = connect();
+    let store = jobs.schedules();
+    let ok = |args: &'static [&'static str]| {
+        let jobs = jobs.clone();
+        async move { assert_eq!(shop(&jobs, args).await.unwrap(), ExitCode::SUCCESS, "{args:?}") }
+    };
+
+    // `schedules add`: the job as KIND field=value with its flags after it; the same again is a no-op.
+    let pinger = &[
+        "schedules",
+        "add",
+        "pinger",
+        "--every",
+        "1s",
+        "--limit",
+        "2",
+        "SEND_RECEIPT",
+        "order_id=p",
+        "amount=1",
+        "--priority",
+        "2",
+    ];
+    ok(pinger).await;
+    ok(pinger).await;
+    let spec = store.get("pinger").await.unwrap().expect("stored");
+    assert_eq!((spec.every_secs, spec.limit), (Some(1), Some(2)));
+    assert_eq!(
+        spec.job,
+        json!({ "job_type": "SEND_RECEIPT", "order_id": "p", "amount": 1, "options": { "priority": 2 } })
+    );
+    // Cron, timezone, start, end, misfire and a job file.
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{prefix}-job.json"));
+    std::fs::write(&file, r#"{"job_type": "SEND_RECEIPT", "order_id": "nightly", "amount": 3}"#).unwrap();
+    let nightly = [
+        "schedules",
+        "add",
+        "nightly",
+        "--cron",
+        "0 2 * * *",
+        "--tz",
+        "Europe/Berlin",
+        "--start",
+        "2026-01-01T00:00:00Z",
+        "--end",
+        "+30d",
+        "--misfire",
+        "skip",
+        "--file",
+        file.to_str().unwrap(),
+    ];
+    assert_eq!(shop(&jobs, &nightly).await.unwrap(), ExitCode::SUCCESS);
+    let spec = store.get("nightly").await.unwrap().expect("stored");
+    assert_eq!((spec.cron.as_deref(), spec.timezone.as_deref()), (Some("0 2 * * *"), Some("Europe/Berlin")));
+    assert_eq!(spec.misfire, eventmill_jobs::scheduler::Misfire::Skip);
+    assert!(spec.end.unwrap() > chrono::Utc::now() + chrono::Duration::days(29), "{spec:?}");
+    ok(&["schedules", "add", "json-job", "--every", "1h", "--job", r#"{"job_type":"REFUND","order_id":"o"}"#]).await;
+
+    // A bad definition is a usage error (exit 2) naming its cause; nothing is stored.
+    for args in [
+        &["schedules", "add", "bad", "--cron", "61 * * * *", "SEND_RECEIPT", "order_id=p", "amount=1"][..],
+        &["schedules", "add", "bad", "--every", "30s"],
+        &["schedules", "add", "bad", "--every", "30s", "--tz", "Mars/Base", "REFUND", "order_id=o"],
+        &["schedules", "add", "bad", "--every", "30s", "NO_SUCH_KIND"],
+        &["schedules", "add", "bad", "--every", "30s", "--job", "{not json"],
+        &["schedules", "add", "bad name", "--every", "30s", "REFUND", "order_id=o"],
+        &["schedules", "add", "receipts", "--every", "30s", "REFUND", "order_id=o"],
+    ] {
+        assert_eq!(shop(&jobs, args).await.unwrap(), ExitCode::from(2), "{args:?}");
+    }
+    assert!(shop(&jobs, &["schedules", "add", "bad", "--every", "1s", "--cron", "* * * * *", "REFUND"]).await.is_err());
+    assert!(store.get("bad").await.unwrap().is_none());
+
+    // list and show, file and run-time together.
+    ok(&["schedules", "list"]).await;
+    ok(&["schedules", "list", "--json"]).await;
+    ok(&["schedules", "show", "pinger"]).await;
+    ok(&["schedules", "show", "receipts", "--json"]).await;
+    let unknown = shop(&jobs, &["schedules", "show", "nope"]).await.unwrap_err().to_string();
+    assert!(unknown.contains("no schedule named \"nope\"") && unknown.contains("receipts"), "{unknown}");
+
+    // pause and resume, a file schedule too (kept in Redis).
+    ok(&["schedules", "pause", "receipts"]).await;
+    assert!(store.is_paused("receipts").await.unwrap());
+    ok(&["schedules", "resume", "receipts"]).await;
+    assert!(!store.is_paused("receipts").await.unwrap());
+    let unknown = shop(&jobs, &["schedules", "pause", "nope"]).await.unwrap_err().to_string();
+    assert!(unknown.contains("no schedule named \"nope\""), "{unknown}");
+
+    // remove: a file schedule is refused with the fix; an unknown one is an error.
+    let refused = shop(&jobs, &["schedules", "remove", "receipts"]).await.unwrap_err().to_string();
+    assert!(refused.contains("defined in scheduler.toml; edit the file"), "{refused}");
+    ok(&["schedules", "remove", "nightly"]).await;
+    ok(&["schedules", "remove", "json-job"]).await;
+    assert!(store.get("nightly").await.unwrap().is_none());
+    let gone = shop(&jobs, &["schedules", "remove", "nightly"]).await.unwrap_err().to_string();
+    assert!(gone.contains("no schedule named \"nightly\""), "{gone}");
+
+    // The schedule added from the CLI runs: a scheduler enqueues its two runs (its limit), with
+    // the priority given; paused first, its ticks are skipped and ledgered as such.
+    ok(&["schedules", "pause", "pinger"]).await;
+    let shutdown = Shutdown::new();
+    let scheduler = Arc::new(jobs.scheduler(Vec::new()));
+    let run = tokio::spawn(eventmill_jobs::scheduler::run(scheduler.clone(), shutdown.clone()));
+    let skipped = async {
+        for _ in 0..100 {
+            if !store.ledger("pinger").await.unwrap().is_empty() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    assert!(skipped.await, "a paused schedule's tick is ledgered");
+    let ledger = store.ledger("pinger").await.unwrap();
+    assert!(ledger.iter().all(|e| !e.enqueued && e.reason == Some(eventmill_jobs::scheduler::TickReason::Paused)));
+    assert!(jobs_in(&jobs, JobState::Waiting).await.is_empty());
+    ok(&["schedules", "resume", "pinger"]).await;
+    tokio::time::sleep(Duration::from_millis(5000)).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), run).await.unwrap().unwrap().unwrap();
+    let waiting = jobs_in(&jobs, JobState::Waiting).await;
+    assert_eq!(waiting.len(), 2, "two runs, its limit: {waiting:?}");
+    assert!(waiting.iter().all(|j| j.priority == 2 && j.origin.starts_with("schedule:pinger@")), "{waiting:?}");
+    let detail = scheduler.detail("pinger").await.unwrap();
+    assert!(detail.status.ended && detail.status.runs == 2 && detail.status.next_run.is_none(), "{detail:?}");
+    assert_eq!(detail.ledger.iter().filter(|e| e.enqueued).count(), 2, "{:?}", detail.ledger);
+    ok(&["schedules", "remove", "pinger"]).await;
+    clean(&jobs, &prefix).await;
 }

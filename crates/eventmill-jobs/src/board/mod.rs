@@ -33,11 +33,11 @@
 //! ```
 //!
 //! Routes, relative to the mount point: `/` and `/queues` (every queue with its counts),
-//! `/queues/{queue}`, `/jobs/{id}`, `/enqueue`, `/schedules`; `/api/queues`,
+//! `/queues/{queue}`, `/jobs/{id}`, `/enqueue`, `/schedules`, `/workers`; `/api/queues`,
 //! `/api/queues/{queue}/jobs`, `/api/queues/{queue}/history?window=1h|24h|14d`, `POST /api/queues/{queue}/{retry-failed,pause,resume,clean,promote-all,empty}`,
 //! `POST /api/queues/{pause-all,resume-all}`,
 //! `/api/jobs/{id}`, `POST /api/jobs/{id}/{retry,remove,cancel,promote}`, `POST /api/enqueue`,
-//! `/api/schedules`, `POST /api/schedules/{name}/run`, `/api/redis`; `/assets/admin.{css,js}` (public).
+//! `/api/schedules`, `POST /api/schedules/{name}/run`, `/api/redis`, `/api/workers`; `/assets/admin.{css,js}` (public).
 
 mod action;
 mod enqueue;
@@ -47,6 +47,7 @@ mod pages;
 mod queues;
 mod schedules;
 mod state;
+mod workers;
 
 pub use action::{Action, AuditEntry, AuditOutcome, NoBody, same_origin};
 pub use error::BoardError;
@@ -54,6 +55,7 @@ pub use jobs::{JobDetail, JobRow};
 pub use queues::{JobList, QueueSummary, queue_summaries};
 pub use schedules::ScheduleRow;
 pub use state::{BoardState, Role, ScheduleSource, Viewer};
+pub use workers::WorkersReply;
 
 use axum::{
     Router,
@@ -72,6 +74,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/jobs/{id}", get(jobs::page))
         .route("/enqueue", get(enqueue::page))
         .route("/schedules", get(schedules::page))
+        .route("/workers", get(workers::page))
+        .route("/api/workers", get(workers::api))
         .route("/api/queues", get(queues::api_queues))
         .route("/api/redis", get(queues::api_redis))
         .route("/api/queues/{queue}/jobs", get(queues::api_jobs))

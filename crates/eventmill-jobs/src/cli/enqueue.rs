@@ -178,7 +178,7 @@ struct LaterFlags {
 
 /// `KIND field=value ...` as a job object (each value JSON when it parses as JSON, else text) and
 /// the enqueue flags among the words.
-fn split_words(words: &[String]) -> Result<(Value, EnqueueFlags), UsageError> {
+pub(super) fn split_words(words: &[String]) -> Result<(Value, EnqueueFlags), UsageError> {
     let (kind, rest) = words.split_first().ok_or_else(|| UsageError("give a job kind".into()))?;
     let mut job = Map::from_iter([("job_type".to_owned(), json!(kind))]);
     let (mut flags, mut rest) = (Vec::new(), rest.iter());

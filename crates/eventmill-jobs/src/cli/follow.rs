@@ -38,8 +38,9 @@ pub async fn enqueue_plan(queues: &Queues, plan: &PlannedJob, wait: bool) -> any
     Ok(report_end(&done))
 }
 
-/// Polls job `id` until it completes, fails or is cancelled, showing its progress on standard
-/// error: a progress bar on a terminal, a line per change otherwise.
+/// Follows job `id` until it completes, fails or is cancelled ([`Queues::follow`], the loop of
+/// `Enqueued::wait`), showing its progress on standard error: a progress bar on a terminal, a line
+/// per change otherwise.
 pub async fn follow(queues: &Queues, id: &str) -> anyhow::Result<JobRecord> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(100);
@@ -51,30 +52,21 @@ pub async fn follow(queues: &Queues, id: &str) -> anyhow::Result<JobRecord> {
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
-    let mut last = (JobState::Waiting, u8::MAX, String::new(), 0);
-    loop {
-        let job = queues.job(id).await?.with_context(|| format!("job {id} was removed"))?;
-        let now = (job.state, job.progress, job.progress_message.clone(), job.attempts);
-        if now != last {
-            let message =
-                format!("{} (attempt {}/{}) {}", job.state, job.attempts, job.max_attempts, job.progress_message);
-            match &bar {
-                Some(bar) => {
-                    bar.set_position(job.progress.into());
-                    bar.set_message(message);
-                }
-                None => eprintln!("{:>3}% {message}", job.progress),
+    let show = |job: &JobRecord| {
+        let message = format!("{} (attempt {}/{}) {}", job.state, job.attempts, job.max_attempts, job.progress_message);
+        match &bar {
+            Some(bar) => {
+                bar.set_position(job.progress.into());
+                bar.set_message(message);
             }
-            last = now;
+            None => eprintln!("{:>3}% {message}", job.progress),
         }
-        if job.state.is_final() {
-            if let Some(bar) = bar {
-                bar.finish_and_clear();
-            }
-            return Ok(job);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let job = queues.follow(id, None, show).await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
     }
+    job.with_context(|| format!("could not follow job {id}"))
 }
 
 /// Prints a finished job's end and gives its exit code: its result on standard output (and a

@@ -1,7 +1,8 @@
 //! The framework's command line, for an application to embed in its own clap CLI (feature `cli`,
 //! on by default): [`EnqueueArgs`] (`enqueue --file F` or `enqueue KIND field=value ...`, with
 //! `--wait`, `--priority`, `--delay`, `--key`, `--key-window`), [`JobsCommand`]
-//! (`jobs list|show|retry|remove|cancel`) and [`SchedulesCommand`] (`schedules list|run`).
+//! (`jobs list|show|retry|remove|cancel`) and [`SchedulesCommand`] (`schedules
+//! list|show|run|add|remove|pause|resume`).
 //!
 //! Each has an async `run` returning the process's exit code: 0 ok, 1 failure (a followed job
 //! failed, with its error on standard error), 2 usage. What could not be done at all (Redis down,
@@ -71,7 +72,7 @@ mod schedules;
 pub use enqueue::{EnqueueArgs, EnqueueFlags, EnqueueKind, NoShortcuts, Shortcuts, job_from_args};
 pub use follow::{enqueue_plan, follow, report_end};
 pub use jobs::{JobsCommand, JobsListArgs, JobsRetryArgs};
-pub use schedules::SchedulesCommand;
+pub use schedules::{ScheduleAddArgs, SchedulesCommand};
 
 use crate::Catalog;
 

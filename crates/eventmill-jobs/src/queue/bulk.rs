@@ -114,5 +114,5 @@ pub(super) async fn enqueue_all(jobs: Vec<(&Queue, &BulkJob)>) -> Result<Vec<Enq
         let proof = first.keys.job(&last.id);
         redis.replicated(|| redis::cmd("EXISTS").arg(proof).clone()).await?;
     }
-    Ok(replies)
+    Ok(replies.into_iter().map(|enqueued| enqueued.watched(&first.redis, &first.keys.job_prefix)).collect())
 }

@@ -122,7 +122,7 @@ impl Queues {
             .map(|c| Planned { job: &c.job, options: c.options.enqueue_options(&options.origin) })
             .collect();
         let flow = self.enqueue_flow(Planned { job: &plan.job, options }, &children).await?;
-        Ok(Enqueued { id: flow.id, created: flow.created })
+        Ok(Enqueued { id: flow.id, created: flow.created, watch: None }.watched(&self.connection(), self.job_prefix()))
     }
 
     /// `planned` as the flow script reads it (on its kind's queue); a parent's delay is ignored.

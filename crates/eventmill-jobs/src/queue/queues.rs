@@ -18,6 +18,7 @@ pub struct Queues {
     redis: RedisConn,
     job_prefix: String,
     events: Events,
+    processes: super::Processes,
 }
 
 impl Queues {
@@ -42,7 +43,8 @@ impl Queues {
                     .with_events(events.clone())
             })
             .collect();
-        Self { queues, catalog, redis, job_prefix: format!("{}job:", super::key_base(prefix)), events }
+        let processes = super::Processes::new(redis.clone(), &super::key_base(prefix), settings.worker_lease);
+        Self { queues, catalog, redis, job_prefix: format!("{}job:", super::key_base(prefix)), events, processes }
     }
 
     /// Every declared queue, in declaration order.
@@ -54,6 +56,11 @@ impl Queues {
     /// process starts, finishes, cancels or hands back.
     pub fn events(&self) -> &Events {
         &self.events
+    }
+
+    /// The worker processes registered in Redis (the board's workers page).
+    pub fn processes(&self) -> &super::Processes {
+        &self.processes
     }
 
     /// The declared queues and registered kinds.
@@ -100,6 +107,11 @@ impl Queues {
         self.redis.clone()
     }
 
+    /// The job hashes' prefix (`{<prefix>:queue}:job:`).
+    pub(super) fn job_prefix(&self) -> &str {
+        &self.job_prefix
+    }
+
     /// Job `id`'s hash key.
     pub(super) fn job_key(&self, id: &str) -> String {
         format!("{}{id}", self.job_prefix)
@@ -107,12 +119,8 @@ impl Queues {
 
     /// A job by id, in any queue and state.
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, QueueError> {
-        let mut hash: HashMap<String, String> = self.redis.clone().hgetall(format!("{}{id}", self.job_prefix)).await?;
-        // A waiting job's hash holds no `id` (enqueue.lua writes only what it needs): the key's.
-        if !hash.is_empty() {
-            hash.entry("id".to_owned()).or_insert_with(|| id.to_owned());
-        }
-        Ok(JobRecord::from_hash(hash))
+        let hash: HashMap<String, String> = self.redis.clone().hgetall(format!("{}{id}", self.job_prefix)).await?;
+        Ok(JobRecord::from_hash(id, hash))
     }
 
     /// The log lines job `id`'s processor wrote (the last 1,000), oldest first.

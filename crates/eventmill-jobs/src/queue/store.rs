@@ -44,6 +44,8 @@ pub struct Enqueued {
     pub id: String,
     /// False: an idempotent duplicate (no job was added).
     pub created: bool,
+    /// Where [`Enqueued::wait`] reads the job (`None`: not made by an enqueue).
+    pub(crate) watch: Option<super::wait::JobWatch>,
 }
 
 /// What `Queue::cancel` did.
@@ -195,7 +197,8 @@ impl Queue {
             key: options.idempotency_key.as_deref().unwrap_or(""),
         };
         let mut redis = self.redis.clone();
-        let enqueued = scripts::enqueue(&mut redis, &self.keys, &job).await?;
+        let enqueued =
+            scripts::enqueue(&mut redis, &self.keys, &job).await?.watched(&self.redis, &self.keys.job_prefix);
         // Accepted only once on the replicas too (`EVENTMILL_REDIS_WAIT_REPLICAS`); a re-send
         // after the error finds the job by its idempotency key.
         redis.replicated(|| redis::cmd("EXISTS").arg(self.keys.job(&enqueued.id)).clone()).await?;

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod cron_expr;
 pub mod spec;
+pub mod status;
 pub mod store;
 mod runtime;
 
@@ -33,6 +34,7 @@ use crate::redis_conn::RedisConn;
 
 pub use config::{DefinedIn, Misfire, ScheduleEntry};
 pub use spec::ScheduleSpec;
+pub use status::{ScheduleDetail, ScheduleStatus};
 pub use store::{LedgerEntry, Schedules, TickReason, Upserted};
 
 use crate::{

@@ -10,5 +10,8 @@ mod flows;
 mod limits;
 mod scheduler;
 mod history;
+mod workers;
 mod prefetch;
 mod layout;
+mod schedule_processes;
+mod wait;

@@ -12,7 +12,7 @@ use crate::queue::{BulkStep, Enqueued, Fetched, FlowEnqueued, Recorded, Round};
 impl FromRedisValue for Enqueued {
     fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
         let [created, id] = items(v, "enqueue")?;
-        Ok(Self { id: part(id, "enqueue: the job id")?, created: part(created, "enqueue: created")? })
+        Ok(Self { id: part(id, "enqueue: the job id")?, created: part(created, "enqueue: created")?, watch: None })
     }
 }
 
@@ -249,7 +249,7 @@ mod tests {
     #[test]
     fn enqueue_replies_say_whether_the_job_is_new() {
         let new = Enqueued::from_redis_value(Value::Array(vec![Value::Int(1), text("12")])).unwrap();
-        assert_eq!(new, Enqueued { id: "12".into(), created: true });
+        assert_eq!((new.id.as_str(), new.created), ("12", true));
         let duplicate = Enqueued::from_redis_value(Value::Array(vec![Value::Int(0), text("12")])).unwrap();
         assert!(!duplicate.created);
         let flow = Value::Array(vec![Value::Int(1), text("3"), Value::Array(vec![text("4"), text("5")])]);

@@ -97,7 +97,34 @@ pub async fn run(
     options: WorkerOptions,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    run_in(queue, handler, options, shutdown, None).await
+}
+
+/// As [`run`], listed in its process's record (`processes`): the running jobs are read from it
+/// at each beat, and it leaves the record when it returns.
+pub async fn run_in(
+    queue: Queue,
+    handler: Arc<dyn JobHandler>,
+    options: WorkerOptions,
+    shutdown: Shutdown,
+    process: Option<super::processes::Attachment>,
+) -> anyhow::Result<()> {
     let active: Active = Arc::default();
+    if let Some(process) = &process {
+        let (active, queue_name) = (active.clone(), queue.name);
+        process.read_running(move || {
+            lock(&active)
+                .iter()
+                .filter(|(_, slot)| slot.abort.is_some())
+                .map(|(id, slot)| super::processes::RunningEntry {
+                    id: id.clone(),
+                    queue: queue_name.to_owned(),
+                    kind: slot.kind.clone(),
+                    attempt: slot.attempt,
+                })
+                .collect()
+        });
+    }
     let wake = Arc::new(Notify::new());
     let mut helpers = JoinSet::new();
     helpers.spawn(waker::run(queue.clone(), wake.clone()));
@@ -121,6 +148,7 @@ pub async fn run(
         prefetch = worker.prefetch, "job worker started");
     worker.drive(finished, wake).await;
     helpers.shutdown().await;
+    drop(process);
     Ok(())
 }
 
