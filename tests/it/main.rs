@@ -8,6 +8,7 @@ mod helpers;
 mod jobs_support;
 mod report_support;
 
+mod admin_board;
 mod admin_queues;
 mod admin_stream;
 mod analytics;

@@ -91,8 +91,8 @@ mod test_kinds;
 pub use job::{Job, JobOptions, JobTemplate, PlannedJob};
 pub use jobs::Jobs;
 pub use queue::{
-    BulkJob, Catalog, ChildJob, Dispatch, EnqueueOptions, Enqueued, FailurePolicy, JobContext, JobError, JobRecord,
-    JobState, Kind, Processor, Progress, Queue, QueueError, QueueSpec, Queues, RateLimit, Registry, ResultExt,
-    WaitError,
+    BulkJob, Catalog, ChildJob, DedupMode, Dispatch, EnqueueOptions, Enqueued, FailurePolicy, JobContext, JobError,
+    JobRecord, JobState, Kind, Processor, Progress, Queue, QueueError, QueueSpec, Queues, RateLimit, Registry,
+    ResultExt, WaitError,
 };
 pub use settings::{JobSettings, JobsSettings, RedisSettings, RetryPolicy};

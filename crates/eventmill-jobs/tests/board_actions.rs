@@ -21,7 +21,7 @@ use axum::{
 };
 use eventmill_jobs::{
     EnqueueOptions, JobContext, JobError, JobState, Jobs, JobsSettings, Processor, QueueSpec, Registry, board,
-    queue::{key_base, now_ms},
+    queue::{DataEdit, key_base, now_ms},
     shutdown::Shutdown,
 };
 use redis::AsyncCommands;
@@ -39,7 +39,8 @@ struct Welcome {
     user_id: String,
 }
 
-/// Completes, with a log line; a user id starting with `fail` fails for good.
+/// Completes, with a log line; a user id starting with `fail` fails for good, one starting with
+/// `slow` runs for 1.5 s first.
 struct SendWelcome;
 impl Processor<Shop> for SendWelcome {
     type Payload = Welcome;
@@ -47,6 +48,9 @@ impl Processor<Shop> for SendWelcome {
     const QUEUE: &'static str = "emails";
     async fn process(&self, ctx: &JobContext<Shop>, job: Welcome) -> Result<Value, JobError> {
         ctx.log(format!("welcoming {}", job.user_id));
+        if job.user_id.starts_with("slow") {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
         if job.user_id.starts_with("fail") {
             return Err(JobError::permanent("no such user"));
         }
@@ -176,6 +180,11 @@ impl Shop2 {
         let hash: bool = redis.exists(self.key(&format!("job:{id}"))).await.unwrap();
         let log: bool = redis.exists(self.key(&format!("job:{id}:log"))).await.unwrap();
         (hash, log)
+    }
+
+    /// Job `id`'s payload.
+    async fn data(&self, id: &str) -> Value {
+        self.jobs.queues().job(id).await.unwrap().unwrap().payload
     }
 
     fn audit(&self) -> Vec<String> {
@@ -451,4 +460,108 @@ async fn each_job_in_a_list_shows_its_timeline_added_waited_started_ran_finished
     assert!(row["waited_ms"].is_null() && row["ran_ms"].is_null() && row["started"] == "", "not run yet: {row}");
     let (_, _, page) = shop.form(Method::GET, "/jobs/queues/emails?state=waiting", "bob", "").await;
     assert!(page.contains(r#"<li class="added">added"#) && !page.contains(r#"<li class="waited">"#), "{page}");
+
+    // The job page shows the same timeline, and its API the two durations.
+    let (_, _, page) = shop.form(Method::GET, &format!("/jobs/jobs/{plain}"), "bob", "").await;
+    assert!(page.contains(r#"id="timeline""#), "{page}");
+    assert!(page.contains("waited <b>1.5 s</b>") && page.contains("ran <b>3 min 4 s</b>"), "{page}");
+    let (_, job) = shop.call(Method::GET, &format!("/jobs/api/jobs/{delayed}"), "bob", json!({})).await;
+    assert_eq!((job["waited_ms"].as_i64(), job["ran_ms"].as_i64()), (Some(2_000), Some(850)), "{job}");
+}
+
+#[tokio::test]
+async fn a_waiting_or_failed_jobs_data_is_edited_checked_and_logged_and_a_running_or_completed_one_is_refused() {
+    let shop = shop();
+    let failed = shop.enqueue("fail-1").await;
+    shop.run_until(0, 1).await;
+    let waiting = shop.enqueue("u1").await;
+    let queue = shop.jobs.queues().named("emails").unwrap();
+    let url = |id: &str| format!("/jobs/api/jobs/{id}/data");
+
+    let (status, answer) = shop.call(Method::POST, &url(&waiting), "bob", json!({ "data": { "user_id": "u2" } })).await;
+    assert_eq!(status, 403, "read-only: {answer}");
+    for (bad, why) in [
+        (json!("{\"user_id\": "), "not valid JSON"),
+        (json!([1]), "must be a JSON object"),
+        (json!({ "user_id": 5 }), "not a valid SEND_WELCOME job"),
+        (json!({ "user_id": "u2", "job_type": "RESIZE" }), "job_type cannot change"),
+    ] {
+        let (status, answer) = shop.call(Method::POST, &url(&waiting), "alice", json!({ "data": bad })).await;
+        assert_eq!(status, 422, "{bad}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains(why), "{bad}: {answer}");
+    }
+    assert_eq!(shop.data(&waiting).await["user_id"], "u1", "nothing changed by refused edits");
+
+    let (status, answer) =
+        shop.call(Method::POST, &url(&waiting), "alice", json!({ "data": { "user_id": "u2" } })).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["data"], json!({ "user_id": "u2", "job_type": "SEND_WELCOME" }), "{answer}");
+    assert_eq!(shop.data(&waiting).await, json!({ "user_id": "u2", "job_type": "SEND_WELCOME" }));
+    let log = shop.jobs.queues().log(&waiting).await.unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(
+        log[0].starts_with("data edited by alice (admin) at 20")
+            && log[0].contains("was: {")
+            && log[0].contains(r#""user_id":"u1""#),
+        "{log:?}"
+    );
+
+    // A failed job, edited by the page's form (its text), then retried: it runs with the new data.
+    let (status, _, page) = shop.form(Method::GET, &format!("/jobs/jobs/{failed}"), "alice", "").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#"id="edit-data-form""#) && page.contains("Retry the job to run it with the new data"),
+        "{page}"
+    );
+    let (_, _, page) = shop.form(Method::GET, &format!("/jobs/jobs/{failed}"), "bob", "").await;
+    assert!(!page.contains("edit-data-form"), "no edit form for a read-only viewer");
+    let form = format!("data=%7B%22user_id%22%3A%22ok-1%22%7D&return_to=%2Fjobs%2Fjobs%2F{failed}");
+    let (status, location, _) = shop.form(Method::POST, &url(&failed), "alice", &form).await;
+    assert_eq!(status, 303);
+    assert!(location.starts_with(&format!("/jobs/jobs/{failed}?flash=Data+of+job+{failed}+edited.")), "{location}");
+    let (status, _) = shop.call(Method::POST, &format!("/jobs/api/jobs/{failed}/retry"), "alice", json!({})).await;
+    assert_eq!(status, 200);
+    shop.run_until(2, 0).await; // and the waiting job
+    let job = shop.jobs.queues().job(&failed).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Completed, "the retried job ran with the edited data");
+    let log = shop.jobs.queues().log(&failed).await.unwrap();
+    assert!(
+        log.iter().any(|l| l.starts_with("data edited by alice")) && log.last().unwrap() == "welcoming ok-1",
+        "{log:?}"
+    );
+
+    // A completed job, and one running.
+    let (status, answer) = shop.call(Method::POST, &url(&failed), "alice", json!({ "data": { "user_id": "x" } })).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("is completed"), "{answer}");
+    let slow = shop.enqueue("slow-1").await;
+    let shutdown = Shutdown::new();
+    let mut parts = JoinSet::new();
+    shop.jobs.spawn_workers(shop.jobs.dispatch(Arc::new(Shop)), &mut parts, &shutdown).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while shop.jobs.queues().job(&slow).await.unwrap().unwrap().state != JobState::Active {
+        assert!(tokio::time::Instant::now() < deadline, "the slow job did not start");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, answer) = shop.call(Method::POST, &url(&slow), "alice", json!({ "data": { "user_id": "x" } })).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("is active: it is running"), "{answer}");
+    shutdown.cancel();
+    while let Some(done) = parts.join_next().await {
+        done.unwrap().unwrap();
+    }
+    assert_eq!(shop.data(&slow).await["user_id"], "slow-1");
+
+    // Another change in between: the edit made against the old data changes nothing.
+    let later = shop.enqueue("u3").await;
+    let was = queue.raw_payload(&later).await.unwrap().unwrap();
+    let answer = queue.edit_data(&later, "{\"user_id\":\"u0\"}", "{}", "x").await.unwrap();
+    assert_eq!(answer, DataEdit::Changed);
+    assert_eq!(queue.raw_payload(&later).await.unwrap().unwrap(), was);
+    assert_eq!(queue.edit_data(&later, &was, "{}", "x").await.unwrap(), DataEdit::Edited, "against its data: done");
+    assert_eq!(queue.edit_data("999999", "{}", "{}", "x").await.unwrap(), DataEdit::NotFound);
+    let audit = shop.audit();
+    assert_eq!(audit.iter().filter(|l| *l == "alice job.edit_data ok").count(), 2, "{audit:?}");
+    assert!(audit.contains(&format!("bob /jobs/api/jobs/{waiting}/data refused")), "{audit:?}");
+    assert!(audit.contains(&"alice job.edit_data error".to_owned()), "{audit:?}");
 }

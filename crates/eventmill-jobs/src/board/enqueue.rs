@@ -72,7 +72,8 @@ pub(crate) async fn enqueue(State(board): State<BoardState>, action: Action<Enqu
         let origin = format!("admin:{}", action.viewer.name);
         let key = form.key.as_deref().map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned);
         let priority = optional(form.priority.as_deref(), "priority")?;
-        plan.options = plan.options.or(JobOptions { priority, delay, key, key_window: None, on_failure: None });
+        plan.options =
+            plan.options.or(JobOptions { priority, delay, key, key_window: None, on_failure: None, dedup: None });
         plan.options.check().map_err(BoardError::Invalid)?;
         let options = plan.options.enqueue_options(&origin);
         let done = board.queues.enqueue_planned(&plan, options).await?;

@@ -122,6 +122,10 @@ pub struct JobDetail {
     pub job: JobRecord,
     /// Milliseconds from the last start to the end (or to now while running).
     pub duration_ms: Option<i64>,
+    /// How long it waited before its last attempt started (see [`JobRow::waited_ms`]).
+    pub waited_ms: Option<i64>,
+    /// How long its last attempt ran, start to finish (see [`JobRow::ran_ms`]).
+    pub ran_ms: Option<i64>,
     /// The flow the job belongs to, from its parent down (absent for a job in no flow).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow: Option<crate::queue::FlowNode>,
@@ -132,7 +136,8 @@ async fn detail(queues: &Queues, id: &str) -> Result<JobDetail, BoardError> {
     let end = job.finished_at.or_else(|| (job.state == JobState::Active).then(crate::queue::now_ms));
     let duration_ms = job.started_at.zip(end).map(|(start, end)| end - start);
     let flow = queues.flow(id).await?;
-    Ok(JobDetail { job, duration_ms, flow })
+    let row = JobRow::from(&job);
+    Ok(JobDetail { job, duration_ms, waited_ms: row.waited_ms, ran_ms: row.ran_ms, flow })
 }
 
 /// `GET /api/jobs/{id}`
@@ -157,6 +162,10 @@ struct JobPage {
     log: Vec<String>,
     /// A flow parent's children: id and state (`removed` when no longer kept).
     children: Vec<(String, String)>,
+    /// The job as a list row: its timeline (added, waited, started, ran, finished).
+    row: JobRow,
+    /// Its data may be edited (waiting, delayed, failed or cancelled).
+    editable: bool,
 }
 
 /// `GET /jobs/{id}`
@@ -185,7 +194,8 @@ pub(crate) async fn page(
         children.push((child.clone(), state.map_or("removed".to_owned(), |c| c.state.to_string())));
     }
     let nav = Nav::new(&board, &viewer, "queues", &uri);
-    render(&JobPage { nav, job, payload, result, errors, times, log, children })
+    let (row, editable) = (JobRow::from(&job.job), super::edit::editable(job.job.state));
+    render(&JobPage { nav, job, payload, result, errors, times, log, children, row, editable })
 }
 
 /// The queue of job `id`, for actions.

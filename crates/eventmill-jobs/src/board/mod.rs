@@ -33,13 +33,15 @@
 //! ```
 //!
 //! Routes, relative to the mount point: `/` and `/queues` (every queue with its counts),
-//! `/queues/{queue}`, `/jobs/{id}`, `/enqueue`, `/schedules`, `/workers`; `/api/queues`,
+//! `/queues/{queue}`, `/jobs/{id}`, `/enqueue`, `/schedules`, `/schedules/{name}`, `/workers`; `/api/queues`,
 //! `/api/queues/{queue}/jobs`, `/api/queues/{queue}/history?window=1h|24h|14d`, `POST /api/queues/{queue}/{retry-failed,pause,resume,clean,promote-all,empty}`,
 //! `POST /api/queues/{pause-all,resume-all}`,
-//! `/api/jobs/{id}`, `POST /api/jobs/{id}/{retry,remove,cancel,promote}`, `POST /api/enqueue`,
-//! `/api/schedules`, `POST /api/schedules/{name}/run`, `/api/redis`, `/api/workers`; `/assets/admin.{css,js}` (public).
+//! `/api/jobs/{id}`, `POST /api/jobs/{id}/{retry,remove,cancel,promote,data}`, `POST /api/enqueue`,
+//! `/api/schedules`, `/api/schedules/{name}` (with its ledger), `POST /api/schedules` (add),
+//! `POST /api/schedules/{name}/{run,pause,resume,remove}`, `/api/redis`, `/api/workers`; `/assets/admin.{css,js}` (public).
 
 mod action;
+mod edit;
 mod enqueue;
 mod error;
 mod jobs;
@@ -53,7 +55,7 @@ pub use action::{Action, AuditEntry, AuditOutcome, NoBody, same_origin};
 pub use error::BoardError;
 pub use jobs::{JobDetail, JobRow};
 pub use queues::{JobList, QueueSummary, queue_summaries};
-pub use schedules::ScheduleRow;
+pub use schedules::{LedgerRow, ScheduleDetailView, ScheduleRow};
 pub use state::{BoardState, Role, ScheduleSource, Viewer};
 pub use workers::WorkersReply;
 
@@ -93,9 +95,15 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/api/jobs/{id}/remove", post(jobs::remove))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/jobs/{id}/promote", post(jobs::promote))
+        .route("/api/jobs/{id}/data", post(edit::edit_data))
         .route("/api/enqueue", post(enqueue::enqueue))
-        .route("/api/schedules", get(schedules::api))
+        .route("/schedules/{name}", get(schedules::one_page))
+        .route("/api/schedules", get(schedules::api).post(schedules::add))
+        .route("/api/schedules/{name}", get(schedules::api_one))
         .route("/api/schedules/{name}/run", post(schedules::run_now))
+        .route("/api/schedules/{name}/pause", post(schedules::pause))
+        .route("/api/schedules/{name}/resume", post(schedules::resume))
+        .route("/api/schedules/{name}/remove", post(schedules::remove))
         .route("/assets/admin.css", get(css))
         .route("/assets/admin.js", get(js));
     let pages = if home { pages.route("/", get(queues::list_page)) } else { pages };

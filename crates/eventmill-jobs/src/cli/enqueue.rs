@@ -11,7 +11,7 @@ use super::{UsageError, follow};
 use crate::{
     Catalog, Queues,
     job::{Job, JobOptions, JobTemplate, PlannedJob},
-    queue::MAX_PRIORITY,
+    queue::{DedupMode, MAX_PRIORITY},
 };
 
 /// An application's own `enqueue` subcommands with typed flags (`enqueue rollup --daily --date
@@ -87,6 +87,16 @@ pub struct EnqueueFlags {
     /// How long a `--key` deduplicates, from the first enqueue (`30m`, `24h`; default 24h).
     #[arg(long, global = true, value_parser = humantime::parse_duration, requires = "key")]
     pub key_window: Option<Duration>,
+    /// How `--key` deduplicates: `simple` (while the job is not finished), `throttle` (within
+    /// `--key-window`; the default) or `debounce` (replaces the pending delayed job's payload and
+    /// restarts its `--delay`).
+    #[arg(long, global = true, value_parser = parse_dedup, requires = "key")]
+    pub dedup: Option<DedupMode>,
+}
+
+/// `--dedup`'s value.
+fn parse_dedup(text: &str) -> Result<DedupMode, String> {
+    text.parse()
 }
 
 impl EnqueueFlags {
@@ -98,6 +108,7 @@ impl EnqueueFlags {
             key: self.key.clone(),
             key_window: self.key_window,
             on_failure: None,
+            dedup: self.dedup,
         }
     }
 
@@ -109,6 +120,7 @@ impl EnqueueFlags {
             priority: later.priority.or(self.priority),
             key: later.key.or(self.key),
             key_window: later.key_window.or(self.key_window),
+            dedup: later.dedup.or(self.dedup),
         }
     }
 }
@@ -203,5 +215,5 @@ pub(super) fn split_words(words: &[String]) -> Result<(Value, EnqueueFlags), Usa
 /// Whether `--flag` (or `--flag=value`) is one of the enqueue flags.
 fn is_flag(flag: &str) -> bool {
     let name = flag.split_once('=').map_or(flag, |(name, _)| name);
-    matches!(name, "wait" | "delay" | "priority" | "key" | "key-window")
+    matches!(name, "wait" | "delay" | "priority" | "key" | "key-window" | "dedup")
 }

@@ -24,6 +24,10 @@ pub async fn enqueue_plan(queues: &Queues, plan: &PlannedJob, wait: bool) -> any
     };
     let job = queues.job(&enqueued.id).await?.context("the job vanished right after enqueue")?;
     match (&key, enqueued.created) {
+        (Some(key), false) if enqueued.replaced => eprintln!(
+            "job {} ({}) with key {key:?} was still delayed: it now has this payload, its delay restarted (debounce)",
+            job.id, job.kind
+        ),
         (Some(key), false) => eprintln!("job {} ({}) already enqueued with key {key:?}", job.id, job.kind),
         _ => eprintln!("enqueued job {} ({}) on {} ({})", job.id, job.kind, job.queue, job.state),
     }

@@ -1,13 +1,13 @@
 //! The `[options]` table of a job file: how to enqueue the job (BullMQ's job options), beside what
 //! the job is. The same options are `enqueue` flags (`--priority`, `--delay`, `--key`,
-//! `--key-window`); a flag given on the command line wins over the file.
+//! `--key-window`, `--dedup`); a flag given on the command line wins over the file.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::queue::{EnqueueOptions, FailurePolicy, MAX_PRIORITY};
+use crate::queue::{DedupMode, EnqueueOptions, FailurePolicy, MAX_PRIORITY};
 
 /// A job file's `options = { priority = 1, delay = "10m", key = "k", key_window = "1h" }` (a flow's
 /// child also `on_failure = "ignore_dependency"`).
@@ -23,6 +23,8 @@ pub struct JobOptions {
     pub key_window: Option<Duration>,
     /// A flow's child: what its failure does to its parent (`fail_parent` when unset).
     pub on_failure: Option<FailurePolicy>,
+    /// How `key` deduplicates: `simple`, `throttle` (when unset) or `debounce`.
+    pub dedup: Option<DedupMode>,
 }
 
 #[derive(Deserialize)]
@@ -35,13 +37,14 @@ struct Raw {
     key_window: Option<String>,
     #[serde(alias = "onFailure")]
     on_failure: Option<String>,
+    dedup: Option<String>,
 }
 
 impl JobOptions {
     /// Parses the `options` value of a job file.
     pub fn from_value(value: Value) -> Result<Self, String> {
         let raw: Raw = serde_json::from_value(value)
-            .map_err(|e| format!("options: {e} (known: priority, delay, key, key_window, on_failure)"))?;
+            .map_err(|e| format!("options: {e} (known: priority, delay, key, key_window, dedup, on_failure)"))?;
         let duration = |name: &str, text: Option<String>| {
             text.map(|t| {
                 humantime::parse_duration(t.trim())
@@ -55,6 +58,7 @@ impl JobOptions {
             key: raw.key.filter(|k| !k.trim().is_empty()),
             key_window: duration("key_window", raw.key_window)?,
             on_failure: raw.on_failure.map(|p| p.parse().map_err(|e| format!("options.{e}"))).transpose()?,
+            dedup: raw.dedup.map(|m| m.parse().map_err(|e| format!("options.{e}"))).transpose()?,
         };
         options.check()?;
         Ok(options)
@@ -68,7 +72,8 @@ impl JobOptions {
         if self.key_window.is_some() && self.key.is_none() {
             return Err("a key window needs a key".into());
         }
-        Ok(())
+        let mode = self.dedup.unwrap_or_default();
+        crate::queue::store::check_dedup(mode, self.key.is_some(), self.key_window.is_some(), self.delay.is_some())
     }
 
     /// These options, each overridden by `over`'s when set (command-line flags over the file).
@@ -79,6 +84,7 @@ impl JobOptions {
             key: over.key.or(self.key),
             key_window: over.key_window.or(self.key_window),
             on_failure: over.on_failure.or(self.on_failure),
+            dedup: over.dedup.or(self.dedup),
         }
     }
 
@@ -91,6 +97,7 @@ impl JobOptions {
             idempotency_ttl: self.key_window,
             origin: origin.to_owned(),
             on_failure: self.on_failure.unwrap_or_default(),
+            dedup: self.dedup.unwrap_or_default(),
             ..Default::default()
         }
     }
@@ -112,5 +119,16 @@ mod tests {
         assert_eq!(options.on_failure, Some(FailurePolicy::IgnoreDependency));
         let err = JobOptions::from_value(serde_json::json!({"on_failure": "ignore"})).unwrap_err();
         assert!(err.contains("expected fail_parent (the default), ignore_dependency"), "{err}");
+        let options = JobOptions::from_value(serde_json::json!({"key": "k", "dedup": "simple"})).unwrap();
+        assert_eq!(options.enqueue_options("test").dedup, DedupMode::Simple);
+        let err = JobOptions::from_value(serde_json::json!({"key": "k", "dedup": "debounce"})).unwrap_err();
+        assert!(err.contains("debounce needs a delay"), "{err}");
+        let err = JobOptions::from_value(serde_json::json!({"dedup": "simple"})).unwrap_err();
+        assert!(err.contains("needs a key"), "{err}");
+        let err =
+            JobOptions::from_value(serde_json::json!({"key": "k", "key_window": "1h", "dedup": "simple"})).unwrap_err();
+        assert!(err.contains("the throttle mode's"), "{err}");
+        let err = JobOptions::from_value(serde_json::json!({"key": "k", "dedup": "latest"})).unwrap_err();
+        assert!(err.contains("expected simple, throttle (the default) or debounce"), "{err}");
     }
 }

@@ -75,6 +75,13 @@ pub(super) async fn enqueue_all(jobs: Vec<(&Queue, &BulkJob)>) -> Result<Vec<Enq
         return Ok(Vec::new());
     };
     for (i, (_, job)) in jobs.iter().enumerate() {
+        if let Err(error) = job.options.check() {
+            return Err(QueueError::Invalid(format!(
+                "job {} of the batch ({}): {error}; nothing was enqueued",
+                i + 1,
+                job.kind
+            )));
+        }
         let priority = job.options.priority.unwrap_or(0);
         if priority > MAX_PRIORITY {
             return Err(QueueError::Invalid(format!(
@@ -103,6 +110,7 @@ pub(super) async fn enqueue_all(jobs: Vec<(&Queue, &BulkJob)>) -> Result<Vec<Enq
             origin: &options.origin,
             priority: options.priority.unwrap_or(0),
             key: options.idempotency_key.as_deref().unwrap_or(""),
+            dedup: options.dedup,
         };
         scripts::enqueue_into(&mut pipe, &queue.keys, &new_job);
     }

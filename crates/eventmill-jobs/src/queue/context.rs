@@ -188,6 +188,52 @@ impl<S> JobContext<S> {
         self.cancel.is_cancelled()
     }
 
+    /// Replaces the job's payload with `data`, durably, before it returns: written to Redis (and
+    /// acknowledged by the replicas when `<PREFIX>_REDIS_WAIT_REPLICAS` is set), so the next
+    /// attempt (a retry, or a worker that took the job over after this one died) and a job
+    /// postponed with [`JobError::delay_until`] get `data` as their payload. The step-job pattern:
+    /// keep the steps done in the payload and skip them on the next run (docs/jobs.md, "Step
+    /// jobs"; `examples/step_job.rs`).
+    ///
+    /// `data` is the kind's payload type (a `job_type` is added when it has none). Written only
+    /// while this attempt holds the job: once its claim is lost (lease expired and taken over,
+    /// cancelled, removed) nothing is written and the answer is an error.
+    ///
+    /// ```no_run
+    /// # use eventmill_jobs::{JobContext, JobError};
+    /// # #[derive(serde::Serialize, serde::Deserialize, Clone)]
+    /// # struct Import { file: String, #[serde(default)] next_step: usize }
+    /// # async fn run_step(_: usize) {}
+    /// # async fn demo(ctx: &JobContext<()>, mut job: Import) -> Result<(), JobError> {
+    /// for step in job.next_step..3 {
+    ///     run_step(step).await;
+    ///     job.next_step = step + 1;
+    ///     ctx.update_data(&job).await?; // a crash from here on resumes at `step + 1`
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn update_data<T: serde::Serialize>(&self, data: &T) -> Result<(), JobError> {
+        let Some(store) = &self.store else {
+            return Err(JobError::permanent(
+                "ctx.update_data() needs a job claimed by a worker (this context was built with JobContext::new)",
+            ));
+        };
+        let payload = serde_json::to_string(data)
+            .map_err(|e| JobError::permanent(format!("job {}: its new data does not serialize: {e}", self.job_id)))?;
+        let key = format!("{}{}", store.job_prefix, self.job_id);
+        let mut redis = store.redis.clone();
+        let written = super::scripts::update_data(&mut redis, &key, &payload, self.attempt).await?;
+        if !written {
+            return Err(JobError::retryable(format!(
+                "job {}: attempt {} no longer holds the job (its lease expired and another worker took it, or it \
+                 was cancelled or removed): its data was not updated",
+                self.job_id, self.attempt
+            )));
+        }
+        redis.replicated(|| redis::cmd("HEXISTS").arg(&key).arg("payload").clone()).await?;
+        Ok(())
+    }
+
     /// A flow parent's children, in the order they were enqueued: each one's state, its result
     /// once completed, its error when it failed under `ignore_dependency` or `continue_parent`
     /// (children dropped by `remove_dependency` are not listed). Empty for a job without children.

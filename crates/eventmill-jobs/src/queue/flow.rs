@@ -98,6 +98,12 @@ impl Queues {
         if children.is_empty() {
             return Err(QueueError::Invalid("a flow needs at least one child job".into()));
         }
+        if parent.options.dedup != super::DedupMode::Throttle {
+            return Err(QueueError::Invalid(format!(
+                "a flow's key throttles (a window from its first enqueue); dedup {} is for single jobs",
+                parent.options.dedup
+            )));
+        }
         let now = now_ms();
         let flow = scripts::NewFlow {
             now,
@@ -122,7 +128,8 @@ impl Queues {
             .map(|c| Planned { job: &c.job, options: c.options.enqueue_options(&options.origin) })
             .collect();
         let flow = self.enqueue_flow(Planned { job: &plan.job, options }, &children).await?;
-        Ok(Enqueued { id: flow.id, created: flow.created, watch: None }.watched(&self.connection(), self.job_prefix()))
+        Ok(Enqueued { id: flow.id, created: flow.created, replaced: false, watch: None }
+            .watched(&self.connection(), self.job_prefix()))
     }
 
     /// `planned` as the flow script reads it (on its kind's queue); a parent's delay is ignored.

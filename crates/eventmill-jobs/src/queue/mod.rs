@@ -24,6 +24,7 @@
 pub mod bulk;
 mod claim;
 pub mod context;
+pub mod edit;
 pub mod events;
 pub mod flow;
 pub mod history;
@@ -46,6 +47,7 @@ pub mod worker;
 pub use bulk::BulkJob;
 pub(crate) use claim::{Fetched, Finished, Live, Outcome, Recorded, Round};
 pub use context::{ChildJob, JobContext, Progress};
+pub use edit::DataEdit;
 pub use events::{EventKind, Events, JobEvent};
 pub use flow::{FailurePolicy, FlowEnqueued, FlowNode, Planned};
 pub use history::{Histogram, History, Window};
@@ -58,7 +60,7 @@ pub use queues::Queues;
 pub use rate_limit::RateLimit;
 pub use registry::{Catalog, Dispatch, QueueSpec, Registry, UnknownKind};
 pub use server::RedisInfo;
-pub use store::{Cancelled, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts};
+pub use store::{Cancelled, DedupMode, EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueCounts};
 pub use wait::WaitError;
 pub use worker::{JobHandler, RunningJob, WorkerOptions};
 

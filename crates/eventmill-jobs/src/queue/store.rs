@@ -31,6 +31,111 @@ pub struct EnqueueOptions {
     /// A flow's child: what its failure does to its parent (default: fails it). Ignored for a
     /// job that is not a flow's child.
     pub on_failure: super::FailurePolicy,
+    /// How `idempotency_key` deduplicates (BullMQ's modes; default: throttle).
+    pub dedup: DedupMode,
+}
+
+/// How a deduplication key (`EnqueueOptions::idempotency_key`, `--key`, a job file's `key`)
+/// deduplicates, by BullMQ's names. An enqueue refused as a duplicate answers the existing job's id
+/// with `created == false`.
+///
+/// ```no_run
+/// # async fn demo(queue: eventmill_jobs::Queue) -> Result<(), eventmill_jobs::QueueError> {
+/// use std::time::Duration;
+/// use eventmill_jobs::{EnqueueOptions, queue::DedupMode};
+/// // Re-index a document 10 s after its last edit: each edit replaces the pending job's payload.
+/// let options = EnqueueOptions {
+///     idempotency_key: Some("reindex:doc-7".into()),
+///     dedup: DedupMode::Debounce,
+///     delay: Some(Duration::from_secs(10)),
+///     ..EnqueueOptions::default()
+/// };
+/// queue.enqueue("REINDEX", r#"{"doc":7,"rev":12}"#, options).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DedupMode {
+    /// No second job within a window from the first enqueue (`idempotency_ttl`, default 24 h),
+    /// whatever becomes of the job (the key expires with the window).
+    #[default]
+    Throttle,
+    /// No second job while the one with the key is not finished (waiting, delayed, running,
+    /// retrying); once it completed, failed for good, was cancelled or removed, the key enqueues
+    /// anew. No window.
+    Simple,
+    /// A new job with the key replaces the payload of the pending delayed one and restarts its
+    /// delay (needs a delay); once that job started, a new one is enqueued. Only the last payload
+    /// of a burst runs.
+    Debounce,
+}
+
+impl DedupMode {
+    /// Every mode, in the docs' order.
+    pub const ALL: [DedupMode; 3] = [Self::Simple, Self::Throttle, Self::Debounce];
+
+    /// Its name in job files, flags and the job hash (`simple`, `throttle`, `debounce`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Throttle => "throttle",
+            Self::Simple => "simple",
+            Self::Debounce => "debounce",
+        }
+    }
+
+    /// The letter `enqueue.lua` reads.
+    pub(crate) fn letter(self) -> &'static str {
+        match self {
+            Self::Throttle => "t",
+            Self::Simple => "s",
+            Self::Debounce => "d",
+        }
+    }
+}
+
+impl std::fmt::Display for DedupMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DedupMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == wanted)
+            .ok_or_else(|| format!("unknown dedup mode {s:?}: expected simple, throttle (the default) or debounce"))
+    }
+}
+
+impl EnqueueOptions {
+    /// Refuses options that contradict each other: a dedup mode other than throttle without a
+    /// key, a window with simple or debounce (they last while the job is pending), debounce
+    /// without a delay.
+    pub fn check(&self) -> Result<(), QueueError> {
+        check_dedup(self.dedup, self.idempotency_key.is_some(), self.idempotency_ttl.is_some(), self.delay.is_some())
+            .map_err(QueueError::Invalid)
+    }
+}
+
+/// The dedup checks of [`EnqueueOptions::check`] and `JobOptions::check`.
+pub(crate) fn check_dedup(mode: DedupMode, key: bool, window: bool, delay: bool) -> Result<(), String> {
+    match mode {
+        DedupMode::Throttle => Ok(()),
+        _ if !key => Err(format!("dedup mode {mode} needs a key (--key, options.key)")),
+        DedupMode::Simple | DedupMode::Debounce if window => Err(format!(
+            "a key window is the throttle mode's; {mode} lasts while the job is pending: drop the window, \
+             or use dedup throttle"
+        )),
+        DedupMode::Debounce if !delay => {
+            Err("dedup debounce needs a delay (--delay, options.delay): the quiet time after the last enqueue \
+             before the job runs"
+                .into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The lowest priority (BullMQ's too: 2^21), so that priority and place in line share one exact
@@ -44,6 +149,8 @@ pub struct Enqueued {
     pub id: String,
     /// False: an idempotent duplicate (no job was added).
     pub created: bool,
+    /// A debounce duplicate: the pending job now has this enqueue's payload and delay.
+    pub replaced: bool,
     /// Where [`Enqueued::wait`] reads the job (`None`: not made by an enqueue).
     pub(crate) watch: Option<super::wait::JobWatch>,
 }
@@ -175,6 +282,7 @@ impl Queue {
 
     /// Adds a job of `kind` with a JSON payload.
     pub async fn enqueue(&self, kind: &str, payload: &str, options: EnqueueOptions) -> Result<Enqueued, QueueError> {
+        options.check()?;
         let priority = options.priority.unwrap_or(0);
         if priority > MAX_PRIORITY {
             return Err(QueueError::Invalid(format!(
@@ -195,6 +303,7 @@ impl Queue {
             origin: &options.origin,
             priority,
             key: options.idempotency_key.as_deref().unwrap_or(""),
+            dedup: options.dedup,
         };
         let mut redis = self.redis.clone();
         let enqueued =

@@ -7,7 +7,7 @@ use crate::support::{eventually, redis_url};
 
 /// The built example `name` (`cargo test` builds the examples before running the tests; a run of
 /// chosen test targets does not: `cargo build -p eventmill-jobs --examples` first).
-fn example(name: &str) -> PathBuf {
+pub(crate) fn example(name: &str) -> PathBuf {
     let deps = std::env::current_exe().unwrap().parent().unwrap().to_owned();
     let path = deps.parent().unwrap().join("examples").join(name);
     assert!(path.exists(), "{} is not built: run `cargo build -p eventmill-jobs --examples` first", path.display());

@@ -15,3 +15,5 @@ mod prefetch;
 mod layout;
 mod schedule_processes;
 mod wait;
+mod dedup;
+mod steps;

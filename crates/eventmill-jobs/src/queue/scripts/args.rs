@@ -30,10 +30,13 @@ pub(crate) struct NewJob<'a> {
     pub(crate) priority: u32,
     /// The deduplication key, `""` for none.
     pub(crate) key: &'a str,
+    /// How the key deduplicates.
+    pub(crate) dedup: crate::queue::DedupMode,
 }
 
-/// ARGV 2-12: queue, kind, payload, max_attempts, timeout_ms, now, run_at, idempotency_ttl_ms,
-/// origin, priority, the idempotency key ('' = none).
+/// ARGV 2-13: queue, kind, payload, max_attempts, timeout_ms, now, run_at, idempotency_ttl_ms,
+/// origin, priority, the idempotency key ('' = none), the dedup mode (`t`hrottle, `s`imple,
+/// `d`ebounce).
 impl ToRedisArgs for NewJob<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
         out.write_arg(self.queue.as_bytes());
@@ -47,6 +50,7 @@ impl ToRedisArgs for NewJob<'_> {
         out.write_arg(self.origin.as_bytes());
         self.priority.write_redis_args(out);
         out.write_arg(self.key.as_bytes());
+        out.write_arg(self.dedup.letter().as_bytes());
     }
 }
 

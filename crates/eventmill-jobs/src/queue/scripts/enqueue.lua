@@ -1,6 +1,10 @@
+local mode = ARGV[13]
 if ARGV[12] ~= '' then
   local existing = redis.call('GET', KEYS[4])
-  if existing then return {0, existing} end
+  if existing then
+    local answer = dedup_hit(ARGV[1], existing, mode, ARGV[4], tonumber(ARGV[8]), KEYS[3])
+    if answer then return answer end
+  end
 end
 local id = tostring(redis.call('INCR', KEYS[1]))
 local key = ARGV[1] .. id
@@ -24,5 +28,13 @@ else
   push_waiting(KEYS[2], key, id, KEYS[6], false, ARGV[11])
 end
 redis.call('ZADD', KEYS[5], 0, '0')
-if ARGV[12] ~= '' then redis.call('SET', KEYS[4], id, 'PX', ARGV[9]) end
+if ARGV[12] ~= '' then
+  if mode == 's' or mode == 'd' then
+    -- Held while the job is pending, let go when it ends (`release_dedup`).
+    redis.call('SET', KEYS[4], id)
+    redis.call('HSET', key, 'dedup_key', KEYS[4], 'dedup', mode)
+  else
+    redis.call('SET', KEYS[4], id, 'PX', ARGV[9])
+  end
+end
 return {1, id}

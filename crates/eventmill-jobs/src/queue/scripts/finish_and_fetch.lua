@@ -49,6 +49,7 @@ for i = 15 + started, #ARGV, 5 do
       end
     end
     note_finished(KEYS[3], key, statuses[#statuses], now)
+    release_dedup(key, id, statuses[#statuses])
   end
 end
 if finished > 0 then trim(KEYS[4], prefix, tonumber(ARGV[7]), tonumber(ARGV[8]), now) end

@@ -207,3 +207,29 @@ local function declare_limit(meta, field, value)
     redis.call('HSET', meta, field, value, field .. '_declared', value)
   end
 end
+
+-- An enqueue met deduplication key naming job `id` (docs/jobs.md, "Deduplication modes"); `mode`:
+-- `t`hrottle (the key's window holds: a duplicate), `s`imple (a duplicate while the job is not
+-- finished; a gone hash is finished), `d`ebounce (a job still delayed before its first run takes
+-- the new payload and run-at; one that started or ended gives way to a new job). Answers the
+-- enqueue's reply ({0, id} duplicate, {2, id} replaced), or nil: enqueue a new job. A missing
+-- `state` field is `waiting`.
+local function dedup_hit(prefix, id, mode, payload, run_at, delayed)
+  if mode ~= 's' and mode ~= 'd' then return {0, id} end
+  local job = redis.call('HMGET', prefix .. id, 'id', 'state', 'attempts')
+  local state = job[2] or 'waiting'
+  if not job[1] or state == 'completed' or state == 'failed' or state == 'cancelled' then return nil end
+  if mode == 's' then return {0, id} end
+  if state ~= 'delayed' or (tonumber(job[3]) or 0) > 0 then return nil end
+  redis.call('HSET', prefix .. id, 'payload', payload, 'run_at', run_at)
+  redis.call('ZADD', delayed, run_at, id)
+  return {2, id}
+end
+
+-- A job that completed or failed for good (`status`) lets go of its simple or debounce
+-- deduplication key (`dedup_key` in its hash), if the key still names it.
+local function release_dedup(key, id, status)
+  if status ~= 'completed' and status ~= 'failed' then return end
+  local dedup = redis.call('HGET', key, 'dedup_key')
+  if dedup and redis.call('GET', dedup) == id then redis.call('DEL', dedup) end
+end

@@ -91,6 +91,20 @@ static PROMOTE_ALL: LazyLock<Script> = with_helpers!("promote_all.lua");
 /// Deletes waiting, then delayed jobs with their logs, at most a limit per call.
 static EMPTY: LazyLock<Script> = with_helpers!("empty.lua");
 
+/// Replaces the payload of a waiting, delayed, failed or cancelled job, with a log line.
+static EDIT_DATA: LazyLock<Script> = with_helpers!("edit_data.lua");
+
+/// A running attempt's new payload (`ctx.update_data`): written only while that attempt holds
+/// the job.
+static UPDATE_DATA: LazyLock<Script> = LazyLock::new(|| Script::new(concat!("\n", include_str!("update_data.lua"))));
+
+/// Writes `payload` as job `job_key`'s payload if `attempt` still holds it; false when not.
+pub(crate) async fn update_data(conn: &mut RedisConn, job_key: &str, payload: &str, attempt: u32) -> RedisResult<bool> {
+    let mut invocation = UPDATE_DATA.prepare_invoke();
+    invocation.key(job_key).arg(payload).arg(attempt);
+    invocation.invoke_async(conn).await
+}
+
 /// Runs `script` with `keys` and `args` (the job prefix first), decoding its reply as `R`.
 async fn invoke<R: FromRedisValue>(
     conn: &mut RedisConn,
@@ -187,6 +201,18 @@ pub(crate) async fn remove(conn: &mut RedisConn, keys: &QueueKeys, id: &str, now
 /// Cancels job `id`.
 pub(crate) async fn cancel(conn: &mut RedisConn, keys: &QueueKeys, id: &str, now: i64) -> RedisResult<CancelReply> {
     invoke(conn, &CANCEL, &keys.for_cancel(), &keys.job_prefix, (id, now)).await
+}
+
+/// Replaces job `id`'s payload `was` by `payload`, logging `log_line`: `ok`, `missing`, `changed`
+/// (its payload is no longer `was`) or the state that forbids it.
+pub(crate) async fn edit_data(
+    conn: &mut RedisConn,
+    keys: &QueueKeys,
+    id: &str,
+    edit: (&str, &str, &str),
+) -> RedisResult<String> {
+    let log = serde_json::json!([edit.2]).to_string();
+    invoke(conn, &EDIT_DATA, &[keys.job(id).as_str()], &keys.job_prefix, (edit.0, edit.1, log)).await
 }
 
 /// Moves delayed job `id` to `waiting` now; false when it is not delayed.

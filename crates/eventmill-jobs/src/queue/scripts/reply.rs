@@ -8,11 +8,13 @@ use redis::{FromRedisValue, ParsingError, Value};
 
 use crate::queue::{BulkStep, Enqueued, Fetched, FlowEnqueued, Recorded, Round};
 
-/// `enqueue.lua`: `{created (1|0), id}`.
+/// `enqueue.lua`: `{created (1 new | 0 duplicate | 2 a debounce duplicate that replaced the
+/// pending job's payload), id}`.
 impl FromRedisValue for Enqueued {
     fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
         let [created, id] = items(v, "enqueue")?;
-        Ok(Self { id: part(id, "enqueue: the job id")?, created: part(created, "enqueue: created")?, watch: None })
+        let created: i64 = part(created, "enqueue: created")?;
+        Ok(Self { id: part(id, "enqueue: the job id")?, created: created == 1, replaced: created == 2, watch: None })
     }
 }
 
