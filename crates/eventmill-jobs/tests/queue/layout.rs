@@ -21,7 +21,7 @@ async fn a_waiting_job_is_five_hash_fields_and_one_list_entry_and_reads_with_its
     fields.sort_unstable();
     assert_eq!(fields, ["created_at", "kind", "max_attempts", "payload", "queue"], "{hash:?}");
     let line: Vec<String> = redis.lrange(format!("{base}{}:waiting:fifo", queue.name), 0, -1).await.unwrap();
-    assert_eq!(line, [id.clone()]);
+    assert_eq!(line, std::slice::from_ref(&id));
     let ranked: u64 = redis.zcard(format!("{base}{}:waiting", queue.name)).await.unwrap();
     assert_eq!(ranked, 0, "no sorted-set entry for an unprioritised job");
 

@@ -216,7 +216,8 @@ end
 -- `state` field is `waiting`.
 local function dedup_hit(prefix, id, mode, payload, run_at, delayed)
   if mode ~= 's' and mode ~= 'd' then return {0, id} end
-  local job = redis.call('HMGET', prefix .. id, 'id', 'state', 'attempts')
+  -- `kind` tells the hash exists (a waiting job's hash has no `id`: "Memory per waiting job").
+  local job = redis.call('HMGET', prefix .. id, 'kind', 'state', 'attempts')
   local state = job[2] or 'waiting'
   if not job[1] or state == 'completed' or state == 'failed' or state == 'cancelled' then return nil end
   if mode == 's' then return {0, id} end
