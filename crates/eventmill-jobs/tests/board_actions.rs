@@ -565,3 +565,91 @@ async fn a_waiting_or_failed_jobs_data_is_edited_checked_and_logged_and_a_runnin
     assert!(audit.contains(&format!("bob /jobs/api/jobs/{waiting}/data refused")), "{audit:?}");
     assert!(audit.contains(&"alice job.edit_data error".to_owned()), "{audit:?}");
 }
+
+#[tokio::test]
+async fn a_queues_global_concurrency_and_rate_limit_are_shown_changed_from_the_board_and_obeyed_by_every_worker() {
+    let shop = shop();
+    let queue = shop.jobs.queues().named("emails").unwrap();
+    let url = "/jobs/api/queues/emails/limits";
+    let shown = || async {
+        let (_, queues) = shop.call(Method::GET, "/jobs/api/queues", "bob", json!({})).await;
+        (queues[0]["global_concurrency"].clone(), queues[0]["rate_limit"].clone())
+    };
+    assert_eq!(shown().await, (Value::Null, Value::Null), "no limits declared");
+
+    let (status, _) = shop.call(Method::POST, url, "bob", json!({ "rate_limit": "3/1m" })).await;
+    assert_eq!(status, 403);
+    for (bad, why) in [
+        (json!({ "global_concurrency": "many" }), "whole number"),
+        (json!({ "rate_limit": "fast" }), "jobs/duration"),
+        (json!({}), "nothing to change"),
+    ] {
+        let (status, answer) = shop.call(Method::POST, url, "alice", bad.clone()).await;
+        assert_eq!(status, 422, "{bad}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains(why), "{bad}: {answer}");
+    }
+    // Set before any worker ever started on the queue: the first start must not take it back.
+    let (status, answer) =
+        shop.call(Method::POST, url, "alice", json!({ "global_concurrency": 2, "rate_limit": "3/1m" })).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({ "queue": "emails", "global_concurrency": 2, "rate_limit": "3/1m" }));
+    assert_eq!(shown().await, (json!(2), json!("3/1m")));
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues/emails", "alice", "").await;
+    assert!(
+        page.contains("rate limit 3/1m jobs (all workers)") && page.contains("at most 2 running at once"),
+        "{page}"
+    );
+    assert!(page.contains(r#"id="limits-form""#) && page.contains(r#"value="3/1m""#), "{page}");
+    let (_, _, page) = shop.form(Method::GET, "/jobs/queues/emails", "bob", "").await;
+    assert!(!page.contains("limits-form"), "no form for a read-only viewer");
+
+    // The workers (whose code declares no limit) start 3 of 5 jobs in this minute.
+    for i in 0..5 {
+        shop.enqueue(&format!("u{i}")).await;
+    }
+    let shutdown = Shutdown::new();
+    let mut parts = JoinSet::new();
+    shop.jobs.spawn_workers(shop.jobs.dispatch(Arc::new(Shop)), &mut parts, &shutdown).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while queue.counts().await.unwrap().completed < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "3 jobs did not complete");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let counts = queue.counts().await.unwrap();
+    assert_eq!((counts.completed, counts.waiting), (3, 2), "the board's rate limit holds the other two");
+    assert_eq!(shown().await, (json!(2), json!("3/1m")), "a worker's start kept the board's limits");
+
+    // From the page's form: no rate limit, one job at a time; the held jobs run, one by one.
+    let form = "global_concurrency=1&rate_limit=&return_to=%2Fjobs%2Fqueues%2Femails";
+    let (status, location, _) = shop.form(Method::POST, url, "alice", form).await;
+    assert_eq!(status, 303);
+    assert!(
+        location.contains("flash=Limits+of+queue+emails%3A+global+concurrency+1%2C+rate+limit+none."),
+        "{location}"
+    );
+    assert_eq!(shown().await, (json!(1), Value::Null));
+    shop.enqueue("slow-a").await;
+    shop.enqueue("slow-b").await;
+    let (mut most, mut seen_one_held) = (0, false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let counts = queue.counts().await.unwrap();
+        most = most.max(counts.active);
+        seen_one_held |= counts.active == 1 && counts.waiting >= 1;
+        if counts.completed == 7 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the jobs did not finish: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(most, 1, "never more than one job running at once");
+    assert!(seen_one_held, "a job waited while another ran");
+    shutdown.cancel();
+    while let Some(done) = parts.join_next().await {
+        done.unwrap().unwrap();
+    }
+    let audit = shop.audit();
+    assert_eq!(audit.iter().filter(|l| *l == "alice queue.limits ok").count(), 2, "{audit:?}");
+    assert!(audit.contains(&"bob /jobs/api/queues/emails/limits refused".to_owned()), "{audit:?}");
+}

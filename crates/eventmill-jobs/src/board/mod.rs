@@ -34,7 +34,7 @@
 //!
 //! Routes, relative to the mount point: `/` and `/queues` (every queue with its counts),
 //! `/queues/{queue}`, `/jobs/{id}`, `/enqueue`, `/schedules`, `/schedules/{name}`, `/workers`; `/api/queues`,
-//! `/api/queues/{queue}/jobs`, `/api/queues/{queue}/history?window=1h|24h|14d`, `POST /api/queues/{queue}/{retry-failed,pause,resume,clean,promote-all,empty}`,
+//! `/api/queues/{queue}/jobs`, `/api/queues/{queue}/history?window=1h|24h|14d`, `POST /api/queues/{queue}/{retry-failed,pause,resume,clean,promote-all,empty,limits}`,
 //! `POST /api/queues/{pause-all,resume-all}`,
 //! `/api/jobs/{id}`, `POST /api/jobs/{id}/{retry,remove,cancel,promote,data}`, `POST /api/enqueue`,
 //! `/api/schedules`, `/api/schedules/{name}` (with its ledger), `POST /api/schedules` (add),
@@ -45,6 +45,7 @@ mod edit;
 mod enqueue;
 mod error;
 mod jobs;
+mod limits;
 mod pages;
 mod queues;
 mod schedules;
@@ -88,6 +89,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/api/queues/{queue}/clean", post(queues::clean))
         .route("/api/queues/{queue}/promote-all", post(queues::promote_all))
         .route("/api/queues/{queue}/empty", post(queues::empty))
+        .route("/api/queues/{queue}/limits", post(limits::set_limits))
         .route("/api/queues/pause-all", post(queues::pause_all))
         .route("/api/queues/resume-all", post(queues::resume_all))
         .route("/api/jobs/{id}", get(jobs::api_job))

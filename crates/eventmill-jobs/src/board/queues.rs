@@ -50,8 +50,12 @@ pub struct QueueSummary {
     pub failure_rate: f64,
     /// Workers seen polling in the last 30 s.
     pub workers: Vec<String>,
-    /// The rate limit in force (`100/1s`), if any.
+    /// The rate limit in force for every worker (`100/1s`), if any: as kept in Redis (declared
+    /// by code or the environment, or changed from the board).
     pub rate_limit: Option<String>,
+    /// Jobs of the queue running at once at most, across every worker process, if limited (as
+    /// kept in Redis, like `rate_limit`).
+    pub global_concurrency: Option<u32>,
     /// How long the next waiting job has waited since it became due (ms), `None` when none waits.
     pub oldest_waiting_ms: Option<i64>,
 }
@@ -60,6 +64,7 @@ async fn summary(queue: &Queue) -> Result<QueueSummary, BoardError> {
     let counts = queue.counts().await?;
     let (completed, failed) = queue.finished_since(crate::queue::now_ms() - 3_600_000).await?;
     let workers = queue.workers(ALIVE_WITHIN).await?.into_iter().map(|(name, _)| name).collect();
+    let limits = queue.limits().await?;
     let finished = completed + failed;
     let failure_rate = if finished == 0 { 0.0 } else { failed as f64 * 100.0 / finished as f64 };
     Ok(QueueSummary {
@@ -69,7 +74,8 @@ async fn summary(queue: &Queue) -> Result<QueueSummary, BoardError> {
         failed_last_hour: failed,
         failure_rate,
         workers,
-        rate_limit: queue.rate_limit().map(|limit| limit.to_string()),
+        rate_limit: limits.rate_limit.map(|limit| limit.to_string()),
+        global_concurrency: limits.global_concurrency,
         oldest_waiting_ms: queue.oldest_waiting_ms().await?,
     })
 }

@@ -1,6 +1,7 @@
 local first = redis.call('HSETNX', KEYS[1], 'declared_at', ARGV[1])
 redis.call('HSET', KEYS[1], 'concurrency', ARGV[3], 'rate_limit', ARGV[5])
 declare_limit(KEYS[1], 'global_concurrency', ARGV[6])
+declare_limit(KEYS[1], 'rate', ARGV[7])
 if first == 1 and ARGV[2] == '1' then redis.call('SET', KEYS[2], 1) end
 -- Waiting lines of older eventmills join the line's head (they are older), in their order: a
 -- `waiting` LIST from before priorities (LPUSH to enqueue, RPOP to claim), and unprioritised jobs

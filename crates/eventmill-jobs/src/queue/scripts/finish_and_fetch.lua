@@ -86,7 +86,8 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
   end
   local held
   want, held = claim_allowance(want, now, KEYS[3], KEYS[10], KEYS[11])
-  local rate_max, limited = tonumber(ARGV[11]), false
+  local rate_max, rate_ms = rate_limit_of(KEYS[10], ARGV[11], ARGV[12])
+  local limited = false
   -- A rate-limited queue, or one under a global concurrency, holds nothing ahead (they count
   -- what starts).
   if rate_max > 0 or held >= 0 then hold = 0 end
@@ -118,7 +119,7 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
       end
     end
     if rate_max > 0 and #claimed > 0 and redis.call('INCRBY', KEYS[9], #claimed) == #claimed then
-      redis.call('PEXPIRE', KEYS[9], ARGV[12])
+      redis.call('PEXPIRE', KEYS[9], rate_ms)
     end
     if not limited and held < 0 and #claimed == take and waiting_count(KEYS[1]) > 0 then redis.call('ZADD', KEYS[7], 0, '0') end
   end

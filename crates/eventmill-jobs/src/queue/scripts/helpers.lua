@@ -200,6 +200,18 @@ local function claim_allowance(want, now, active, meta, limited)
   return want, -1
 end
 
+-- The queue's rate limit in force (jobs per window, window ms; 0 jobs: none): the meta hash's
+-- `rate` (`<jobs>:<ms>`, declared when a worker starts, changed from the board), else the worker's
+-- own (`max`, `ms`: a queue whose meta hash has none yet).
+local function rate_limit_of(meta, max, ms)
+  local rate = redis.call('HGET', meta, 'rate')
+  if rate then
+    local jobs, window = string.match(rate, '^(%d+):(%d+)$')
+    if jobs then return tonumber(jobs), math.max(tonumber(window), 1) end
+  end
+  return tonumber(max), tonumber(ms)
+end
+
 -- A limit declared in code or the environment: written when the declared value changed since the
 -- last start, so a value set from the board holds until a deploy declares another one.
 local function declare_limit(meta, field, value)

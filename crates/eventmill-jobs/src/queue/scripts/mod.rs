@@ -172,11 +172,12 @@ pub(crate) async fn declare(
     global_concurrency: Option<u32>,
 ) -> RedisResult<bool> {
     // ARGV: now, paused (1|0), concurrency, prefix, rate limit (`max/duration`, '' = none),
-    // global concurrency (0 = none).
+    // global concurrency (0 = none), the rate limit as workers read it (`<jobs>:<ms>`, `0:0` = none).
+    let rate = super::limits_in_force::rate_field(rate_limit);
     let rate_limit = rate_limit.map_or(String::new(), |r| r.to_string());
     let mut invocation = DECLARE.prepare_invoke();
     invocation.key(&keys.for_declare()).arg(now).arg(if paused { "1" } else { "0" }).arg(concurrency);
-    invocation.arg(&keys.job_prefix).arg(rate_limit).arg(global_concurrency.unwrap_or(0));
+    invocation.arg(&keys.job_prefix).arg(rate_limit).arg(global_concurrency.unwrap_or(0)).arg(rate);
     invocation.invoke_async(conn).await
 }
 
