@@ -26,7 +26,7 @@ use crate::{
 /// a binary with job kinds of its own calls it with its registry.
 pub async fn main(registry: Registry<Analytics>) -> ExitCode {
     let cli = cli::parse(registry.catalog());
-    telemetry::init();
+    let telemetry = telemetry::init();
     let settings = match Settings::from_env(registry.catalog()) {
         Ok(settings) => settings,
         Err(error) => {
@@ -34,13 +34,16 @@ pub async fn main(registry: Registry<Analytics>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match dispatch_with(cli.command, settings, registry).await {
+    let code = match dispatch_with(cli.command, settings, registry).await {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // The trace exporter's last batch (nothing to do when traces are off).
+    telemetry.shutdown().await;
+    code
 }
 
 /// Runs one subcommand with eventmill's job kinds.

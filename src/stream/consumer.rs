@@ -281,6 +281,8 @@ impl Consumer {
 
     /// Stores the buffer and acknowledges what was stored or dead-lettered.
     async fn store_buffer(&mut self) -> redis::RedisResult<Outcome> {
+        // Entries of traced requests: a span each, continuing the request's trace, while stored.
+        let _traced = traced_entries(&self.buffer);
         // Every readable event by (entry, event), in time order: in-order index inserts are cheaper.
         let mut order: Vec<(usize, usize, i64)> = Vec::with_capacity(self.buffered_events);
         for (e, entry) in self.buffer.iter().enumerate() {
@@ -453,4 +455,19 @@ impl Backoff {
     fn reset(&mut self) {
         self.failures = 0;
     }
+}
+
+/// A span per entry that carries a request's trace context (none without traces: no entry has
+/// one), its OpenTelemetry parent the span that appended it; they end when dropped.
+fn traced_entries(entries: &[Entry]) -> Vec<tracing::Span> {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let trace = entry.trace.as_deref()?;
+            let span = tracing::info_span!("stream entry", entry = %entry.id, events = entry.events.len(),
+                request_id = %entry.request_id);
+            eventmill_jobs::queue::trace::set_parent(&span, trace);
+            Some(span)
+        })
+        .collect()
 }

@@ -19,6 +19,9 @@ use crate::{domain::Event, store::EventRow};
 pub const EVENT_FIELD: &str = "e";
 /// Entry field holding the request id.
 pub const REQUEST_FIELD: &str = "r";
+/// The field holding the W3C `traceparent` of the request that appended the entry (only when
+/// traces are exported and the request was traced): the consumer's span for the entry continues it.
+pub const TRACE_FIELD: &str = "t";
 /// Most events one entry carries: large enough that Redis' per-entry cost is spread over many
 /// events, small enough that a redelivery or a poison event's isolation re-handles little.
 pub const EVENTS_PER_ENTRY: usize = 100;

@@ -19,7 +19,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::{
     StreamKeys,
-    entry::{self, EVENT_FIELD, EVENTS_PER_ENTRY, REQUEST_FIELD},
+    entry::{self, EVENT_FIELD, EVENTS_PER_ENTRY, REQUEST_FIELD, TRACE_FIELD},
 };
 use crate::{
     domain::Event,
@@ -100,6 +100,8 @@ impl Producer {
         let keys = &self.shards[shard];
         self.pin_arrival_times(&mut conn, events).await?;
         let now = Utc::now();
+        // Under a trace (a request with `traceparent`, traces exported): the entries carry it.
+        let trace = eventmill_jobs::queue::trace::current();
         let mut pipe = redis::pipe();
         pipe.atomic();
         let chunks = events.len().div_ceil(EVENTS_PER_ENTRY);
@@ -114,6 +116,9 @@ impl Producer {
                 .arg(entry::encode_packed(chunk, now))
                 .arg(REQUEST_FIELD)
                 .arg(request_id);
+            if let Some(trace) = &trace {
+                pipe.arg(TRACE_FIELD).arg(trace);
+            }
             // The last entry's id is kept: it proves the request is on the replicas too.
             if index + 1 < entries {
                 pipe.ignore();

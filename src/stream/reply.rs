@@ -2,7 +2,7 @@
 
 use redis::streams::StreamId;
 
-use super::entry::{self, Decoded, EVENT_FIELD, REQUEST_FIELD};
+use super::entry::{self, Decoded, EVENT_FIELD, REQUEST_FIELD, TRACE_FIELD};
 
 /// One stream entry in the consumer's hands.
 #[derive(Debug)]
@@ -11,6 +11,8 @@ pub struct Entry {
     /// How many times the group delivered it (this delivery included).
     pub deliveries: u64,
     pub request_id: String,
+    /// The W3C `traceparent` of the request that appended it (traced requests only).
+    pub trace: Option<String>,
     pub payload: String,
     /// Its events (one, or up to `EVENTS_PER_ENTRY` when packed); never empty.
     pub events: Vec<Decoded>,
@@ -30,7 +32,7 @@ impl Entry {
                 (String::new(), vec![Decoded { row: Err(reason) }])
             }
         };
-        Self { id, deliveries, request_id, payload, events, spans: Default::default() }
+        Self { id, deliveries, request_id, trace: None, payload, events, spans: Default::default() }
     }
 
     /// The JSON of its event `index`, as a dead letter keeps it.
@@ -44,7 +46,8 @@ pub(super) fn entry_of(mut stream_id: StreamId, deliveries: u64) -> Entry {
     let mut text = |field: &str| stream_id.map.remove(field).and_then(|v| redis::from_redis_value::<String>(v).ok());
     let payload = text(EVENT_FIELD);
     let request_id = text(REQUEST_FIELD).unwrap_or_default();
-    Entry::new(stream_id.id, deliveries, request_id, payload)
+    let trace = text(TRACE_FIELD);
+    Entry { trace, ..Entry::new(stream_id.id, deliveries, request_id, payload) }
 }
 
 /// Appends the entries of an XREADGROUP reply (`[[stream, [[id, [field, value, ..]], ..]]]`, or nil
@@ -62,17 +65,19 @@ pub(super) fn read_entries(reply: redis::Value, into: &mut Vec<Entry>) {
                 _ => Vec::new(),
             };
             let Some(Value::BulkString(id)) = id_and_fields.pop() else { continue };
-            let (mut payload, mut request_id) = (None, String::new());
+            let (mut payload, mut request_id, mut trace) = (None, String::new(), None);
             let mut fields = fields.into_iter();
             while let (Some(Value::BulkString(name)), Some(Value::BulkString(value))) = (fields.next(), fields.next()) {
                 if name == EVENT_FIELD.as_bytes() {
                     payload = String::from_utf8(value).ok();
                 } else if name == REQUEST_FIELD.as_bytes() {
                     request_id = String::from_utf8(value).unwrap_or_default();
+                } else if name == TRACE_FIELD.as_bytes() {
+                    trace = String::from_utf8(value).ok();
                 }
             }
             let id = String::from_utf8(id).unwrap_or_default();
-            into.push(Entry::new(id, 1, request_id, payload));
+            into.push(Entry { trace, ..Entry::new(id, 1, request_id, payload) });
         }
     }
 }

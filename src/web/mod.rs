@@ -105,7 +105,14 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+            let span =
+                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id);
+            // A caller's W3C trace context: the request, and what it enqueues or appends, join it
+            // (a no-op without an OpenTelemetry layer; see `telemetry`).
+            if let Some(parent) = request.headers().get("traceparent").and_then(|v| v.to_str().ok()) {
+                eventmill_jobs::queue::trace::set_parent(&span, parent);
+            }
+            span
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)

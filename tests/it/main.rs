@@ -40,6 +40,7 @@ mod priorities;
 mod events;
 mod flows;
 mod custom_kind;
+mod traces;
 
 mod rollup;
 mod scheduler;

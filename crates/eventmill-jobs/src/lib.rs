@@ -58,6 +58,8 @@
 //!   flows of `[[children]]`) and their `[options]` (priority, delay, deduplication key).
 //! - [`queue`]: the queues in Redis, every state change one Lua script; the worker; flows,
 //!   lifecycle events, rate limits, cancellation, leases taken over when a worker dies.
+//! - [`queue::trace`]: traces across the queue: a job keeps its enqueue's W3C trace context, each
+//!   attempt's span continues it (with any `tracing-opentelemetry` layer; nothing without one).
 //! - [`scheduler`]: cron schedules (`scheduler.toml`) that enqueue exactly one job per tick across
 //!   any number of scheduler processes, with misfire handling and timezones.
 //! - [`redis_conn`]: one connection type for a Redis node or a Redis Cluster.

@@ -11,7 +11,10 @@ use std::{fmt, time::Duration};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
-    queue::{RateLimit, Registry},
+    queue::{
+        RateLimit, Registry,
+        slo::{Objective, Slo},
+    },
     redis_conn::{RedisTarget, ReplicaWait},
 };
 
@@ -82,6 +85,11 @@ pub struct JobSettings {
     /// Per-queue global concurrency from `<PREFIX>_QUEUE_GLOBAL_CONCURRENCY_<QUEUE>` (a count;
     /// `0` or `none` lifts a declared one), by queue name.
     pub global_concurrencies: Vec<(String, Option<u32>)>,
+    /// Per-kind SLO overrides from `<PREFIX>_JOB_SLO_<WAIT_P95|RUN_P95|FAILURE_RATE>_<KIND>`
+    /// (`5s/15m`, `2%/1h`; `none` lifts a declared one), by kind and objective.
+    pub slos: Vec<(String, Objective, Option<Slo>)>,
+    /// How often a worker process evaluates the SLOs (`<PREFIX>_JOB_SLO_CHECK_MS`).
+    pub slo_check: Duration,
     /// The variables' prefix, for messages and `describe`.
     pub env_prefix: String,
 }
@@ -126,7 +134,8 @@ impl PolicyOverride {
 }
 
 /// The per-kind variables: `<PREFIX>_JOB_<NAME>_<KIND>`.
-const KIND_VARIABLES: [&str; 4] = ["ATTEMPTS", "BACKOFF_MS", "BACKOFF_JITTER", "TIMEOUT_MS"];
+const KIND_VARIABLES: [&str; 7] =
+    ["ATTEMPTS", "BACKOFF_MS", "BACKOFF_JITTER", "TIMEOUT_MS", "SLO_WAIT_P95", "SLO_RUN_P95", "SLO_FAILURE_RATE"];
 
 impl JobSettings {
     /// The environment's override for a `job_type` (empty when it has none).
@@ -138,6 +147,12 @@ impl JobSettings {
     /// `Registry::policy`).
     pub fn policy(&self, kind: &str) -> RetryPolicy {
         self.override_for(kind).apply(self.default_policy)
+    }
+
+    /// The environment's SLO for `kind` and `objective`: `None` when unset, `Some(None)` when
+    /// lifted (`none`).
+    pub fn slo_override(&self, kind: &str, objective: Objective) -> Option<Option<Slo>> {
+        self.slos.iter().find(|(k, o, _)| k == kind && *o == objective).map(|(_, _, slo)| *slo)
     }
 
     /// Queue `queue`'s rate limit: the environment's, else `declared`.
@@ -243,6 +258,7 @@ impl JobsSettings {
             (var("JOB_PROGRESS_FLUSH_MS"), jobs.progress_flush.as_millis().to_string()),
             (var("JOB_LEASE_MS"), jobs.lease.as_millis().to_string()),
             (var("JOB_WORKER_LEASE_MS"), jobs.worker_lease.as_millis().to_string()),
+            (var("JOB_SLO_CHECK_MS"), jobs.slo_check.as_millis().to_string()),
             (var("JOB_PREFETCH"), jobs.prefetch.to_string()),
             (var("JOB_SHUTDOWN_GRACE_MS"), jobs.shutdown_grace.as_millis().to_string()),
             (var("JOB_KEEP_COMPLETED"), jobs.keep_completed.to_string()),
@@ -346,6 +362,37 @@ fn global_concurrencies<F: Fn(&str) -> Option<String>>(
     Ok(limits)
 }
 
+/// The per-kind SLO variables that are set: `<PREFIX>_JOB_SLO_<OBJECTIVE>_<KIND>=<target>/<window>`.
+fn slo_overrides<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+    kinds: &[&str],
+) -> Result<Vec<(String, Objective, Option<Slo>)>, SettingsError> {
+    let mut out = Vec::new();
+    for kind in kinds {
+        for objective in Objective::ALL {
+            let name = format!("{}_{kind}", objective.variable());
+            let Some(value) = env.optional(&name) else { continue };
+            let slo = match value.trim() {
+                "none" | "off" => None,
+                text => {
+                    let expected = match objective {
+                        Objective::FailureRate => "a percentage over a window (2%/1h), or none",
+                        _ => "a duration over a window (5s/15m, 500ms/1m; window 1m to 24h), or none",
+                    };
+                    let parsed = text.parse::<Slo>().ok().filter(|slo| {
+                        (slo.objective == Objective::FailureRate) == (objective == Objective::FailureRate)
+                    });
+                    let slo =
+                        parsed.ok_or_else(|| SettingsError { var: env.var(&name), value: value.clone(), expected })?;
+                    Some(Slo { objective, ..slo })
+                }
+            };
+            out.push(((*kind).to_owned(), objective, slo));
+        }
+    }
+    Ok(out)
+}
+
 fn job_settings<F: Fn(&str) -> Option<String>>(
     env: &Env<'_, F>,
     kinds: &[&str],
@@ -391,6 +438,8 @@ fn job_settings<F: Fn(&str) -> Option<String>>(
         keep_completed_age: env.parse("JOB_KEEP_COMPLETED_SECS", "86400", "seconds").map(Duration::from_secs)?,
         keep_failed: env.parse("JOB_KEEP_FAILED", "5000", "a count")?,
         keep_failed_age: env.parse("JOB_KEEP_FAILED_SECS", "604800", "seconds").map(Duration::from_secs)?,
+        slos: slo_overrides(env, kinds)?,
+        slo_check: env.millis_in("JOB_SLO_CHECK_MS", "15000", 100..=3_600_000, "milliseconds, 100 to 3600000")?,
         rate_limits: rate_limits(env, queues)?,
         global_concurrencies: global_concurrencies(env, queues)?,
         env_prefix: env.prefix.to_owned(),

@@ -33,12 +33,12 @@
 //! ```
 //!
 //! Routes, relative to the mount point: `/` and `/queues` (every queue with its counts),
-//! `/queues/{queue}`, `/jobs/{id}`, `/enqueue`, `/schedules`, `/schedules/{name}`, `/workers`; `/api/queues`,
+//! `/queues/{queue}`, `/jobs/{id}`, `/enqueue`, `/schedules`, `/schedules/{name}`, `/workers`, `/slos`; `/api/queues`,
 //! `/api/queues/{queue}/jobs`, `/api/queues/{queue}/history?window=1h|24h|14d`, `POST /api/queues/{queue}/{retry-failed,pause,resume,clean,promote-all,empty,limits}`,
 //! `POST /api/queues/{pause-all,resume-all}`,
 //! `/api/jobs/{id}`, `POST /api/jobs/{id}/{retry,remove,cancel,promote,data}`, `POST /api/enqueue`,
 //! `/api/schedules`, `/api/schedules/{name}` (with its ledger), `POST /api/schedules` (add),
-//! `POST /api/schedules/{name}/{run,pause,resume,remove}`, `/api/redis`, `/api/workers`; `/assets/admin.{css,js}` (public).
+//! `POST /api/schedules/{name}/{run,pause,resume,remove}`, `/api/redis`, `/api/workers`, `/api/slos`; `/assets/admin.{css,js}` (public).
 
 mod action;
 mod edit;
@@ -49,6 +49,7 @@ mod limits;
 mod pages;
 mod queues;
 mod schedules;
+mod slos;
 mod state;
 mod workers;
 
@@ -57,6 +58,7 @@ pub use error::BoardError;
 pub use jobs::{JobDetail, JobRow};
 pub use queues::{JobList, QueueSummary, queue_summaries};
 pub use schedules::{LedgerRow, ScheduleDetailView, ScheduleRow};
+pub use slos::SlosReply;
 pub use state::{BoardState, Role, ScheduleSource, Viewer};
 pub use workers::WorkersReply;
 
@@ -77,6 +79,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/jobs/{id}", get(jobs::page))
         .route("/enqueue", get(enqueue::page))
         .route("/schedules", get(schedules::page))
+        .route("/slos", get(slos::page))
+        .route("/api/slos", get(slos::api))
         .route("/workers", get(workers::page))
         .route("/api/workers", get(workers::api))
         .route("/api/queues", get(queues::api_queues))
@@ -107,7 +111,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/api/schedules/{name}/resume", post(schedules::resume))
         .route("/api/schedules/{name}/remove", post(schedules::remove))
         .route("/assets/admin.css", get(css))
-        .route("/assets/admin.js", get(js));
+        .route("/assets/admin.js", get(js))
+        .route("/assets/flow.js", get(flow_js));
     let pages = if home { pages.route("/", get(queues::list_page)) } else { pages };
     pages
         .layer(middleware::map_response_with_state(state.clone(), error::render_failed_pages))
@@ -150,6 +155,11 @@ async fn css() -> Response {
 
 async fn js() -> Response {
     asset("text/javascript; charset=utf-8", include_str!("../../assets/admin.js"))
+}
+
+/// The job page's flow tree (drawn from `GET /api/jobs/{id}`'s `flow`).
+async fn flow_js() -> Response {
+    asset("text/javascript; charset=utf-8", include_str!("../../assets/flow.js"))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use super::{EnqueueOptions, Enqueued, MAX_PRIORITY, Queue, QueueError, now_ms, scripts};
 
 /// One job of a bulk enqueue: its kind, its JSON payload and its options.
@@ -91,6 +93,9 @@ pub(super) async fn enqueue_all(jobs: Vec<(&Queue, &BulkJob)>) -> Result<Vec<Enq
             )));
         }
     }
+    // Under a trace: one `enqueue` span for the batch, whose context every job keeps.
+    let span = super::trace::current().map(|_| tracing::info_span!("enqueue", jobs = jobs.len()));
+    let trace = span.as_ref().and_then(super::trace::of);
     let now = now_ms();
     let mut pipe = redis::pipe();
     pipe.atomic();
@@ -111,11 +116,15 @@ pub(super) async fn enqueue_all(jobs: Vec<(&Queue, &BulkJob)>) -> Result<Vec<Enq
             priority: options.priority.unwrap_or(0),
             key: options.idempotency_key.as_deref().unwrap_or(""),
             dedup: options.dedup,
+            trace: trace.as_deref(),
         };
         scripts::enqueue_into(&mut pipe, &queue.keys, &new_job);
     }
     let mut redis = first.redis.clone();
-    let replies: Vec<Enqueued> = pipe.query_async(&mut redis).await?;
+    let replies: Vec<Enqueued> = match span {
+        Some(span) => pipe.query_async(&mut redis).instrument(span).await?,
+        None => pipe.query_async(&mut redis).await?,
+    };
     if let Some(last) = replies.last() {
         // As `Queue::enqueue`: acknowledged once the replicas have it (the last job proves the
         // transaction, which replicates as one).

@@ -26,6 +26,8 @@ pub(crate) struct Fetched {
     /// How long this attempt may run; `None` (no `timeout_ms` in the hash, as enqueue.lua writes
     /// it): the kind's policy.
     pub(crate) timeout: Option<Duration>,
+    /// The W3C `traceparent` of its enqueue (`queue::trace`): the attempt's span continues it.
+    pub(crate) trace: Option<String>,
 }
 
 /// How an attempt ended.

@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use super::{EnqueueOptions, Enqueued, QueueError, Queues, now_ms, scripts};
+use tracing::Instrument;
+
+use super::{EnqueueOptions, Enqueued, QueueError, Queues, now_ms, scripts, trace};
 use crate::job::{Job, PlannedJob};
 
 /// What a flow's child failing for good (out of attempts, a permanent error, cancelled or
@@ -105,7 +107,7 @@ impl Queues {
             )));
         }
         let now = now_ms();
-        let flow = scripts::NewFlow {
+        let mut flow = scripts::NewFlow {
             now,
             origin: &parent.options.origin,
             key: parent.options.idempotency_key.as_deref().unwrap_or(""),
@@ -113,7 +115,24 @@ impl Queues {
             parent: self.flow_job(&parent, now)?,
             children: children.iter().map(|child| self.flow_job(child, now)).collect::<Result<_, _>>()?,
         };
-        Ok(scripts::enqueue_flow(&mut self.connection(), &flow).await?)
+        if trace::current().is_none() {
+            return Ok(scripts::enqueue_flow(&mut self.connection(), &flow).await?);
+        }
+        // Under a trace: the parent's enqueue is a span, each child's enqueue a span under it.
+        let span = tracing::info_span!("enqueue", queue = flow.parent.queue, kind = flow.parent.kind, flow = true);
+        flow.parent.trace = trace::of(&span);
+        let child_spans: Vec<tracing::Span> = flow
+            .children
+            .iter_mut()
+            .map(|child| {
+                let child_span = tracing::info_span!(parent: &span, "enqueue", queue = child.queue, kind = child.kind);
+                child.trace = trace::of(&child_span);
+                child_span
+            })
+            .collect();
+        let enqueued = scripts::enqueue_flow(&mut self.connection(), &flow).instrument(span).await?;
+        drop(child_spans);
+        Ok(enqueued)
     }
 
     /// Enqueues a planned job with `options` (its own, with the caller's origin and overrides): a
@@ -146,6 +165,7 @@ impl Queues {
             priority: options.priority.unwrap_or(0),
             run_at: now + options.delay.map_or(0, |d| d.as_millis() as i64),
             on_failure: options.on_failure,
+            trace: None,
         })
     }
 

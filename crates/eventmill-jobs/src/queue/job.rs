@@ -125,6 +125,9 @@ pub struct JobRecord {
     pub children: Vec<String>,
     /// A flow's parent: how many of its children have not completed yet.
     pub pending_children: u32,
+    /// The W3C `traceparent` of its enqueue, when it was enqueued under a trace (`queue::trace`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 impl JobRecord {
@@ -160,6 +163,7 @@ impl JobRecord {
             parent: h.remove("parent").filter(|p| !p.is_empty()),
             children: h.get("children").and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default(),
             pending_children: num(&h, "pending").unwrap_or(0).max(0) as u32,
+            trace: h.remove("trace").filter(|t| !t.is_empty()),
             id,
         })
     }

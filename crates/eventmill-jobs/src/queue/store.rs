@@ -4,6 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use redis::AsyncCommands;
+use tracing::Instrument;
 
 use crate::redis_conn::RedisConn;
 
@@ -280,8 +281,27 @@ impl Queue {
         self.policies.iter().find(|(k, _)| *k == kind).map_or_else(|| self.settings.policy(kind), |(_, p)| *p)
     }
 
-    /// Adds a job of `kind` with a JSON payload.
+    /// Adds a job of `kind` with a JSON payload. Under a trace (see `queue::trace`), the enqueue is
+    /// a span of its own (`enqueue`), whose context the job keeps for its attempts.
     pub async fn enqueue(&self, kind: &str, payload: &str, options: EnqueueOptions) -> Result<Enqueued, QueueError> {
+        if super::trace::current().is_none() {
+            return self.add(kind, payload, options, None).await;
+        }
+        let span = tracing::info_span!("enqueue", queue = self.name, kind, job.id = tracing::field::Empty);
+        let trace = super::trace::of(&span);
+        let enqueued = self.add(kind, payload, options, trace.as_deref()).instrument(span.clone()).await?;
+        span.record("job.id", enqueued.id.as_str());
+        Ok(enqueued)
+    }
+
+    /// `enqueue`'s script call, the job keeping `trace` when given.
+    async fn add(
+        &self,
+        kind: &str,
+        payload: &str,
+        options: EnqueueOptions,
+        trace: Option<&str>,
+    ) -> Result<Enqueued, QueueError> {
         options.check()?;
         let priority = options.priority.unwrap_or(0);
         if priority > MAX_PRIORITY {
@@ -304,6 +324,7 @@ impl Queue {
             priority,
             key: options.idempotency_key.as_deref().unwrap_or(""),
             dedup: options.dedup,
+            trace,
         };
         let mut redis = self.redis.clone();
         let enqueued =

@@ -15,5 +15,6 @@ mod prefetch;
 mod layout;
 mod schedule_processes;
 mod wait;
+mod slos;
 mod dedup;
 mod steps;

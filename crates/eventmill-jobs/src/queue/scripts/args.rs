@@ -32,11 +32,13 @@ pub(crate) struct NewJob<'a> {
     pub(crate) key: &'a str,
     /// How the key deduplicates.
     pub(crate) dedup: crate::queue::DedupMode,
+    /// The enqueue's W3C `traceparent` (`queue::trace`), `None` outside a trace.
+    pub(crate) trace: Option<&'a str>,
 }
 
-/// ARGV 2-13: queue, kind, payload, max_attempts, timeout_ms, now, run_at, idempotency_ttl_ms,
+/// ARGV 2-14: queue, kind, payload, max_attempts, timeout_ms, now, run_at, idempotency_ttl_ms,
 /// origin, priority, the idempotency key ('' = none), the dedup mode (`t`hrottle, `s`imple,
-/// `d`ebounce).
+/// `d`ebounce), the trace context ('' = none).
 impl ToRedisArgs for NewJob<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
         out.write_arg(self.queue.as_bytes());
@@ -51,6 +53,7 @@ impl ToRedisArgs for NewJob<'_> {
         self.priority.write_redis_args(out);
         out.write_arg(self.key.as_bytes());
         out.write_arg(self.dedup.letter().as_bytes());
+        out.write_arg(self.trace.unwrap_or("").as_bytes());
     }
 }
 
@@ -254,6 +257,8 @@ pub(crate) struct FlowJob<'a> {
     pub(crate) run_at: i64,
     /// A child's: what its failure does to its parent (a parent's is not sent).
     pub(crate) on_failure: FailurePolicy,
+    /// Its enqueue's W3C `traceparent` (`queue::trace`), `None` outside a trace.
+    pub(crate) trace: Option<String>,
 }
 
 /// A flow: a parent run once every one of its children completed.
@@ -270,7 +275,8 @@ pub(crate) struct NewFlow<'a> {
 
 /// ARGV 2-15: now, idempotency_ttl_ms, the parent's queue, kind, payload, max_attempts,
 /// timeout_ms, origin, priority, key text, and its queue's waiting, order, marker, failed keys;
-/// then per child: queue, kind, payload, max_attempts, timeout_ms, priority, run_at, on_failure.
+/// 16: its trace context ('' = none); then per child: queue, kind, payload, max_attempts,
+/// timeout_ms, priority, run_at, on_failure, trace context.
 impl ToRedisArgs for NewFlow<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
         let parent = &self.parent;
@@ -287,6 +293,7 @@ impl ToRedisArgs for NewFlow<'_> {
         for key in parent.keys.flow_parent_fields() {
             out.write_arg(key.as_bytes());
         }
+        out.write_arg(parent.trace.as_deref().unwrap_or("").as_bytes());
         for child in &self.children {
             out.write_arg(child.queue.as_bytes());
             out.write_arg(child.kind.as_bytes());
@@ -296,6 +303,7 @@ impl ToRedisArgs for NewFlow<'_> {
             child.priority.write_redis_args(out);
             child.run_at.write_redis_args(out);
             out.write_arg(child.on_failure.as_str().as_bytes());
+            out.write_arg(child.trace.as_deref().unwrap_or("").as_bytes());
         }
     }
 }

@@ -22,6 +22,7 @@ if run_at > now then
   add('run_at', ARGV[8])
 end
 redis.call('HSET', key, unpack(fields))
+set_trace(key, ARGV[14])
 if run_at > now then
   redis.call('ZADD', KEYS[3], run_at, id)
 else

@@ -12,10 +12,11 @@ redis.call('HSET', pkey, 'id', parent, 'queue', ARGV[4], 'kind', ARGV[5], 'paylo
   'progress_message', 'waiting for ' .. n .. ' child job(s)', 'errors', '[]', 'origin', ARGV[9],
   'priority', ARGV[10], 'key', ARGV[11], 'pending', n, 'k_children', KEYS[2], 'k_waiting', ARGV[12],
   'k_order', ARGV[13], 'k_marker', ARGV[14], 'k_failed', ARGV[15])
+set_trace(pkey, ARGV[16])
 redis.call('ZADD', KEYS[2], now, parent)
 local ids = {}
 for i = 0, n - 1 do
-  local a, k = 16 + 8 * i, 4 + 4 * i
+  local a, k = 17 + 9 * i, 4 + 4 * i
   local id = tostring(redis.call('INCR', KEYS[1]))
   local key = prefix .. id
   local run_at = tonumber(ARGV[a + 6])
@@ -25,6 +26,7 @@ for i = 0, n - 1 do
     'max_attempts', ARGV[a + 3], 'timeout_ms', ARGV[a + 4], 'created_at', now, 'run_at', run_at,
     'state', state, 'attempts', 0, 'progress', 0, 'progress_message', '', 'errors', '[]',
     'origin', ARGV[9], 'priority', ARGV[a + 5], 'parent', parent)
+  set_trace(key, ARGV[a + 8])
   if ARGV[a + 7] ~= 'fail_parent' then
     redis.call('HSET', key, 'on_failure', ARGV[a + 7])
     redis.call('HSET', pkey, 'on_failure:' .. id, ARGV[a + 7])

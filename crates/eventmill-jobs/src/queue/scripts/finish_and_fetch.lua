@@ -104,7 +104,7 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
         redis.call('HINCRBY', key, 'attempts', 1)
         redis.call('HSET', key, 'state', 'active', 'started_at', now, 'worker', worker, 'progress', 0,
           'progress_message', '')
-        local job = redis.call('HMGET', key, 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms')
+        local job = redis.call('HMGET', key, 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms', 'trace')
         table.insert(job, 1, id)
         claimed[#claimed + 1] = job
       else
@@ -112,7 +112,7 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
         -- carries the attempt number it will have).
         redis.call('HSET', key, 'state', 'active', 'worker', worker, 'progress', 0, 'progress_message', '',
           'prefetched', 1)
-        local job = redis.call('HMGET', key, 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms')
+        local job = redis.call('HMGET', key, 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms', 'trace')
         table.insert(job, 1, id)
         job[4] = tostring(tonumber(job[4] or '0') + 1)
         claimed[#claimed + 1] = job

@@ -220,6 +220,12 @@ local function declare_limit(meta, field, value)
   end
 end
 
+-- A job's trace context (W3C traceparent of the span that enqueued it), written only when the
+-- enqueue ran under a trace: untraced jobs carry no field.
+local function set_trace(key, trace)
+  if trace and trace ~= '' then redis.call('HSET', key, 'trace', trace) end
+end
+
 -- An enqueue met deduplication key naming job `id` (docs/jobs.md, "Deduplication modes"); `mode`:
 -- `t`hrottle (the key's window holds: a duplicate), `s`imple (a duplicate while the job is not
 -- finished; a gone hash is finished), `d`ebounce (a job still delayed before its first run takes

@@ -62,10 +62,12 @@ impl FromRedisValue for Recorded {
 }
 
 /// A claimed job in `finish_and_fetch.lua`'s reply: its id, then its hash's `kind`, `payload`,
-/// `attempts`, `max_attempts`, `timeout_ms` (nil: not written at enqueue, the kind's policy).
+/// `attempts`, `max_attempts`, `timeout_ms` (nil: not written at enqueue, the kind's policy),
+/// `trace` (nil: none).
 impl FromRedisValue for Fetched {
     fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
-        let [id, kind, payload, attempt, max_attempts, timeout_ms] = items(v, "finish_and_fetch: a claimed job")?;
+        let [id, kind, payload, attempt, max_attempts, timeout_ms, trace] =
+            items(v, "finish_and_fetch: a claimed job")?;
         let id: String = part(id, "claimed job: id")?;
         // The error's text is built only when a field does not fit (this runs for every job).
         let field = |name: &'static str| {
@@ -80,6 +82,7 @@ impl FromRedisValue for Fetched {
             timeout: Option::<u64>::from_redis_value(timeout_ms)
                 .map_err(field("timeout_ms"))?
                 .map(Duration::from_millis),
+            trace: Option::<String>::from_redis_value(trace).map_err(field("trace"))?,
             id,
         })
     }
@@ -180,21 +183,26 @@ mod tests {
     }
 
     fn claimed(id: &str, attempts: &str) -> Value {
-        Value::Array(vec![text(id), text("NOOP"), text("{}"), text(attempts), text("3"), text("30000")])
+        Value::Array(vec![text(id), text("NOOP"), text("{}"), text(attempts), text("3"), text("30000"), Value::Nil])
     }
 
     #[test]
     fn a_round_decodes_into_statuses_claimed_jobs_and_the_next_due_time() {
+        let Value::Array(mut traced) = claimed("9", "1") else { unreachable!() };
+        traced[6] = text("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        let traced = Value::Array(traced);
         let reply = Value::Array(vec![
             Value::Array(vec![text("completed"), text("retry"), text("failed"), text("released"), text("lost")]),
-            Value::Array(vec![claimed("7", "1"), claimed("8", "2")]),
+            Value::Array(vec![claimed("7", "1"), claimed("8", "2"), traced]),
             Value::Int(1_700_000_000_000),
             Value::Int(0),
         ]);
         let round = Round::from_redis_value(reply).unwrap();
         use Recorded::*;
         assert_eq!(round.recorded, [Completed, Retrying, Failed, Released, Lost]);
-        assert_eq!(round.claimed.len(), 2);
+        assert_eq!(round.claimed.len(), 3);
+        assert_eq!(round.claimed[0].trace, None, "no trace field: none");
+        assert_eq!(round.claimed[2].trace.as_deref(), Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
         let job = &round.claimed[1];
         assert_eq!((job.id.as_str(), job.kind.as_str(), job.payload.as_str()), ("8", "NOOP", "{}"));
         assert_eq!((job.attempt, job.max_attempts, job.timeout), (2, 3, Some(Duration::from_secs(30))));
@@ -203,7 +211,7 @@ mod tests {
 
     #[test]
     fn a_claimed_job_without_timeout_ms_takes_its_kinds_policy() {
-        let job = Value::Array(vec![text("9"), text("NOOP"), text("{}"), text("1"), text("3"), Value::Nil]);
+        let job = Value::Array(vec![text("9"), text("NOOP"), text("{}"), text("1"), text("3"), Value::Nil, Value::Nil]);
         let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![job]), Value::Int(-1), Value::Int(0)]);
         let round = Round::from_redis_value(reply).unwrap();
         assert_eq!(round.claimed[0].timeout, None);
@@ -227,7 +235,8 @@ mod tests {
 
     #[test]
     fn a_claimed_job_with_a_missing_field_is_an_error_naming_the_job_and_field() {
-        let job = Value::Array(vec![text("9"), Value::Nil, text("{}"), text("1"), text("3"), text("30000")]);
+        let job =
+            Value::Array(vec![text("9"), Value::Nil, text("{}"), text("1"), text("3"), text("30000"), Value::Nil]);
         let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![job]), Value::Int(-1), Value::Int(0)]);
         let error = Round::from_redis_value(reply).unwrap_err().to_string();
         assert!(error.contains("claimed job 9: kind"), "{error}");
@@ -238,7 +247,7 @@ mod tests {
         let job = Value::Array(vec![text("9"), text("NOOP")]);
         let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![job]), Value::Int(-1), Value::Int(0)]);
         let error = Round::from_redis_value(reply).unwrap_err().to_string();
-        assert!(error.contains("a claimed job: expected 6 values, got 2"), "{error}");
+        assert!(error.contains("a claimed job: expected 7 values, got 2"), "{error}");
     }
 
     #[test]

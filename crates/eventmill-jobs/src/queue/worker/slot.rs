@@ -35,6 +35,10 @@ impl Worker {
         let (active, done, id, timeout) =
             (self.active.clone(), self.done.clone(), job.id.clone(), job.timeout.unwrap_or(policy.timeout));
         let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempt);
+        // The attempt continues the trace its enqueue ran under (none: a root, or the worker's).
+        if let Some(trace) = &job.trace {
+            crate::queue::trace::set_parent(&span, trace);
+        }
         let (queue, started) = (self.queue.name, std::time::Instant::now());
         let slot_kind = job.kind.clone();
         // Registered before the task can finish: the task takes its slot back out under the lock.
