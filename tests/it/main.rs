@@ -10,7 +10,9 @@ mod report_support;
 
 mod admin_board;
 mod admin_queues;
+mod admin_schedules;
 mod admin_stream;
+mod admin_history;
 mod analytics;
 mod live_counts;
 mod dashboard;

@@ -237,7 +237,7 @@ impl JobsSettings {
     pub fn describe(&self) -> Vec<(String, String)> {
         let (redis, jobs) = (&self.redis, &self.jobs);
         let var = |name: &str| format!("{}_{name}", self.env_prefix);
-        let lines = vec![
+        let mut lines = vec![
             (var("REDIS_URL"), mask_url(redis.url.expose_secret())),
             (var("REDIS_CLUSTER"), redis.is_cluster().to_string()),
             (
@@ -266,6 +266,15 @@ impl JobsSettings {
             (var("JOB_KEEP_FAILED"), jobs.keep_failed.to_string()),
             (var("JOB_KEEP_FAILED_SECS"), jobs.keep_failed_age.as_secs().to_string()),
         ];
+        // The global concurrency overrides that are set (unset: the queue's declared value; the
+        // rate limits in force are the catalog's, see [`JobSettings::rate_limit`]).
+        lines.extend(jobs.global_concurrencies.iter().map(|(queue, limit)| {
+            let value = limit.map_or_else(
+                || "none (lifts the declared one)".to_owned(),
+                |n| format!("{n} (jobs of {queue} running at once across every worker process)"),
+            );
+            (global_concurrency_variable(&self.env_prefix, queue), value)
+        }));
         lines
     }
 }
@@ -300,15 +309,30 @@ pub fn check_kind_variable(prefix: &str, var: &str, value: &str, kinds: &[&str])
     Ok(())
 }
 
-/// A variable `<PREFIX>_QUEUE_RATE_LIMIT_<QUEUE>` for a queue not in `queues` is an error naming it.
+/// A per-queue variable's name from the prefix and the queue.
+type QueueVariable = fn(&str, &str) -> String;
+
+/// A variable `<PREFIX>_QUEUE_RATE_LIMIT_<QUEUE>` or `<PREFIX>_QUEUE_GLOBAL_CONCURRENCY_<QUEUE>` for
+/// a queue not in `queues` is an error naming it and the declared queues' variables.
 fn check_queue_variable(prefix: &str, var: &str, value: &str, queues: &[&str]) -> Result<(), SettingsError> {
-    let start = RateLimit::variable(prefix, "");
-    if var.starts_with(&start) && !queues.iter().any(|q| RateLimit::variable(prefix, q) == var) {
-        return Err(SettingsError {
-            var: var.to_owned(),
-            value: value.to_owned(),
-            expected: "a declared queue after _QUEUE_RATE_LIMIT_ (analytics:reports -> ANALYTICS_REPORTS)",
-        });
+    let families: [(&str, QueueVariable); 2] =
+        [("_QUEUE_RATE_LIMIT_", RateLimit::variable), ("_QUEUE_GLOBAL_CONCURRENCY_", global_concurrency_variable)];
+    for (infix, variable) in families {
+        if var.starts_with(&variable(prefix, "")) && !queues.iter().any(|q| variable(prefix, q) == var) {
+            let declared: Vec<String> = queues.iter().map(|q| format!("{} ({q})", variable(prefix, q))).collect();
+            let declared = if declared.is_empty() { "none".to_owned() } else { declared.join(", ") };
+            return Err(SettingsError {
+                var: var.to_owned(),
+                value: value.to_owned(),
+                // Built once, for an error that stops the process at start.
+                expected: Box::leak(
+                    format!(
+                        "a declared queue after {infix} (analytics:reports -> ANALYTICS_REPORTS); declared: {declared}"
+                    )
+                    .into_boxed_str(),
+                ),
+            });
+        }
     }
     Ok(())
 }
@@ -550,6 +574,16 @@ mod tests {
     }
 
     #[test]
+    fn describe_lists_the_queue_overrides_that_are_set() {
+        let s = settings(&[("MYAPP_QUEUE_GLOBAL_CONCURRENCY_ANALYTICS_REPORTS", "2")]).unwrap();
+        let lines = s.describe();
+        let global = lines.iter().find(|(name, _)| name == "MYAPP_QUEUE_GLOBAL_CONCURRENCY_ANALYTICS_REPORTS");
+        assert!(global.is_some_and(|(_, value)| value.starts_with("2 (")), "{lines:?}");
+        let s = settings(&[]).unwrap();
+        assert!(!s.describe().iter().any(|(name, _)| name.contains("_QUEUE_")), "only the overrides that are set");
+    }
+
+    #[test]
     fn defaults_match_the_documented_values() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.jobs.policy("DAILY_ROLLUP").attempts, 3);
@@ -575,6 +609,19 @@ mod tests {
         assert!(err.to_string().contains("E_JOB_ATTEMPTS_DAILY_ROLUP"), "{err}");
         let err = check_queue_variable("E", "E_QUEUE_RATE_LIMIT_NOPE", "5/1s", &["analytics:reports"]).unwrap_err();
         assert!(err.to_string().contains("E_QUEUE_RATE_LIMIT_NOPE"), "{err}");
+        assert!(
+            err.to_string().contains("declared: E_QUEUE_RATE_LIMIT_ANALYTICS_REPORTS (analytics:reports)"),
+            "{err}"
+        );
+        let err = check_queue_variable("E", "E_QUEUE_GLOBAL_CONCURRENCY_NOPE", "2", &["analytics:reports", "mail"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("E_QUEUE_GLOBAL_CONCURRENCY_NOPE=\"2\" is not valid"), "{err}");
+        assert!(
+            err.contains("declared: E_QUEUE_GLOBAL_CONCURRENCY_ANALYTICS_REPORTS (analytics:reports), E_QUEUE_GLOBAL_CONCURRENCY_MAIL (mail)"),
+            "{err}"
+        );
+        assert!(check_queue_variable("E", "E_QUEUE_GLOBAL_CONCURRENCY_MAIL", "2", &["mail"]).is_ok());
     }
 
     #[test]
