@@ -222,13 +222,19 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 /// `eventmill config`: every setting (the framework's Redis and job settings included), then each
-/// declared queue's rate limit in force.
+/// declared queue's rate limit and global concurrency in force.
 fn print_config(settings: &Settings, registry: &Registry<Analytics>) {
-    for (name, value) in settings.describe() {
+    let described = settings.describe();
+    for (name, value) in &described {
         println!("{name}={value}");
     }
     for spec in registry.queues() {
         let limit = settings.jobs.rate_limit(spec.name, spec.rate_limit);
         println!("{}={}", settings.jobs.rate_limit_variable(spec.name), limit.map_or("none".into(), |l| l.to_string()));
+        let variable = eventmill_jobs::settings::global_concurrency_variable(&settings.jobs.env_prefix, spec.name);
+        if !described.iter().any(|(name, _)| *name == variable) {
+            let global = settings.jobs.global_concurrency(spec.name, spec.global_concurrency);
+            println!("{variable}={}", global.map_or("none".into(), |n| n.to_string()));
+        }
     }
 }

@@ -1,6 +1,9 @@
 //! The four analytics job kinds as `Processor` registrations: name, queue, payload, the fields
 //! job files may write as relative dates, and the handler each runs.
 
+use std::time::Duration;
+
+use eventmill_jobs::queue::Slo;
 use serde_json::Value;
 
 use super::{Analytics, JobContext, JobError, JobOutput, REPORTS_QUEUE, ROLLUP_QUEUE, export, report, rollup};
@@ -12,6 +15,13 @@ use crate::{
     queue::Processor,
 };
 
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
 /// HOURLY_ROLLUP: recompute `rollup_hourly` for a window.
 pub struct HourlyRollups;
 
@@ -19,6 +29,7 @@ impl Processor<Analytics> for HourlyRollups {
     type Payload = HourlyRollup;
     const NAME: &'static str = "HOURLY_ROLLUP";
     const QUEUE: &'static str = ROLLUP_QUEUE;
+    const SLOS: &'static [Slo] = &[Slo::wait_p95(secs(10), HOUR), Slo::run_p95(secs(60), HOUR)];
     const TIME_FIELDS: &'static [&'static str] = &["start_time", "end_time"];
 
     async fn process(&self, ctx: &JobContext, payload: HourlyRollup) -> Result<Value, JobError> {
@@ -33,6 +44,7 @@ impl Processor<Analytics> for DailyRollups {
     type Payload = DailyRollup;
     const NAME: &'static str = "DAILY_ROLLUP";
     const QUEUE: &'static str = ROLLUP_QUEUE;
+    const SLOS: &'static [Slo] = &[Slo::wait_p95(secs(60), DAY), Slo::run_p95(secs(600), DAY)];
     const DATE_FIELDS: &'static [&'static str] = &["date"];
 
     async fn process(&self, ctx: &JobContext, payload: DailyRollup) -> Result<Value, JobError> {
@@ -47,6 +59,7 @@ impl Processor<Analytics> for Reports {
     type Payload = GenerateReport;
     const NAME: &'static str = "GENERATE_REPORT";
     const QUEUE: &'static str = REPORTS_QUEUE;
+    const SLOS: &'static [Slo] = &[Slo::wait_p95(secs(120), HOUR), Slo::run_p95(secs(300), HOUR)];
     const DATE_FIELDS: &'static [&'static str] = &["start_date", "end_date"];
 
     fn check(&self, job: &GenerateReport) -> Result<(), String> {
@@ -66,6 +79,7 @@ impl Processor<Analytics> for Exports {
     type Payload = ExportData;
     const NAME: &'static str = "EXPORT_DATA";
     const QUEUE: &'static str = REPORTS_QUEUE;
+    const SLOS: &'static [Slo] = &[Slo::wait_p95(secs(300), HOUR), Slo::run_p95(secs(900), HOUR)];
     const DATE_FIELDS: &'static [&'static str] = &["start_date", "end_date"];
 
     fn check(&self, job: &ExportData) -> Result<(), String> {

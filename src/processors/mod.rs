@@ -25,11 +25,18 @@ pub const ROLLUP_QUEUE: &str = "analytics:rollup";
 /// The queue of report and export jobs.
 pub const REPORTS_QUEUE: &str = "analytics:reports";
 
+/// Every kind of either queue: at most 5 % of jobs fail for good over a day (rollups) or an hour
+/// (reports); each kind adds its wait and run targets (`kinds.rs`, `SLOS`).
+const ROLLUP_SLOS: &[eventmill_jobs::queue::Slo] =
+    &[eventmill_jobs::queue::Slo::failure_rate(5.0, std::time::Duration::from_secs(86_400))];
+const REPORTS_SLOS: &[eventmill_jobs::queue::Slo] =
+    &[eventmill_jobs::queue::Slo::failure_rate(5.0, std::time::Duration::from_secs(3600))];
+
 /// eventmill's queues and job kinds: a new kind is one `Processor` plus one line here.
 pub fn registry() -> Registry<Analytics> {
     Registry::new()
-        .queue(QueueSpec::new(ROLLUP_QUEUE))
-        .queue(QueueSpec::new(REPORTS_QUEUE))
+        .queue(QueueSpec::new(ROLLUP_QUEUE).slos(ROLLUP_SLOS))
+        .queue(QueueSpec::new(REPORTS_QUEUE).slos(REPORTS_SLOS))
         .register(HourlyRollups)
         .register(DailyRollups)
         .register(Reports)

@@ -50,6 +50,8 @@ async fn scrape(state: &AppState) -> Response {
 
 async fn refresh_gauges(state: &AppState) -> anyhow::Result<()> {
     metrics::set_stream(super::health::stream_backlog(state).await?);
+    // Measures every SLO and sets eventmill_job_slo_* (breaches starting or ending are logged once).
+    state.queues.evaluate_slos().await?;
     for queue in state.queues.all() {
         let c = queue.counts().await?;
         let states = [

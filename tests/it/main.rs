@@ -10,6 +10,7 @@ mod report_support;
 
 mod admin_board;
 mod admin_queues;
+mod admin_schedules;
 mod admin_stream;
 mod analytics;
 mod live_counts;

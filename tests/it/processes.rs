@@ -75,7 +75,12 @@ async fn two_serve_and_two_worker_processes_share_the_load_store_once_and_run_ea
     assert_eq!(client.get(apis[0].url("/metrics")).send().await.unwrap().status(), 401);
     let protected = client.get(apis[0].url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(protected.status(), 200);
-    assert!(protected.text().await.unwrap().contains("eventmill_stream_length"));
+    let text = protected.text().await.unwrap();
+    assert!(text.contains("eventmill_stream_length"));
+    // eventmill's kinds declare SLOs: their targets are exported (seconds), their state too.
+    let hourly = [r#"kind="HOURLY_ROLLUP""#, r#"slo="wait_p95""#];
+    assert_eq!(metric(&text, "eventmill_job_slo_target", &hourly), 10.0, "{text}");
+    assert_eq!(metric(&text, "eventmill_job_slo_breached", &hourly), 0.0);
 
     for round in 0..40 {
         let (body, _) = bulk_events(250, "2026-11-23T10:00:00Z");

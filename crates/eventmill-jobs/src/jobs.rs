@@ -186,6 +186,7 @@ impl<S: Send + Sync + 'static> Jobs<S> {
         }
         let linger = self.settings.jobs.shutdown_grace + Duration::from_secs(2);
         parts.spawn(process.run(shutdown.clone(), linger));
+        parts.spawn(queue::slo::run(self.queues.clone(), self.settings.jobs.slo_check, shutdown.clone()));
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 
 use std::{sync::LazyLock, time::Instant};
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, core::Collector};
+use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, core::Collector};
 
 use crate::queue::Outcome;
 
@@ -21,6 +21,9 @@ struct JobMetrics {
     job_duration: HistogramVec,
     queue_jobs: IntGaugeVec,
     scheduler_ticks: IntCounterVec,
+    slo_breached: IntGaugeVec,
+    slo_measured: GaugeVec,
+    slo_target: GaugeVec,
 }
 
 static METRICS: LazyLock<JobMetrics> = LazyLock::new(|| {
@@ -54,18 +57,42 @@ static METRICS: LazyLock<JobMetrics> = LazyLock::new(|| {
             "Schedule ticks handled by this process: enqueued, duplicate (another scheduler had it) or error",
             &["schedule", "outcome"],
         ),
+        slo_breached: IntGaugeVec::new(
+            Opts::new("eventmill_job_slo_breached", "1 while a job kind's SLO is breached (state shared in Redis), else 0"),
+            &["queue", "kind", "slo"],
+        )
+        .expect("valid metric"),
+        slo_measured: GaugeVec::new(
+            Opts::new(
+                "eventmill_job_slo_measured",
+                "A job kind's SLO value over its window: seconds for wait_p95 and run_p95, a ratio (0-1) for failure_rate (absent without data)",
+            ),
+            &["queue", "kind", "slo"],
+        )
+        .expect("valid metric"),
+        slo_target: GaugeVec::new(
+            Opts::new(
+                "eventmill_job_slo_target",
+                "A job kind's SLO target: seconds for wait_p95 and run_p95, a ratio (0-1) for failure_rate",
+            ),
+            &["queue", "kind", "slo"],
+        )
+        .expect("valid metric"),
     }
 });
 
 /// Registers the framework's metrics into `registry` (once per registry).
 pub fn register(registry: &Registry) -> prometheus::Result<()> {
     let m = &*METRICS;
-    let collectors: [Box<dyn Collector>; 5] = [
+    let collectors: [Box<dyn Collector>; 8] = [
         Box::new(m.jobs.clone()),
         Box::new(m.job_events.clone()),
         Box::new(m.job_duration.clone()),
         Box::new(m.queue_jobs.clone()),
         Box::new(m.scheduler_ticks.clone()),
+        Box::new(m.slo_breached.clone()),
+        Box::new(m.slo_measured.clone()),
+        Box::new(m.slo_target.clone()),
     ];
     collectors.into_iter().try_for_each(|c| registry.register(c))
 }
@@ -107,4 +134,25 @@ pub(crate) fn scheduler_tick(schedule: &str, outcome: &str) {
 /// Sets one queue's job count in one state (at scrape time, from Redis).
 pub fn set_queue_jobs(queue: &str, state: &str, count: u64) {
     METRICS.queue_jobs.with_label_values(&[queue, state]).set(count as i64);
+}
+
+/// Sets the SLO gauges from an evaluation (`Queues::evaluate_slos` calls it): breached 0/1,
+/// measured and target in seconds (the p95s) or as a ratio (the failure rate).
+pub fn set_slos(statuses: &[crate::queue::SloStatus]) {
+    for status in statuses {
+        let slo = &status.slo;
+        let labels = [slo.queue, slo.kind, slo.objective.as_str()];
+        let scale = |value: f64| match slo.objective {
+            crate::queue::Objective::FailureRate => value / 100.0,
+            _ => value / 1000.0,
+        };
+        METRICS.slo_breached.with_label_values(&labels).set(i64::from(status.breached));
+        METRICS.slo_target.with_label_values(&labels).set(scale(slo.target));
+        match status.measured {
+            Some(value) => METRICS.slo_measured.with_label_values(&labels).set(scale(value)),
+            None => {
+                let _ = METRICS.slo_measured.remove_label_values(&labels);
+            }
+        }
+    }
 }

@@ -11,7 +11,10 @@ use std::{fmt, time::Duration};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
-    queue::{RateLimit, Registry},
+    queue::{
+        RateLimit, Registry,
+        slo::{Objective, Slo},
+    },
     redis_conn::{RedisTarget, ReplicaWait},
 };
 
@@ -82,6 +85,11 @@ pub struct JobSettings {
     /// Per-queue global concurrency from `<PREFIX>_QUEUE_GLOBAL_CONCURRENCY_<QUEUE>` (a count;
     /// `0` or `none` lifts a declared one), by queue name.
     pub global_concurrencies: Vec<(String, Option<u32>)>,
+    /// Per-kind SLO overrides from `<PREFIX>_JOB_SLO_<WAIT_P95|RUN_P95|FAILURE_RATE>_<KIND>`
+    /// (`5s/15m`, `2%/1h`; `none` lifts a declared one), by kind and objective.
+    pub slos: Vec<(String, Objective, Option<Slo>)>,
+    /// How often a worker process evaluates the SLOs (`<PREFIX>_JOB_SLO_CHECK_MS`).
+    pub slo_check: Duration,
     /// The variables' prefix, for messages and `describe`.
     pub env_prefix: String,
 }
@@ -126,7 +134,8 @@ impl PolicyOverride {
 }
 
 /// The per-kind variables: `<PREFIX>_JOB_<NAME>_<KIND>`.
-const KIND_VARIABLES: [&str; 4] = ["ATTEMPTS", "BACKOFF_MS", "BACKOFF_JITTER", "TIMEOUT_MS"];
+const KIND_VARIABLES: [&str; 7] =
+    ["ATTEMPTS", "BACKOFF_MS", "BACKOFF_JITTER", "TIMEOUT_MS", "SLO_WAIT_P95", "SLO_RUN_P95", "SLO_FAILURE_RATE"];
 
 impl JobSettings {
     /// The environment's override for a `job_type` (empty when it has none).
@@ -138,6 +147,12 @@ impl JobSettings {
     /// `Registry::policy`).
     pub fn policy(&self, kind: &str) -> RetryPolicy {
         self.override_for(kind).apply(self.default_policy)
+    }
+
+    /// The environment's SLO for `kind` and `objective`: `None` when unset, `Some(None)` when
+    /// lifted (`none`).
+    pub fn slo_override(&self, kind: &str, objective: Objective) -> Option<Option<Slo>> {
+        self.slos.iter().find(|(k, o, _)| k == kind && *o == objective).map(|(_, _, slo)| *slo)
     }
 
     /// Queue `queue`'s rate limit: the environment's, else `declared`.
@@ -222,7 +237,7 @@ impl JobsSettings {
     pub fn describe(&self) -> Vec<(String, String)> {
         let (redis, jobs) = (&self.redis, &self.jobs);
         let var = |name: &str| format!("{}_{name}", self.env_prefix);
-        let lines = vec![
+        let mut lines = vec![
             (var("REDIS_URL"), mask_url(redis.url.expose_secret())),
             (var("REDIS_CLUSTER"), redis.is_cluster().to_string()),
             (
@@ -243,6 +258,7 @@ impl JobsSettings {
             (var("JOB_PROGRESS_FLUSH_MS"), jobs.progress_flush.as_millis().to_string()),
             (var("JOB_LEASE_MS"), jobs.lease.as_millis().to_string()),
             (var("JOB_WORKER_LEASE_MS"), jobs.worker_lease.as_millis().to_string()),
+            (var("JOB_SLO_CHECK_MS"), jobs.slo_check.as_millis().to_string()),
             (var("JOB_PREFETCH"), jobs.prefetch.to_string()),
             (var("JOB_SHUTDOWN_GRACE_MS"), jobs.shutdown_grace.as_millis().to_string()),
             (var("JOB_KEEP_COMPLETED"), jobs.keep_completed.to_string()),
@@ -250,6 +266,15 @@ impl JobsSettings {
             (var("JOB_KEEP_FAILED"), jobs.keep_failed.to_string()),
             (var("JOB_KEEP_FAILED_SECS"), jobs.keep_failed_age.as_secs().to_string()),
         ];
+        // The global concurrency overrides that are set (unset: the queue's declared value; the
+        // rate limits in force are the catalog's, see [`JobSettings::rate_limit`]).
+        lines.extend(jobs.global_concurrencies.iter().map(|(queue, limit)| {
+            let value = limit.map_or_else(
+                || "none (lifts the declared one)".to_owned(),
+                |n| format!("{n} (jobs of {queue} running at once across every worker process)"),
+            );
+            (global_concurrency_variable(&self.env_prefix, queue), value)
+        }));
         lines
     }
 }
@@ -284,15 +309,30 @@ pub fn check_kind_variable(prefix: &str, var: &str, value: &str, kinds: &[&str])
     Ok(())
 }
 
-/// A variable `<PREFIX>_QUEUE_RATE_LIMIT_<QUEUE>` for a queue not in `queues` is an error naming it.
+/// A per-queue variable's name from the prefix and the queue.
+type QueueVariable = fn(&str, &str) -> String;
+
+/// A variable `<PREFIX>_QUEUE_RATE_LIMIT_<QUEUE>` or `<PREFIX>_QUEUE_GLOBAL_CONCURRENCY_<QUEUE>` for
+/// a queue not in `queues` is an error naming it and the declared queues' variables.
 fn check_queue_variable(prefix: &str, var: &str, value: &str, queues: &[&str]) -> Result<(), SettingsError> {
-    let start = RateLimit::variable(prefix, "");
-    if var.starts_with(&start) && !queues.iter().any(|q| RateLimit::variable(prefix, q) == var) {
-        return Err(SettingsError {
-            var: var.to_owned(),
-            value: value.to_owned(),
-            expected: "a declared queue after _QUEUE_RATE_LIMIT_ (analytics:reports -> ANALYTICS_REPORTS)",
-        });
+    let families: [(&str, QueueVariable); 2] =
+        [("_QUEUE_RATE_LIMIT_", RateLimit::variable), ("_QUEUE_GLOBAL_CONCURRENCY_", global_concurrency_variable)];
+    for (infix, variable) in families {
+        if var.starts_with(&variable(prefix, "")) && !queues.iter().any(|q| variable(prefix, q) == var) {
+            let declared: Vec<String> = queues.iter().map(|q| format!("{} ({q})", variable(prefix, q))).collect();
+            let declared = if declared.is_empty() { "none".to_owned() } else { declared.join(", ") };
+            return Err(SettingsError {
+                var: var.to_owned(),
+                value: value.to_owned(),
+                // Built once, for an error that stops the process at start.
+                expected: Box::leak(
+                    format!(
+                        "a declared queue after {infix} (analytics:reports -> ANALYTICS_REPORTS); declared: {declared}"
+                    )
+                    .into_boxed_str(),
+                ),
+            });
+        }
     }
     Ok(())
 }
@@ -346,6 +386,37 @@ fn global_concurrencies<F: Fn(&str) -> Option<String>>(
     Ok(limits)
 }
 
+/// The per-kind SLO variables that are set: `<PREFIX>_JOB_SLO_<OBJECTIVE>_<KIND>=<target>/<window>`.
+fn slo_overrides<F: Fn(&str) -> Option<String>>(
+    env: &Env<'_, F>,
+    kinds: &[&str],
+) -> Result<Vec<(String, Objective, Option<Slo>)>, SettingsError> {
+    let mut out = Vec::new();
+    for kind in kinds {
+        for objective in Objective::ALL {
+            let name = format!("{}_{kind}", objective.variable());
+            let Some(value) = env.optional(&name) else { continue };
+            let slo = match value.trim() {
+                "none" | "off" => None,
+                text => {
+                    let expected = match objective {
+                        Objective::FailureRate => "a percentage over a window (2%/1h), or none",
+                        _ => "a duration over a window (5s/15m, 500ms/1m; window 1m to 24h), or none",
+                    };
+                    let parsed = text.parse::<Slo>().ok().filter(|slo| {
+                        (slo.objective == Objective::FailureRate) == (objective == Objective::FailureRate)
+                    });
+                    let slo =
+                        parsed.ok_or_else(|| SettingsError { var: env.var(&name), value: value.clone(), expected })?;
+                    Some(Slo { objective, ..slo })
+                }
+            };
+            out.push(((*kind).to_owned(), objective, slo));
+        }
+    }
+    Ok(out)
+}
+
 fn job_settings<F: Fn(&str) -> Option<String>>(
     env: &Env<'_, F>,
     kinds: &[&str],
@@ -391,6 +462,8 @@ fn job_settings<F: Fn(&str) -> Option<String>>(
         keep_completed_age: env.parse("JOB_KEEP_COMPLETED_SECS", "86400", "seconds").map(Duration::from_secs)?,
         keep_failed: env.parse("JOB_KEEP_FAILED", "5000", "a count")?,
         keep_failed_age: env.parse("JOB_KEEP_FAILED_SECS", "604800", "seconds").map(Duration::from_secs)?,
+        slos: slo_overrides(env, kinds)?,
+        slo_check: env.millis_in("JOB_SLO_CHECK_MS", "15000", 100..=3_600_000, "milliseconds, 100 to 3600000")?,
         rate_limits: rate_limits(env, queues)?,
         global_concurrencies: global_concurrencies(env, queues)?,
         env_prefix: env.prefix.to_owned(),
@@ -501,6 +574,16 @@ mod tests {
     }
 
     #[test]
+    fn describe_lists_the_queue_overrides_that_are_set() {
+        let s = settings(&[("MYAPP_QUEUE_GLOBAL_CONCURRENCY_ANALYTICS_REPORTS", "2")]).unwrap();
+        let lines = s.describe();
+        let global = lines.iter().find(|(name, _)| name == "MYAPP_QUEUE_GLOBAL_CONCURRENCY_ANALYTICS_REPORTS");
+        assert!(global.is_some_and(|(_, value)| value.starts_with("2 (")), "{lines:?}");
+        let s = settings(&[]).unwrap();
+        assert!(!s.describe().iter().any(|(name, _)| name.contains("_QUEUE_")), "only the overrides that are set");
+    }
+
+    #[test]
     fn defaults_match_the_documented_values() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.jobs.policy("DAILY_ROLLUP").attempts, 3);
@@ -526,6 +609,19 @@ mod tests {
         assert!(err.to_string().contains("E_JOB_ATTEMPTS_DAILY_ROLUP"), "{err}");
         let err = check_queue_variable("E", "E_QUEUE_RATE_LIMIT_NOPE", "5/1s", &["analytics:reports"]).unwrap_err();
         assert!(err.to_string().contains("E_QUEUE_RATE_LIMIT_NOPE"), "{err}");
+        assert!(
+            err.to_string().contains("declared: E_QUEUE_RATE_LIMIT_ANALYTICS_REPORTS (analytics:reports)"),
+            "{err}"
+        );
+        let err = check_queue_variable("E", "E_QUEUE_GLOBAL_CONCURRENCY_NOPE", "2", &["analytics:reports", "mail"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("E_QUEUE_GLOBAL_CONCURRENCY_NOPE=\"2\" is not valid"), "{err}");
+        assert!(
+            err.contains("declared: E_QUEUE_GLOBAL_CONCURRENCY_ANALYTICS_REPORTS (analytics:reports), E_QUEUE_GLOBAL_CONCURRENCY_MAIL (mail)"),
+            "{err}"
+        );
+        assert!(check_queue_variable("E", "E_QUEUE_GLOBAL_CONCURRENCY_MAIL", "2", &["mail"]).is_ok());
     }
 
     #[test]

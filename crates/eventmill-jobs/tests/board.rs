@@ -205,6 +205,10 @@ async fn the_workers_page_lists_a_running_process_and_says_when_a_silent_one_lea
     assert_eq!(status, 200, "{page}");
     assert!(page.contains(r#"id="no-workers""#), "{page}");
     assert!(page.contains("leaves this list 30.0 s after its last beat"), "the lease is said: {page}");
+    let (status, page) = call(&app, Method::GET, "/jobs/slos", Some("bob")).await;
+    assert!(status == 200 && page.contains(r#"id="no-slos""#), "no kind declares an SLO here: {page}");
+    let (_, body) = call(&app, Method::GET, "/jobs/api/slos", Some("bob")).await;
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({ "breached": 0, "slos": [] }));
 
     let shutdown = eventmill_jobs::shutdown::Shutdown::new();
     let mut parts = tokio::task::JoinSet::new();

@@ -33,12 +33,12 @@
 //! ```
 //!
 //! Routes, relative to the mount point: `/` and `/queues` (every queue with its counts),
-//! `/queues/{queue}`, `/jobs/{id}`, `/enqueue`, `/schedules`, `/schedules/{name}`, `/workers`; `/api/queues`,
+//! `/queues/{queue}`, `/jobs/{id}`, `/enqueue`, `/schedules`, `/schedules/{name}`, `/workers`, `/slos`; `/api/queues`,
 //! `/api/queues/{queue}/jobs`, `/api/queues/{queue}/history?window=1h|24h|14d`, `POST /api/queues/{queue}/{retry-failed,pause,resume,clean,promote-all,empty,limits}`,
 //! `POST /api/queues/{pause-all,resume-all}`,
 //! `/api/jobs/{id}`, `POST /api/jobs/{id}/{retry,remove,cancel,promote,data}`, `POST /api/enqueue`,
 //! `/api/schedules`, `/api/schedules/{name}` (with its ledger), `POST /api/schedules` (add),
-//! `POST /api/schedules/{name}/{run,pause,resume,remove}`, `/api/redis`, `/api/workers`; `/assets/admin.{css,js}` (public).
+//! `POST /api/schedules/{name}/{run,pause,resume,remove}`, `/api/redis`, `/api/workers`, `/api/slos`; `/assets/admin.{css,js}` (public).
 
 mod action;
 mod edit;
@@ -49,6 +49,7 @@ mod limits;
 mod pages;
 mod queues;
 mod schedules;
+mod slos;
 mod state;
 mod workers;
 
@@ -57,6 +58,7 @@ pub use error::BoardError;
 pub use jobs::{JobDetail, JobRow};
 pub use queues::{JobList, QueueSummary, queue_summaries};
 pub use schedules::{LedgerRow, ScheduleDetailView, ScheduleRow};
+pub use slos::SlosReply;
 pub use state::{BoardState, Role, ScheduleSource, Viewer};
 pub use workers::WorkersReply;
 
@@ -77,6 +79,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: BoardState) -> Router<S> 
         .route("/jobs/{id}", get(jobs::page))
         .route("/enqueue", get(enqueue::page))
         .route("/schedules", get(schedules::page))
+        .route("/slos", get(slos::page))
+        .route("/api/slos", get(slos::api))
         .route("/workers", get(workers::page))
         .route("/api/workers", get(workers::api))
         .route("/api/queues", get(queues::api_queues))

@@ -50,6 +50,9 @@ pub trait Processor<S>: Send + Sync + 'static {
     const DATE_FIELDS: &'static [&'static str] = &[];
     /// Payload fields holding a time (RFC 3339) that job files may write as `now`, `-1h`, `-2d`.
     const TIME_FIELDS: &'static [&'static str] = &[];
+    /// This kind's targets (wait p95, run p95, failure rate, each over a window), over its
+    /// queue's (`QueueSpec::slos`) per objective; `<PREFIX>_JOB_SLO_*_<KIND>` overrides both.
+    const SLOS: &'static [super::Slo] = &[];
 
     /// This kind's defaults (attempts, backoff, jitter, timeout); unset ones follow the global
     /// `EVENTMILL_JOB_*` settings, and `EVENTMILL_JOB_*_<KIND>` overrides both.
@@ -86,6 +89,8 @@ pub trait Kind: Send + Sync {
     fn time_fields(&self) -> &'static [&'static str];
     /// Its declared policy.
     fn policy(&self) -> PolicyOverride;
+    /// Its declared SLOs (`Processor::SLOS`).
+    fn slos(&self) -> &'static [super::Slo];
     /// Checks a payload (without `job_type`) and answers its canonical JSON (aliases resolved).
     fn check(&self, payload: Map<String, Value>) -> Result<Value, String>;
 }
@@ -118,6 +123,10 @@ impl<S: Send + Sync + 'static, P: Processor<S>> Kind for Registered<P, S> {
 
     fn policy(&self) -> PolicyOverride {
         self.0.policy()
+    }
+
+    fn slos(&self) -> &'static [super::Slo] {
+        P::SLOS
     }
 
     fn check(&self, payload: Map<String, Value>) -> Result<Value, String> {

@@ -19,6 +19,10 @@ pub struct Queues {
     job_prefix: String,
     events: Events,
     processes: super::Processes,
+    /// The SLOs in force (registry and environment).
+    slos: Arc<Vec<super::slo::KindSlo>>,
+    /// `{<prefix>:queue}:slo-breaches`: since when each breached SLO is breached.
+    slo_breaches: String,
 }
 
 impl Queues {
@@ -44,7 +48,18 @@ impl Queues {
             })
             .collect();
         let processes = super::Processes::new(redis.clone(), &super::key_base(prefix), settings.worker_lease);
-        Self { queues, catalog, redis, job_prefix: format!("{}job:", super::key_base(prefix)), events, processes }
+        let slos = Arc::new(super::slo::in_force(&catalog, &settings));
+        let slo_breaches = format!("{}slo-breaches", super::key_base(prefix));
+        Self {
+            queues,
+            catalog,
+            redis,
+            job_prefix: format!("{}job:", super::key_base(prefix)),
+            events,
+            processes,
+            slos,
+            slo_breaches,
+        }
     }
 
     /// Every declared queue, in declaration order.
@@ -61,6 +76,15 @@ impl Queues {
     /// The worker processes registered in Redis (the board's workers page).
     pub fn processes(&self) -> &super::Processes {
         &self.processes
+    }
+
+    /// The SLOs in force, per kind and objective (see [`slo`](super::slo)).
+    pub fn slos(&self) -> &[super::slo::KindSlo] {
+        &self.slos
+    }
+
+    pub(super) fn slo_breaches_key(&self) -> &str {
+        &self.slo_breaches
     }
 
     /// The declared queues and registered kinds.

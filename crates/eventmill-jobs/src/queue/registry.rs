@@ -36,12 +36,15 @@ pub struct QueueSpec {
     /// At most this many jobs run at once, across every worker process
     /// (`<PREFIX>_QUEUE_GLOBAL_CONCURRENCY_<QUEUE>` overrides it).
     pub global_concurrency: Option<u32>,
+    /// Targets every kind of the queue is held to (a kind's own `Processor::SLOS` and
+    /// `<PREFIX>_JOB_SLO_*_<KIND>` win per objective); see [`slo`](super::slo).
+    pub slos: &'static [super::Slo],
 }
 
 impl QueueSpec {
     /// A queue called `name`, unpaused, without a rate limit, at the default concurrency.
     pub const fn new(name: &'static str) -> Self {
-        Self { name, concurrency: None, paused: false, rate_limit: None, global_concurrency: None }
+        Self { name, concurrency: None, paused: false, rate_limit: None, global_concurrency: None, slos: &[] }
     }
 
     /// Jobs one worker process runs from it at once.
@@ -59,6 +62,12 @@ impl QueueSpec {
     /// queue's active set, so jobs claimed by any process count.
     pub const fn global_concurrency(self, n: u32) -> Self {
         Self { global_concurrency: Some(n), ..self }
+    }
+
+    /// Targets (wait p95, run p95, failure rate, each over a window) for every kind of this
+    /// queue; see [`slo`](super::slo) for the example.
+    pub const fn slos(self, slos: &'static [super::Slo]) -> Self {
+        Self { slos, ..self }
     }
 
     /// At most `max` jobs of this queue start per `per`, whatever the number of workers.

@@ -71,7 +71,7 @@ async fn sync_once(
             }
         };
         let stop = shutdown.child_token();
-        tokio::spawn(run_one(scheduler.clone(), entry, stop.clone()));
+        tokio::spawn(run_one(scheduler.clone(), entry, spec.clone(), stop.clone()));
         tracing::info!(schedule = %name, "run-time schedule started");
         running.insert(name, (spec, stop));
     }
@@ -80,7 +80,7 @@ async fn sync_once(
 }
 
 /// One run-time schedule's tick loop until `stop`: its misfire catch-up, then each tick.
-async fn run_one(scheduler: Arc<Scheduler>, entry: super::ScheduleEntry, stop: Shutdown) {
+async fn run_one(scheduler: Arc<Scheduler>, entry: super::ScheduleEntry, spec: ScheduleSpec, stop: Shutdown) {
     if let Err(error) = scheduler.catch_up_schedule(&entry, Utc::now(), entry.misfire).await {
         tracing::warn!(schedule = %entry.name, %error, "could not catch up a missed run");
     }
@@ -92,7 +92,17 @@ async fn run_one(scheduler: Arc<Scheduler>, entry: super::ScheduleEntry, stop: S
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        let _ = scheduler.tick(&entry, next, &missed).await;
+        // The poll stops a removed or changed schedule within 2 s; a tick due before that must
+        // not run the old definition (nor bring a removed schedule's ledger back): one HGET.
+        match scheduler.store().get(&entry.name).await {
+            Ok(current) if current.as_ref() != Some(&spec) => {
+                tracing::info!(schedule = %entry.name, "run-time schedule removed or changed: its old tick not run");
+            }
+            // Redis unreachable: the tick records it as missed, as a file schedule's does.
+            _ => {
+                let _ = scheduler.tick(&entry, next, &missed).await;
+            }
+        }
         after = next;
     }
     tracing::info!(schedule = %entry.name, "run-time schedule ended (past its end time)");

@@ -146,3 +146,108 @@ async fn global_concurrency_two_never_has_a_third_job_running_across_two_workers
     // Without it the same run has more at once (the test would fail without the limit).
     assert!(run_two_workers(None).await > 2);
 }
+
+/// The environment variables that make the ignored child test below run its worker: the key
+/// prefix, and the global concurrency it declares (`none`: none).
+const CHILD_PREFIX: &str = "GLOBAL_CHILD_PREFIX";
+const CHILD_LIMIT: &str = "GLOBAL_CHILD_LIMIT";
+
+/// Counts jobs running at once in Redis, as `Overlap`, and which process ran each job.
+struct ProcessOverlap {
+    redis: eventmill_jobs::redis_conn::RedisConn,
+    key: String,
+}
+
+impl JobHandler for ProcessOverlap {
+    fn handle(&self, _: RunningJob) -> BoxFuture<'static, Result<serde_json::Value, JobError>> {
+        let (mut redis, key) = (self.redis.clone(), self.key.clone());
+        async move {
+            let now: i64 = redis.incr(format!("{key}:running"), 1).await?;
+            let _: () = redis.rpush(format!("{key}:seen"), now).await?;
+            let _: i64 = redis.hincr(format!("{key}:pids"), std::process::id(), 1).await?;
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let _: i64 = redis.decr(format!("{key}:running"), 1).await?;
+            Ok(serde_json::Value::Null)
+        }
+        .boxed()
+    }
+}
+
+/// The worker process of `global_concurrency_two_never_has_a_third_job_running_across_two_worker_processes`;
+/// a no-op unless that test started it. Concurrency 4, the global concurrency from the
+/// environment variable, as a deployment sets it.
+#[tokio::test]
+#[ignore = "the worker process of a test below: runs only when that test starts it"]
+async fn child_worker_under_a_global_concurrency() {
+    let Ok(prefix) = std::env::var(CHILD_PREFIX) else { return };
+    let limit = std::env::var(CHILD_LIMIT).unwrap_or_else(|_| "none".into());
+    let variable = eventmill_jobs::settings::global_concurrency_variable("EVENTMILL", crate::support::ROLLUP_QUEUE);
+    let env = TestEnv::with(&[("EVENTMILL_REDIS_PREFIX", &prefix), (&variable, &limit)]).await;
+    let queue = env.queues.rollup();
+    assert_eq!(queue.global_concurrency(), limit.parse().ok(), "{variable}={limit}");
+    queue.declare(false, 4).await.unwrap();
+    let key = format!("{{{prefix}:queue}}:test-overlap");
+    let worker = start_worker(queue, Arc::new(ProcessOverlap { redis: env.redis(), key }), 4);
+    let _ = worker.handle.await; // until the parent kills it
+}
+
+/// Kills a child process on every way out of the test (a failed assertion included).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs 24 jobs of 400 ms with two worker processes (this test binary run again, concurrency 4
+/// each) on a queue of global concurrency `limit` (`none`: none); answers the most running at
+/// once and the jobs each process ran.
+async fn run_two_worker_processes(limit: &str) -> (i64, Vec<u32>) {
+    let env = TestEnv::new().await;
+    let queue = env.queues.rollup();
+    let _children: Vec<KillOnDrop> = (0..2)
+        .map(|_| {
+            let child = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["limits::child_worker_under_a_global_concurrency", "--exact", "--ignored", "--test-threads=1"])
+                .env(CHILD_PREFIX, &env.prefix)
+                .env(CHILD_LIMIT, limit)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("the test binary starts again as a worker process");
+            KillOnDrop(child)
+        })
+        .collect();
+    // Both processes poll the queue before the jobs come, so both can take some.
+    let both_up = eventually(Duration::from_secs(30), || async {
+        queue.workers(Duration::from_secs(60)).await.unwrap().len() == 2
+    })
+    .await;
+    assert!(both_up, "the two worker processes did not start: {:?}", queue.workers(Duration::from_secs(60)).await);
+    // Jobs arrive every 20 ms, each runs 400 ms: without a limit up to 8 run at once. (A worker
+    // that finishes a job claims the next one in the same round trip, so with a backlog present
+    // from the start the first process to claim would keep the slots; arrivals let both in.)
+    for _ in 0..24 {
+        enqueue(queue, "DAILY_ROLLUP").await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let all_done =
+        eventually(Duration::from_secs(60), || async { queue.counts().await.unwrap().completed == 24 }).await;
+    assert!(all_done, "not every job completed: {:?}", queue.counts().await.unwrap());
+    let key = format!("{{{}:queue}}:test-overlap", env.prefix);
+    let per_process: std::collections::HashMap<String, u32> = env.redis().hgetall(format!("{key}:pids")).await.unwrap();
+    (max_overlap(&env, &key).await, per_process.into_values().collect())
+}
+
+#[tokio::test]
+async fn global_concurrency_two_never_has_a_third_job_running_across_two_worker_processes() {
+    let (most, per_process) = run_two_worker_processes("2").await;
+    assert_eq!(per_process.len(), 2, "both processes ran jobs: {per_process:?}");
+    assert_eq!(per_process.iter().sum::<u32>(), 24, "each job ran once: {per_process:?}");
+    assert_eq!(most, 2, "at most 2 at once across the two processes, and the limit is used");
+    // Without it the same two processes run more at once (the test would fail without the limit).
+    let (most, _) = run_two_worker_processes("none").await;
+    assert!(most > 2, "without a global concurrency: {most} at most");
+}

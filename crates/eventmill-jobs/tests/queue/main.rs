@@ -14,5 +14,6 @@ mod workers;
 mod prefetch;
 mod schedule_processes;
 mod wait;
+mod slos;
 mod dedup;
 mod steps;

@@ -253,10 +253,14 @@ mod runtime {
             eventually(Duration::from_secs(10), || async { !ticks(&env, "removed-pinger").await.is_empty() }).await
         );
         assert!(store.remove("removed-pinger").await.unwrap());
-        tokio::time::sleep(scheduler_poll()).await; // every scheduler has seen the removal
         let after_removal = ticks(&env, "removed-pinger").await.len();
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        tokio::time::sleep(scheduler_poll()).await; // every scheduler has seen the removal
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Not even in the ~2 s before the schedulers' poll sees the removal: each tick of a
+        // run-time schedule checks its definition is still the one it runs.
         assert_eq!(ticks(&env, "removed-pinger").await.len(), after_removal, "no tick after the removal");
+        assert!(store.ledger("removed-pinger").await.unwrap().is_empty(), "no ledger brought back");
+        assert_eq!(store.runs("removed-pinger").await.unwrap(), 0, "no run count brought back");
 
         assert!(ticks(&env, "paused-pinger").await.is_empty(), "a paused schedule enqueues nothing");
         let ledger = store.ledger("paused-pinger").await.unwrap();
