@@ -1,5 +1,6 @@
-//! The board's bulk actions in real Chromium, through eventmill's `/admin`: bulk clean removes
-//! only the finished jobs older than the chosen age, after the confirmation page.
+//! The board's actions in real Chromium, through eventmill's `/admin`: bulk clean removes only the
+//! finished jobs older than the chosen age, after the confirmation page; a failed job's data is
+//! edited from its page (logged, not retried by the edit); a queue's limits are set from its page.
 
 use std::time::Duration;
 
@@ -71,5 +72,29 @@ async fn bulk_clean_from_the_queue_page_removes_only_the_jobs_older_than_the_cho
     assert_eq!(kept.state, JobState::Failed);
     let counts = rollup.counts().await.unwrap();
     assert_eq!((counts.completed, counts.failed), (2, 1));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_jobs_data_is_edited_on_its_page_and_the_queues_limits_are_set_from_the_page() {
+    let app = TestApp::api(admin_env().await).await;
+    let queues = app.env.resources.queues.clone();
+    let rollup = queues.named(QUEUE).unwrap().clone();
+    let handler = Scripted::new(Behaviour::FailPermanent);
+    let worker = start_worker(&rollup, handler.clone(), 2);
+    let payload = r#"{"job_type":"DAILY_ROLLUP","date":"2026-01-01"}"#;
+    let options = eventmill::queue::EnqueueOptions { origin: "test".into(), ..Default::default() };
+    let id = rollup.enqueue("DAILY_ROLLUP", payload, options).await.unwrap().id;
+    wait_for_state(&queues, &id, JobState::Failed, Duration::from_secs(10)).await;
+    worker.shutdown.cancel();
+
+    run_scenario(&app, "board-edit", &[("JOB_ID", id.as_str()), ("QUEUE", QUEUE)]).await;
+
+    let job = queues.job(&id).await.unwrap().unwrap();
+    assert_eq!(job.payload["date"], "2026-02-03", "the edit is stored");
+    assert_eq!(job.state, JobState::Failed, "an edit does not retry");
+    let limits = rollup.limits().await.unwrap();
+    assert_eq!(limits.global_concurrency, Some(3));
+    assert_eq!(limits.rate_limit.map(|l| l.to_string()).as_deref(), Some("20/1m"));
     app.stop().await;
 }

@@ -96,6 +96,12 @@ async fn the_read_only_token_sees_every_queue_page_and_every_action_is_refused()
         "/admin/api/dead-letters/replay-all".to_owned(),
         "/admin/api/dead-letters/1-0/replay".to_owned(),
         "/admin/api/schedules/nightly-rollup/run".to_owned(),
+        format!("/admin/api/jobs/{id}/data"),
+        "/admin/api/queues/analytics:rollup/limits".to_owned(),
+        "/admin/api/queues/analytics:rollup/clean".to_owned(),
+        "/admin/api/queues/analytics:rollup/empty".to_owned(),
+        "/admin/api/queues/analytics:rollup/promote-all".to_owned(),
+        "/admin/api/queues/pause-all".to_owned(),
     ]
     .join(",");
     run_scenario(&app, "auth", &[("ADMIN_PAGES", pages.as_str()), ("ADMIN_ACTIONS", actions.as_str())]).await;
