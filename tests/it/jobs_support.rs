@@ -28,6 +28,8 @@ pub enum Behaviour {
     FailPermanent,
     /// Never finishes (a worker that hangs or is killed mid-job).
     Hang,
+    /// Succeeds after this long (a slow kind).
+    Sleep(Duration),
 }
 
 /// A handler that behaves as told and records each attempt's start.
@@ -78,6 +80,10 @@ impl JobHandler for Scripted {
                 Behaviour::Succeed => Ok(serde_json::json!({ "attempt": job.attempt })),
                 Behaviour::FailPermanent => Err(JobError::permanent("unknown report type NOPE")),
                 Behaviour::Hang => std::future::pending().await,
+                Behaviour::Sleep(d) => {
+                    tokio::time::sleep(d).await;
+                    Ok(serde_json::Value::Null)
+                }
             }
         }
         .boxed()

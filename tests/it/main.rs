@@ -12,6 +12,7 @@ mod admin_board;
 mod admin_queues;
 mod admin_schedules;
 mod admin_stream;
+mod admin_history;
 mod analytics;
 mod live_counts;
 mod dashboard;

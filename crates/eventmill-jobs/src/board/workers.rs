@@ -68,9 +68,10 @@ struct WorkersPage {
 pub(crate) async fn page(viewer: Viewer, State(board): State<BoardState>, OriginalUri(uri): OriginalUri) -> PageResult {
     let reply = reply(&board).await?;
     let now = now_ms();
-    let processes = reply
+    let processes: Vec<ProcessRow> = reply
         .processes
-        .into_iter()
+        .iter()
+        .cloned()
         .map(|info| ProcessRow {
             started: when(info.started_at, now),
             beat: when(info.beat_at, now),
@@ -78,6 +79,8 @@ pub(crate) async fn page(viewer: Viewer, State(board): State<BoardState>, Origin
             info,
         })
         .collect();
-    let lease = human_ms((reply.lease_seconds * 1000.0) as i64);
+    // The processes' own lease (they may be configured apart from this board's process).
+    let lease_ms = reply.processes.iter().map(|p| p.lease_ms).max().unwrap_or((reply.lease_seconds * 1000.0) as i64);
+    let lease = human_ms(lease_ms);
     render(&WorkersPage { nav: Nav::new(&board, &viewer, "workers", &uri), lease, processes })
 }

@@ -1,0 +1,41 @@
+// Under a stream of jobs the queue page's throughput chart gains points: it starts empty, a point
+// appears once jobs complete (the chart redraws every 5 s without a reload), and the next minute
+// adds another. The scenario makes the stream itself: a DAILY_ROLLUP every 250 ms via the API.
+import { config, check, scenario, loggedIn, shot, until } from "./lib.mjs";
+
+const queue = "analytics:rollup";
+
+await scenario("throughput", async (browser) => {
+  const page = await loggedIn(browser, config.adminToken);
+  await page.goto(`${config.base}/admin/queues/${queue}?state=completed&window=1h`);
+  const dots = page.locator('#throughput-chart circle[data-series="completed"]');
+  await until(async () => (await page.locator("#throughput-chart line").count()) > 0, 5000);
+  check(await dots.count() === 0, "before any job the chart has no point");
+
+  let sent = 0;
+  const stream = setInterval(() => {
+    sent += 1;
+    page.request
+      .post(`${config.base}/admin/api/enqueue`, {
+        headers: { authorization: `Bearer ${config.adminToken}` },
+        data: { job: `job_type = "DAILY_ROLLUP"\ndate = "2026-01-0${1 + (sent % 9)}"` },
+      })
+      .catch((error) => console.error("enqueue: " + error));
+  }, 250);
+  try {
+    const first = await until(async () => (await dots.count()) >= 1, 15000, 500);
+    check(first, "jobs completing put a point on the chart (no reload)");
+    const total = Number(await page.locator("#history-completed").innerText());
+    check(total > 0, `the page counts ${total} completed jobs`);
+    await shot(page, "queue-throughput-one-minute");
+    // The next minute gains a second point while the stream goes on.
+    const second = await until(async () => (await dots.count()) >= 2, 75000, 1000);
+    check(second, "the next minute adds a point: " + (await dots.count()) + " points");
+    const later = Number(await page.locator("#history-completed").innerText());
+    check(later > total, `the completed count grew (${total} -> ${later})`);
+    await shot(page, "queue-throughput-under-load");
+  } finally {
+    clearInterval(stream);
+  }
+  console.log("SENT=" + sent);
+});
