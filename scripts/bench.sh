@@ -49,7 +49,8 @@ export EVENTMILL_PG_PORT="${EVENTMILL_BENCH_PG_PORT:-$((${EVENTMILL_PG_PORT:-543
 
 echo "bench: building the release binary" >&2
 cargo build --release --quiet --bin eventmill
-export EVENTMILL_BIN="$REPO/target/release/eventmill"
+# CARGO_TARGET_DIR (e.g. a target directory whose release dependencies are built already) is honoured.
+export EVENTMILL_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/eventmill"
 
 scripts/services.sh up
 eval "$(scripts/services.sh env)"

@@ -19,6 +19,9 @@
 #   - 10,000 delayed jobs due at one moment: how late they start (p50 / max, ms);
 # and the eventmill/BullMQ ratios (`.ratio`: Node, `.ratio_rs`: the Rust port). Prints `RESULT`,
 # `CPU`, `CEILING` and `TARGET` lines.
+# EVENTMILL_BASELINE_BIN (optional): another eventmill binary (e.g. a release build of an older
+# commit) measured as a fourth system in the same rotation, its rows suffixed `.eventmill_before`:
+# before/after figures from one run.
 #   scripts/bench/jobs.sh [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -42,7 +45,9 @@ fi
 rs_dir=scripts/bench/bullmq-rs
 echo "building $rs_dir (bullmq-official; its target/ is git-ignored)" >&2
 nice -n 10 cargo build --release --locked --quiet --manifest-path "$rs_dir/Cargo.toml" >&2
-rs_bin="$rs_dir/target/release/eventmill-bench-bullmq-rs"
+rs_bin="${CARGO_TARGET_DIR:-$rs_dir/target}/release/eventmill-bench-bullmq-rs"
+baseline_bin="${EVENTMILL_BASELINE_BIN:-}"
+[[ -z "$baseline_bin" || -x "$baseline_bin" ]] || { echo "error: EVENTMILL_BASELINE_BIN=$baseline_bin is not an executable" >&2; exit 1; }
 
 export EVENTMILL_LOG="${EVENTMILL_LOG:-error}"
 export BENCH_CLK_TCK="${BENCH_CLK_TCK:-$(getconf CLK_TCK)}"
@@ -54,12 +59,18 @@ trap 'rm -f "$results"' EXIT
 eventmill() { "$bin" bench-jobs "$@" | tee -a "$results" >&2; }
 bullmq() { node "$bullmq_dir/bench.mjs" "$@" | tee -a "$results" >&2; }
 bullmq_rs() { "$rs_bin" "$@" | tee -a "$results" >&2; }
+baseline() {
+    "$baseline_bin" bench-jobs "$@" | sed -E 's/\.eventmill( |$)/.eventmill_before\1/g' | tee -a "$results" >&2
+}
 
-# all3 ARGS...: the same measurement by the three, in an order rotated at every call.
+# all3 ARGS...: the same measurement by the three (four with a baseline), in an order rotated at
+# every call.
+systems=(eventmill bullmq bullmq_rs)
+[[ -n "$baseline_bin" ]] && systems+=(baseline)
 turn=0
 all3() {
-    local systems=(eventmill bullmq bullmq_rs) i
-    for i in 0 1 2; do "${systems[$(((turn + i) % 3))]}" "$@"; done
+    local n=${#systems[@]} i
+    for ((i = 0; i < n; i++)); do "${systems[$(((turn + i) % n))]}" "$@"; done
     turn=$((turn + 1))
 }
 
@@ -73,7 +84,7 @@ all3 delayed --jobs "$delayed" --batch 1000
 python3 - "$results" <<'PY'
 import sys
 lines = [l.rstrip("\n") for l in open(sys.argv[1]) if l.strip()]
-systems = {"eventmill": 0, "bullmq": 1, "bullmq_rs": 2}
+systems = {"eventmill": 0, "bullmq": 1, "bullmq_rs": 2, "eventmill_before": 3}
 first = {}
 def key(i, line):
     metric = line.split()[1] if len(line.split()) > 1 else ""
@@ -85,7 +96,8 @@ for _, line in sorted((key(i, l), l) for i, l in enumerate(lines)):
 PY
 
 # eventmill / BullMQ where higher is better (rates), BullMQ / eventmill where lower is better
-# (pickup: `.speedup`), eventmill / BullMQ for memory (lower is better: below 1 is less memory).
+# (pickup: `.speedup`), eventmill / BullMQ for memory (lower is better: below 1 is less memory);
+# `.vs_before`: eventmill / the baseline binary (when EVENTMILL_BASELINE_BIN is set).
 awk '$1 == "RESULT" { v[$2] = $3 }
      function ratio(name, e, b) { if (b > 0 && e > 0) printf "RESULT %s %.2f x\n", name, e / b }
      END {
@@ -94,7 +106,9 @@ awk '$1 == "RESULT" { v[$2] = $3 }
          m = "jobs." higher[i]
          ratio(m ".ratio", v[m ".eventmill"], v[m ".bullmq"])
          ratio(m ".ratio_rs", v[m ".eventmill"], v[m ".bullmq_rs"])
+         ratio(m ".vs_before", v[m ".eventmill"], v[m ".eventmill_before"])
        }
+       ratio("jobs.memory.waiting.vs_before", v["jobs.memory.waiting.eventmill"], v["jobs.memory.waiting.eventmill_before"])
        ratio("jobs.pickup.p95.speedup", v["jobs.pickup.p95.bullmq"], v["jobs.pickup.p95.eventmill"])
        ratio("jobs.pickup.p95.speedup_rs", v["jobs.pickup.p95.bullmq_rs"], v["jobs.pickup.p95.eventmill"])
        ratio("jobs.memory.waiting.ratio", v["jobs.memory.waiting.eventmill"], v["jobs.memory.waiting.bullmq"])

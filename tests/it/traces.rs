@@ -97,6 +97,16 @@ async fn a_traced_request_its_enqueue_and_the_job_attempt_are_one_trace_in_the_o
     })
     .await;
     assert!(completed, "job {id} completed");
+    let job: serde_json::Value = client.get(&job_url).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+    let stored = job["trace"].as_str().unwrap_or_else(|| panic!("the job API shows its trace: {job}"));
+    assert!(stored.starts_with(&format!("00-{trace}-")), "{stored}");
+    let page = client.get(run.url(&format!("/admin/jobs/{id}"))).bearer_auth(TOKEN).send().await.unwrap();
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains(&format!("id=\"job-trace\" title=\"W3C traceparent of its enqueue\">{stored}<"))
+    );
 
     let ingest_trace = "0af7651916cd43dd8448eb211c80319c";
     let response = client

@@ -4,7 +4,7 @@
 //!  enqueue (code, CLI, job file, board, schedule)
 //!        │  one Lua script: the job hash and its place in `waiting` or `delayed`
 //!        ▼
-//!  Redis: {<prefix>:queue}:<queue>:waiting / delayed / active / completed / failed
+//!  Redis: {<prefix>:queue}:<queue>:waiting(:fifo) / delayed / active / completed / failed
 //!        │  a worker's one round trip records finished attempts and claims the next jobs
 //!        ▼
 //!  your Processor<S>::process(&JobContext<S>, payload) ── Ok(result) ──▶ completed

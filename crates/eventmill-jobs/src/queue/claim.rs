@@ -23,8 +23,9 @@ pub(crate) struct Fetched {
     pub(crate) attempt: u32,
     /// Runs in total, the first included.
     pub(crate) max_attempts: u32,
-    /// How long this attempt may run.
-    pub(crate) timeout: Duration,
+    /// How long this attempt may run; `None` (no `timeout_ms` in the hash, as enqueue.lua writes
+    /// it): the kind's policy.
+    pub(crate) timeout: Option<Duration>,
     /// The W3C `traceparent` of its enqueue (`queue::trace`): the attempt's span continues it.
     pub(crate) trace: Option<String>,
 }

@@ -435,8 +435,7 @@ impl Queue {
     /// nothing waits: the overview's "oldest waiting" (jobs of equal priority run oldest first).
     pub async fn oldest_waiting_ms(&self) -> Result<Option<i64>, QueueError> {
         let mut redis = self.redis.clone();
-        let first: Vec<String> =
-            redis::cmd("ZRANGE").arg(&self.keys.waiting).arg(0).arg(0).query_async(&mut redis).await?;
+        let (first, _) = self.waiting_page(0, 1).await?;
         let Some(id) = first.first() else { return Ok(None) };
         let times: (Option<i64>, Option<i64>) =
             redis::cmd("HMGET").arg(self.keys.job(id)).arg("created_at").arg("run_at").query_async(&mut redis).await?;

@@ -23,7 +23,8 @@ impl Queue {
         let (start, stop) = (offset as isize, (offset + limit.max(1)) as isize - 1);
         let key = self.keys.state(state);
         Ok(match state {
-            JobState::Waiting | JobState::Delayed | JobState::Active | JobState::WaitingChildren => {
+            JobState::Waiting => self.waiting_page(offset, limit.max(1)).await?,
+            JobState::Delayed | JobState::Active | JobState::WaitingChildren => {
                 redis::pipe().zrange(key, start, stop).zcard(key).query_async(&mut redis).await?
             }
             JobState::Completed | JobState::Failed | JobState::Cancelled => {
@@ -45,6 +46,7 @@ impl Queue {
     ) -> Result<(Vec<String>, Option<usize>), QueueError> {
         let search = scripts::Search {
             descending: matches!(state, JobState::Completed | JobState::Failed | JobState::Cancelled),
+            waiting: state == JobState::Waiting,
             needle: &needle.to_lowercase(),
             from,
             limit,

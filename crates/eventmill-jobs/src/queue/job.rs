@@ -131,9 +131,14 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
-    /// Builds a record from the job hash; `None` for an empty (missing) hash.
-    pub fn from_hash(mut h: HashMap<String, String>) -> Option<Self> {
-        let id = h.remove("id")?;
+    /// Builds the record of job `id` from its hash; `None` for an empty (missing) hash. A missing
+    /// field is its default: a waiting job's hash holds only what it needs (docs/jobs.md, "Memory
+    /// per waiting job"), with no `id`, `state` (waiting), `attempts`, `progress` or `errors`.
+    pub fn from_hash(id: &str, mut h: HashMap<String, String>) -> Option<Self> {
+        if h.is_empty() {
+            return None;
+        }
+        let id = h.remove("id").unwrap_or_else(|| id.to_owned());
         let num = |h: &HashMap<String, String>, k: &str| h.get(k).and_then(|v| v.parse::<i64>().ok());
         let json = |v: String| serde_json::from_str(&v).unwrap_or(serde_json::Value::String(v));
         Some(Self {

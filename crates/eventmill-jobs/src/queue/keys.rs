@@ -17,8 +17,12 @@ pub(crate) struct QueueKeys {
     pub(crate) seq: String,
     /// Followed by a deduplication key: the id of the job enqueued under it.
     pub(crate) idempotency_prefix: String,
-    /// Ready ids, scored by priority and place in line.
+    /// Ready ids with a priority, scored by priority and place in line.
     pub(crate) waiting: String,
+    /// `<waiting>:fifo`: ready ids without a priority, in line (a LIST, claimed from the head,
+    /// before any prioritised one). Scripts build its name from `waiting` (`push_waiting` and the
+    /// other waiting-line helpers of `helpers.lua`); Rust reads it for counts and listings.
+    pub(crate) waiting_line: String,
     /// Ids by run-at ms: delayed jobs and retries waiting out their backoff.
     pub(crate) delayed: String,
     /// Claimed ids by lease expiry ms.
@@ -64,6 +68,7 @@ impl QueueKeys {
             seq: format!("{tag}seq"),
             idempotency_prefix: format!("{tag}idempotency:"),
             waiting: format!("{base}:waiting"),
+            waiting_line: format!("{base}:waiting:fifo"),
             delayed: format!("{base}:delayed"),
             active: format!("{base}:active"),
             completed: format!("{base}:completed"),

@@ -144,7 +144,7 @@ impl Queues {
     /// A job by id, in any queue and state.
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, QueueError> {
         let hash: HashMap<String, String> = self.redis.clone().hgetall(format!("{}{id}", self.job_prefix)).await?;
-        Ok(JobRecord::from_hash(hash))
+        Ok(JobRecord::from_hash(id, hash))
     }
 
     /// The log lines job `id`'s processor wrote (the last 1,000), oldest first.

@@ -383,7 +383,8 @@ impl Queue {
 
     /// How many jobs each state holds, and whether the queue is paused.
     pub async fn counts(&self) -> Result<QueueCounts, QueueError> {
-        let (waiting, delayed, active, completed, failed, waiting_children, paused): (
+        let (line, ranked, delayed, active, completed, failed, waiting_children, paused): (
+            u64,
             u64,
             u64,
             u64,
@@ -392,6 +393,7 @@ impl Queue {
             u64,
             bool,
         ) = redis::pipe()
+            .llen(&self.keys.waiting_line)
             .zcard(&self.keys.waiting)
             .zcard(&self.keys.delayed)
             .zcard(&self.keys.active)
@@ -401,6 +403,7 @@ impl Queue {
             .exists(&self.keys.paused)
             .query_async(&mut self.redis.clone())
             .await?;
+        let waiting = line + ranked;
         Ok(QueueCounts { waiting, delayed, active, completed, failed, waiting_children, paused })
     }
 
@@ -410,10 +413,29 @@ impl Queue {
         let end = limit.max(1) as isize - 1;
         let key = self.keys.state(state);
         Ok(match state {
-            JobState::Waiting | JobState::Delayed | JobState::Active | JobState::WaitingChildren => {
-                redis.zrange(key, 0, end).await?
-            }
+            JobState::Waiting => self.waiting_page(0, limit.max(1)).await?.0,
+            JobState::Delayed | JobState::Active | JobState::WaitingChildren => redis.zrange(key, 0, end).await?,
             JobState::Completed | JobState::Failed | JobState::Cancelled => redis.zrevrange(key, 0, end).await?,
         })
+    }
+
+    /// Ids of the waiting line from position `offset` (0-based, claim order: the unprioritised
+    /// LIST, then the prioritised sorted set), at most `limit`, and how many wait in all.
+    pub(crate) async fn waiting_page(&self, offset: usize, limit: usize) -> Result<(Vec<String>, u64), QueueError> {
+        let mut redis = self.redis.clone();
+        let (start, stop) = (offset as isize, (offset + limit) as isize - 1);
+        let (mut ids, line, ranked): (Vec<String>, u64, u64) = redis::pipe()
+            .lrange(&self.keys.waiting_line, start, stop)
+            .llen(&self.keys.waiting_line)
+            .zcard(&self.keys.waiting)
+            .query_async(&mut redis)
+            .await?;
+        if ids.len() < limit && ranked > 0 {
+            let from = offset.saturating_sub(line as usize) as isize;
+            let more: Vec<String> =
+                redis.zrange(&self.keys.waiting, from, from + (limit - ids.len()) as isize - 1).await?;
+            ids.extend(more);
+        }
+        Ok((ids, line + ranked))
     }
 }

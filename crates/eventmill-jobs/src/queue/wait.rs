@@ -189,7 +189,7 @@ async fn follow(
     let (mut pause, mut last) = (Duration::from_millis(10), None);
     loop {
         let hash: HashMap<String, String> = redis.hgetall(&key).await.map_err(QueueError::from)?;
-        let job = JobRecord::from_hash(hash).ok_or_else(|| WaitError::Removed { id: id.to_owned() })?;
+        let job = JobRecord::from_hash(id, hash).ok_or_else(|| WaitError::Removed { id: id.to_owned() })?;
         let seen = (job.state, job.progress, job.progress_message.clone(), job.attempts);
         if last.as_ref() != Some(&seen) {
             on_change(&job);

@@ -12,6 +12,7 @@ mod scheduler;
 mod history;
 mod workers;
 mod prefetch;
+mod layout;
 mod schedule_processes;
 mod wait;
 mod slos;

@@ -6,7 +6,7 @@ use eventmill_jobs::{EnqueueOptions, JobState};
 use crate::support::{AnalyticsQueues, TestEnv};
 
 #[tokio::test]
-async fn a_waiting_list_of_an_older_eventmill_becomes_the_sorted_set_in_the_same_order_at_declare() {
+async fn a_waiting_list_of_an_older_eventmill_joins_the_waiting_line_in_the_same_order_at_declare() {
     let env = TestEnv::new().await;
     let queue = env.queues.rollup().clone();
     let mut ids = Vec::new();
@@ -16,12 +16,37 @@ async fn a_waiting_list_of_an_older_eventmill_becomes_the_sorted_set_in_the_same
     // Before priorities, `waiting` was a list: LPUSH on enqueue, RPOP to claim.
     let key = format!("{}{}:waiting", eventmill_jobs::queue::key_base(&env.prefix), queue.name);
     let mut redis = env.redis();
-    let _: () = redis::AsyncCommands::del(&mut redis, &key).await.unwrap();
+    let _: () = redis::AsyncCommands::del(&mut redis, &[&key, &format!("{key}:fifo")]).await.unwrap();
     for id in &ids {
         let _: () = redis::AsyncCommands::lpush(&mut redis, &key, id).await.unwrap();
     }
     queue.declare(false, 1).await.unwrap();
     assert_eq!(queue.ids(JobState::Waiting, 10).await.unwrap(), ids, "the next to run first, as before");
+    assert_eq!(queue.counts().await.unwrap().waiting, 4);
+}
+
+#[tokio::test]
+async fn unprioritised_jobs_in_the_sorted_set_of_an_older_eventmill_join_the_head_of_the_line_at_declare() {
+    let env = TestEnv::new().await;
+    let queue = env.queues.rollup().clone();
+    let enqueue = |priority| {
+        let options = EnqueueOptions { priority, ..Default::default() };
+        let queue = queue.clone();
+        async move { queue.enqueue("DAILY_ROLLUP", r#"{"test":true}"#, options).await.unwrap().id }
+    };
+    let old: Vec<String> = vec![enqueue(None).await, enqueue(None).await];
+    let urgent = enqueue(Some(1)).await;
+    let new = enqueue(None).await;
+    // Before the LIST, unprioritised jobs waited in the sorted set with their place in line as score.
+    let key = format!("{}{}:waiting", eventmill_jobs::queue::key_base(&env.prefix), queue.name);
+    let mut redis = env.redis();
+    for (score, id) in old.iter().enumerate() {
+        let _: () = redis::AsyncCommands::lrem(&mut redis, format!("{key}:fifo"), 1, id).await.unwrap();
+        let _: () = redis::AsyncCommands::zadd(&mut redis, &key, id, score + 1).await.unwrap();
+    }
+    queue.declare(false, 1).await.unwrap();
+    let line = queue.ids(JobState::Waiting, 10).await.unwrap();
+    assert_eq!(line, [old[0].clone(), old[1].clone(), new, urgent], "older first, then newer, then by priority");
     assert_eq!(queue.counts().await.unwrap().waiting, 4);
 }
 

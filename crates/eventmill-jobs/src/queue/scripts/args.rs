@@ -183,6 +183,8 @@ impl ToRedisArgs for LiveReport<'_> {
 pub(crate) struct Search<'a> {
     /// Newest first (finished states) rather than next-to-run first.
     pub(crate) descending: bool,
+    /// The waiting line (its LIST, then its sorted set: `waiting_range` in `helpers.lua`).
+    pub(crate) waiting: bool,
     /// Lower-cased.
     pub(crate) needle: &'a str,
     /// The position to start from (0-based, in display order).
@@ -193,10 +195,16 @@ pub(crate) struct Search<'a> {
     pub(crate) budget: usize,
 }
 
-/// ARGV 2-6: order ('z' ascending, 'zrev' descending), needle, from, limit, budget.
+/// ARGV 2-6: order ('z' ascending, 'zrev' descending, 'line' the waiting line), needle, from,
+/// limit, budget.
 impl ToRedisArgs for Search<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
-        out.write_arg(if self.descending { b"zrev" } else { b"z" });
+        let order: &[u8] = match (self.waiting, self.descending) {
+            (true, _) => b"line",
+            (false, true) => b"zrev",
+            (false, false) => b"z",
+        };
+        out.write_arg(order);
         out.write_arg(self.needle.as_bytes());
         self.from.write_redis_args(out);
         self.limit.max(1).write_redis_args(out);

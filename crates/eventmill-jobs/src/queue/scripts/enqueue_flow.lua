@@ -34,7 +34,7 @@ for i = 0, n - 1 do
   if state == 'delayed' then
     redis.call('ZADD', KEYS[k + 1], run_at, id)
   else
-    redis.call('ZADD', KEYS[k], waiting_score(key, KEYS[k + 3], false), id)
+    push_waiting(KEYS[k], key, id, KEYS[k + 3], false)
   end
   redis.call('ZADD', KEYS[k + 2], 0, '0')
   ids[#ids + 1] = id

@@ -28,7 +28,7 @@ for i = 15 + started, #ARGV, 5 do
       -- A held job never started: its attempt was never counted.
       if redis.call('HDEL', key, 'prefetched') == 0 then redis.call('HINCRBY', key, 'attempts', -1) end
       redis.call('HSET', key, 'state', 'waiting')
-      redis.call('ZADD', KEYS[1], waiting_score(key, KEYS[8], true), id)
+      push_waiting(KEYS[1], key, id, KEYS[8], true)
       statuses[#statuses + 1] = 'released'
     elseif kind == 'd' or kind == 'l' then
       statuses[#statuses + 1] = postpone(key, id, kind, b, KEYS[1], KEYS[2], KEYS[8], KEYS[11])
@@ -58,7 +58,7 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
   local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, chunk)
   for _, id in ipairs(due) do
     redis.call('ZREM', KEYS[2], id)
-    redis.call('ZADD', KEYS[1], waiting_score(prefix .. id, KEYS[8], false), id)
+    push_waiting(KEYS[1], prefix .. id, id, KEYS[8], false)
     redis.call('HSET', prefix .. id, 'state', 'waiting')
   end
   local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, chunk)
@@ -68,7 +68,7 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
     if redis.call('HDEL', key, 'prefetched') == 1 then
       -- Held by a worker that died before starting it: back in line, no attempt spent.
       redis.call('HSET', key, 'state', 'waiting')
-      redis.call('ZADD', KEYS[1], waiting_score(key, KEYS[8], true), id)
+      push_waiting(KEYS[1], key, id, KEYS[8], true)
     else
       local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
       local owner = redis.call('HGET', key, 'worker') or ''
@@ -81,7 +81,7 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
         failed = failed + 1
       else
         redis.call('HSET', key, 'state', 'waiting')
-        redis.call('ZADD', KEYS[1], waiting_score(key, KEYS[8], true), id)
+        push_waiting(KEYS[1], key, id, KEYS[8], true)
       end
     end
   end
@@ -98,37 +98,34 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
     if left < take then take, limited = math.max(left, 0), true end
   end
   if take > 0 then
-    local popped = redis.call('ZPOPMIN', KEYS[1], take)
-    if popped then
-      for i = 1, #popped, 2 do
-        local id = popped[i]
-        local key = prefix .. id
-        redis.call('ZADD', KEYS[3], now + lease, id)
-        if #claimed < want then
-          redis.call('HINCRBY', key, 'attempts', 1)
-          redis.call('HSET', key, 'state', 'active', 'started_at', now, 'worker', worker, 'progress', 0,
-            'progress_message', '')
-          claimed[#claimed + 1] = redis.call('HMGET', key, 'id', 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms',
-            'trace')
-        else
-          -- Held ahead: leased to this worker, its attempt counted when it starts (the reply
-          -- carries the attempt number it will have).
-          redis.call('HSET', key, 'state', 'active', 'worker', worker, 'progress', 0, 'progress_message', '',
-            'prefetched', 1)
-          local job = redis.call('HMGET', key, 'id', 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms',
-            'trace')
-          job[4] = tostring(tonumber(job[4] or '0') + 1)
-          claimed[#claimed + 1] = job
-        end
+    for _, id in ipairs(pop_waiting(KEYS[1], take)) do
+      local key = prefix .. id
+      redis.call('ZADD', KEYS[3], now + lease, id)
+      if #claimed < want then
+        redis.call('HINCRBY', key, 'attempts', 1)
+        redis.call('HSET', key, 'state', 'active', 'started_at', now, 'worker', worker, 'progress', 0,
+          'progress_message', '')
+        local job = redis.call('HMGET', key, 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms', 'trace')
+        table.insert(job, 1, id)
+        claimed[#claimed + 1] = job
+      else
+        -- Held ahead: leased to this worker, its attempt counted when it starts (the reply
+        -- carries the attempt number it will have).
+        redis.call('HSET', key, 'state', 'active', 'worker', worker, 'progress', 0, 'progress_message', '',
+          'prefetched', 1)
+        local job = redis.call('HMGET', key, 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms', 'trace')
+        table.insert(job, 1, id)
+        job[4] = tostring(tonumber(job[4] or '0') + 1)
+        claimed[#claimed + 1] = job
       end
     end
     if rate_max > 0 and #claimed > 0 and redis.call('INCRBY', KEYS[9], #claimed) == #claimed then
       redis.call('PEXPIRE', KEYS[9], rate_ms)
     end
-    if not limited and held < 0 and #claimed == take and redis.call('ZCARD', KEYS[1]) > 0 then redis.call('ZADD', KEYS[7], 0, '0') end
+    if not limited and held < 0 and #claimed == take and waiting_count(KEYS[1]) > 0 then redis.call('ZADD', KEYS[7], 0, '0') end
   end
-  if held > 0 and (next_due < 0 or held < next_due) and redis.call('ZCARD', KEYS[1]) > 0 then next_due = held end
-  if limited and redis.call('ZCARD', KEYS[1]) > 0 then
+  if held > 0 and (next_due < 0 or held < next_due) and waiting_count(KEYS[1]) > 0 then next_due = held end
+  if limited and waiting_count(KEYS[1]) > 0 then
     local window_end = now + math.max(redis.call('PTTL', KEYS[9]), 1)
     if next_due < 0 or window_end < next_due then next_due = window_end end
   end

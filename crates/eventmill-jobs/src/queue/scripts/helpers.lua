@@ -22,10 +22,68 @@ end
 -- A waiting job's score: its priority (0 = none, runs first; then 1, 2, ... like BullMQ) in the
 -- high bits, its place in line in the low 32 bits, so ZPOPMIN claims by priority, then FIFO.
 -- `front` puts it first among its priority (handed back, lease expired, promoted by hand).
-local function waiting_score(key, order_key, front)
-  local priority = tonumber(redis.call('HGET', key, 'priority') or '0') or 0
+local function waiting_score(key, order_key, front, priority)
+  priority = tonumber(priority or redis.call('HGET', key, 'priority') or '0') or 0
   if front then return priority * 4294967296 end
   return priority * 4294967296 + redis.call('INCR', order_key) % 4294967296
+end
+
+-- The waiting line (docs/jobs.md, "Memory per waiting job"): unprioritised jobs wait in the LIST
+-- `<waiting>:fifo` (claimed from its head: ~10 bytes a job, where a sorted set entry costs ~100),
+-- prioritised ones in the sorted set `<waiting>` (score: `waiting_score`). Unprioritised jobs run
+-- first, as priority 0 always did. Every script goes through these four: none touches the two keys
+-- itself. `waiting` is the queue's waiting key; the LIST's name is built from it (same hash tag).
+-- `push_waiting`: job `id` (hash `key`) joins the line, first among its priority with `front`;
+-- `priority` if the caller knows it (else read from the hash; missing = 0).
+local function push_waiting(waiting, key, id, order_key, front, priority)
+  priority = tonumber(priority or redis.call('HGET', key, 'priority') or '0') or 0
+  if priority > 0 then
+    redis.call('ZADD', waiting, waiting_score(key, order_key, front, priority), id)
+  elseif front then
+    redis.call('LPUSH', waiting .. ':fifo', id)
+  else
+    redis.call('RPUSH', waiting .. ':fifo', id)
+  end
+end
+
+-- Takes up to `n` ids off the head of the line (unprioritised first, then by priority).
+local function pop_waiting(waiting, n)
+  local ids = {}
+  if n <= 0 then return ids end
+  local fifo = redis.call('LPOP', waiting .. ':fifo', n)
+  if fifo then ids = fifo end
+  if #ids < n then
+    local popped = redis.call('ZPOPMIN', waiting, n - #ids)
+    for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
+  end
+  return ids
+end
+
+-- How many jobs wait.
+local function waiting_count(waiting)
+  return redis.call('LLEN', waiting .. ':fifo') + redis.call('ZCARD', waiting)
+end
+
+-- Takes job `id` (hash `key`) out of the line; 1 if it was there. The LIST is searched (LREM,
+-- O(n)) only for a job whose hash says it waits (no `state`: waiting).
+local function remove_waiting(waiting, key, id)
+  if redis.call('ZREM', waiting, id) > 0 then return 1 end
+  local state = redis.call('HGET', key, 'state')
+  if state and state ~= 'waiting' then return 0 end
+  return redis.call('LREM', waiting .. ':fifo', 1, id)
+end
+
+-- Ids of the line from position `start` (0-based), at most `n`, in claim order.
+local function waiting_range(waiting, start, n)
+  local ids = {}
+  if n <= 0 then return ids end
+  local len = redis.call('LLEN', waiting .. ':fifo')
+  if start < len then ids = redis.call('LRANGE', waiting .. ':fifo', start, math.min(start + n, len) - 1) end
+  if #ids < n then
+    local from = math.max(start - len, 0)
+    for _, id in ipairs(redis.call('ZRANGE', waiting, from, from + n - #ids - 1)) do ids[#ids + 1] = id end
+  end
+  return ids
 end
 
 local function push_error(key, attempt, now, message, worker)
@@ -39,7 +97,7 @@ end
 local function run_parent(pkey, parent, k, now)
   redis.call('ZREM', k[1], parent)
   redis.call('HSET', pkey, 'state', 'waiting', 'run_at', now, 'progress_message', '')
-  redis.call('ZADD', k[2], waiting_score(pkey, k[3], false), parent)
+  push_waiting(k[2], pkey, parent, k[3], false)
   redis.call('ZADD', k[4], 0, '0')
 end
 
@@ -133,7 +191,7 @@ local function postpone(key, id, kind, value, waiting, delayed, order, limited)
   end
   if redis.call('PTTL', limited) < tonumber(value) then redis.call('SET', limited, value, 'PX', value) end
   redis.call('HSET', key, 'state', 'waiting', 'progress_message', 'its queue is rate limited by its processor')
-  redis.call('ZADD', waiting, waiting_score(key, order, true), id)
+  push_waiting(waiting, key, id, order, true)
   return 'rate-limited'
 end
 
@@ -187,7 +245,8 @@ end
 -- `state` field is `waiting`.
 local function dedup_hit(prefix, id, mode, payload, run_at, delayed)
   if mode ~= 's' and mode ~= 'd' then return {0, id} end
-  local job = redis.call('HMGET', prefix .. id, 'id', 'state', 'attempts')
+  -- `kind` tells the hash exists (a waiting job's hash has no `id`: "Memory per waiting job").
+  local job = redis.call('HMGET', prefix .. id, 'kind', 'state', 'attempts')
   local state = job[2] or 'waiting'
   if not job[1] or state == 'completed' or state == 'failed' or state == 'cancelled' then return nil end
   if mode == 's' then return {0, id} end

@@ -66,7 +66,7 @@ static REMOVE: LazyLock<Script> = with_helpers!("remove.lua");
 
 /// Scans the ids of one state and answers those whose payload contains a needle (plain find, no
 /// patterns), within a budget of ids looked at.
-static SEARCH: LazyLock<Script> = LazyLock::new(|| Script::new(concat!("\n", include_str!("search.lua"))));
+static SEARCH: LazyLock<Script> = with_helpers!("search.lua");
 
 /// Cancels one job (a flow's child counts as failed for its parent; a parent waiting for its
 /// children is removed): a waiting or delayed job is deleted, a running one ends `cancelled` in

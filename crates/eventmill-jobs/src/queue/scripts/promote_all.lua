@@ -3,7 +3,7 @@
 local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
-  redis.call('ZADD', KEYS[2], waiting_score(ARGV[1] .. id, KEYS[4], false), id)
+  push_waiting(KEYS[2], ARGV[1] .. id, id, KEYS[4], false)
   redis.call('HSET', ARGV[1] .. id, 'state', 'waiting', 'run_at', ARGV[2])
 end
 if #ids > 0 then redis.call('ZADD', KEYS[3], 0, '0') end

@@ -61,8 +61,9 @@ impl FromRedisValue for Recorded {
     }
 }
 
-/// A claimed job in `finish_and_fetch.lua`'s reply: its hash's `id`, `kind`, `payload`,
-/// `attempts`, `max_attempts`, `timeout_ms`, `trace` (nil: none).
+/// A claimed job in `finish_and_fetch.lua`'s reply: its id, then its hash's `kind`, `payload`,
+/// `attempts`, `max_attempts`, `timeout_ms` (nil: not written at enqueue, the kind's policy),
+/// `trace` (nil: none).
 impl FromRedisValue for Fetched {
     fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
         let [id, kind, payload, attempt, max_attempts, timeout_ms, trace] =
@@ -78,7 +79,9 @@ impl FromRedisValue for Fetched {
             payload: String::from_redis_value(payload).map_err(field("payload"))?,
             attempt: u32::from_redis_value(attempt).map_err(field("attempts"))?,
             max_attempts: u32::from_redis_value(max_attempts).map_err(field("max_attempts"))?,
-            timeout: Duration::from_millis(u64::from_redis_value(timeout_ms).map_err(field("timeout_ms"))?),
+            timeout: Option::<u64>::from_redis_value(timeout_ms)
+                .map_err(field("timeout_ms"))?
+                .map(Duration::from_millis),
             trace: Option::<String>::from_redis_value(trace).map_err(field("trace"))?,
             id,
         })
@@ -202,8 +205,16 @@ mod tests {
         assert_eq!(round.claimed[2].trace.as_deref(), Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
         let job = &round.claimed[1];
         assert_eq!((job.id.as_str(), job.kind.as_str(), job.payload.as_str()), ("8", "NOOP", "{}"));
-        assert_eq!((job.attempt, job.max_attempts, job.timeout), (2, 3, Duration::from_secs(30)));
+        assert_eq!((job.attempt, job.max_attempts, job.timeout), (2, 3, Some(Duration::from_secs(30))));
         assert_eq!(round.next_due, Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn a_claimed_job_without_timeout_ms_takes_its_kinds_policy() {
+        let job = Value::Array(vec![text("9"), text("NOOP"), text("{}"), text("1"), text("3"), Value::Nil, Value::Nil]);
+        let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![job]), Value::Int(-1), Value::Int(0)]);
+        let round = Round::from_redis_value(reply).unwrap();
+        assert_eq!(round.claimed[0].timeout, None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('HSET', ARGV[1] .. id, 'state', 'waiting', 'attempts', 0, 'run_at', ARGV[2])
   redis.call('HDEL', ARGV[1] .. id, 'finished_at')
-  redis.call('ZADD', KEYS[2], waiting_score(ARGV[1] .. id, KEYS[4], false), id)
+  push_waiting(KEYS[2], ARGV[1] .. id, id, KEYS[4], false)
 end
 if #ids > 0 then redis.call('ZADD', KEYS[3], 0, '0') end
 return #ids

@@ -6,6 +6,8 @@ while pos < from + budget do
   local ids
   if order == 'zrev' then
     ids = redis.call('ZREVRANGE', KEYS[1], pos, pos + n - 1)
+  elseif order == 'line' then
+    ids = waiting_range(KEYS[1], pos, n)
   else
     ids = redis.call('ZRANGE', KEYS[1], pos, pos + n - 1)
   end

@@ -32,7 +32,8 @@ impl Worker {
         let handler = self.handler.clone();
         let attempt = std::panic::catch_unwind(AssertUnwindSafe(|| handler.handle(running)));
         let policy = self.queue.policy(&job.kind);
-        let (active, done, id, timeout) = (self.active.clone(), self.done.clone(), job.id.clone(), job.timeout);
+        let (active, done, id, timeout) =
+            (self.active.clone(), self.done.clone(), job.id.clone(), job.timeout.unwrap_or(policy.timeout));
         let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempt);
         // The attempt continues the trace its enqueue ran under (none: a root, or the worker's).
         if let Some(trace) = &job.trace {
