@@ -108,8 +108,8 @@
   function render(history) {
     draw(document.getElementById("throughput-chart"), history.points, SERIES, (v) => v);
     draw(document.getElementById("latency-chart"), history.points, LATENCY, (v) => Math.log10(Math.max(v, 1)));
-    for (const key of ["completed", "retried", "failed"]) {
-      const node = document.getElementById("history-" + key);
+    for (const key of ["completed", "retried", "failed", "lease_expired"]) {
+      const node = document.getElementById("history-" + key.replace("_", "-"));
       if (node) node.textContent = String(history[key]);
     }
   }

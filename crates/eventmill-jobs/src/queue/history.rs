@@ -142,6 +142,8 @@ pub struct Throughput {
     pub retried: u64,
     /// Jobs failed for good.
     pub failed: u64,
+    /// Attempts whose worker stopped responding (lease expired; the job was retried or failed).
+    pub lease_expired: u64,
 }
 
 impl Throughput {
@@ -149,6 +151,7 @@ impl Throughput {
         self.completed += other.completed;
         self.retried += other.retried;
         self.failed += other.failed;
+        self.lease_expired += other.lease_expired;
     }
 
     /// Failed for good / (completed + failed), in percent (`None` when nothing finished).
@@ -184,7 +187,7 @@ impl KindStats {
 /// Every kind's figures over one minute or hour (or their sum), by kind.
 pub type PeriodStats = BTreeMap<String, KindStats>;
 
-/// Parses one stats hash (`<kind>:c|r|f` and `<kind>:w|x|e:<bucket>` fields).
+/// Parses one stats hash (`<kind>:c|r|f|l` and `<kind>:w|x|e:<bucket>` fields).
 fn parse_period(fields: HashMap<String, u64>) -> PeriodStats {
     let mut period = PeriodStats::new();
     for (field, count) in fields {
@@ -209,6 +212,7 @@ fn parse_period(fields: HashMap<String, u64>) -> PeriodStats {
             ("c", None) => stats.throughput.completed += count,
             ("r", None) => stats.throughput.retried += count,
             ("f", None) => stats.throughput.failed += count,
+            ("l", None) => stats.throughput.lease_expired += count,
             ("w", Some(b)) => stats.wait.add(b, count),
             ("x", Some(b)) => stats.run.add(b, count),
             ("e", Some(b)) => stats.end_to_end.add(b, count),
@@ -465,14 +469,16 @@ mod tests {
         let fields = HashMap::from([
             ("A:c".to_owned(), 3),
             ("A:f".to_owned(), 1),
+            ("ns:B:l".to_owned(), 1),
             ("A:w:5".to_owned(), 4),
             ("ns:B:r".to_owned(), 2),
             ("ns:B:x:40".to_owned(), 2),
         ]);
         let period = parse_period(fields);
-        assert_eq!(period["A"].throughput, Throughput { completed: 3, retried: 0, failed: 1 });
+        assert_eq!(period["A"].throughput, Throughput { completed: 3, retried: 0, failed: 1, lease_expired: 0 });
         assert_eq!(period["A"].wait.count(), 4);
         assert_eq!(period["ns:B"].throughput.retried, 2);
+        assert_eq!(period["ns:B"].throughput.lease_expired, 1);
         assert_eq!(period["ns:B"].run.buckets()[&40], 2);
     }
 }

@@ -95,3 +95,53 @@ async fn history_hashes_expire_within_their_retention_and_stay_small() {
     assert!(bytes < 4 * 1024, "history of one busy minute takes {bytes} bytes");
     println!("history: {} hash(es), {bytes} bytes (MEMORY USAGE) for 400 attempts of one kind", keys.len());
 }
+
+// A worker killed mid-run (as kill -9: its task aborted, its lease no longer renewed): the claim
+// that takes the job back counts the attempt as `lease_expired` in the minute and the hour; on its
+// last attempt it also counts as failed for good.
+#[tokio::test]
+async fn an_attempt_whose_lease_expired_is_counted_in_the_history() {
+    let env = TestEnv::with(&[("EVENTMILL_JOB_LEASE_MS", "400"), ("EVENTMILL_JOB_BACKOFF_MS", "100")]).await;
+    let queue = env.queues.rollup();
+    let handler = Scripted::first_then(Behaviour::Hang, Behaviour::Succeed);
+    let doomed = start_worker(queue, handler.clone(), 1);
+    let id = enqueue(queue, "DAILY_ROLLUP").await;
+    crate::support::wait_for_state(&env.queues, &id, JobState::Active, Duration::from_secs(5)).await;
+    doomed.handle.abort();
+    assert!(doomed.handle.await.unwrap_err().is_cancelled());
+    let survivor = start_worker(queue, handler.clone(), 1);
+    let job = crate::support::wait_for_state(&env.queues, &id, JobState::Completed, Duration::from_secs(5)).await;
+    survivor.shutdown.cancel();
+    let _ = survivor.handle.await;
+    assert!(job.errors[0].error.contains("stopped responding"), "{:?}", job.errors);
+    for window in [Window::Hour, Window::TwoWeeks] {
+        let history = queue.history(window).await.unwrap();
+        let t = history.total;
+        assert_eq!((t.completed, t.retried, t.failed, t.lease_expired), (1, 0, 0, 1), "{window:?}");
+        let kind = history.kinds.iter().find(|k| k.kind == "DAILY_ROLLUP").unwrap();
+        assert_eq!(kind.total.lease_expired, 1);
+        // The expired attempt has no run time: only the completed one is timed.
+        assert_eq!((kind.run.count, kind.end_to_end.count), (1, 1), "{window:?}");
+        assert_eq!(history.points.iter().map(|p| p.total.lease_expired).sum::<u64>(), 1);
+        let json = serde_json::to_value(&history).unwrap();
+        assert_eq!(json["lease_expired"], 1, "the JSON API carries it");
+    }
+
+    // On its last attempt: lease expired and failed for good, with its end-to-end time.
+    let last = TestEnv::with(&[("EVENTMILL_JOB_LEASE_MS", "400"), ("EVENTMILL_JOB_ATTEMPTS", "1")]).await;
+    let queue = last.queues.rollup();
+    let doomed = start_worker(queue, Scripted::new(Behaviour::Hang), 1);
+    let id = enqueue(queue, "DAILY_ROLLUP").await;
+    crate::support::wait_for_state(&last.queues, &id, JobState::Active, Duration::from_secs(5)).await;
+    doomed.handle.abort();
+    let survivor = start_worker(queue, Scripted::new(Behaviour::Succeed), 1);
+    crate::support::wait_for_state(&last.queues, &id, JobState::Failed, Duration::from_secs(5)).await;
+    survivor.shutdown.cancel();
+    let _ = survivor.handle.await;
+    let history = queue.history(Window::Hour).await.unwrap();
+    let t = history.total;
+    assert_eq!((t.completed, t.retried, t.failed, t.lease_expired), (0, 0, 1, 1));
+    let kind = history.kinds.iter().find(|k| k.kind == "DAILY_ROLLUP").unwrap();
+    assert_eq!(kind.failure_rate, Some(100.0));
+    assert_eq!((kind.wait.count, kind.run.count, kind.end_to_end.count), (0, 0, 1));
+}

@@ -73,7 +73,9 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
       local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
       local owner = redis.call('HGET', key, 'worker') or ''
       push_error(key, attempts, now, 'worker ' .. owner .. ' stopped responding (lease expired)', owner)
-      if attempts >= tonumber(redis.call('HGET', key, 'max_attempts') or '1') then
+      local final = attempts >= tonumber(redis.call('HGET', key, 'max_attempts') or '1')
+      note_lease_expired(KEYS[3], key, now, final)
+      if final then
         redis.call('HSET', key, 'state', 'failed', 'finished_at', now)
         redis.call('ZADD', KEYS[5], now, id)
         child_ended(prefix, redis.call('HGET', key, 'parent'), id, false, 'its worker stopped responding', now)

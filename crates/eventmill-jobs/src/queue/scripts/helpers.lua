@@ -169,6 +169,25 @@ local function note_finished(active, key, status, now)
   end
 end
 
+-- An attempt whose worker stopped responding (its lease expired), seen by the claim that takes the
+-- job back: `<kind>:l` in the same minute and hour hashes (no wait or run time: the attempt's end is
+-- unknown). `final`: that was its last attempt, so it also counts as failed for good (`<kind>:f`)
+-- with its end-to-end time. Called only for an expired lease: nothing on the normal finish path.
+local function note_lease_expired(active, key, now, final)
+  local job = redis.call('HMGET', key, 'kind', 'created_at')
+  local kind, created = job[1] or '?', tonumber(job[2]) or now
+  local base = string.sub(active, 1, -7) .. 'stats:'
+  local minute, hour = math.floor(now / 60000), math.floor(now / 3600000)
+  for _, period in ipairs({{base .. 'm:' .. minute, minute * 60 + 87000}, {base .. 'h:' .. hour, hour * 3600 + 1209600}}) do
+    local stats = period[1]
+    if redis.call('HINCRBY', stats, kind .. ':l', 1) == 1 then redis.call('EXPIREAT', stats, period[2]) end
+    if final then
+      redis.call('HINCRBY', stats, kind .. ':f', 1)
+      redis.call('HINCRBY', stats, kind .. ':e:' .. latency_bucket(now - created), 1)
+    end
+  end
+end
+
 -- A job whose processor asked to wait, its attempt given back: `d` delayed until `value` (ms),
 -- `l` first in line while its queue takes no job for `value` ms (a longer pause in force is kept).
 local function postpone(key, id, kind, value, waiting, delayed, order, limited)
