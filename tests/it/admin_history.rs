@@ -42,9 +42,11 @@ async fn a_kind_made_slow_turns_its_slo_card_to_breached_and_back_when_it_recove
     let handler = Scripted::new(Behaviour::Sleep(Duration::from_millis(1500)));
     let worker = start_worker(queues.rollup(), handler.clone(), 4);
 
-    // The kind turns slow, then (once the page could see the breach) fast again.
+    // The kind turns slow and stays slow until the page has shown "breached" (the scenario writes
+    // `seen` then), only then fast again: however long Chromium takes to start, the page sees both.
+    let seen = std::env::temp_dir().join(format!("eventmill-slo-breached-{:016x}", rand::random::<u64>()));
     let driver = {
-        let (queues, handler) = (queues.clone(), handler.clone());
+        let (queues, handler, seen) = (queues.clone(), handler.clone(), seen.clone());
         tokio::spawn(async move {
             for _ in 0..4 {
                 enqueue(queues.rollup(), "DAILY_ROLLUP").await;
@@ -55,7 +57,8 @@ async fn a_kind_made_slow_turns_its_slo_card_to_breached_and_back_when_it_recove
             })
             .await;
             assert!(breached, "4 attempts of 1.5 s breach a 700 ms run p95");
-            tokio::time::sleep(Duration::from_secs(8)).await;
+            let page_saw_it = eventually(Duration::from_secs(100), || async { seen.exists() }).await;
+            assert!(page_saw_it, "the page never showed the breach ({} not written)", seen.display());
             handler.set(Behaviour::Succeed);
             for _ in 0..96 {
                 enqueue(queues.rollup(), "DAILY_ROLLUP").await;
@@ -70,8 +73,9 @@ async fn a_kind_made_slow_turns_its_slo_card_to_breached_and_back_when_it_recove
             assert!(recovered, "96 fast attempts bring the p95 back: {slos:?} {:?}", queues.rollup().counts().await);
         })
     };
-    run_scenario(&app, "slos", &[("KIND", "DAILY_ROLLUP")]).await;
+    run_scenario(&app, "slos", &[("KIND", "DAILY_ROLLUP"), ("BREACHED_FILE", &seen.display().to_string())]).await;
     driver.await.unwrap();
+    let _ = std::fs::remove_file(&seen);
 
     let slos = queues.evaluate_slos().await.unwrap();
     let run = slos.iter().find(|s| s.slo.kind == "DAILY_ROLLUP" && s.slo.objective == Objective::RunP95).unwrap();
