@@ -20,7 +20,8 @@ use axum::{
     middleware,
 };
 use eventmill_jobs::{
-    EnqueueOptions, JobContext, JobError, JobState, Jobs, JobsSettings, Processor, QueueSpec, Registry, board,
+    DedupMode, EnqueueOptions, JobContext, JobError, JobState, Jobs, JobsSettings, Processor, QueueSpec, Registry,
+    board,
     queue::{DataEdit, key_base, now_ms},
     shutdown::Shutdown,
 };
@@ -185,6 +186,22 @@ impl Shop2 {
     /// Job `id`'s payload.
     async fn data(&self, id: &str) -> Value {
         self.jobs.queues().job(id).await.unwrap().unwrap().payload
+    }
+
+    /// Enqueues under simple deduplication key `key`, delayed by `delay`: the id, and whether it
+    /// is a new job.
+    async fn enqueue_simple(&self, user_id: &str, key: &str, delay: Option<Duration>) -> (String, bool) {
+        let options =
+            EnqueueOptions { idempotency_key: Some(key.into()), dedup: DedupMode::Simple, delay, ..Default::default() };
+        let enqueued =
+            self.jobs.enqueue_with::<SendWelcome>(&Welcome { user_id: user_id.into() }, options).await.unwrap();
+        (enqueued.id, enqueued.created)
+    }
+
+    /// The job id deduplication key `key` names in Redis (`None`: no such key).
+    async fn key_holder(&self, key: &str) -> Option<String> {
+        let mut redis = self.jobs.redis().clone();
+        redis.get(self.key(&format!("idempotency:{key}"))).await.unwrap()
     }
 
     fn audit(&self) -> Vec<String> {
@@ -652,4 +669,93 @@ async fn a_queues_global_concurrency_and_rate_limit_are_shown_changed_from_the_b
     let audit = shop.audit();
     assert_eq!(audit.iter().filter(|l| *l == "alice queue.limits ok").count(), 2, "{audit:?}");
     assert!(audit.contains(&"bob /jobs/api/queues/emails/limits refused".to_owned()), "{audit:?}");
+}
+
+// A simple deduplication key has no TTL: it lives while its job is pending. A job taken away
+// before it finished (removed, cancelled waiting or running, emptied) lets go of its key at once,
+// and cleaning a finished job that still holds one (left by an earlier version) deletes it: no key
+// outlives its job, and the next enqueue with the key is a new job. (An enqueue already took a gone
+// or cancelled job as finished, so nothing was refused before; the keys stayed in Redis for good.)
+
+#[tokio::test]
+async fn a_simple_dedup_key_is_let_go_when_the_board_removes_its_job() {
+    let shop = shop();
+    let (removed, _) = shop.enqueue_simple("u0", "remove-me", None).await;
+    assert_eq!(shop.key_holder("remove-me").await, Some(removed.clone()), "the waiting job holds its key");
+    let url = format!("/jobs/api/jobs/{removed}/remove");
+    let (status, answer) = shop.call(Method::POST, &url, "alice", json!({ "confirm": true })).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(shop.key_holder("remove-me").await, None, "a removed job lets go of its key");
+    let (next, created) = shop.enqueue_simple("u0", "remove-me", None).await;
+    assert!(created && next != removed, "the key enqueues a new job");
+}
+
+#[tokio::test]
+async fn a_simple_dedup_key_is_let_go_when_the_board_cancels_its_job_waiting_delayed_or_running() {
+    let shop = shop();
+    let confirm = json!({ "confirm": true });
+    let (waiting, _) = shop.enqueue_simple("u1", "cancel-waiting", None).await;
+    let (delayed, _) = shop.enqueue_simple("u2", "cancel-delayed", Some(HOUR)).await;
+    for (id, key) in [(&waiting, "cancel-waiting"), (&delayed, "cancel-delayed")] {
+        let url = format!("/jobs/api/jobs/{id}/cancel");
+        let (status, answer) = shop.call(Method::POST, &url, "alice", confirm.clone()).await;
+        assert_eq!((status.as_u16(), &answer["cancelled"]), (200, &json!("removed")), "{answer}");
+        assert_eq!(shop.key_holder(key).await, None, "a cancelled job lets go of its key {key}");
+        let (next, created) = shop.enqueue_simple("u3", key, Some(HOUR)).await;
+        assert!(created && &next != id, "the key {key} enqueues a new job");
+    }
+
+    // While running: the job ends `cancelled`, its key is let go before its processor stops.
+    let (running, _) = shop.enqueue_simple("slow-7", "cancel-running", None).await;
+    let shutdown = Shutdown::new();
+    let mut parts = JoinSet::new();
+    shop.jobs.spawn_workers(shop.jobs.dispatch(Arc::new(Shop)), &mut parts, &shutdown).unwrap();
+    let started = async {
+        while shop.jobs.queues().job(&running).await.unwrap().unwrap().state != JobState::Active {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), started).await.expect("the slow job starts");
+    let url = format!("/jobs/api/jobs/{running}/cancel");
+    let (status, answer) = shop.call(Method::POST, &url, "alice", confirm).await;
+    assert_eq!((status.as_u16(), &answer["cancelled"]), (200, &json!("running")), "{answer}");
+    assert_eq!(shop.key_holder("cancel-running").await, None, "a job cancelled while running lets go of its key");
+    let (next, created) = shop.enqueue_simple("u4", "cancel-running", Some(HOUR)).await;
+    assert!(created && next != running, "the key enqueues a new job");
+    shutdown.cancel();
+    while let Some(done) = parts.join_next().await {
+        done.unwrap().unwrap();
+    }
+    assert_eq!(shop.jobs.queues().job(&running).await.unwrap().unwrap().state, JobState::Cancelled);
+}
+
+#[tokio::test]
+async fn a_simple_dedup_key_is_let_go_when_the_board_empties_the_queue() {
+    let shop = shop();
+    let (waiting, _) = shop.enqueue_simple("u4", "empty-waiting", None).await;
+    let (delayed, _) = shop.enqueue_simple("u5", "empty-delayed", Some(HOUR)).await;
+    let url = "/jobs/api/queues/emails/empty";
+    let (status, answer) = shop.call(Method::POST, url, "alice", json!({ "confirm": true })).await;
+    assert_eq!((status.as_u16(), answer), (200, json!({ "removed": 2 })));
+    assert_eq!(shop.key_holder("empty-waiting").await, None, "job {waiting} emptied, its key let go");
+    assert_eq!(shop.key_holder("empty-delayed").await, None, "job {delayed} emptied, its key let go");
+    let (next, created) = shop.enqueue_simple("u6", "empty-waiting", None).await;
+    assert!(created && next != waiting, "the key enqueues a new job");
+}
+
+#[tokio::test]
+async fn a_simple_dedup_key_left_on_a_finished_job_is_deleted_when_the_board_cleans_the_job() {
+    let shop = shop();
+    // A failed job lets go of its key when it fails; an earlier version left a cancelled job's
+    // key behind, as set here.
+    let (failed, _) = shop.enqueue_simple("fail-8", "clean-me", None).await;
+    shop.run_until(0, 1).await;
+    let mut redis = shop.jobs.redis().clone();
+    let _: () = redis.set(shop.key("idempotency:clean-me"), &failed).await.unwrap();
+    shop.finished_ago(&failed, "failed", 2 * HOUR).await;
+    let body = json!({ "state": "failed", "older_than": "1h", "confirm": true });
+    let (status, answer) = shop.call(Method::POST, "/jobs/api/queues/emails/clean", "alice", body).await;
+    assert_eq!((status.as_u16(), &answer["removed"]), (200, &json!(1)), "{answer}");
+    assert_eq!(shop.stored(&failed).await, (false, false), "the job is gone");
+    assert_eq!(shop.key_holder("clean-me").await, None, "and the key it held");
 }

@@ -359,3 +359,30 @@ async fn schedules_add_show_pause_resume_and_remove_run_time_schedules_beside_th
     ok(&["schedules", "remove", "pinger"]).await;
     clean(&jobs, &prefix).await;
 }
+
+/// `jobs cancel` of a job holding a simple deduplication key (`--key K --dedup simple`, no TTL)
+/// lets go of the key: the same enqueue afterwards is a new job.
+#[tokio::test]
+async fn jobs_cancel_lets_go_of_a_simple_dedup_key() {
+    let (jobs, prefix) = connect();
+    let key = format!("{}idempotency:order-9", eventmill_jobs::queue::key_base(&prefix));
+    let holder = || async {
+        let mut redis = jobs.redis().clone();
+        redis::cmd("GET").arg(&key).query_async::<Option<String>>(&mut redis).await.unwrap()
+    };
+    let enqueue = ["enqueue", "SEND_RECEIPT", "order_id=o-9", "amount=9", "--key", "order-9", "--dedup", "simple"];
+    assert_eq!(shop(&jobs, &enqueue).await.unwrap(), ExitCode::SUCCESS);
+    assert_eq!(shop(&jobs, &enqueue).await.unwrap(), ExitCode::SUCCESS, "a duplicate is not an error");
+    let waiting = jobs_in(&jobs, JobState::Waiting).await;
+    assert_eq!(waiting.len(), 1, "the second enqueue was a duplicate: {waiting:?}");
+    let first = waiting[0].id.clone();
+    assert_eq!(holder().await, Some(first.clone()), "the waiting job holds its key");
+
+    assert_eq!(shop(&jobs, &["jobs", "cancel", &first]).await.unwrap(), ExitCode::SUCCESS);
+    assert_eq!(holder().await, None, "the cancelled job let go of its key");
+    assert_eq!(shop(&jobs, &enqueue).await.unwrap(), ExitCode::SUCCESS);
+    let waiting = jobs_in(&jobs, JobState::Waiting).await;
+    assert!(waiting.len() == 1 && waiting[0].id != first, "the key enqueued a new job: {waiting:?}");
+    assert_eq!(holder().await, Some(waiting[0].id.clone()));
+    clean(&jobs, &prefix).await;
+}

@@ -3,7 +3,7 @@
 //! another worker process, which resumes at the recorded step (the steps before it do not run
 //! again).
 
-use std::{process::Stdio, time::Duration};
+use std::{process::Stdio, sync::Arc, time::Duration};
 
 use eventmill_jobs::JobState;
 use serde_json::Value;
@@ -96,4 +96,137 @@ async fn a_step_job_sigkilled_mid_way_resumes_at_its_recorded_step_in_another_wo
     assert_eq!(job.attempts, 2, "{job:?}");
     assert!(job.errors.len() == 1 && job.errors[0].error.contains("stopped responding"), "{:?}", job.errors);
     assert_eq!(job.payload["waited_for_index"], Value::Bool(true), "it waited, delayed, before `index`");
+}
+
+/// What the attempts of `TwoAttempts` did, and the gates that hold them.
+struct Attempts {
+    /// (attempt, what happened), in order.
+    events: std::sync::Mutex<Vec<(u32, String)>>,
+    /// Attempt n waits at its gates `gates[n - 1]` (each released once by the test).
+    gates: [tokio::sync::Semaphore; 2],
+}
+
+impl Default for Attempts {
+    fn default() -> Self {
+        Self { events: Default::default(), gates: [tokio::sync::Semaphore::new(0), tokio::sync::Semaphore::new(0)] }
+    }
+}
+
+impl Attempts {
+    fn note(&self, attempt: u32, what: String) {
+        self.events.lock().unwrap().push((attempt, what));
+    }
+    fn saw(&self, attempt: u32, what: &str) -> bool {
+        self.events.lock().unwrap().iter().any(|(a, w)| *a == attempt && w.starts_with(what))
+    }
+    async fn wait(&self, attempt: u32) {
+        self.gates[attempt as usize - 1].acquire().await.unwrap().forget();
+    }
+}
+
+/// A step job whose attempts are held by the test: attempt 1 records step 1, waits (its lease is
+/// expired under it and attempt 2 takes over), then tries to record step 2 as a stale attempt;
+/// attempt 2 resumes at the recorded step, records step 2 itself and waits before completing.
+struct TwoAttempts;
+
+impl eventmill_jobs::Processor<Attempts> for TwoAttempts {
+    type Payload = serde_json::Map<String, Value>;
+    const NAME: &'static str = "STEP_TAKEN_OVER";
+    const QUEUE: &'static str = crate::support::ROLLUP_QUEUE;
+
+    async fn process(
+        &self,
+        ctx: &eventmill_jobs::JobContext<Attempts>,
+        mut job: Self::Payload,
+    ) -> Result<Value, eventmill_jobs::JobError> {
+        let (attempts, attempt) = (ctx.state(), ctx.attempt);
+        attempts.note(attempt, format!("started at step {}", job.get("step").and_then(Value::as_u64).unwrap_or(0)));
+        if attempt == 1 {
+            job.insert("step".into(), 1.into());
+            job.insert("by".into(), "attempt 1".into());
+            ctx.update_data(&job).await?;
+            attempts.note(1, "recorded step 1".into());
+            attempts.wait(1).await; // meanwhile its lease expires and attempt 2 takes the job
+            job.insert("step".into(), 2.into());
+            let written = ctx.update_data(&job).await;
+            attempts.note(1, format!("stale write: {written:?}"));
+            attempts.wait(1).await;
+            return written.map(|()| Value::Null);
+        }
+        job.insert("step".into(), 2.into());
+        job.insert("by".into(), format!("attempt {attempt}").into());
+        ctx.update_data(&job).await?;
+        attempts.note(attempt, "recorded step 2".into());
+        attempts.wait(2).await;
+        Ok(Value::Object(job))
+    }
+}
+
+/// `ctx.update_data` from a stale attempt (its lease expired and another worker took the job) is
+/// refused with an error and leaves the new attempt's step state alone. Two workers with their own
+/// connections (as two processes); the first one's lease is expired by hand (its score in the
+/// active set moved into the past), as a process stalled for longer than its lease would have it.
+#[tokio::test]
+async fn update_data_from_a_stale_attempt_is_refused_and_keeps_the_new_attempts_step_state() {
+    use eventmill_jobs::{Dispatch, EnqueueOptions, QueueSpec, Registry};
+    use redis::AsyncCommands;
+
+    use crate::support::{AnalyticsQueues, ROLLUP_QUEUE, start_worker};
+
+    let settings = [("EVENTMILL_JOB_ATTEMPTS", "3"), ("EVENTMILL_JOB_IDLE_CHECK_MS", "100")];
+    let first_env = TestEnv::with(&settings).await;
+    let prefix = first_env.prefix.clone();
+    let second_env = TestEnv::with(&[settings[0], settings[1], ("EVENTMILL_REDIS_PREFIX", &prefix)]).await;
+    let attempts = Arc::new(Attempts::default());
+    let registry = Arc::new(Registry::new().queue(QueueSpec::new(ROLLUP_QUEUE)).register(TwoAttempts));
+    let dispatch = Arc::new(Dispatch { registry, state: attempts.clone() });
+    let queue = first_env.queues.rollup();
+    let id = queue.enqueue("STEP_TAKEN_OVER", r#"{"file":"orders.csv"}"#, EnqueueOptions::default()).await.unwrap().id;
+
+    let first = start_worker(queue, dispatch.clone(), 1);
+    assert!(eventually(Duration::from_secs(10), || async { attempts.saw(1, "recorded step 1") }).await);
+    // The first attempt's lease ends now; the second worker (woken by the marker) takes the job.
+    let second = start_worker(second_env.queues.rollup(), dispatch, 1);
+    let base = eventmill_jobs::queue::key_base(&prefix);
+    let taken_over = eventually(Duration::from_secs(10), || async {
+        let held_by_first = first_env.queues.job(&id).await.unwrap().is_some_and(|j| j.attempts == 1);
+        if held_by_first {
+            let mut redis = first_env.redis();
+            let _: () = redis.zadd(format!("{base}{ROLLUP_QUEUE}:active"), &id, 1).await.unwrap();
+            let _: () = redis.zadd(format!("{base}{ROLLUP_QUEUE}:marker"), "0", 0).await.unwrap();
+        }
+        attempts.saw(2, "recorded step 2")
+    })
+    .await;
+    assert!(taken_over, "the second worker did not take the job over: {:?}", attempts.events.lock().unwrap());
+    assert!(attempts.saw(2, "started at step 1"), "it resumed at the first attempt's step");
+    let job = first_env.queues.job(&id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.attempts), (JobState::Active, 2), "{job:?}");
+
+    // The stale attempt writes: refused, with the cause, and the second attempt's state stays.
+    attempts.gates[0].add_permits(1);
+    assert!(eventually(Duration::from_secs(10), || async { attempts.saw(1, "stale write") }).await);
+    let events = attempts.events.lock().unwrap().clone();
+    let stale = &events.iter().find(|(a, w)| *a == 1 && w.starts_with("stale write")).unwrap().1;
+    assert!(stale.contains("Err") && stale.contains("attempt 1 no longer holds the job"), "{stale}");
+    let job = first_env.queues.job(&id).await.unwrap().unwrap();
+    assert_eq!((job.payload["step"].clone(), job.payload["by"].clone()), (2.into(), "attempt 2".into()), "{job:?}");
+    assert_eq!((job.state, job.attempts), (JobState::Active, 2), "still the second attempt's: {job:?}");
+
+    // The second attempt completes with its own state.
+    attempts.gates[1].add_permits(1);
+    let done = eventually(Duration::from_secs(10), || async {
+        first_env.queues.job(&id).await.unwrap().is_some_and(|j| j.state == JobState::Completed)
+    })
+    .await;
+    attempts.gates[0].add_permits(1); // the stale attempt returns its error
+    let job = first_env.queues.job(&id).await.unwrap().unwrap();
+    assert!(done, "{job:?}");
+    assert_eq!(job.result.as_ref().map(|r| r["by"].clone()), Some("attempt 2".into()), "{job:?}");
+    for worker in [first, second] {
+        worker.shutdown.cancel();
+        worker.handle.await.unwrap().unwrap();
+    }
+    let job = first_env.queues.job(&id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.payload["by"].clone()), (JobState::Completed, "attempt 2".into()), "{job:?}");
 }

@@ -2,6 +2,7 @@ local id = ARGV[2]
 local key = ARGV[1] .. id
 if redis.call('EXISTS', key) == 0 then return 'missing' end
 local parent, now = redis.call('HGET', key, 'parent'), tonumber(ARGV[3])
+drop_dedup(key, id)
 if remove_waiting(KEYS[1], key, id) > 0 or redis.call('ZREM', KEYS[2], id) > 0 or redis.call('ZREM', KEYS[5], id) > 0 then
   redis.call('DEL', key, key .. ':log')
   child_ended(ARGV[1], parent, id, false, 'cancelled', now)

@@ -3,6 +3,9 @@
 local cutoff = '(' .. ARGV[2]
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do
+  -- A finished job let go of its key when it ended; one cancelled, or ended before keys were
+  -- let go, may still hold it.
+  drop_dedup(ARGV[1] .. id, id)
   redis.call('DEL', ARGV[1] .. id, ARGV[1] .. id .. ':log')
   redis.call('ZREM', KEYS[1], id)
 end

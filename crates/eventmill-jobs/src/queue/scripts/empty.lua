@@ -13,6 +13,7 @@ for k = 1, 2 do
     for _, id in ipairs(ids) do
       local key = prefix .. id
       local parent = redis.call('HGET', key, 'parent')
+      drop_dedup(key, id)
       redis.call('DEL', key, key .. ':log')
       if k == 2 then redis.call('ZREM', KEYS[2], id) end
       child_ended(prefix, parent, id, false, 'removed', now)

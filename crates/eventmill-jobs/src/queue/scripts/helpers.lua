@@ -264,10 +264,18 @@ local function dedup_hit(prefix, id, mode, payload, run_at, delayed)
   return {2, id}
 end
 
--- A job that completed or failed for good (`status`) lets go of its simple or debounce
--- deduplication key (`dedup_key` in its hash), if the key still names it.
-local function release_dedup(key, id, status)
-  if status ~= 'completed' and status ~= 'failed' then return end
+-- Job `id` (hash `key`, still there) lets go of its simple or debounce deduplication key
+-- (`dedup_key` in its hash; such a key has no TTL), if the key still names it. Called when the job
+-- ends (`release_dedup`) and before it is cancelled or deleted (cancel, remove, clean, empty): an
+-- enqueue would take a gone or cancelled job as finished anyway (`dedup_hit`), but the key itself
+-- would stay in Redis for good.
+local function drop_dedup(key, id)
   local dedup = redis.call('HGET', key, 'dedup_key')
   if dedup and redis.call('GET', dedup) == id then redis.call('DEL', dedup) end
+end
+
+-- A job that completed or failed for good (`status`) lets go of its deduplication key.
+local function release_dedup(key, id, status)
+  if status ~= 'completed' and status ~= 'failed' then return end
+  drop_dedup(key, id)
 end

@@ -83,7 +83,7 @@ static ENQUEUE_FLOW: LazyLock<Script> = with_helpers!("enqueue_flow.lua");
 
 /// Deletes the jobs of one finished set (completed or failed) that finished before a cutoff, with
 /// their logs, at most a limit per call; answers how many and whether older ones are left.
-static CLEAN: LazyLock<Script> = LazyLock::new(|| Script::new(concat!("\n", include_str!("clean.lua"))));
+static CLEAN: LazyLock<Script> = with_helpers!("clean.lua");
 
 /// Moves delayed jobs to `waiting` now, the soonest due first, at most a limit per call.
 static PROMOTE_ALL: LazyLock<Script> = with_helpers!("promote_all.lua");
