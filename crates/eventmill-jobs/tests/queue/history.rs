@@ -145,3 +145,164 @@ async fn an_attempt_whose_lease_expired_is_counted_in_the_history() {
     assert_eq!(kind.failure_rate, Some(100.0));
     assert_eq!((kind.wait.count, kind.run.count, kind.end_to_end.count), (0, 0, 1));
 }
+
+/// `note_finished` from the real `helpers.lua`, called once per attempt as `finish_and_fetch.lua`
+/// calls it (KEYS: the queue's active key, a scratch job hash; ARGV: now, then per attempt kind,
+/// status, wait ms, run ms).
+const FILL_MINUTE: &str = r"
+local now = tonumber(ARGV[1])
+for i = 2, #ARGV, 4 do
+  local wait, run = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+  redis.call('HSET', KEYS[2], 'kind', ARGV[i], 'created_at', now - run - wait, 'started_at', now - run)
+  note_finished(KEYS[1], KEYS[2], ARGV[i + 1], now)
+end
+redis.call('DEL', KEYS[2])
+return 1
+";
+
+type Range = (f64, f64);
+
+/// Fills the last 1440 minutes of `base`'s history through `script` (FILL_MINUTE): per minute and
+/// kind 60 attempts (54 completed, 4 retried, 2 failed for good), wait and run log-uniform over the
+/// kind's ranges (ms). Returns the first minute.
+async fn fill_a_day(
+    redis: &mut eventmill_jobs::redis_conn::RedisConn,
+    script: &redis::Script,
+    base: &str,
+    kinds: &[(&str, Range, Range)],
+) -> i64 {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut uniform = move || {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut spread = |(lo, hi): Range| (lo.ln() + uniform() * (hi.ln() - lo.ln())).exp().round() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let first = now.div_euclid(60_000) - 1439;
+    let _: i64 = script
+        .key(format!("{base}:active"))
+        .key(format!("{base}:measure-job"))
+        .arg(0)
+        .invoke_async(redis)
+        .await
+        .unwrap();
+    for chunk in (first..first + 1440).collect::<Vec<_>>().chunks(60) {
+        let mut pipe = redis::pipe();
+        for minute in chunk {
+            let mut call = script.prepare_invoke();
+            call.key(format!("{base}:active")).key(format!("{base}:measure-job")).arg(minute * 60_000 + 30_000);
+            for &(kind, wait, run) in kinds {
+                for i in 0..60 {
+                    let status = match i {
+                        0..54 => "completed",
+                        54..58 => "retry",
+                        _ => "failed",
+                    };
+                    call.arg(kind).arg(status).arg(spread(wait)).arg(spread(run));
+                }
+            }
+            pipe.invoke_script(&call).ignore();
+        }
+        let () = pipe.query_async(redis).await.unwrap();
+    }
+    first
+}
+
+/// (minute hashes' bytes, one hour hash's bytes on average): MEMORY USAGE (SAMPLES 0), printed
+/// with the field counts and encodings.
+async fn day_bytes(
+    redis: &mut eventmill_jobs::redis_conn::RedisConn,
+    base: &str,
+    first: i64,
+    profile: &str,
+) -> (u64, u64) {
+    let minutes = first..first + 1440;
+    let hours: std::collections::BTreeSet<i64> = minutes.clone().map(|m| m / 60).collect();
+    let mut sizes = Vec::new();
+    for (what, keys) in [
+        ("minute", minutes.map(|m| format!("{base}:stats:m:{m}")).collect::<Vec<_>>()),
+        ("hour", hours.iter().map(|h| format!("{base}:stats:h:{h}")).collect()),
+    ] {
+        let (mut bytes, mut fields, mut encodings) = (0u64, 0u64, std::collections::BTreeSet::new());
+        for key in &keys {
+            let used: Option<u64> =
+                redis::cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(0).query_async(redis).await.unwrap();
+            bytes += used.expect("every hash of the day lives");
+            fields += redis.hlen::<_, u64>(key).await.unwrap();
+            encodings.insert(redis::cmd("OBJECT").arg("ENCODING").arg(key).query_async::<String>(redis).await.unwrap());
+        }
+        println!(
+            "history ({profile}) {what} hashes: {}, {:.0} fields and {:.0} bytes each (MEMORY USAGE), {bytes} bytes in all, encoding {encodings:?}",
+            keys.len(),
+            fields as f64 / keys.len() as f64,
+            bytes as f64 / keys.len() as f64
+        );
+        sizes.push(bytes / keys.len() as u64);
+    }
+    (sizes[0] * 1440, sizes[1])
+}
+
+// The Redis bytes of one queue's history per day, measured through the real counting code
+// (`note_finished` of helpers.lua, as finish_and_fetch.lua calls it): a whole day of minutes (the
+// last 1440, so every hash lives) for one queue with three kinds, each 60 attempts a minute (54
+// completed, 4 retried, 2 failed for good: 259,200 attempts a day), wait and run times log-uniform
+// over each kind's range; two profiles: "typical" (each kind's times within about 3-4 doublings)
+// and "wide" (up to 13 doublings: more buckets per minute). Sums MEMORY USAGE (SAMPLES 0) of every
+// minute and hour hash; on one node also prints the `used_memory` delta (exact when this test runs
+// alone). The figures are in docs/jobs.md ("Throughput and latency history").
+#[tokio::test]
+async fn a_day_of_history_for_one_queue_with_three_kinds_costs_a_bounded_number_of_bytes() {
+    let env = TestEnv::new().await;
+    let mut redis = env.redis();
+    let script = redis::Script::new(&format!("{}\n{FILL_MINUTE}", include_str!("../../src/queue/scripts/helpers.lua")));
+    let typical: [(&str, Range, Range); 3] = [
+        ("HOURLY_ROLLUP", (1.0, 20.0), (20.0, 200.0)),
+        ("DAILY_ROLLUP", (5.0, 50.0), (200.0, 2000.0)),
+        ("GENERATE_REPORT", (5.0, 100.0), (1000.0, 10_000.0)),
+    ];
+    let wide: [(&str, Range, Range); 3] = [
+        ("HOURLY_ROLLUP", (1.0, 50.0), (5.0, 200.0)),
+        ("DAILY_ROLLUP", (10.0, 1000.0), (100.0, 10_000.0)),
+        ("GENERATE_REPORT", (1.0, 10_000.0), (1000.0, 60_000.0)),
+    ];
+    let used_memory = |info: String| -> u64 {
+        info.lines().find_map(|l| l.strip_prefix("used_memory:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    };
+    let one_node = !crate::support::redis_url().contains(',');
+    for (profile, queue, kinds) in [("typical", env.queues.rollup(), typical), ("wide", env.queues.reports(), wide)] {
+        let base = format!("{{{}:queue}}:{}", env.prefix, queue.name);
+        let before = if one_node {
+            used_memory(redis::cmd("INFO").arg("memory").query_async(&mut redis).await.unwrap())
+        } else {
+            0
+        };
+        let started = std::time::Instant::now();
+        let first = fill_a_day(&mut redis, &script, &base, &kinds).await;
+        let filled_in = started.elapsed();
+        let after = if one_node {
+            used_memory(redis::cmd("INFO").arg("memory").query_async(&mut redis).await.unwrap())
+        } else {
+            0
+        };
+        let (minute_bytes, hour_bytes) = day_bytes(&mut redis, &base, first, profile).await;
+        let steady = minute_bytes + hour_bytes * 24 * 14;
+        println!(
+            "history ({profile}) of one queue, 3 kinds, 259200 attempts a day: minutes {minute_bytes} B a day (kept 1 day), hours {} B a day (kept 14 days); held at any time: {steady} B = {:.2} MiB; used_memory delta of the fill {}; filled in {filled_in:?}",
+            hour_bytes * 24,
+            steady as f64 / (1024.0 * 1024.0),
+            if one_node { format!("{} B", after.saturating_sub(before)) } else { "not measured on a cluster".into() },
+        );
+
+        // What was written reads back exactly (the minute may have turned meanwhile: read more).
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let stats = queue.recent_stats((now.div_euclid(60_000) - first + 1) as usize).await.unwrap();
+        for (kind, _, _) in kinds {
+            let t = stats[kind].throughput;
+            assert_eq!((t.completed, t.retried, t.failed), (1440 * 54, 1440 * 4, 1440 * 2), "{profile} {kind}");
+            assert_eq!(stats[kind].wait.count(), 1440 * 60);
+        }
+        // Bounded: every hash stays a listpack (under Redis's 512 fields), a few KB each.
+        assert!(minute_bytes / 1440 < 8 * 1024, "{profile}: a minute hash takes {} bytes", minute_bytes / 1440);
+        assert!(hour_bytes < 16 * 1024, "{profile}: an hour hash takes {hour_bytes} bytes");
+    }
+}
