@@ -192,11 +192,7 @@ impl Scheduler {
                 job: Some(enqueued.id.clone()),
                 outcome: None,
             };
-            let counted = match self.store.count_run(&schedule.name).await {
-                Ok(()) => self.store.record(&schedule.name, &entry).await,
-                failed => failed,
-            };
-            if let Err(error) = counted {
+            if let Err(error) = self.store.record(schedule, &entry, true).await {
                 tracing::warn!(schedule = %schedule.name, tick = %tick_text, %error, "could not ledger the enqueued tick");
             }
         }
@@ -288,7 +284,7 @@ impl Scheduler {
             job: None,
             outcome: None,
         };
-        self.store.record(&schedule.name, &entry).await
+        self.store.record(schedule, &entry, false).await
     }
 
     /// One due tick: the misfire policy applied to a tick missed earlier (`missed`), then this

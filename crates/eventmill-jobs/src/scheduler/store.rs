@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
-use super::{ScheduleEntry, ScheduleSpec, spec::check_name};
+use super::{DefinedIn, ScheduleEntry, ScheduleSpec, spec::check_name};
 use crate::{
     queue::{Catalog, QueueError},
     redis_conn::RedisConn,
@@ -197,11 +197,6 @@ impl Schedules {
         Ok(self.redis.clone().get::<_, Option<u64>>(self.runs_key(name)).await?.unwrap_or(0))
     }
 
-    pub(crate) async fn count_run(&self, name: &str) -> Result<(), QueueError> {
-        let _: u64 = self.redis.clone().incr(self.runs_key(name), 1).await?;
-        Ok(())
-    }
-
     /// Schedule `name`'s recorded ticks, newest due first (outcomes not filled in).
     pub async fn ledger(&self, name: &str) -> Result<Vec<LedgerEntry>, QueueError> {
         let raw: Vec<String> = self.redis.clone().lrange(self.ledger_key(name), 0, LEDGER_LEN as isize - 1).await?;
@@ -210,15 +205,27 @@ impl Schedules {
         Ok(entries)
     }
 
-    /// Records one due tick, once across every scheduler.
-    pub(crate) async fn record(&self, name: &str, entry: &LedgerEntry) -> Result<(), QueueError> {
+    /// Records one due tick of `schedule`, once across every scheduler; `enqueued` counts it as
+    /// a run (what a limit counts) in the same script. Nothing is written for a run-time schedule
+    /// removed meanwhile (its tick passed the definition check just before the removal).
+    pub(crate) async fn record(
+        &self,
+        schedule: &ScheduleEntry,
+        entry: &LedgerEntry,
+        enqueued: bool,
+    ) -> Result<(), QueueError> {
         let json = serde_json::to_value(entry).map_err(|e| QueueError::Invalid(e.to_string()))?;
         let due = json["due"].as_str().unwrap_or_default().to_owned();
+        let runtime = if schedule.defined_in == DefinedIn::Redis { schedule.name.as_str() } else { "" };
         let _: i64 = LEDGER_PUSH
-            .key(self.ledger_key(name))
+            .key(self.ledger_key(&schedule.name))
+            .key(self.key("defs"))
+            .key(self.runs_key(&schedule.name))
             .arg(due)
             .arg(json.to_string())
             .arg(LEDGER_LEN)
+            .arg(runtime)
+            .arg(if enqueued { "1" } else { "0" })
             .invoke_async(&mut self.redis.clone())
             .await?;
         Ok(())
