@@ -42,12 +42,13 @@ fi
 
 # The cluster pass of the full run: ingestion (exactly-once, kills, dead letters, stream shards),
 # queues (retries, failed queue, backlog, pickup, priorities, flows), the scheduler (one job per
-# tick), live counts and several processes sharing the work, as libtest filters. The tests that
-# crash a private single-node Redis are skipped there (they test that node, not the cluster); the
-# cluster's own fault tests (tests/it/cluster.rs) start a private cluster in the first pass.
+# tick), live counts, several processes sharing the work and the OTLP trace from an HTTP request to
+# the job's attempt (issue 22), as libtest filters. The tests that crash a private single-node Redis
+# are skipped there (they test that node, not the cluster); the cluster's own fault tests
+# (tests/it/cluster.rs) start a private cluster in the first pass.
 CLUSTER_TESTS=(
     ingest:: consumer:: shards:: faults::a_worker_killed_at_random_moments faults::a_serve_process_killed_mid_request
-    queue:: priorities:: flows:: scheduler:: live_counts:: processes::
+    queue:: priorities:: flows:: scheduler:: live_counts:: processes:: traces::
     --skip ingest::redis_down_is_a_fast_503 --skip scheduler::after_redis_is_killed_and_restarted
 )
 
