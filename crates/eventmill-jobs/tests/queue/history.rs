@@ -250,7 +250,12 @@ async fn day_bytes(
 // and "wide" (up to 13 doublings: more buckets per minute). Sums MEMORY USAGE (SAMPLES 0) of every
 // minute and hour hash; on one node also prints the `used_memory` delta (exact when this test runs
 // alone). The figures are in docs/jobs.md ("Throughput and latency history").
+//
+// Ignored in the suite: its 1.7 million Redis commands in Lua (about 25 s) would hold up the
+// timing-sensitive tests running beside it. Run it alone:
+// scripts/test.sh -p eventmill-jobs --test queue -- --ignored history::a_day --nocapture
 #[tokio::test]
+#[ignore = "a measurement (25 s of Lua that would slow the tests beside it): run it alone with --ignored"]
 async fn a_day_of_history_for_one_queue_with_three_kinds_costs_a_bounded_number_of_bytes() {
     let env = TestEnv::new().await;
     let mut redis = env.redis();
