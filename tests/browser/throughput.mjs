@@ -33,6 +33,13 @@ await scenario("throughput", async (browser) => {
     check(second, "the next minute adds a point: " + (await dots.count()) + " points");
     const later = Number(await page.locator("#history-completed").innerText());
     check(later > total, `the completed count grew (${total} -> ${later})`);
+    // The latency table gained the kind's row without a reload, with its percentiles.
+    const row = page.locator('#latency tr[data-kind="DAILY_ROLLUP"]');
+    check((await row.count()) === 1, "the latency table has a DAILY_ROLLUP row (no reload)");
+    const cells = await row.locator("td").allInnerTexts();
+    check(Number(cells[1]) > 0 && cells.slice(5).every((c) => /^\S+ (ms|s|min) \/ \S+ (ms|s|min) \/ \S+ (ms|s|min)$/.test(c)),
+      "its wait, run and end-to-end p50 / p95 / p99: " + cells.join(" | "));
+    check(/ms$/.test(await page.locator("#latency-chart text").first().textContent()), "the latency chart's scale is in ms");
     await shot(page, "queue-throughput-under-load");
   } finally {
     clearInterval(stream);

@@ -1,9 +1,11 @@
-// The workers page lists every worker process (host, pid, version, queues); a process SIGKILLed
-// (here, by the scenario) stays listed until its lease runs out, then leaves; the other stays.
+// The workers page lists every worker process (host, pid, version, queues, running jobs linked to
+// their pages); a process SIGKILLed (here, by the scenario) stays listed until its lease runs out,
+// then leaves; the other stays. The test keeps one job (RUNNING_JOB) running meanwhile.
 import { config, check, scenario, loggedIn, shot, until } from "./lib.mjs";
 
 const victim = process.env.KILL_PID;
 const survivor = process.env.KEEP_PID;
+const running = process.env.RUNNING_JOB;
 
 async function listed(page, pid) {
   return (await page.locator(`#workers tr[data-pid="${pid}"]`).count()) === 1;
@@ -20,6 +22,15 @@ await scenario("workers", async (browser) => {
   check(row.includes("analytics:rollup") && row.includes("analytics:reports") && row.includes("eventmill "), "a row names its queues and version: " + row);
   const note = await page.locator("#lease-note").innerText();
   check(note.includes("leaves this list 3.0 s after its last beat"), "the page says when a silent process leaves: " + note);
+  if (running) {
+    const link = page.locator(`#workers td.running a[href$="/jobs/${running}"]`);
+    const shown = await until(async () => {
+      await page.goto(`${config.base}/admin/workers`);
+      return (await link.count()) === 1;
+    }, 15000, 500);
+    check(shown, `the running job #${running} is listed under its process, linked to its page`);
+    check((await link.innerText()).includes("DAILY_ROLLUP"), "with its kind: " + (await link.innerText()));
+  }
   await shot(page, "workers");
 
   process.kill(Number(victim), "SIGKILL");

@@ -75,7 +75,7 @@
     return node;
   }
 
-  function draw(svg, points, series, scale) {
+  function draw(svg, points, series, scale, unit) {
     const box = svg.viewBox.baseVal, pad = 24, w = box.width - pad - 4, h = box.height - 18;
     const values = points.flatMap((p) => series.map(([key]) => p[key]).filter((v) => v != null && v > 0));
     const max = Math.max(1, ...values.map(scale));
@@ -84,7 +84,7 @@
     const fresh = document.createDocumentFragment();
     fresh.appendChild(el("line", { x1: pad, y1: 4 + h, x2: pad + w, y2: 4 + h, stroke: "#dde1e8" }));
     const top = el("text", { x: 0, y: 12, "font-size": 10, fill: "#6b7385" });
-    top.textContent = scale === Math.log10 ? Math.round(Math.pow(10, max)) + " ms" : String(Math.round(max));
+    top.textContent = unit ? Math.round(Math.pow(10, max)) + " " + unit : String(Math.round(max));
     fresh.appendChild(top);
     for (const [key, color] of series) {
       const line = [];
@@ -107,11 +107,39 @@
 
   function render(history) {
     draw(document.getElementById("throughput-chart"), history.points, SERIES, (v) => v);
-    draw(document.getElementById("latency-chart"), history.points, LATENCY, (v) => Math.log10(Math.max(v, 1)));
+    draw(document.getElementById("latency-chart"), history.points, LATENCY, (v) => Math.log10(Math.max(v, 1)), "ms");
     for (const key of ["completed", "retried", "failed", "lease_expired"]) {
       const node = document.getElementById("history-" + key.replace("_", "-"));
       if (node) node.textContent = String(history[key]);
     }
+    kindRows(history.kinds);
+  }
+
+  // p50 / p95 / p99 for people, as the page renders them (LatencySummary::text).
+  function latency(summary) {
+    const show = (ms) =>
+      ms == null ? "—" : ms < 1000 ? ms.toFixed(0) + " ms" : ms < 60000 ? (ms / 1000).toFixed(1) + " s" : (ms / 60000).toFixed(1) + " min";
+    return [summary.p50_ms, summary.p95_ms, summary.p99_ms].map(show).join(" / ");
+  }
+
+  // The latency table per kind, redrawn with the charts (a kind's first job adds its row).
+  function kindRows(kinds) {
+    const body = document.querySelector("#latency tbody");
+    if (!body) return;
+    const rows = kinds.map((k) => {
+      const row = document.createElement("tr");
+      row.dataset.kind = k.kind;
+      const cells = [k.kind, k.completed, k.retried, k.failed, k.failure_rate == null ? "—" : k.failure_rate.toFixed(1),
+        latency(k.wait), latency(k.run), latency(k.end_to_end)];
+      cells.forEach((text, i) => {
+        const cell = document.createElement("td");
+        if (i > 0) cell.className = "num";
+        cell.textContent = String(text);
+        row.appendChild(cell);
+      });
+      return row;
+    });
+    body.replaceChildren(...rows);
   }
 
   async function refresh() {
