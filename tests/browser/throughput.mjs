@@ -40,6 +40,11 @@ await scenario("throughput", async (browser) => {
     check(Number(cells[1]) > 0 && cells.slice(5).every((c) => /^\S+ (ms|s|min) \/ \S+ (ms|s|min) \/ \S+ (ms|s|min)$/.test(c)),
       "its wait, run and end-to-end p50 / p95 / p99: " + cells.join(" | "));
     check(/ms$/.test(await page.locator("#latency-chart text").first().textContent()), "the latency chart's scale is in ms");
+    // The counts above the chart and the state tabs are live too (they were 0 when the page opened).
+    const live = await until(async () =>
+      Number(await page.locator("#done-last-hour").innerText()) > 0 &&
+      Number(await page.locator('.tabs .badge[data-state="completed"]').innerText()) > 0, 5000, 250);
+    check(live, "the done-in-the-last-hour count and the completed tab follow without a reload");
     await shot(page, "queue-throughput-under-load");
   } finally {
     clearInterval(stream);

@@ -251,6 +251,8 @@ struct QueuePage {
     history: History,
     /// The windows the history can show.
     windows: [Window; 3],
+    /// This queue's place in `/api/queues` (the counts under `data-live` are read from there).
+    live_index: usize,
 }
 
 /// `GET /queues/{queue}?state=&offset=&q=`
@@ -267,6 +269,7 @@ pub(crate) async fn page(
     let queue_names = board.queues.catalog().queue_names();
     let window: Window = query.window.as_deref().unwrap_or("1h").parse().map_err(BoardError::Invalid)?;
     let history = board.queues.named(&name)?.history(window).await?;
+    let live_index = board.queues.all().iter().position(|queue| queue.name == summary.name).unwrap_or_default();
     render(&QueuePage {
         nav: Nav::new(&board, &viewer, "queues", &uri),
         summary,
@@ -275,6 +278,7 @@ pub(crate) async fn page(
         queue_names,
         history,
         windows: Window::ALL,
+        live_index,
     })
 }
 
