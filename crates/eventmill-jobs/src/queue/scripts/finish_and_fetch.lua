@@ -48,10 +48,11 @@ for i = 15 + started, #ARGV, 5 do
         statuses[#statuses + 1] = 'failed'
       end
     end
-    note_finished(KEYS[3], key, statuses[#statuses], now)
+    note_finished(key, statuses[#statuses], now)
     release_dedup(key, id, statuses[#statuses])
   end
 end
+flush_finished(KEYS[3], now)
 if finished > 0 then trim(KEYS[4], prefix, tonumber(ARGV[7]), tonumber(ARGV[8]), now) end
 local claimed, next_due = {}, -1
 if redis.call('EXISTS', KEYS[6]) == 0 then

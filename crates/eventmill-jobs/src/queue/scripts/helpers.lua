@@ -140,9 +140,9 @@ local function child_ended(prefix, parent, id, ok, message, now)
 end
 
 -- The board's history (docs/jobs.md, "Throughput and latency history"): a finished attempt of job
--- `key` (`status`: completed, retry or failed; anything else is not counted) is added to its
--- queue's minute `<queue>:stats:m:<unix minute>` and hour `<queue>:stats:h:<unix hour>` hashes,
--- beside `active` (the queue's active key). Fields: `<kind>:c|r|f` (completed, retried, failed)
+-- `key` (`status`: completed, retry or failed; anything else is not counted) is counted, and
+-- `flush_finished` adds the counts to its queue's minute `<queue>:stats:m:<unix minute>` and hour
+-- `<queue>:stats:h:<unix hour>` hashes, beside `active` (the queue's active key). Fields: `<kind>:c|r|f` (completed, retried, failed)
 -- and latency histograms `<kind>:w|x|e:<bucket>` (wait: due -> started, run: started -> finished,
 -- end to end: created -> finished, the last only for completed and failed jobs). Bucket 0 holds
 -- under 1 ms, bucket b >= 1 holds [2^((b-1)/4), 2^(b/4)) ms: four per doubling. HINCRBY only, so
@@ -152,21 +152,42 @@ local function latency_bucket(ms)
   return math.floor(4 * math.log(ms) / math.log(2) + 1e-9) + 1
 end
 
-local function note_finished(active, key, status, now)
-  local letter = ({completed = 'c', retry = 'r', failed = 'f'})[status]
+-- This script call's counts, field -> increment, written by `flush_finished` once the batch is
+-- recorded: one HINCRBY per distinct field and period per call instead of eight per job (a batch of
+-- 50 jobs of one kind shares a dozen fields; eight per job halved the no-op rate at concurrency 50).
+local finished_counts = {}
+local status_letters = {completed = 'c', retry = 'r', failed = 'f'}
+
+local function count_finished(field)
+  finished_counts[field] = (finished_counts[field] or 0) + 1
+end
+
+local function note_finished(key, status, now)
+  local letter = status_letters[status]
   if not letter then return end
   local job = redis.call('HMGET', key, 'kind', 'created_at', 'run_at', 'started_at')
   local kind, created = job[1] or '?', tonumber(job[2]) or now
   local due, started = math.max(tonumber(job[3]) or created, created), tonumber(job[4]) or now
+  count_finished(kind .. ':' .. letter)
+  count_finished(kind .. ':w:' .. latency_bucket(started - due))
+  count_finished(kind .. ':x:' .. latency_bucket(now - started))
+  if letter ~= 'r' then count_finished(kind .. ':e:' .. latency_bucket(now - created)) end
+end
+
+-- Adds what `note_finished` counted into the minute and hour hashes of the queue whose active key
+-- is `active`; a hash gets its expiry when one of its fields is new.
+local function flush_finished(active, now)
+  if next(finished_counts) == nil then return end
   local base = string.sub(active, 1, -7) .. 'stats:'
   local minute, hour = math.floor(now / 60000), math.floor(now / 3600000)
   for _, period in ipairs({{base .. 'm:' .. minute, minute * 60 + 87000}, {base .. 'h:' .. hour, hour * 3600 + 1209600}}) do
-    local stats = period[1]
-    if redis.call('HINCRBY', stats, kind .. ':' .. letter, 1) == 1 then redis.call('EXPIREAT', stats, period[2]) end
-    redis.call('HINCRBY', stats, kind .. ':w:' .. latency_bucket(started - due), 1)
-    redis.call('HINCRBY', stats, kind .. ':x:' .. latency_bucket(now - started), 1)
-    if letter ~= 'r' then redis.call('HINCRBY', stats, kind .. ':e:' .. latency_bucket(now - created), 1) end
+    local fresh = false
+    for field, n in pairs(finished_counts) do
+      if redis.call('HINCRBY', period[1], field, n) == n then fresh = true end
+    end
+    if fresh then redis.call('EXPIREAT', period[1], period[2]) end
   end
+  finished_counts = {}
 end
 
 -- An attempt whose worker stopped responding (its lease expired), seen by the claim that takes the
