@@ -91,12 +91,14 @@ async fn a_sigkilled_worker_process_leaves_the_workers_page_when_its_lease_runs_
     let victim = fleet::start(&app.env, "worker", &lease).await;
     let survivor = fleet::start(&app.env, "worker", &lease).await;
     let (victim_pid, survivor_pid) = (victim.pid().to_string(), survivor.pid().to_string());
-    // A job running while the page is looked at: the test holds the advisory lock the 2026-01-01
-    // daily rollup takes (as another rollup of that day would), so it stays running.
+    // A job running while the page is looked at: the test holds the advisory lock the 1999-12-31
+    // daily rollup takes (as another rollup of that day would), so it stays running. A day no other
+    // test rolls up: the tests beside it (the throughput stream, the board's) run 2026 rollups in
+    // the same database, which the lock would hold up.
     let mut holder = app.env.pool().acquire().await.unwrap();
-    let (class, day) = (0x726f_6c02_i32, 1_767_225_600 / 86_400); // DAILY_LOCK, 2026-01-01
+    let (class, day) = (0x726f_6c02_i32, 946_598_400 / 86_400); // DAILY_LOCK, 1999-12-31
     sqlx::query("SELECT pg_advisory_lock($1, $2)").bind(class).bind(day).execute(&mut *holder).await.unwrap();
-    let payload = r#"{"job_type":"DAILY_ROLLUP","date":"2026-01-01"}"#;
+    let payload = r#"{"job_type":"DAILY_ROLLUP","date":"1999-12-31"}"#;
     let queue = app.env.resources.queues.rollup();
     let running = queue.enqueue("DAILY_ROLLUP", payload, Default::default()).await.unwrap().id;
 
