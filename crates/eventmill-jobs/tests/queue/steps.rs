@@ -213,20 +213,26 @@ async fn update_data_from_a_stale_attempt_is_refused_and_keeps_the_new_attempts_
     assert_eq!((job.payload["step"].clone(), job.payload["by"].clone()), (2.into(), "attempt 2".into()), "{job:?}");
     assert_eq!((job.state, job.attempts), (JobState::Active, 2), "still the second attempt's: {job:?}");
 
+    // The stale attempt returns its error while the second attempt still runs; its worker shuts
+    // down (a clean shutdown sends every result it has): the result is not recorded, the job stays
+    // the second attempt's (not sent to a retry under it).
+    attempts.gates[0].add_permits(1);
+    first.shutdown.cancel();
+    first.handle.await.unwrap().unwrap();
+    let job = first_env.queues.job(&id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.attempts), (JobState::Active, 2), "the stale result took the job: {job:?}");
+
     // The second attempt completes with its own state.
     attempts.gates[1].add_permits(1);
     let done = eventually(Duration::from_secs(10), || async {
         first_env.queues.job(&id).await.unwrap().is_some_and(|j| j.state == JobState::Completed)
     })
     .await;
-    attempts.gates[0].add_permits(1); // the stale attempt returns its error
     let job = first_env.queues.job(&id).await.unwrap().unwrap();
     assert!(done, "{job:?}");
     assert_eq!(job.result.as_ref().map(|r| r["by"].clone()), Some("attempt 2".into()), "{job:?}");
-    for worker in [first, second] {
-        worker.shutdown.cancel();
-        worker.handle.await.unwrap().unwrap();
-    }
+    second.shutdown.cancel();
+    second.handle.await.unwrap().unwrap();
     let job = first_env.queues.job(&id).await.unwrap().unwrap();
     assert_eq!((job.state, job.payload["by"].clone()), (JobState::Completed, "attempt 2".into()), "{job:?}");
 }

@@ -12,12 +12,15 @@ end
 for i = 15 + started, #ARGV, 5 do
   local id, kind, a, b, logs = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = prefix .. id
-  if not redis.call('ZSCORE', KEYS[3], id) then
+  -- Recorded only while this worker still holds the job: after its lease expired and another
+  -- worker took the job over, a late result of the stale attempt is `lost`, not the new attempt's.
+  local holder = redis.call('ZSCORE', KEYS[3], id) and redis.call('HMGET', key, 'worker', 'attempts')
+  if not holder or holder[1] ~= worker then
     statuses[#statuses + 1] = 'lost'
   else
     redis.call('ZREM', KEYS[3], id)
     if logs ~= '' then append_log(key, logs) end
-    local attempts = tonumber(redis.call('HGET', key, 'attempts'))
+    local attempts = tonumber(holder[2])
     if kind == 'c' then
       redis.call('HSET', key, 'state', 'completed', 'finished_at', now, 'result', a, 'progress', 100)
       redis.call('ZADD', KEYS[4], now, id)
