@@ -14,11 +14,7 @@ use crate::{
     jobs_support::{AnalyticsQueues, Behaviour, Scripted, enqueue, start_worker},
 };
 
-// Ignored in the suite until its flake is understood: it passes alone (`scripts/test.sh --test it --
-// --ignored admin_history::the_throughput`), but in two full-suite runs the completed count stopped
-// growing after the first minute (15 -> 15, 16 -> 16) while the chart gained its second point.
 #[tokio::test]
-#[ignore = "flaky in the full suite (completed count stops growing); passes alone: run with --ignored"]
 async fn the_throughput_chart_gains_points_under_a_stream_of_jobs() {
     let app = TestApp::api(admin_env().await).await;
     let queues = app.env.resources.queues.clone();
