@@ -1,5 +1,5 @@
 //! A queue's global concurrency and rate limit as they are in force: kept in the queue's meta hash
-//! in Redis, where every worker's claim reads them (`claim_allowance` and `rate_limit_of` in
+//! in Redis, where every worker's claim reads them (`claim_allowance` in
 //! `helpers.lua`). A worker's start declares the values of its code or environment
 //! (`QueueSpec::global_concurrency`, `QueueSpec::rate_limit`, `<PREFIX>_QUEUE_*_<QUEUE>`), but only
 //! when they differ from the last declared ones: a value changed from the board holds, across
@@ -26,7 +26,7 @@ fn as_text<S: serde::Serializer>(limit: &Option<RateLimit>, s: S) -> Result<S::O
     }
 }
 
-/// A rate limit as the meta hash keeps it (field `rate`, read by `rate_limit_of` in
+/// A rate limit as the meta hash keeps it (field `rate`, read by `claim_allowance` in
 /// `helpers.lua`): `<jobs>:<window ms>`, `0:0` for none.
 pub(crate) fn rate_field(limit: Option<RateLimit>) -> String {
     limit.map_or_else(

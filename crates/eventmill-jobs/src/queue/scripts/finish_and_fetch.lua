@@ -9,12 +9,16 @@ for i = 15, 14 + started do
     redis.call('HSET', prefix .. ARGV[i], 'started_at', now)
   end
 end
+-- What a finished job's recording reads, in one HMGET before it changes any of them: 1 worker,
+-- 2 attempts, 3 max_attempts, 4 parent, 5 dedup_key, then `note_finished`'s 6 kind, 7 created_at,
+-- 8 run_at, 9 started_at.
 for i = 15 + started, #ARGV, 5 do
   local id, kind, a, b, logs = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = prefix .. id
   -- Recorded only while this worker still holds the job: after its lease expired and another
   -- worker took the job over, a late result of the stale attempt is `lost`, not the new attempt's.
-  local holder = redis.call('ZSCORE', KEYS[3], id) and redis.call('HMGET', key, 'worker', 'attempts')
+  local holder = redis.call('ZSCORE', KEYS[3], id) and redis.call('HMGET', key, 'worker', 'attempts', 'max_attempts',
+    'parent', 'dedup_key', 'kind', 'created_at', 'run_at', 'started_at')
   if not holder or holder[1] ~= worker then
     statuses[#statuses + 1] = 'lost'
   else
@@ -24,7 +28,7 @@ for i = 15 + started, #ARGV, 5 do
     if kind == 'c' then
       redis.call('HSET', key, 'state', 'completed', 'finished_at', now, 'result', a, 'progress', 100)
       redis.call('ZADD', KEYS[4], now, id)
-      child_ended(prefix, redis.call('HGET', key, 'parent'), id, true, a, now)
+      child_ended(prefix, holder[4], id, true, a, now)
       finished = finished + 1
       statuses[#statuses + 1] = 'completed'
     elseif kind == 'h' then
@@ -37,7 +41,7 @@ for i = 15 + started, #ARGV, 5 do
       statuses[#statuses + 1] = postpone(key, id, kind, b, KEYS[1], KEYS[2], KEYS[8], KEYS[11])
     else
       push_error(key, attempts, now, a, worker)
-      if kind == 'r' and attempts < tonumber(redis.call('HGET', key, 'max_attempts')) then
+      if kind == 'r' and attempts < tonumber(holder[3]) then
         redis.call('HSET', key, 'state', 'delayed', 'run_at', b,
           'progress_message', 'attempt ' .. attempts .. ' failed; retry scheduled')
         redis.call('ZADD', KEYS[2], b, id)
@@ -46,19 +50,21 @@ for i = 15 + started, #ARGV, 5 do
         redis.call('HSET', key, 'state', 'failed', 'finished_at', now,
           'progress_message', 'failed after ' .. attempts .. ' attempt(s)')
         redis.call('ZADD', KEYS[5], now, id)
-        child_ended(prefix, redis.call('HGET', key, 'parent'), id, false, a, now)
+        child_ended(prefix, holder[4], id, false, a, now)
         failed = failed + 1
         statuses[#statuses + 1] = 'failed'
       end
     end
-    note_finished(key, statuses[#statuses], now)
-    release_dedup(key, id, statuses[#statuses])
+    note_finished(holder[6], holder[7], holder[8], holder[9], statuses[#statuses], now)
+    release_dedup(holder[5], id, statuses[#statuses])
   end
 end
 flush_finished(KEYS[3], now)
 if finished > 0 then trim(KEYS[4], prefix, tonumber(ARGV[7]), tonumber(ARGV[8]), now) end
 local claimed, next_due = {}, -1
-if redis.call('EXISTS', KEYS[6]) == 0 then
+-- Nothing in this script pauses or resumes the queue: one look serves the claim and the reply.
+local paused = redis.call('EXISTS', KEYS[6])
+if paused == 0 then
   local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, chunk)
   for _, id in ipairs(due) do
     redis.call('ZREM', KEYS[2], id)
@@ -90,9 +96,8 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
       end
     end
   end
-  local held
-  want, held = claim_allowance(want, now, KEYS[3], KEYS[10], KEYS[11])
-  local rate_max, rate_ms = rate_limit_of(KEYS[10], ARGV[11], ARGV[12])
+  local held, rate_max, rate_ms
+  want, held, rate_max, rate_ms = claim_allowance(want, now, KEYS[3], KEYS[10], KEYS[11], ARGV[11], ARGV[12])
   local limited = false
   -- A rate-limited queue, or one under a global concurrency, holds nothing ahead (they count
   -- what starts).
@@ -106,22 +111,19 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
     for _, id in ipairs(pop_waiting(KEYS[1], take)) do
       local key = prefix .. id
       redis.call('ZADD', KEYS[3], now + lease, id)
-      if #claimed < want then
-        redis.call('HINCRBY', key, 'attempts', 1)
-        redis.call('HSET', key, 'state', 'active', 'started_at', now, 'worker', worker, 'progress', 0,
-          'progress_message', '')
-        local job = redis.call('HMGET', key, 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms', 'trace')
-        table.insert(job, 1, id)
-        claimed[#claimed + 1] = job
+      local job = redis.call('HMGET', key, 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms', 'trace')
+      -- The attempt this claim starts (or, held ahead, will start).
+      job[3] = tostring((tonumber(job[3]) or 0) + 1)
+      table.insert(job, 1, id)
+      claimed[#claimed + 1] = job
+      if #claimed <= want then
+        redis.call('HSET', key, 'attempts', job[4], 'state', 'active', 'started_at', now, 'worker', worker,
+          'progress', 0, 'progress_message', '')
       else
         -- Held ahead: leased to this worker, its attempt counted when it starts (the reply
         -- carries the attempt number it will have).
         redis.call('HSET', key, 'state', 'active', 'worker', worker, 'progress', 0, 'progress_message', '',
           'prefetched', 1)
-        local job = redis.call('HMGET', key, 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms', 'trace')
-        table.insert(job, 1, id)
-        job[4] = tostring(tonumber(job[4] or '0') + 1)
-        claimed[#claimed + 1] = job
       end
     end
     if rate_max > 0 and #claimed > 0 and redis.call('INCRBY', KEYS[9], #claimed) == #claimed then
@@ -140,6 +142,4 @@ local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if first[2] and (next_due < 0 or tonumber(first[2]) < next_due) then next_due = tonumber(first[2]) end
 local lease_end = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
 if lease_end[2] and (next_due < 0 or tonumber(lease_end[2]) < next_due) then next_due = tonumber(lease_end[2]) end
-local paused = 0
-if redis.call('EXISTS', KEYS[6]) == 1 then paused = 1 end
 return {statuses, claimed, next_due, paused}
