@@ -62,6 +62,29 @@ async fn two_processes_minutes_add_up_exactly_and_latency_is_counted_per_attempt
     assert_eq!(env.queues.rollup().history(Window::Day).await.unwrap().total.completed, 0);
 }
 
+// A retried attempt's wait runs from its own due time: the finish script reads the job's times
+// before it sets the retry's run-at (measured from the next retry's run-at, in the future, the
+// first attempt's 600 ms wait was counted as under 1 ms).
+#[tokio::test]
+async fn a_retried_attempts_wait_is_measured_from_its_own_due_time() {
+    let env = TestEnv::with(&[("EVENTMILL_JOB_BACKOFF_MS", "200")]).await;
+    let queue = env.queues.rollup();
+    let id = enqueue(queue, "DAILY_ROLLUP").await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let worker = start_worker(queue, Scripted::first_then(Behaviour::FailRetryable, Behaviour::Succeed), 1);
+    crate::support::wait_for_state(&env.queues, &id, JobState::Completed, Duration::from_secs(10)).await;
+    worker.shutdown.cancel();
+    let _ = worker.handle.await;
+
+    let history = queue.history(Window::Hour).await.unwrap();
+    assert_eq!((history.total.retried, history.total.completed), (1, 1));
+    let kind = history.kinds.iter().find(|k| k.kind == "DAILY_ROLLUP").expect("the kind's row");
+    assert_eq!(kind.wait.count, 2, "one wait per attempt");
+    // The first attempt waited ~600 ms (the worker started late); the second ~its retry's lateness.
+    let longest = kind.wait.p99_ms.unwrap();
+    assert!(longest >= 500.0, "the first attempt's wait is counted from its enqueue: p99 {longest} ms");
+}
+
 #[tokio::test]
 async fn history_hashes_expire_within_their_retention_and_stay_small() {
     let env = TestEnv::new().await;
