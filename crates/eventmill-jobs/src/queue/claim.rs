@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{JobError, Queue, QueueError, now_ms, scripts};
+use super::{JobError, Queue, QueueError, history::Histogram, now_ms, scripts};
 use crate::redis_conn::RedisConn;
 
 /// Due delayed jobs and expired leases handled per round trip (a backlog drains over several).
@@ -28,6 +28,43 @@ pub(crate) struct Fetched {
     pub(crate) timeout: Option<Duration>,
     /// The W3C `traceparent` of its enqueue (`queue::trace`): the attempt's span continues it.
     pub(crate) trace: Option<String>,
+    /// When it was enqueued (unix ms; `None`: not in its hash).
+    pub(crate) created_at: Option<i64>,
+    /// When this attempt became due (unix ms: its delay's or retry's end; `None`: due at enqueue).
+    pub(crate) run_at: Option<i64>,
+}
+
+/// A finished attempt's latency for the queue's history, as buckets of [`Histogram`] (docs/jobs.md,
+/// "Throughput and latency history"). Measured by the worker, which knows when the attempt really
+/// started and ended, and sent with its result: the finish script only adds them up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Latency {
+    /// Due (or enqueued) -> started.
+    pub(crate) wait: u32,
+    /// Started -> finished.
+    pub(crate) run: u32,
+    /// Enqueued -> finished (counted for completed and failed jobs, not for a retried attempt).
+    pub(crate) end_to_end: u32,
+}
+
+impl Latency {
+    /// An attempt of a job enqueued at `created_at`, due at `run_at` (both as its claim read them:
+    /// `Fetched`), started at `started` and finished at `finished` (unix ms) after running `ran`.
+    pub(crate) fn measure(
+        created_at: Option<i64>,
+        run_at: Option<i64>,
+        started: i64,
+        ran: Duration,
+        finished: i64,
+    ) -> Self {
+        let created = created_at.unwrap_or(started);
+        let due = run_at.unwrap_or(created).max(created);
+        Latency {
+            wait: Histogram::bucket_of((started - due) as f64),
+            run: Histogram::bucket_of(ran.as_secs_f64() * 1000.0),
+            end_to_end: Histogram::bucket_of((finished - created) as f64),
+        }
+    }
 }
 
 /// How an attempt ended.
@@ -66,6 +103,8 @@ pub(crate) struct Finished {
     pub(crate) logs: Vec<String>,
     /// How long the attempt ran (the worker holds jobs ahead only while they are short).
     pub(crate) ran: Duration,
+    /// Its latency buckets (unused for a job handed back).
+    pub(crate) latency: Latency,
 }
 
 /// What the queue recorded for a finished attempt.
@@ -169,5 +208,23 @@ impl Queue {
         let popped: Option<(String, String, f64)> =
             redis::cmd("BZPOPMIN").arg(&self.keys.marker).arg(timeout.as_secs_f64()).query_async(conn).await?;
         Ok(popped.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_waits_from_its_due_time_and_ends_after_its_run() {
+        let bucket = Histogram::bucket_of;
+        // Enqueued at 1,000, due at 1,600 (a delay or a retry), started at 1,650, ran 12.5 ms.
+        let latency = Latency::measure(Some(1_000), Some(1_600), 1_650, Duration::from_micros(12_500), 1_663);
+        assert_eq!(latency, Latency { wait: bucket(50.0), run: bucket(12.5), end_to_end: bucket(663.0) });
+        // A run-at before the enqueue (due at once) waits from the enqueue.
+        let latency = Latency::measure(Some(1_000), Some(10), 1_000, Duration::ZERO, 1_000);
+        assert_eq!((latency.wait, latency.run, latency.end_to_end), (0, 0, 0));
+        // No times in the hash: nothing is invented (under 1 ms).
+        assert_eq!(Latency::measure(None, None, 5_000, Duration::ZERO, 5_000).wait, 0);
     }
 }

@@ -48,7 +48,7 @@ pub mod wait;
 pub mod worker;
 
 pub use bulk::BulkJob;
-pub(crate) use claim::{Fetched, Finished, Live, Outcome, Recorded, Round};
+pub(crate) use claim::{Fetched, Finished, Latency, Live, Outcome, Recorded, Round};
 pub use context::{ChildJob, JobContext, Progress};
 pub use edit::DataEdit;
 pub use events::{EventKind, Events, JobEvent};

@@ -76,7 +76,7 @@ pub(crate) struct FinishAndFetch<'a> {
 
 /// ARGV 2-12: now, worker, lease_ms, want, chunk, keep_completed, keep_completed_age_ms,
 /// keep_failed, keep_failed_age_ms, rate_max, rate_ms (0 = no limit); 13-14: hold, the number of
-/// started held jobs; their ids; then 5 values per finished attempt (see `write_finished`).
+/// started held jobs; their ids; then 8 values per finished attempt (see `write_finished`).
 impl ToRedisArgs for FinishAndFetch<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
         let s = self.settings;
@@ -103,7 +103,8 @@ impl ToRedisArgs for FinishAndFetch<'_> {
 }
 
 /// A finished attempt as `finish_and_fetch.lua` reads it: id, how it ended, two values that
-/// depend on it, its log lines. The only place the script's letters are written:
+/// depend on it, its log lines, then its wait, run and end-to-end latency buckets (`Latency`).
+/// The only place the script's letters are written:
 /// - `c` completed: the result JSON, '';
 /// - `r` failed, retry if attempts are left: the error, the retry time (ms);
 /// - `f` failed for good: the error, '';
@@ -145,6 +146,10 @@ fn write_finished<W: ?Sized + RedisWrite>(done: &Finished, out: &mut W) {
         }
     }
     write_logs(&done.logs, out);
+    let latency = done.latency;
+    for bucket in [latency.wait, latency.run, latency.end_to_end] {
+        bucket.write_redis_args(out);
+    }
 }
 
 /// Running jobs' news for `report_live.lua`.
@@ -333,7 +338,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::{JobsSettings, queue::JobError};
+    use crate::{
+        JobsSettings,
+        queue::{JobError, Latency},
+    };
 
     fn argv(args: impl ToRedisArgs) -> Vec<String> {
         args.to_redis_args().into_iter().map(|arg| String::from_utf8(arg).unwrap()).collect()
@@ -341,11 +349,12 @@ mod tests {
 
     fn finished(id: &str, outcome: Outcome, logs: &[&str]) -> Finished {
         let logs = logs.iter().map(|l| (*l).to_owned()).collect();
-        Finished { id: id.into(), kind: "NOOP".into(), attempt: 1, outcome, logs, ran: Duration::ZERO }
+        let latency = Latency { wait: 3, run: 0, end_to_end: 12 };
+        Finished { id: id.into(), kind: "NOOP".into(), attempt: 1, outcome, logs, ran: Duration::ZERO, latency }
     }
 
     #[test]
-    fn a_round_trip_sends_its_settings_then_five_values_per_finished_attempt() {
+    fn a_round_trip_sends_its_settings_then_eight_values_per_finished_attempt() {
         let mut settings = JobsSettings::from_lookup("T", &[], &[], |_| None).unwrap().jobs;
         settings.lease = Duration::from_secs(30);
         (settings.keep_completed, settings.keep_completed_age) = (100, Duration::from_secs(60));
@@ -368,10 +377,10 @@ mod tests {
         };
         let head = ["1000", "w1", "30000", "8", "500", "100", "60000", "50", "1500", "10", "1000", "4", "2", "5", "6"];
         let attempts = [
-            ["1", "c", r#"{"rows":2}"#, "", r#"["a line"]"#],
-            ["2", "r", "down", "9000", ""],
-            ["3", "f", "bad payload", "", ""],
-            ["4", "h", "", "", ""],
+            ["1", "c", r#"{"rows":2}"#, "", r#"["a line"]"#, "3", "0", "12"],
+            ["2", "r", "down", "9000", "", "3", "0", "12"],
+            ["3", "f", "bad payload", "", "", "3", "0", "12"],
+            ["4", "h", "", "", "", "3", "0", "12"],
         ];
         let expected: Vec<&str> = head.into_iter().chain(attempts.into_iter().flatten()).collect();
         assert_eq!(argv(&round), expected);

@@ -10,15 +10,15 @@ for i = 15, 14 + started do
   end
 end
 -- What a finished job's recording reads, in one HMGET before it changes any of them: 1 worker,
--- 2 attempts, 3 max_attempts, 4 parent, 5 dedup_key, then `note_finished`'s 6 kind, 7 created_at,
--- 8 run_at, 9 started_at.
-for i = 15 + started, #ARGV, 5 do
+-- 2 attempts, 3 max_attempts, 4 parent, 5 dedup_key, 6 kind (for `note_finished`, with the
+-- latency buckets the worker measured: ARGV i + 5..7).
+for i = 15 + started, #ARGV, 8 do
   local id, kind, a, b, logs = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = prefix .. id
   -- Recorded only while this worker still holds the job: after its lease expired and another
   -- worker took the job over, a late result of the stale attempt is `lost`, not the new attempt's.
   local holder = redis.call('ZSCORE', KEYS[3], id) and redis.call('HMGET', key, 'worker', 'attempts', 'max_attempts',
-    'parent', 'dedup_key', 'kind', 'created_at', 'run_at', 'started_at')
+    'parent', 'dedup_key', 'kind')
   if not holder or holder[1] ~= worker then
     statuses[#statuses + 1] = 'lost'
   else
@@ -55,7 +55,7 @@ for i = 15 + started, #ARGV, 5 do
         statuses[#statuses + 1] = 'failed'
       end
     end
-    note_finished(holder[6], holder[7], holder[8], holder[9], statuses[#statuses], now)
+    note_finished(holder[6], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], statuses[#statuses])
     release_dedup(holder[5], id, statuses[#statuses])
   end
 end
@@ -111,7 +111,8 @@ if paused == 0 then
     for _, id in ipairs(pop_waiting(KEYS[1], take)) do
       local key = prefix .. id
       redis.call('ZADD', KEYS[3], now + lease, id)
-      local job = redis.call('HMGET', key, 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms', 'trace')
+      local job = redis.call('HMGET', key, 'kind', 'payload', 'attempts', 'max_attempts', 'timeout_ms', 'trace',
+        'created_at', 'run_at')
       -- The attempt this claim starts (or, held ahead, will start).
       job[3] = tostring((tonumber(job[3]) or 0) + 1)
       table.insert(job, 1, id)

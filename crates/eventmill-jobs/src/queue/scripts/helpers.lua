@@ -147,6 +147,8 @@ end
 -- end to end: created -> finished, the last only for completed and failed jobs). Bucket 0 holds
 -- under 1 ms, bucket b >= 1 holds [2^((b-1)/4), 2^(b/4)) ms: four per doubling. HINCRBY only, so
 -- several processes add into the same figures. A minute lives 1 day and 10 min, an hour 14 days.
+-- A finished attempt's buckets come measured from its worker (`Histogram::bucket_of` in Rust);
+-- `latency_bucket`, the same arithmetic, serves the lease-expired path, where no worker reports.
 local log, floor, four_per_doubling = math.log, math.floor, 4 / math.log(2)
 local function latency_bucket(ms)
   if ms < 1 then return 0 end
@@ -175,20 +177,18 @@ local function count(of_series, bucket)
   of_series[bucket] = (of_series[bucket] or 0) + 1
 end
 
--- A finished attempt (`status`) of a job whose hash had `kind`, `created_at`, `run_at` and
--- `started_at` before this script changed any (the caller reads them with the rest of what it
--- needs: one HMGET per job). Table increments only: this runs per job, in Redis's one thread.
-local function note_finished(kind, created_at, run_at, started_at, status, now)
+-- A finished attempt (`status`) of a job of `kind`, with the latency buckets its worker measured
+-- (`wait`, `run`, `end_to_end`: ARGV strings, see `Latency` in claim.rs; the worker knows when the
+-- attempt really started and ended, and computing them there keeps logarithms out of Redis's one
+-- thread). Table increments only: this runs per job.
+local function note_finished(kind, wait, run, end_to_end, status)
   local letter = status_letters[status]
   if not letter then return end
   local of_kind = counts_of(kind or '?')
-  local created = tonumber(created_at) or now
-  local due, started = tonumber(run_at) or created, tonumber(started_at) or now
-  if due < created then due = created end
   count(of_kind[letter], 0)
-  count(of_kind.w, latency_bucket(started - due))
-  count(of_kind.x, latency_bucket(now - started))
-  if letter ~= 'r' then count(of_kind.e, latency_bucket(now - created)) end
+  count(of_kind.w, wait)
+  count(of_kind.x, run)
+  if letter ~= 'r' then count(of_kind.e, end_to_end) end
 end
 
 -- Adds what `note_finished` counted into the minute and hour hashes of the queue whose active key

@@ -63,10 +63,10 @@ impl FromRedisValue for Recorded {
 
 /// A claimed job in `finish_and_fetch.lua`'s reply: its id, then its hash's `kind`, `payload`,
 /// `attempts`, `max_attempts`, `timeout_ms` (nil: not written at enqueue, the kind's policy),
-/// `trace` (nil: none).
+/// `trace` (nil: none), `created_at`, `run_at` (nil: due at enqueue).
 impl FromRedisValue for Fetched {
     fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
-        let [id, kind, payload, attempt, max_attempts, timeout_ms, trace] =
+        let [id, kind, payload, attempt, max_attempts, timeout_ms, trace, created_at, run_at] =
             items(v, "finish_and_fetch: a claimed job")?;
         let id: String = part(id, "claimed job: id")?;
         // The error's text is built only when a field does not fit (this runs for every job).
@@ -83,9 +83,19 @@ impl FromRedisValue for Fetched {
                 .map_err(field("timeout_ms"))?
                 .map(Duration::from_millis),
             trace: Option::<String>::from_redis_value(trace).map_err(field("trace"))?,
+            // Times only feed the history's latency: one that does not read leaves it unknown,
+            // never the claim failed.
+            created_at: unix_ms(created_at),
+            run_at: unix_ms(run_at),
             id,
         })
     }
+}
+
+/// A time field of a job hash (unix ms, as the scripts write it), `None` when absent or unreadable.
+fn unix_ms(value: Value) -> Option<i64> {
+    let text = Option::<String>::from_redis_value(value).ok()??;
+    text.parse::<f64>().ok().filter(|ms| ms.is_finite()).map(|ms| ms as i64)
 }
 
 /// One call of `search.lua`: the matching ids and where to go on from.
@@ -183,7 +193,9 @@ mod tests {
     }
 
     fn claimed(id: &str, attempts: &str) -> Value {
-        Value::Array(vec![text(id), text("NOOP"), text("{}"), text(attempts), text("3"), text("30000"), Value::Nil])
+        let times = [text("1700000000000"), Value::Nil];
+        let fields = [text(id), text("NOOP"), text("{}"), text(attempts), text("3"), text("30000"), Value::Nil];
+        Value::Array(fields.into_iter().chain(times).collect())
     }
 
     #[test]
@@ -206,15 +218,41 @@ mod tests {
         let job = &round.claimed[1];
         assert_eq!((job.id.as_str(), job.kind.as_str(), job.payload.as_str()), ("8", "NOOP", "{}"));
         assert_eq!((job.attempt, job.max_attempts, job.timeout), (2, 3, Some(Duration::from_secs(30))));
+        assert_eq!((job.created_at, job.run_at), (Some(1_700_000_000_000), None), "no run_at: due at enqueue");
         assert_eq!(round.next_due, Some(1_700_000_000_000));
     }
 
     #[test]
     fn a_claimed_job_without_timeout_ms_takes_its_kinds_policy() {
-        let job = Value::Array(vec![text("9"), text("NOOP"), text("{}"), text("1"), text("3"), Value::Nil, Value::Nil]);
+        let job = Value::Array(vec![
+            text("9"),
+            text("NOOP"),
+            text("{}"),
+            text("1"),
+            text("3"),
+            Value::Nil,
+            Value::Nil,
+            text("5"),
+            text("7"),
+        ]);
         let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![job]), Value::Int(-1), Value::Int(0)]);
         let round = Round::from_redis_value(reply).unwrap();
         assert_eq!(round.claimed[0].timeout, None);
+        assert_eq!((round.claimed[0].created_at, round.claimed[0].run_at), (Some(5), Some(7)));
+    }
+
+    #[test]
+    fn an_unreadable_time_leaves_the_latency_unknown_and_the_claim_whole() {
+        let Value::Array(mut job) = claimed("9", "1") else { unreachable!() };
+        (job[7], job[8]) = (text("yesterday"), text("1.7e12"));
+        let reply = Value::Array(vec![
+            Value::Array(vec![]),
+            Value::Array(vec![Value::Array(job)]),
+            Value::Int(-1),
+            Value::Int(0),
+        ]);
+        let round = Round::from_redis_value(reply).unwrap();
+        assert_eq!((round.claimed[0].created_at, round.claimed[0].run_at), (None, Some(1_700_000_000_000)));
     }
 
     #[test]
@@ -235,8 +273,9 @@ mod tests {
 
     #[test]
     fn a_claimed_job_with_a_missing_field_is_an_error_naming_the_job_and_field() {
-        let job =
-            Value::Array(vec![text("9"), Value::Nil, text("{}"), text("1"), text("3"), text("30000"), Value::Nil]);
+        let Value::Array(mut job) = claimed("9", "1") else { unreachable!() };
+        job[1] = Value::Nil;
+        let job = Value::Array(job);
         let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![job]), Value::Int(-1), Value::Int(0)]);
         let error = Round::from_redis_value(reply).unwrap_err().to_string();
         assert!(error.contains("claimed job 9: kind"), "{error}");
@@ -247,7 +286,7 @@ mod tests {
         let job = Value::Array(vec![text("9"), text("NOOP")]);
         let reply = Value::Array(vec![Value::Array(vec![]), Value::Array(vec![job]), Value::Int(-1), Value::Int(0)]);
         let error = Round::from_redis_value(reply).unwrap_err().to_string();
-        assert!(error.contains("a claimed job: expected 7 values, got 2"), "{error}");
+        assert!(error.contains("a claimed job: expected 9 values, got 2"), "{error}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use super::{RunningJob, Slot, Worker, lock};
 use crate::{
-    queue::{Action, Fetched, Finished, JobError, Outcome, Progress, now_ms},
+    queue::{Action, Fetched, Finished, JobError, Latency, Outcome, Progress, now_ms},
     settings::RetryPolicy,
 };
 
@@ -40,6 +40,7 @@ impl Worker {
             crate::queue::trace::set_parent(&span, trace);
         }
         let (queue, started) = (self.queue.name, std::time::Instant::now());
+        let (created_at, run_at, started_at) = (job.created_at, job.run_at, now_ms());
         let slot_kind = job.kind.clone();
         // Registered before the task can finish: the task takes its slot back out under the lock.
         let mut slots = lock(&self.active);
@@ -73,7 +74,8 @@ impl Worker {
                 if let Some(slot) = slot {
                     let logs = slot.progress.take().logs;
                     let ran = started.elapsed();
-                    let _ = done.send(Finished { id, kind: job.kind, attempt: job.attempt, outcome, logs, ran });
+                    let latency = Latency::measure(created_at, run_at, started_at, ran, now_ms());
+                    let _ = done.send(Finished { id, kind: job.kind, attempt: job.attempt, outcome, logs, ran, latency });
                 }
             }
             .instrument(span),
