@@ -93,9 +93,11 @@ impl FromRedisValue for Fetched {
 }
 
 /// A time field of a job hash (unix ms, as the scripts write it), `None` when absent or unreadable.
+/// Read in place: this runs twice per claimed job.
 fn unix_ms(value: Value) -> Option<i64> {
-    let text = Option::<String>::from_redis_value(value).ok()??;
-    text.parse::<f64>().ok().filter(|ms| ms.is_finite()).map(|ms| ms as i64)
+    let Value::BulkString(bytes) = value else { return None };
+    let text = std::str::from_utf8(&bytes).ok()?;
+    text.parse::<i64>().ok().or_else(|| text.parse::<f64>().ok().filter(|ms| ms.is_finite()).map(|ms| ms as i64))
 }
 
 /// One call of `search.lua`: the matching ids and where to go on from.
